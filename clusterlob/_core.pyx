@@ -1,0 +1,26 @@
+# cython: language_level=3
+"""clusterlob's compiled hot loops, and nothing else.
+
+Compiler directives are set once, in ``setup.py`` (``CLUSTERLOB_DEBUG=1`` at build time
+turns bounds checking back on).  Each kernel lives in its own ``_kernels/*.pxi`` file,
+included below, so this file reads as the table of contents of the compiled code.
+Kernels take typed memoryviews and fill buffers that Python allocated; loop control and
+validation stay in Python.  Every kernel has a plain reference twin in ``tests/``.
+"""
+
+cdef extern from *:
+    """
+    #ifndef CLUSTERLOB_DEBUG_BUILD
+    #define CLUSTERLOB_DEBUG_BUILD 0
+    #endif
+    """
+    int CLUSTERLOB_DEBUG_BUILD
+
+
+def build_info():
+    """Return how this extension was built: ``{"debug": bool}`` (bounds checking on)."""
+    return {"debug": bool(CLUSTERLOB_DEBUG_BUILD)}
+
+
+# -- kernels ------------------------------------------------------------------------------
+include "_kernels/tape.pxi"
