@@ -1,0 +1,180 @@
+"""What every reader of an outside format provides, and the helpers they share.
+
+A reader is built from a path and :class:`ReaderOptions`, and yields canonical batches
+(:class:`~clusterlob.tape.Trades` or :class:`~clusterlob.tape.Book`) from ``batches()``
+in bounded memory.  It fills ``exchange`` and ``symbol`` when the file says them, and counts
+what it drops or flags in the :class:`~clusterlob.validate.FileReport` it is given.
+"""
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import TapeError
+from ..tape import Book, Trades
+from ..validate import FileReport
+
+__all__ = ["ReaderOptions", "Reader", "read_head", "IncrementGuess", "choose_symbol"]
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """Settings every reader understands (a reader ignores those that do not apply).
+
+    symbol : pick one symbol from a file that holds several (otherwise that is an error).
+    price_increment, amount_increment : the value of one integer unit in pointline-style
+        integer columns.
+    skip_bad : count and skip malformed lines instead of failing (line-oriented formats).
+    keep_non_market : keep trades that are not ordinary market trades (Binance ``X`` other
+        than MARKET), counted either way.
+    strict : turn every dropped row into an error.
+    batch_rows : rows per batch handed to the writer.
+    """
+
+    symbol: str | None = None
+    price_increment: float | None = None
+    amount_increment: float | None = None
+    skip_bad: bool = False
+    keep_non_market: bool = False
+    strict: bool = False
+    batch_rows: int = 1 << 20
+
+
+class Reader:
+    """Base class: one input file of one outside format."""
+
+    format_name = "?"
+
+    def __init__(self, path, options: ReaderOptions, report: FileReport):
+        self.path = Path(path)
+        self.options = options
+        self.report = report
+        self.exchange: str | None = None
+        self.symbol: str | None = None
+
+    @classmethod
+    def sniff(cls, path: Path, head: bytes) -> bool:
+        """True when the file (its first bytes, decompressed) is in this format."""
+        raise NotImplementedError
+
+    def batches(self) -> Iterator[Trades | Book]:
+        raise NotImplementedError
+
+    def where(self, column: str | None = None) -> str:
+        return f"{self.format_name} file {self.path}" + (f", column `{column}`" if column else "")
+
+
+def read_head(path: Path, nbytes: int = 65536) -> bytes:
+    """First bytes of a file, gunzipped when it is gzip (by magic number, not by name)."""
+    path = Path(path)
+    if not path.exists():
+        raise TapeError(f"input {path} does not exist")
+    if path.is_dir():
+        raise TapeError(f"input {path} is a directory, expected a file")
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as f:
+                return f.read(nbytes)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise TapeError(f"input {path}: gzip data is truncated or corrupt ({exc})") from None
+    with open(path, "rb") as f:
+        return f.read(nbytes)
+
+
+def choose_symbol(symbols: np.ndarray, options: ReaderOptions, where: str, seen: set) -> np.ndarray | None:
+    """Mask of the rows to keep, given a batch's symbol column (None: keep every row).
+
+    ``seen`` accumulates the symbols met so far in the file.  Several symbols without
+    ``options.symbol`` are an error naming them.
+    """
+    seen |= set(np.unique(symbols).tolist())
+    if options.symbol is None:
+        if len(seen) > 1:
+            raise TapeError(f"{where}: column `symbol` holds several symbols "
+                            f"({', '.join(sorted(seen)[:8])}); choose one with --symbol")
+        return None
+    keep = symbols == options.symbol
+    return None if keep.all() else keep
+
+
+_DECIMALS = 10
+MIN_DISTINCT = 20
+
+
+class IncrementGuess:
+    """Running guess of the price (or amount) increment of a column: the largest decimal step
+    that divides every value seen.
+
+    Values are scaled by the smallest power of ten that makes them integers (up to 1e-10),
+    and the increment is the greatest common divisor of those integers.  With few distinct
+    values the guess can be a multiple of the real tick; give the increment explicitly when
+    that matters.
+    """
+
+    def __init__(self):
+        self.decimals = 0
+        self.gcd = 0
+        self.count = 0
+
+    def update(self, values: np.ndarray) -> None:
+        v = np.asarray(values, dtype=np.float64)
+        v = v[np.isfinite(v) & (v > 0)]
+        if v.size == 0:
+            return
+        v = np.unique(v)
+        self.count += v.size
+        decimals = self.decimals
+        while decimals < _DECIMALS:
+            scaled = v * 10.0 ** decimals
+            if np.all(np.abs(scaled - np.rint(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled)) + 1e-9):
+                break
+            decimals += 1
+        if decimals > self.decimals:
+            self.gcd *= 10 ** (decimals - self.decimals)
+            self.decimals = decimals
+        ints = np.rint(v * 10.0 ** self.decimals).astype(np.int64)
+        self.gcd = int(np.gcd.reduce(np.append(ints, self.gcd)))
+
+    @property
+    def reliable(self) -> bool:
+        """Whether enough distinct values were seen for the common divisor to mean much."""
+        return self.count >= MIN_DISTINCT
+
+    @property
+    def value(self) -> float | None:
+        """The guess: the common divisor, or with fewer than ``MIN_DISTINCT`` distinct values
+        the finest decimal step seen (a lower bound on the real increment)."""
+        if self.gcd == 0:
+            return None
+        if not self.reliable:
+            return 10.0 ** -self.decimals
+        return round(self.gcd / 10 ** self.decimals, self.decimals)
+
+
+_ARROW_ROW = re.compile(r"column #(\d+).*?Row #(\d+).*?invalid value '([^']*)'", re.S)
+
+
+def explain_arrow_error(exc: Exception, where: str, column_names) -> TapeError:
+    """Turn a pyarrow CSV conversion error into one line naming the column, row and value."""
+    text = str(exc)
+    m = _ARROW_ROW.search(text)
+    if m:
+        col = int(m.group(1))
+        name = column_names[col] if col < len(column_names) else f"#{col}"
+        return TapeError(f"{where}: column `{name}` has a non-numeric value {m.group(3)!r} "
+                         f"(row {m.group(2)})")
+    low = text.lower()
+    if "gzip" in low or "inflate" in low or "zlib" in low or "truncated" in low or "unexpected end" in low:
+        return TapeError(f"{where}: the gzip stream is truncated or corrupt ({text.splitlines()[0]})")
+    m = re.search(r"invalid value '([^']*)'", text)
+    if m:
+        return TapeError(f"{where}: a non-numeric value {m.group(1)!r} ({text.splitlines()[0]})")
+    return TapeError(f"{where}: cannot parse ({text.splitlines()[0]})")
