@@ -106,7 +106,8 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
                         tick_guess.update(batch.bid_px.ravel())
                         tick_guess.update(batch.ask_px.ravel())
                     if lot_size is None:
-                        lot_guess.update(batch.bid_sz[:, 0])
+                        lot_guess.update(batch.bid_sz.ravel())
+                        lot_guess.update(batch.ask_sz.ravel())
                 else:
                     writer.add_trades(batch)
                     if tick_size is None:
