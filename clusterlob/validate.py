@@ -122,75 +122,85 @@ def check_timestamps(ts_us: np.ndarray, where: str, column: str, row_offset: int
                     f"{row_offset + i} (expected microseconds since the epoch, 2009..2100){hint}")
 
 
-def _drop_or_raise(rep: FileReport, strict: bool, bad: np.ndarray, reason: str, where: str,
-                   row_offset: int, shown) -> None:
-    n = int(bad.sum())
-    if not n:
-        return
-    first = int(np.argmax(bad))
-    if strict:
-        raise TapeError(f"{where}: {n} rows with {reason} (first at row {row_offset + first}: {shown(first)})")
-    rep.drop(reason, n, row_offset + first)
+class _Rules:
+    """Applies row rules to one batch: drops and counts, or (strict) raises for the earliest row."""
+
+    def __init__(self, n: int, where: str, rep: FileReport, row_offset: int, strict: bool):
+        self.keep = np.ones(n, dtype=bool)
+        self.where, self.rep, self.row_offset, self.strict = where, rep, row_offset, strict
+        self.violations: list = []
+
+    def rule(self, bad: np.ndarray, reason: str, shown) -> None:
+        bad = bad & self.keep          # count each row once, under its first broken rule
+        n = int(bad.sum())
+        if not n:
+            return
+        first = int(np.argmax(bad))
+        if self.strict:
+            self.violations.append((first, n, reason, shown(first)))
+        else:
+            self.rep.drop(reason, n, self.row_offset + first)
+        self.keep &= ~bad
+
+    def finish(self) -> np.ndarray:
+        if self.violations:
+            first, n, reason, shown = min(self.violations)
+            raise TapeError(f"{self.where}: row {self.row_offset + first} has {reason} ({shown}); "
+                            f"{n} such rows in this batch (--strict)")
+        return self.keep
 
 
 def clean_trades(trades: Trades, where: str, rep: FileReport, row_offset: int = 0,
-                 strict: bool = False) -> Trades:
-    """Check a batch of trades; return it without the rows that break a rule (counted in ``rep``)."""
-    check_timestamps(trades.ts_local_us, where, "ts_local_us", row_offset)
-    check_timestamps(trades.ts_exch_us, where, "ts_exch_us", row_offset)
-    keep = np.ones(len(trades), dtype=bool)
+                 strict: bool = False, names: dict | None = None) -> Trades:
+    """Check a batch of trades; return it without the rows that break a rule (counted in ``rep``).
+
+    ``names`` maps canonical column names to the source file's, for messages.
+    """
+    names = names or {}
+    check_timestamps(trades.ts_exch_us, where, names.get("ts_exch_us", "ts_exch_us"), row_offset)
+    check_timestamps(trades.ts_local_us, where, names.get("ts_local_us", "ts_local_us"), row_offset)
+    rules = _Rules(len(trades), where, rep, row_offset, strict)
     for column in ("price", "amount"):
         values = getattr(trades, column)
-        bad = ~np.isfinite(values)
-        _drop_or_raise(rep, strict, bad, f"non-finite `{column}`", where, row_offset,
-                       lambda i, v=values: f"{v[i]!r}")
-        keep &= ~bad
-        bad = np.isfinite(values) & (values <= 0)
-        _drop_or_raise(rep, strict, bad, f"`{column}` <= 0", where, row_offset,
-                       lambda i, v=values: f"{v[i]!r}")
-        keep &= ~bad
-    unknown = int((trades.side == 0).sum())
-    rep.flag("unknown aggressor side (kept; excluded from features and OFI)", unknown)
+        shown = f"`{names.get(column, column)}`"
+        rules.rule(~np.isfinite(values), f"non-finite {shown}", lambda i, v=values: f"value {float(v[i])!r}")
+        with np.errstate(invalid="ignore"):
+            rules.rule(values <= 0, f"{shown} <= 0", lambda i, v=values: f"value {float(v[i])!r}")
+    keep = rules.finish()
+    rep.flag("unknown aggressor side (kept; excluded from features and OFI)", int((trades.side == 0).sum()))
     out = trades if keep.all() else trades.take(keep)
     rep.trades_kept += len(out)
     return out
 
 
 def clean_book(book: Book, where: str, rep: FileReport, row_offset: int = 0,
-               strict: bool = False) -> Book:
+               strict: bool = False, names: dict | None = None) -> Book:
     """Check a batch of book snapshots; return it without the rows that break a rule."""
-    check_timestamps(book.ts_local_us, where, "ts_local_us", row_offset)
-    check_timestamps(book.ts_exch_us, where, "ts_exch_us", row_offset)
+    names = names or {}
+    check_timestamps(book.ts_exch_us, where, names.get("ts_exch_us", "ts_exch_us"), row_offset)
+    check_timestamps(book.ts_local_us, where, names.get("ts_local_us", "ts_local_us"), row_offset)
     bid_px, ask_px, bid_sz, ask_sz = book.bid_px, book.ask_px, book.bid_sz, book.ask_sz
-    keep = np.ones(len(book), dtype=bool)
+    rules = _Rules(len(book), where, rep, row_offset, strict)
 
-    def rule(bad, reason, shown):
-        nonlocal keep
-        bad = bad & keep          # count each row once, under its first broken rule
-        _drop_or_raise(rep, strict, bad, reason, where, row_offset, shown)
-        keep &= ~bad
+    def touch(i):
+        return f"best bid {float(bid_px[i, 0])!r}, best ask {float(ask_px[i, 0])!r}"
 
     with np.errstate(invalid="ignore"):
-        rule(~(np.isfinite(bid_px[:, 0]) & np.isfinite(ask_px[:, 0])), "an empty side (no best bid or ask)",
-             lambda i: f"bid {bid_px[i, 0]!r}, ask {ask_px[i, 0]!r}")
-        rule(bid_px[:, 0] >= ask_px[:, 0], "a crossed or locked book (best bid >= best ask)",
-             lambda i: f"bid {bid_px[i, 0]!r} >= ask {ask_px[i, 0]!r}")
+        rules.rule(~(np.isfinite(bid_px[:, 0]) & np.isfinite(ask_px[:, 0])), "an empty side (no best bid or ask)", touch)
+        rules.rule(bid_px[:, 0] >= ask_px[:, 0], "a crossed or locked book (best bid >= best ask)", touch)
         present_a = np.isfinite(ask_px)
         present_b = np.isfinite(bid_px)
         # a missing level may only follow the last present one
         gap = (~present_a[:, :-1] & present_a[:, 1:]).any(1) | (~present_b[:, :-1] & present_b[:, 1:]).any(1)
-        rule(gap, "a missing level between present levels", lambda i: "NaN price before a present level")
-        asc = (np.diff(ask_px, axis=1) <= 0) & present_a[:, 1:]
-        rule(asc.any(1), "asks not strictly ascending",
-             lambda i: f"asks {ask_px[i][np.isfinite(ask_px[i])][:6].tolist()}")
-        desc = (np.diff(bid_px, axis=1) >= 0) & present_b[:, 1:]
-        rule(desc.any(1), "bids not strictly descending",
-             lambda i: f"bids {bid_px[i][np.isfinite(bid_px[i])][:6].tolist()}")
-        bad_size = ((present_a & ~(ask_sz > 0)) | (present_b & ~(bid_sz > 0))).any(1)
-        rule(bad_size, "a level size that is not a finite number > 0",
-             lambda i: "size <= 0 or NaN at a present level")
-        nonpos = (present_b & (bid_px <= 0)).any(1)
-        rule(nonpos, "a price <= 0", lambda i: f"bid {bid_px[i, 0]!r}")
+        rules.rule(gap, "a missing level between present levels", lambda i: "empty price before a present level")
+        rules.rule(((np.diff(ask_px, axis=1) <= 0) & present_a[:, 1:]).any(1), "asks not strictly ascending",
+                   lambda i: f"asks {[float(x) for x in ask_px[i][np.isfinite(ask_px[i])][:6]]}")
+        rules.rule(((np.diff(bid_px, axis=1) >= 0) & present_b[:, 1:]).any(1), "bids not strictly descending",
+                   lambda i: f"bids {[float(x) for x in bid_px[i][np.isfinite(bid_px[i])][:6]]}")
+        rules.rule(((present_a & ~(ask_sz > 0)) | (present_b & ~(bid_sz > 0))).any(1),
+                   "a level size that is not a finite number > 0", lambda i: "size <= 0 or empty at a present level")
+        rules.rule((present_b & (bid_px <= 0)).any(1), "a price <= 0", touch)
+    keep = rules.finish()
     out = book if keep.all() else book.take(keep)
     rep.book_kept += len(out)
     return out

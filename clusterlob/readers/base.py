@@ -50,6 +50,7 @@ class Reader:
     """Base class: one input file of one outside format."""
 
     format_name = "?"
+    column_names: dict = {}   # canonical column -> this format's column, for messages
 
     def __init__(self, path, options: ReaderOptions, report: FileReport):
         self.path = Path(path)
@@ -159,22 +160,40 @@ class IncrementGuess:
         return round(self.gcd / 10 ** self.decimals, self.decimals)
 
 
-_ARROW_ROW = re.compile(r"column #(\d+).*?Row #(\d+).*?invalid value '([^']*)'", re.S)
+_ARROW_COLUMN = re.compile(r"column #(\d+)")
+_ARROW_VALUE = re.compile(r"invalid value '([^']*)'")
 
 
-def explain_arrow_error(exc: Exception, where: str, column_names) -> TapeError:
-    """Turn a pyarrow CSV conversion error into one line naming the column, row and value."""
+def _find_row(path: Path, column: int, value: str) -> int | None:
+    """Data row (0-based, header excluded) whose cell ``column`` is ``value``; error path only."""
+    import csv
+    import io
+
+    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rb") as raw:
+            rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"))
+            next(rows, None)
+            for i, cells in enumerate(rows):
+                if column < len(cells) and cells[column] == value:
+                    return i
+    except (OSError, EOFError, zlib.error, csv.Error):
+        return None
+    return None
+
+
+def explain_arrow_error(exc: Exception, where: str, path: Path, header) -> TapeError:
+    """Turn a pyarrow CSV error into one line naming the column, row and value."""
     text = str(exc)
-    m = _ARROW_ROW.search(text)
-    if m:
-        col = int(m.group(1))
-        name = column_names[col] if col < len(column_names) else f"#{col}"
-        return TapeError(f"{where}: column `{name}` has a non-numeric value {m.group(3)!r} "
-                         f"(row {m.group(2)})")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    col, val = _ARROW_COLUMN.search(text), _ARROW_VALUE.search(text)
+    if col and val:
+        index = int(col.group(1))
+        name = header[index] if index < len(header) else f"#{index}"
+        row = _find_row(path, index, val.group(1))
+        at = f" at row {row}" if row is not None else ""
+        return TapeError(f"{where}: column `{name}` has a non-numeric value {val.group(1)!r}{at}")
     low = text.lower()
-    if "gzip" in low or "inflate" in low or "zlib" in low or "truncated" in low or "unexpected end" in low:
-        return TapeError(f"{where}: the gzip stream is truncated or corrupt ({text.splitlines()[0]})")
-    m = re.search(r"invalid value '([^']*)'", text)
-    if m:
-        return TapeError(f"{where}: a non-numeric value {m.group(1)!r} ({text.splitlines()[0]})")
-    return TapeError(f"{where}: cannot parse ({text.splitlines()[0]})")
+    if any(w in low for w in ("gzip", "inflate", "zlib", "truncated", "unexpected end", "compressed")):
+        return TapeError(f"{where}: the gzip stream is truncated or corrupt ({first})")
+    return TapeError(f"{where}: cannot parse ({first})")

@@ -66,6 +66,7 @@ class _ParquetReader(Reader):
 
 class FlatTradesParquetReader(_ParquetReader):
     format_name = "flat trades parquet"
+    column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
@@ -81,6 +82,7 @@ class FlatTradesParquetReader(_ParquetReader):
 
 class FlatBookParquetReader(_ParquetReader):
     format_name = "flat book snapshot parquet"
+    column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
@@ -126,6 +128,7 @@ class _PointlineReader(_ParquetReader):
 
 class PointlineTradesReader(_PointlineReader):
     format_name = "pointline trades parquet"
+    column_names = {"price": "price_int", "amount": "qty_int"}
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
@@ -163,7 +166,7 @@ class PointlineTradesReader(_PointlineReader):
                             batch.column("price_int").to_numpy(zero_copy_only=False).astype(np.float64) * px_inc,
                             batch.column("qty_int").to_numpy(zero_copy_only=False).astype(np.float64) * qty_inc,
                             side, batch.column("_id").to_numpy())
-            out = clean_trades(trades, where, self.report, batch_offset, self.options.strict)
+            out = clean_trades(trades, where, self.report, batch_offset, self.options.strict, self.column_names)
             if len(out):
                 yield out
 
@@ -211,6 +214,6 @@ class PointlineBookReader(_PointlineReader):
             book = Book(batch.column("ts_exch_us").to_numpy(zero_copy_only=False).astype(np.int64),
                         batch.column("ts_local_us").to_numpy(zero_copy_only=False).astype(np.int64),
                         arrays["bids_px"], arrays["bids_sz"], arrays["asks_px"], arrays["asks_sz"])
-            out = clean_book(book, where, self.report, batch_offset, self.options.strict)
+            out = clean_book(book, where, self.report, batch_offset, self.options.strict, self.column_names)
             if len(out):
                 yield out

@@ -116,7 +116,7 @@ class _FlatBatches:
                         batch.column("price").to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
                         batch.column("amount").to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
                         side, trade_id)
-        return clean_trades(trades, r.where(), r.report, offset, r.options.strict)
+        return clean_trades(trades, r.where(), r.report, offset, r.options.strict, r.column_names)
 
     def book(self, batch: pa.RecordBatch, levels: int) -> Book | None:
         r = self.reader
@@ -135,10 +135,10 @@ class _FlatBatches:
         book = Book(self._ints(batch.column("timestamp"), r.where("timestamp")),
                     self._ints(batch.column("local_timestamp"), r.where("local_timestamp")),
                     arrays["bid_px"], arrays["bid_sz"], arrays["ask_px"], arrays["ask_sz"])
-        return clean_book(book, r.where(), r.report, offset, r.options.strict)
+        return clean_book(book, r.where(), r.report, offset, r.options.strict, r.column_names)
 
 
-def _csv_batches(reader: Reader, columns: list[str], types: dict):
+def _csv_batches(reader: Reader, columns: list[str], types: dict, header: list[str]):
     """Stream a (possibly gzipped) CSV as record batches, translating parse errors."""
     compression = "gzip" if reader.path.open("rb").read(2) == b"\x1f\x8b" else None
     where = reader.where()
@@ -148,7 +148,6 @@ def _csv_batches(reader: Reader, columns: list[str], types: dict):
                              read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES),
                              convert_options=pacsv.ConvertOptions(column_types=types, include_columns=columns,
                                                                   strings_can_be_null=False))
-        names = csv.schema.names
         while True:
             try:
                 batch = csv.read_next_batch()
@@ -156,13 +155,14 @@ def _csv_batches(reader: Reader, columns: list[str], types: dict):
                 return
             yield batch
     except (pa.ArrowInvalid, OSError, EOFError) as exc:
-        raise explain_arrow_error(exc, where, columns) from None
+        raise explain_arrow_error(exc, where, reader.path, header) from None
 
 
 class TardisTradesReader(Reader):
     """Tardis ``trades`` CSV or CSV.gz."""
 
     format_name = "tardis trades csv"
+    column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
@@ -176,7 +176,7 @@ class TardisTradesReader(Reader):
                  "amount": pa.float64(), "id": pa.string(), "side": pa.string(),
                  "exchange": pa.string(), "symbol": pa.string()}
         conv = _FlatBatches(self)
-        for batch in _csv_batches(self, list(TRADE_COLUMNS), types):
+        for batch in _csv_batches(self, list(TRADE_COLUMNS), types, cols):
             out = conv.trades(batch)
             if out is not None and len(out):
                 yield out
@@ -188,6 +188,7 @@ class TardisBookReader(Reader):
     """Tardis ``book_snapshot_25`` / ``book_snapshot_5`` CSV or CSV.gz."""
 
     format_name = "tardis book snapshot csv"
+    column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
@@ -205,7 +206,7 @@ class TardisBookReader(Reader):
         types.update({"timestamp": pa.int64(), "local_timestamp": pa.int64(),
                       "exchange": pa.string(), "symbol": pa.string()})
         conv = _FlatBatches(self)
-        for batch in _csv_batches(self, need, types):
+        for batch in _csv_batches(self, need, types, cols):
             out = conv.book(batch, levels)
             if out is not None and len(out):
                 yield out
