@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import TapeError
 from ..tape import Book, Trades
 from ..validate import FileReport
 
-__all__ = ["ReaderOptions", "Reader", "read_head", "IncrementGuess", "choose_symbol"]
+__all__ = ["ReaderOptions", "Reader", "read_head", "IncrementGuess", "symbol_mask", "text_codes"]
 
 
 @dataclass(frozen=True)
@@ -90,20 +92,34 @@ def read_head(path: Path, nbytes: int = 65536) -> bytes:
         return f.read(nbytes)
 
 
-def choose_symbol(symbols: np.ndarray, options: ReaderOptions, where: str, seen: set) -> np.ndarray | None:
-    """Mask of the rows to keep, given a batch's symbol column (None: keep every row).
+def text_codes(col) -> tuple[np.ndarray, list]:
+    """Integer codes and the distinct values of a text column (dictionary-encoded or not);
+    an empty cell is the text ``""``."""
+    if col.null_count:
+        col = col.cast(pa.string()).fill_null("") if pa.types.is_dictionary(col.type) else col.fill_null("")
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    values = [str(v) for v in col.dictionary.to_pylist()]
+    return col.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), values
+
+
+def symbol_mask(col, options: ReaderOptions, where: str, seen: set) -> np.ndarray | None:
+    """Rows to keep given a batch's ``symbol`` column (None: all of them).
 
     ``seen`` accumulates the symbols met so far in the file.  Several symbols without
     ``options.symbol`` are an error naming them.
     """
-    seen |= set(np.unique(symbols).tolist())
+    codes, values = text_codes(col)
+    present = [values[i] for i in np.flatnonzero(np.bincount(codes, minlength=len(values)))]
+    seen |= set(present)
     if options.symbol is None:
         if len(seen) > 1:
             raise TapeError(f"{where}: column `symbol` holds several symbols "
                             f"({', '.join(sorted(seen)[:8])}); choose one with --symbol")
         return None
-    keep = symbols == options.symbol
-    return None if keep.all() else keep
+    if present == [options.symbol]:
+        return None
+    return codes == (values.index(options.symbol) if options.symbol in values else -1)
 
 
 _DECIMALS = 10

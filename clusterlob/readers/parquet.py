@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from ..errors import TapeError
 from ..tape import MAX_LEVELS, Book, Trades
 from ..validate import clean_book, clean_trades, require_columns
-from .base import Reader, choose_symbol
+from .base import Reader, symbol_mask
 from .tardis import TRADE_COLUMNS, _FlatBatches, _levels_in, book_columns
 
 __all__ = ["FlatTradesParquetReader", "FlatBookParquetReader", "PointlineTradesReader",
@@ -110,8 +110,7 @@ class _PointlineReader(_ParquetReader):
     def _symbol_filter(self, batch: pa.RecordBatch, offset: int, seen: set) -> pa.RecordBatch:
         names = batch.schema.names
         if "symbol" in names:
-            symbols = batch.column("symbol").to_numpy(zero_copy_only=False).astype(str)
-            keep = choose_symbol(symbols, self.options, self.where(), seen)
+            keep = symbol_mask(batch.column("symbol"), self.options, self.where(), seen)
             if keep is not None:
                 self.report.drop(f"other symbols than {self.options.symbol}", int((~keep).sum()))
                 batch = batch.filter(pa.array(keep))

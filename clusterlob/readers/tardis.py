@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 from ..errors import TapeError
 from ..tape import Book, Trades
 from ..validate import clean_book, clean_trades, require_columns
-from .base import Reader, choose_symbol, explain_arrow_error
+from .base import Reader, explain_arrow_error, symbol_mask, text_codes
 
 __all__ = ["TardisTradesReader", "TardisBookReader", "TRADE_COLUMNS", "book_columns"]
 
@@ -33,7 +33,8 @@ TRADE_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp", "id", "si
 _HEAD = ("exchange", "symbol", "timestamp", "local_timestamp")
 _SIDES = {"buy": 1, "sell": -1, "unknown": 0, "": 0}
 _LEVEL = re.compile(r"^asks\[(\d+)\]\.price$")
-_BLOCK_BYTES = 16 << 20
+_BLOCK_BYTES = 8 << 20
+_TEXT_CODES = pa.dictionary(pa.int32(), pa.string())  # few distinct values: parse once each
 
 
 def book_columns(levels: int) -> list[str]:
@@ -68,14 +69,12 @@ class _FlatBatches:
         offset = self.rows
         self.rows += n
         r.report.rows_read += n
-        symbol = batch.column("symbol").to_numpy(zero_copy_only=False).astype(str)
-        keep = choose_symbol(symbol, r.options, r.where(), self.symbols)
+        keep = symbol_mask(batch.column("symbol"), r.options, r.where(), self.symbols)
         if keep is not None:
             r.report.drop(f"other symbols than {r.options.symbol}", int((~keep).sum()))
             batch = batch.filter(pa.array(keep))
-            symbol = symbol[keep]
         if batch.num_rows and r.symbol is None:
-            r.symbol = str(symbol[0])
+            r.symbol = str(batch.column("symbol")[0].as_py())
             r.exchange = str(batch.column("exchange")[0].as_py())
         return batch, offset
 
@@ -90,14 +89,12 @@ class _FlatBatches:
         batch, offset = self._common(batch)
         if batch.num_rows == 0:
             return None
-        side_text = pc.utf8_lower(batch.column("side").cast(pa.string())).to_numpy(zero_copy_only=False)
-        side = np.zeros(len(side_text), dtype=np.int8)
-        side[side_text == "buy"] = 1
-        side[side_text == "sell"] = -1
-        unknown = ~np.isin(side_text, list(_SIDES))
-        if unknown.any():
-            i = int(np.argmax(unknown))
-            raise TapeError(f"{r.where('side')} has value {side_text[i]!r} at row {offset + i} "
+        codes, values = text_codes(batch.column("side"))
+        lookup = np.array([_SIDES.get(v.lower(), 9) for v in values] or [9], dtype=np.int8)
+        side = lookup[codes]
+        if (side == 9).any():
+            i = int(np.argmax(side == 9))
+            raise TapeError(f"{r.where('side')} has value {values[codes[i]]!r} at row {offset + i} "
                             f"(expected buy, sell or unknown)")
         ids = batch.column("id")
         ids_int = None
@@ -173,8 +170,8 @@ class TardisTradesReader(Reader):
         cols = _header(_read_first_line(self))
         require_columns(cols, TRADE_COLUMNS, self.where())
         types = {"timestamp": pa.int64(), "local_timestamp": pa.int64(), "price": pa.float64(),
-                 "amount": pa.float64(), "id": pa.string(), "side": pa.string(),
-                 "exchange": pa.string(), "symbol": pa.string()}
+                 "amount": pa.float64(), "id": pa.string(), "side": _TEXT_CODES,
+                 "exchange": _TEXT_CODES, "symbol": _TEXT_CODES}
         conv = _FlatBatches(self)
         for batch in _csv_batches(self, list(TRADE_COLUMNS), types, cols):
             out = conv.trades(batch)
@@ -204,7 +201,7 @@ class TardisBookReader(Reader):
         require_columns(cols, need, self.where())
         types = {c: pa.float64() for c in need[4:]}
         types.update({"timestamp": pa.int64(), "local_timestamp": pa.int64(),
-                      "exchange": pa.string(), "symbol": pa.string()})
+                      "exchange": _TEXT_CODES, "symbol": _TEXT_CODES})
         conv = _FlatBatches(self)
         for batch in _csv_batches(self, need, types, cols):
             out = conv.book(batch, levels)
