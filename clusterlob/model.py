@@ -146,15 +146,19 @@ class ClusterModel:
             fail(str(exc))
         try:
             centers = np.asarray(d["centers_z"], dtype=np.float64)
+        except (TypeError, ValueError):
+            centers = np.empty((0, 0))
+        if centers.ndim != 2 or centers.shape[1] != len(FEATURE_NAMES) or centers.shape[0] < 1:
+            fail(f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers, got shape {centers.shape}"
+                 if centers.size else f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers")
+        try:
             roles = np.asarray(d["role_codes"], dtype=np.int64)
             counts = np.asarray(d["counts"], dtype=np.int64)
             dscore = np.asarray(d["alignment"]["directional_score"], dtype=np.float64)
             oscore = np.asarray(d["alignment"]["opportunistic_score"], dtype=np.float64)
             margin = float(d["alignment"]["margin"])
         except (TypeError, ValueError, KeyError) as exc:
-            fail(f"malformed centres, roles, counts or alignment ({exc})")
-        if centers.ndim != 2 or centers.shape[1] != len(FEATURE_NAMES) or centers.shape[0] < 1:
-            fail(f"`centers_z` must be (k, {len(FEATURE_NAMES)}), got shape {centers.shape}")
+            fail(f"malformed roles, counts or alignment ({str(exc).splitlines()[0] if str(exc) else exc!r})")
         if not np.isfinite(centers).all():
             fail("`centers_z` has NaN or inf values")
         k = centers.shape[0]
