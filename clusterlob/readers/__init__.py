@@ -5,6 +5,7 @@
 |---|---|
 | Tardis ``trades`` and ``book_snapshot_25/5`` CSV, CSV.gz | :mod:`.tardis` |
 | the same flat columns in Parquet; pointline-style integer Parquet | :mod:`.parquet` |
+| Binance stream recordings (trades, depth diffs rebuilt into a book) | :mod:`.binance` |
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from ..errors import TapeError
 from .base import Reader, ReaderOptions, read_head
+from .binance import BinanceReader
 from .parquet import (FlatBookParquetReader, FlatTradesParquetReader, PointlineBookReader,
                       PointlineTradesReader)
 from .tardis import TardisBookReader, TardisTradesReader
@@ -20,6 +22,7 @@ __all__ = ["Reader", "ReaderOptions", "READERS", "detect_reader"]
 
 # Tried in order; the first whose sniff() accepts the file reads it.
 READERS: list = [
+    BinanceReader,
     TardisTradesReader,
     TardisBookReader,
     FlatTradesParquetReader,
