@@ -71,6 +71,7 @@ cdef struct _BinanceSide:
     # one side as an ordered list of sorted blocks (keys ascending across blocks, best last)
     double** keys
     double** sizes
+    double* lasts           # the last (largest) key of each block, contiguous for the search
     Py_ssize_t* counts
     Py_ssize_t nblocks
     Py_ssize_t cap
@@ -91,6 +92,8 @@ cdef void _binance_side_free(_BinanceSide* s) noexcept:
     free(s.keys)
     free(s.sizes)
     free(s.counts)
+    free(s.lasts)
+    s.lasts = NULL
     s.keys = NULL
     s.sizes = NULL
     s.counts = NULL
@@ -115,6 +118,10 @@ cdef int _binance_side_new_block(_BinanceSide* s, Py_ssize_t b) except -1:
         if p == NULL:
             raise MemoryError()
         s.counts = <Py_ssize_t*> p
+        p = realloc(s.lasts, cap * sizeof(double))
+        if p == NULL:
+            raise MemoryError()
+        s.lasts = <double*> p
         s.cap = cap
     cdef double* keys = <double*> malloc(_BINANCE_BLOCK * sizeof(double))
     cdef double* sizes = <double*> malloc(_BINANCE_BLOCK * sizeof(double))
@@ -127,6 +134,7 @@ cdef int _binance_side_new_block(_BinanceSide* s, Py_ssize_t b) except -1:
         memmove(s.keys + b + 1, s.keys + b, move * sizeof(double*))
         memmove(s.sizes + b + 1, s.sizes + b, move * sizeof(double*))
         memmove(s.counts + b + 1, s.counts + b, move * sizeof(Py_ssize_t))
+        memmove(s.lasts + b + 1, s.lasts + b, move * sizeof(double))
     s.keys[b] = keys
     s.sizes[b] = sizes
     s.counts[b] = 0
@@ -142,6 +150,7 @@ cdef void _binance_side_drop_block(_BinanceSide* s, Py_ssize_t b) noexcept:
         memmove(s.keys + b, s.keys + b + 1, move * sizeof(double*))
         memmove(s.sizes + b, s.sizes + b + 1, move * sizeof(double*))
         memmove(s.counts + b, s.counts + b + 1, move * sizeof(Py_ssize_t))
+        memmove(s.lasts + b, s.lasts + b + 1, move * sizeof(double))
     s.nblocks -= 1
 
 
@@ -150,7 +159,7 @@ cdef inline Py_ssize_t _binance_side_find(_BinanceSide* s, double key) noexcept 
     cdef Py_ssize_t lo = 0, hi = s.nblocks, mid
     while lo < hi:
         mid = (lo + hi) >> 1
-        if s.keys[mid][s.counts[mid] - 1] < key:
+        if s.lasts[mid] < key:
             lo = mid + 1
         else:
             hi = mid
@@ -174,6 +183,8 @@ cdef int _binance_side_set(_BinanceSide* s, double key, double qty) except -1:
             s.n -= 1
             if n == 1:
                 _binance_side_drop_block(s, b)
+            else:
+                s.lasts[b] = s.keys[b][n - 2]
         return 0
     if s.nblocks == 0:
         _binance_side_new_block(s, 0)
@@ -191,6 +202,8 @@ cdef int _binance_side_set(_BinanceSide* s, double key, double qty) except -1:
         memmove(s.sizes[b + 1], s.sizes[b] + half, (n - half) * sizeof(double))
         s.counts[b] = half
         s.counts[b + 1] = n - half
+        s.lasts[b] = s.keys[b][half - 1]
+        s.lasts[b + 1] = s.keys[b + 1][n - half - 1]
         if i > half:
             b += 1
             i -= half
@@ -201,6 +214,7 @@ cdef int _binance_side_set(_BinanceSide* s, double key, double qty) except -1:
     s.keys[b][i] = key
     s.sizes[b][i] = qty
     s.counts[b] = n + 1
+    s.lasts[b] = s.keys[b][n]
     s.n += 1
     return 0
 
@@ -347,3 +361,205 @@ cdef class BinanceL2Book:
         """True when both sides are present and the best bid >= the best ask."""
         bid_px, _, ask_px, _ = self.best()
         return bool(bid_px >= ask_px)
+
+
+# -- line scanner: the two commonest USD-M line shapes, without json --------------------------
+
+from libc.string cimport memchr, memcmp
+
+cdef enum:
+    _BF_NAME = 1    # [a-z0-9_]+  (stream name before '@')
+    _BF_INT = 2     # [0-9]+
+    _BF_SYM = 3     # [A-Z0-9_]+
+    _BF_DEC = 4     # [0-9]+ ( '.' [0-9]+ )?
+    _BF_BOOL = 5    # true | false
+
+# Templates: literal bytes, and field codes 1..5.  Each field's character class excludes the
+# literal that follows it, so greedy matching is exact, and a matching line is valid JSON.
+_BINANCE_BOOK_TICKER = (b'{"stream":"\x01@bookTicker","data":{"e":"bookTicker","u":\x02,"s":"\x03",'
+                        b'"b":"\x04","B":"\x04","a":"\x04","A":"\x04","T":\x02,"E":\x02}}')
+_BINANCE_TRADE = (b'{"stream":"\x01@trade","data":{"e":"trade","E":\x02,"T":\x02,"s":"\x03",'
+                  b'"t":\x02,"p":"\x04","q":"\x04","X":"MARKET","m":\x05}}')
+
+
+cdef inline bint _binance_in_class(char code, char ch) noexcept nogil:
+    if ch >= 48 and ch <= 57 or ch == 95:
+        return code != _BF_INT or ch != 95
+    if code == _BF_NAME:
+        return ch >= 97 and ch <= 122
+    if code == _BF_SYM:
+        return ch >= 65 and ch <= 90
+    return False
+
+
+cdef Py_ssize_t _binance_match(const char* t, Py_ssize_t tn, const char* s, Py_ssize_t sn,
+                               Py_ssize_t* spans) noexcept nogil:
+    """Match s[:sn] against template t[:tn]; write each field's (start, end); return the
+    number of fields, or -1 when the line does not have exactly this shape."""
+    cdef Py_ssize_t i = 0, j = 0, f = 0, start, k
+    cdef char c
+    while i < tn:
+        c = t[i]
+        if c > _BF_BOOL:
+            if j >= sn or s[j] != c:
+                return -1
+            i += 1
+            j += 1
+            continue
+        start = j
+        if c == _BF_BOOL:
+            if j + 4 <= sn and memcmp(s + j, b"true", 4) == 0:
+                j += 4
+            elif j + 5 <= sn and memcmp(s + j, b"false", 5) == 0:
+                j += 5
+            else:
+                return -1
+        elif c == _BF_DEC:
+            while j < sn and s[j] >= 48 and s[j] <= 57:
+                j += 1
+            if j == start:
+                return -1
+            if j < sn and s[j] == 46:
+                j += 1
+                k = j
+                while j < sn and s[j] >= 48 and s[j] <= 57:
+                    j += 1
+                if j == k:
+                    return -1
+        else:
+            while j < sn and _binance_in_class(c, s[j]):
+                j += 1
+            if j == start:
+                return -1
+        spans[2 * f] = start
+        spans[2 * f + 1] = j
+        f += 1
+        i += 1
+    return f if j == sn else -1
+
+
+cdef inline bint _binance_int(const char* s, Py_ssize_t a, Py_ssize_t b, int64_t* out) noexcept nogil:
+    """Digits s[a:b] as int64 (at most 18 digits)."""
+    cdef int64_t v = 0
+    cdef Py_ssize_t i
+    if b - a > 18:
+        return False
+    for i in range(a, b):
+        v = v * 10 + (s[i] - 48)
+    out[0] = v
+    return True
+
+
+cdef inline bint _binance_dec(const char* s, Py_ssize_t a, Py_ssize_t b, double* out) noexcept nogil:
+    """Decimal s[a:b] (digits, optional '.digits') as the double float() gives (<= 15 digits)."""
+    cdef int64_t v = 0
+    cdef int digits = 0, frac = -1
+    cdef Py_ssize_t i
+    for i in range(a, b):
+        if s[i] == 46:
+            frac = 0
+            continue
+        v = v * 10 + (s[i] - 48)
+        digits += 1
+        if frac >= 0:
+            frac += 1
+    if digits > 15:
+        return False
+    out[0] = v / _BINANCE_POW10[frac if frac > 0 else 0]
+    return True
+
+
+cdef class BinanceLineScanner:
+    """Consumes, in C, recording lines of the two commonest USD-M shapes: combined-stream
+    ``bookTicker`` messages (counted) and ``trade`` messages with X = MARKET (written as trade
+    rows), for one symbol, exactly as ``json`` would read them.  It stops at the first line of
+    any other shape and returns its span, for the Python reader (which also writes its trades
+    into the same output, so rows stay in line order).
+
+    Set ``symbol`` (bytes; empty: take nothing), ``take_trades``, and the output with
+    ``set_output(ints, floats)``: ``ints`` (rows, 4) int64 = ts_exch_us, ts_local_us,
+    trade_id, side; ``floats`` (rows, 2) float64 = price, amount; ``n_trades`` rows used.
+    ``lines`` and ``book_tickers`` count what it consumed.
+    """
+
+    cdef public bytes symbol
+    cdef public bint take_trades
+    cdef public Py_ssize_t n_trades, lines, book_tickers
+    cdef int64_t[:, ::1] ints
+    cdef double[:, ::1] floats
+    cdef bytes book_ticker_template, trade_template
+    cdef const char* t_book_ticker
+    cdef const char* t_trade
+    cdef Py_ssize_t n_book_ticker, n_trade
+
+    def __init__(self):
+        self.symbol = b""
+        self.take_trades = False
+        self.n_trades = self.lines = self.book_tickers = 0
+        self.book_ticker_template = _BINANCE_BOOK_TICKER
+        self.trade_template = _BINANCE_TRADE
+        self.t_book_ticker = self.book_ticker_template
+        self.n_book_ticker = len(self.book_ticker_template)
+        self.t_trade = self.trade_template
+        self.n_trade = len(self.trade_template)
+
+    def set_output(self, int64_t[:, ::1] ints not None, double[:, ::1] floats not None):
+        """Start a new trade output (shapes (rows, 4) and (rows, 2)); ``n_trades`` = 0."""
+        if ints.shape[1] != 4 or floats.shape[1] != 2 or floats.shape[0] != ints.shape[0]:
+            raise ValueError("set_output needs int64 (rows, 4) and float64 (rows, 2) arrays")
+        self.ints = ints
+        self.floats = floats
+        self.n_trades = 0
+
+    def scan(self, bytes buf not None, Py_ssize_t pos):
+        """Consume lines of ``buf`` from offset ``pos``; return ``(start, end)``: the span of
+        the first line it did not take, ``(len(buf), len(buf))`` at the end of the buffer, or
+        ``(start, -1)`` when the trade output is full (before that line)."""
+        cdef const char* c = buf
+        cdef Py_ssize_t n = len(buf), end, p, start, sym_n = len(self.symbol)
+        cdef const char* sym = self.symbol
+        cdef const void* nl
+        cdef Py_ssize_t spans[32]
+        cdef int64_t ts_ns, t_ms, trade_id
+        cdef double price, amount
+        cdef Py_ssize_t row, cap = self.ints.shape[0] if self.ints is not None else 0
+        while pos < n:
+            nl = memchr(c + pos, 10, n - pos)
+            end = (<const char*> nl - c) if nl != NULL else n
+            p = pos
+            while p < end and c[p] >= 48 and c[p] <= 57:
+                p += 1
+            if sym_n == 0 or p == pos or p - pos > 19 or (p - pos == 19 and c[pos] > 56) \
+                    or p >= end or c[p] != 32:
+                return pos, end
+            start = p + 1
+            if _binance_match(self.t_book_ticker, self.n_book_ticker, c + start, end - start, spans) > 0:
+                if spans[5] - spans[4] != sym_n or memcmp(c + start + spans[4], sym, sym_n) != 0:
+                    return pos, end
+                self.book_tickers += 1
+            elif self.take_trades and _binance_match(self.t_trade, self.n_trade, c + start, end - start, spans) > 0:
+                if spans[7] - spans[6] != sym_n or memcmp(c + start + spans[6], sym, sym_n) != 0:
+                    return pos, end
+                if self.n_trades >= cap:
+                    return pos, -1
+                ts_ns = 0
+                for p in range(pos, start - 1):
+                    ts_ns = ts_ns * 10 + (c[p] - 48)
+                if not (_binance_int(c + start, spans[4], spans[5], &t_ms)
+                        and _binance_int(c + start, spans[8], spans[9], &trade_id)
+                        and _binance_dec(c + start, spans[10], spans[11], &price)
+                        and _binance_dec(c + start, spans[12], spans[13], &amount)):
+                    return pos, end
+                row = self.n_trades
+                self.ints[row, 0] = t_ms * 1000
+                self.ints[row, 1] = ts_ns // 1000
+                self.ints[row, 2] = trade_id
+                self.ints[row, 3] = -1 if spans[15] - spans[14] == 4 else 1
+                self.floats[row, 0] = price
+                self.floats[row, 1] = amount
+                self.n_trades = row + 1
+            else:
+                return pos, end
+            self.lines += 1
+            pos = end + 1
+        return n, n

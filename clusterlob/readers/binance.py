@@ -47,6 +47,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from ..errors import TapeError
+from .. import _core
 from ..tape import MAX_LEVELS, Book, Trades
 from ..validate import clean_book, clean_trades
 from .base import Reader
@@ -56,15 +57,6 @@ __all__ = ["BinanceReader", "BinanceSummary", "Message", "iter_messages", "L2Boo
            "SequenceGap"]
 
 _SNIFF = re.compile(rb'\s*\d{9,20} \{\s*"(?:stream|e|lastUpdateId|u|result|id)"\s*:')
-_NUM = rb'(\d+(?:\.\d+)?)'
-# Fast paths for the two commonest USD-M shapes.  A line they accept is valid JSON with
-# exactly these fields; anything else goes through json.loads (the tests compare both).
-_BOOK_TICKER_LINE = re.compile(
-    rb'\d+ \{"stream":"[a-z0-9_]+@bookTicker","data":\{"e":"bookTicker","u":\d+,"s":"([A-Z0-9_]+)",'
-    rb'"b":"\d+(?:\.\d+)?","B":"\d+(?:\.\d+)?","a":"\d+(?:\.\d+)?","A":"\d+(?:\.\d+)?","T":\d+,"E":\d+\}\}')
-_TRADE_LINE = re.compile(
-    rb'(\d+) \{"stream":"[a-z0-9_]+@trade","data":\{"e":"trade","E":\d+,"T":(\d+),"s":"([A-Z0-9_]+)",'
-    rb'"t":(\d+),"p":"' + _NUM + rb'","q":"' + _NUM + rb'","X":"MARKET","m":(true|false)\}\}')
 _DIFF_STREAM = re.compile(r"@depth(@\d+ms)?$")
 _CHUNK_BYTES = 1 << 20
 _MAX_TRADE_ROWS = 1 << 16
@@ -104,8 +96,8 @@ class BinanceSummary:
         return d
 
 
-def _read_chunks(path, where: str) -> Iterator[list]:
-    """Lists of raw lines (bytes, without newline), read in bounded chunks."""
+def _read_blocks(path, where: str) -> Iterator[bytes]:
+    """The file as blocks of whole lines (the last may lack its newline), in bounded memory."""
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
     try:
@@ -115,11 +107,14 @@ def _read_chunks(path, where: str) -> Iterator[list]:
                 chunk = f.read(_CHUNK_BYTES)
                 if not chunk:
                     break
-                lines = (rest + chunk).split(b"\n")
-                rest = lines.pop()
-                yield lines
+                cut = chunk.rfind(b"\n")
+                if cut < 0:
+                    rest += chunk
+                    continue
+                yield rest + chunk[:cut + 1]
+                rest = chunk[cut + 1:]
             if rest:
-                yield [rest]
+                yield rest
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise TapeError(f"{where}: the gzip stream is truncated or corrupt ({exc})") from None
 
@@ -153,7 +148,10 @@ def iter_messages(path) -> Iterator[Message]:
     """
     where = f"{BinanceReader.format_name} {path}"
     line_no = 0
-    for lines in _read_chunks(path, where):
+    for block in _read_blocks(path, where):
+        lines = block.split(b"\n")
+        if block.endswith(b"\n"):
+            lines.pop()
         for raw in lines:
             line_no += 1
             if not raw.strip():
@@ -179,7 +177,6 @@ class BinanceReader(Reader):
         self.summary = BinanceSummary()
         self.on_depth_applied = None
         self._want = options.symbol.upper() if options.symbol else None
-        self._symbol_bytes = b"\0"
         self._futures = False
         self._fast = True
 
@@ -199,16 +196,21 @@ class BinanceReader(Reader):
             return True
         if self._want is not None:
             if symbol == self._want and self.symbol is None:
-                self.symbol, self._symbol_bytes = symbol, symbol.encode()
+                self._set_symbol(symbol)
                 return True
             self.summary.messages["other_symbol"] += 1
             self.report.drop(f"messages for other symbols than {self._want}", 1, line_no - 1)
             return False
         if self.symbol is None:
-            self.symbol, self._symbol_bytes = symbol, symbol.encode()
+            self._set_symbol(symbol)
             return True
         raise TapeError(f"{self.where()}: line {line_no}: messages for several symbols "
                         f"({self.symbol}, {symbol}); choose one with --symbol")
+
+    def _set_symbol(self, symbol: str) -> None:
+        self.symbol = symbol
+        if self._fast:
+            self._scanner.symbol = symbol.encode()
 
     def _unknown(self, name: str, line_no: int) -> None:
         self.summary.messages["unknown"] += 1
@@ -242,13 +244,10 @@ class BinanceReader(Reader):
                 self.report.drop(f"non-market trades (X = {market})", 1, line_no - 1)
                 return
             self.report.flag(f"non-market trades kept (X = {market})", 1, line_no - 1)
-        rows = self._trades
-        rows[0].append(ts_exch_us)
-        rows[1].append(ts_local_us)
-        rows[2].append(price)
-        rows[3].append(amount)
-        rows[4].append(1 - 2 * maker)
-        rows[5].append(trade_id)
+        row = self._scanner.n_trades
+        self._trade_ints[row] = (ts_exch_us, ts_local_us, trade_id, 1 - 2 * maker)
+        self._trade_floats[row] = (price, amount)
+        self._scanner.n_trades = row + 1
 
     def _use_trade_messages(self, line_no: int) -> None:
         if self._trade_source == "aggTrade":
@@ -256,10 +255,10 @@ class BinanceReader(Reader):
                 raise TapeError(f"{self.where()}: line {line_no}: trade messages after aggTrade ones were "
                                 f"written; a file must not hold both streams for one symbol")
             self.report.drop("aggTrade messages (the file also has trade messages, used instead)",
-                             len(self._trades[0]))
-            for column in self._trades:
-                column.clear()
+                             self._scanner.n_trades)
+            self._scanner.n_trades = 0
         self._trade_source = "trade"
+        self._scanner.take_trades = self._fast
 
     def _depth(self, stream, d: dict, ts_local_us: int, line_no: int) -> bool:
         if stream is not None and not _DIFF_STREAM.search(stream):
@@ -340,15 +339,13 @@ class BinanceReader(Reader):
         return out if len(out) else None
 
     def _flush_trades(self) -> Trades | None:
-        rows = self._trades
-        n = len(rows[0])
+        n = self._scanner.n_trades
         if not n:
             return None
-        trades = Trades(np.array(rows[0], np.int64), np.array(rows[1], np.int64),
-                        np.array(rows[2], np.float64), np.array(rows[3], np.float64),
-                        np.array(rows[4], np.int8), np.array(rows[5], np.int64))
-        for column in rows:
-            column.clear()
+        ints, floats = self._trade_ints[:n], self._trade_floats[:n]
+        trades = Trades(ints[:, 0].copy(), ints[:, 1].copy(), floats[:, 0].copy(), floats[:, 1].copy(),
+                        ints[:, 3].astype(np.int8), ints[:, 2].copy())
+        self._scanner.set_output(self._trade_ints, self._trade_floats)
         if self._trade_source == "aggTrade":
             self._agg_written = True
         offset = self._trades_out
@@ -359,68 +356,50 @@ class BinanceReader(Reader):
     # -- main loop ----------------------------------------------------------------------
     def batches(self) -> Iterator[Trades | Book]:
         self._sync = DepthSync(self._bad, self.on_depth_applied)
-        self._trades = [[], [], [], [], [], []]
         self._trades_out = 0
         self._trade_source = None
         self._agg_written = False
         self._new_book_rows()
-        trade_limit = min(self.options.batch_rows, _MAX_TRADE_ROWS)
-        counts = self.summary.messages
-        book_tickers = trades_fast = 0
-        book_ticker_line = _BOOK_TICKER_LINE.fullmatch if self._fast else (lambda raw: None)
-        trade_line = _TRADE_LINE.fullmatch if self._fast else (lambda raw: None)
-        t_exch, t_local, t_price, t_amount, t_side, t_id = self._trades
-        line_no = rows_read = 0
-        ts_local_us = 0
-        for lines in _read_chunks(self.path, self.where()):
-            for raw in lines:
-                line_no += 1
-                m = book_ticker_line(raw)
-                if m is not None:
-                    rows_read += 1
-                    if m.group(1) != self._symbol_bytes:
-                        self._symbol_ok(m.group(1).decode(), line_no)
-                    book_tickers += 1
-                    continue
-                m = trade_line(raw)
-                if m is not None and m.group(3) == self._symbol_bytes and self._trade_source == "trade":
-                    rows_read += 1
-                    trades_fast += 1
-                    t_local.append(int(m.group(1)) // 1000)
-                    t_exch.append(int(m.group(2)) * 1000)
-                    t_id.append(int(m.group(4)))
-                    t_price.append(float(m.group(5)))
-                    t_amount.append(float(m.group(6)))
-                    t_side.append(-1 if m.group(7) == b"true" else 1)
-                    if len(t_exch) >= trade_limit:
-                        out = self._flush_trades()
-                        if out is not None:
-                            yield out
-                    continue
-                if not raw.strip():
-                    continue
-                rows_read += 1
-                row_ts = self._message(line_no, raw)
-                if row_ts is not None:
-                    if self._book_row(row_ts):
-                        out = self._flush_book()
-                        if out is not None:
-                            yield out
-                if len(t_exch) >= trade_limit:
+        rows = min(self.options.batch_rows, _MAX_TRADE_ROWS)
+        self._trade_ints, self._trade_floats = np.empty((rows, 4), np.int64), np.empty((rows, 2))
+        scanner = self._scanner = _core.BinanceLineScanner()
+        scanner.set_output(self._trade_ints, self._trade_floats)
+        slow_lines = rows_read = 0
+        for block in _read_blocks(self.path, self.where()):
+            pos, size = 0, len(block)
+            while True:
+                # the scanner takes bookTicker and market-trade lines; the rest come back here
+                start, end = scanner.scan(block, pos)
+                if end < 0 or scanner.n_trades >= rows:   # trade output full: flush, rescan
                     out = self._flush_trades()
                     if out is not None:
                         yield out
-        counts["bookTicker"] += book_tickers
-        counts["trade"] += trades_fast
-        if trades_fast or book_tickers:
-            self._futures = True
-        self.report.rows_read += rows_read
-        self._finish(line_no)
+                    pos = start
+                    continue
+                if start >= size:
+                    break
+                pos = end + 1
+                slow_lines += 1
+                raw = block[start:end]
+                if not raw.strip():
+                    continue
+                rows_read += 1
+                row_ts = self._message(scanner.lines + slow_lines, raw)
+                if row_ts is not None and self._book_row(row_ts):
+                    out = self._flush_book()
+                    if out is not None:
+                        yield out
+        self.summary.messages["bookTicker"] += scanner.book_tickers
+        self.summary.messages["trade"] += scanner.lines - scanner.book_tickers
+        self.report.rows_read += rows_read + scanner.lines
+        if scanner.lines:
+            self._futures = True            # the scanner takes only USD-M shaped lines
+        self._finish()
         for out in (self._flush_trades(), self._flush_book()):
             if out is not None:
                 yield out
 
-    def _finish(self, lines: int) -> None:
+    def _finish(self) -> None:
         sync, s, rep = self._sync, self.summary, self.report
         sync.finish()
         s.diffs_applied = sync.applied
