@@ -304,6 +304,8 @@ class BinanceReader(Reader):
                 name = stream or (f"e={event}" if event is not None else
                                   "subscription reply" if "result" in d else "no `e` field")
                 self._unknown(name, line_no)
+        except TapeError:
+            raise
         except KeyError as exc:
             self._bad(line_no, f"message without field `{exc.args[0]}`")
         except (ValueError, TypeError) as exc:
