@@ -14,6 +14,7 @@ from clusterlob.convert import main as convert_main
 from clusterlob.errors import TapeError
 from clusterlob.readers import ReaderOptions, detect_reader
 from clusterlob.readers.binance import BinanceReader, DepthSync, L2Book, iter_messages
+from clusterlob.readers.binance_book import parse_levels
 from clusterlob.tape import Book, Trades, read_tape
 from clusterlob.validate import FileReport
 
@@ -119,13 +120,27 @@ def test_book_rejects_bad_levels_and_stays_unchanged(bad):
 def test_sync_rejects_a_stale_snapshot_and_waits_for_the_next():
     bad = []
     sync = DepthSync(lambda line, msg: bad.append(line))
-    assert not sync.diff(200, 210, 199, [["10", "1"]], [["11", "1"]], 1, 1, 1)
-    assert not sync.snapshot(150, [["10", "1"]], [["11", "1"]], 2, 2)  # older than U=200: no connect
+    assert not sync.diff(200, 210, 199, *parse_levels([["10", "1"]], [["11", "1"]]), 1, 1, 1)
+    assert not sync.snapshot(150, *parse_levels([["10", "1"]], [["11", "1"]]), 2, 2)  # older than U=200
     assert sync.snapshots_unconnected == 1 and not sync.synced
-    assert sync.snapshot(205, [["10", "2"]], [["11", "2"]], 3, 3)       # 200 <= 205 <= 210
+    assert sync.snapshot(205, *parse_levels([["10", "2"]], [["11", "2"]]), 3, 3)       # 200 <= 205 <= 210
     assert sync.synced and sync.last_u == 210 and sync.book.best() == (10.0, 1.0, 11.0, 1.0)
-    assert sync.diff(211, 215, 210, [], [["11", "0"], ["12", "3"]], 4, 4, 4)
+    assert sync.diff(211, 215, 210, *parse_levels([], [["11", "0"], ["12", "3"]]), 4, 4, 4)
     assert sync.book.best() == (10.0, 1.0, 12.0, 3.0) and sync.applied == 2 and not bad
+    assert not sync.diff(220, 225, 219, *parse_levels([], []), 5, 5, 5)                # pu 219 != 215
+    assert not sync.synced and sync.gap.last_u == 215 and sync.gap.next_pu == 219
+
+
+def test_parse_levels_and_apply_levels_match_lists():
+    levels, n_bids = parse_levels([["100.5", "1"], ["99", "0"]], [["101.25", "2.5"]])
+    np.testing.assert_array_equal(levels, [[100.5, 99.0, 101.25], [1.0, 0.0, 2.5]])
+    assert n_bids == 2
+    a, b = L2Book(), L2Book()
+    a.reset_levels(levels, n_bids)
+    b.reset([["100.5", "1"], ["99", "0"]], [["101.25", "2.5"]])
+    np.testing.assert_array_equal(a.top(3), b.top(3))
+    with pytest.raises(ValueError, match="price > 0"):
+        a.apply_levels(np.array([[0.0], [1.0]]), 1)
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -370,3 +385,17 @@ def test_real_convert(tmp_path):
     assert tape.instrument.tick_size == pytest.approx(0.1) and tape.instrument.lot_size == pytest.approx(0.001)
     assert tape.instrument.exchange == "binance-futures" and tape.instrument.symbol == "BTCUSDT"
     assert len(tape.trades) == 21313 and len(tape.book) == 6546
+
+
+def test_scanner_hands_back_long_or_odd_depth_lines(monkeypatch, tmp_path):
+    import clusterlob.readers.binance as binance
+
+    reference = read(FIXTURES / "sequence_gap.txt", False)
+    monkeypatch.setattr(binance, "_MAX_SCANNED_LEVELS", 1)   # diffs of 2+ levels go to json
+    _assert_same(read(FIXTURES / "sequence_gap.txt"), reference)
+    lines = (FIXTURES / "normal_sync.txt").read_text().splitlines()
+    lines[5] = lines[5].replace('"100.05","0.500"', '"0.00","0.500"')   # a price of 0
+    path = tmp_path / "zero_price.txt"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TapeError, match=r"line 6: .*price > 0"):
+        read(path)

@@ -240,6 +240,23 @@ cdef Py_ssize_t _binance_side_top(_BinanceSide* s, double sign, double[:, :, ::1
     return 0
 
 
+def binance_parse_levels(list bids not None, list asks not None):
+    """Parse a message's bid and ask lists of ``[price, qty]`` pairs into ``(levels, n_bids)``:
+    ``levels`` (2, m) float64 = prices and quantities, bids first.  Raises ValueError naming
+    the first pair that is not a finite price > 0 and a quantity >= 0."""
+    import numpy
+    cdef BinanceL2Book parser = BinanceL2Book(len(bids) + len(asks))
+    parser._parse(bids, 0)
+    parser._parse(asks, len(bids))
+    cdef Py_ssize_t j, m = len(bids) + len(asks)
+    out = numpy.empty((2, m))
+    cdef double[:, ::1] view = out
+    for j in range(m):
+        view[0, j] = parser.px[j]
+        view[1, j] = parser.qty[j]
+    return out, len(bids)
+
+
 cdef class BinanceL2Book:
     """Price levels of one instrument, rebuilt from Binance depth snapshots and diffs.
 
@@ -302,18 +319,40 @@ cdef class BinanceL2Book:
             self.qty[start + i] = q
         return 0
 
-    cdef int _update(self, list bids, list asks, bint replace) except -1:
-        cdef Py_ssize_t j, mb = len(bids), ma = len(asks)
-        self._reserve(mb + ma)
-        self._parse(bids, 0)
-        self._parse(asks, mb)
+    cdef int _apply_scratch(self, Py_ssize_t n_bids, Py_ssize_t n_asks, bint replace) noexcept:
+        cdef Py_ssize_t j
         if replace:
             _binance_side_clear(&self.bids)
             _binance_side_clear(&self.asks)
-        for j in range(mb):
+        for j in range(n_bids):
             _binance_side_set(&self.bids, self.px[j], self.qty[j])
-        for j in range(mb, mb + ma):
+        for j in range(n_bids, n_bids + n_asks):
             _binance_side_set(&self.asks, -self.px[j], self.qty[j])
+        return 0
+
+    cdef int _update(self, list bids, list asks, bint replace) except -1:
+        cdef Py_ssize_t mb = len(bids), ma = len(asks)
+        self._reserve(mb + ma)
+        self._parse(bids, 0)
+        self._parse(asks, mb)
+        self._apply_scratch(mb, ma, replace)
+        return 0
+
+    cdef int _update_levels(self, const double[:, ::1] levels, Py_ssize_t n_bids, bint replace) except -1:
+        cdef Py_ssize_t j, m = levels.shape[1]
+        cdef double p, q
+        if levels.shape[0] != 2 or not 0 <= n_bids <= m:
+            raise ValueError(f"levels must have shape (2, m) and 0 <= n_bids <= m, got shape "
+                             f"{tuple(levels.shape)[:2]} and n_bids {n_bids}")
+        self._reserve(m)
+        for j in range(m):
+            p = levels[0, j]
+            q = levels[1, j]
+            if not (isfinite(p) and p > 0 and isfinite(q) and q >= 0):
+                raise ValueError(f"level [{p!r}, {q!r}] needs a finite price > 0 and a quantity >= 0")
+            self.px[j] = p
+            self.qty[j] = q
+        self._apply_scratch(n_bids, m - n_bids, replace)
         return 0
 
     def apply(self, list bids not None, list asks not None):
@@ -323,6 +362,15 @@ cdef class BinanceL2Book:
     def reset(self, list bids not None, list asks not None):
         """Replace every level by a snapshot's ``bids`` and ``asks`` lists."""
         self._update(bids, asks, True)
+
+    def apply_levels(self, const double[:, ::1] levels not None, Py_ssize_t n_bids):
+        """Apply parsed levels: ``levels`` (2, m) = prices and quantities, bids first (n_bids),
+        then asks (the form :func:`binance_parse_levels` and the line scanner produce)."""
+        self._update_levels(levels, n_bids, False)
+
+    def reset_levels(self, const double[:, ::1] levels not None, Py_ssize_t n_bids):
+        """Replace every level by parsed snapshot levels (same form as ``apply_levels``)."""
+        self._update_levels(levels, n_bids, True)
 
     def top_into(self, double[:, :, ::1] out, Py_ssize_t row):
         """Write the best levels into ``out[row]`` (OUT, shape (rows, 4, L)): bid_px, bid_sz,
@@ -363,7 +411,7 @@ cdef class BinanceL2Book:
         return bool(bid_px >= ask_px)
 
 
-# -- line scanner: the two commonest USD-M line shapes, without json --------------------------
+# -- line scanner: the commonest USD-M line shapes, without json ------------------------------
 
 from libc.string cimport memchr, memcmp
 
@@ -373,13 +421,17 @@ cdef enum:
     _BF_SYM = 3     # [A-Z0-9_]+
     _BF_DEC = 4     # [0-9]+ ( '.' [0-9]+ )?
     _BF_BOOL = 5    # true | false
+    _BF_SPEED = 6   # ( '@' [0-9]+ 'ms' )?   (a diff stream's update speed, or nothing)
+    _BF_LEVELS = 7  # '[' ( '["' DEC '","' DEC '"]' ( ',' ... )* )? ']'
 
-# Templates: literal bytes, and field codes 1..5.  Each field's character class excludes the
+# Templates: literal bytes, and field codes 1..7.  Each field's character class excludes the
 # literal that follows it, so greedy matching is exact, and a matching line is valid JSON.
 _BINANCE_BOOK_TICKER = (b'{"stream":"\x01@bookTicker","data":{"e":"bookTicker","u":\x02,"s":"\x03",'
                         b'"b":"\x04","B":"\x04","a":"\x04","A":"\x04","T":\x02,"E":\x02}}')
 _BINANCE_TRADE = (b'{"stream":"\x01@trade","data":{"e":"trade","E":\x02,"T":\x02,"s":"\x03",'
                   b'"t":\x02,"p":"\x04","q":"\x04","X":"MARKET","m":\x05}}')
+_BINANCE_DEPTH = (b'{"stream":"\x01@depth\x06","data":{"e":"depthUpdate","E":\x02,"T":\x02,"s":"\x03",'
+                  b'"U":\x02,"u":\x02,"pu":\x02,"b":\x07,"a":\x07}}')
 
 
 cdef inline bint _binance_in_class(char code, char ch) noexcept nogil:
@@ -392,15 +444,88 @@ cdef inline bint _binance_in_class(char code, char ch) noexcept nogil:
     return False
 
 
+cdef inline Py_ssize_t _binance_skip_dec(const char* s, Py_ssize_t j, Py_ssize_t sn) noexcept nogil:
+    """The end of a decimal starting at j, or -1."""
+    cdef Py_ssize_t start = j
+    while j < sn and s[j] >= 48 and s[j] <= 57:
+        j += 1
+    if j == start:
+        return -1
+    if j < sn and s[j] == 46:
+        j += 1
+        start = j
+        while j < sn and s[j] >= 48 and s[j] <= 57:
+            j += 1
+        if j == start:
+            return -1
+    return j
+
+
+cdef inline bint _binance_dec(const char* s, Py_ssize_t a, Py_ssize_t b, double* out) noexcept nogil:
+    """Decimal s[a:b] (digits, optional '.digits') as the double float() gives (<= 15 digits)."""
+    cdef int64_t v = 0
+    cdef int digits = 0, frac = -1
+    cdef Py_ssize_t i
+    for i in range(a, b):
+        if s[i] == 46:
+            frac = 0
+            continue
+        v = v * 10 + (s[i] - 48)
+        digits += 1
+        if frac >= 0:
+            frac += 1
+    if digits > 15:
+        return False
+    out[0] = v / _BINANCE_POW10[frac if frac > 0 else 0]
+    return True
+
+
+cdef Py_ssize_t _binance_levels(const char* s, Py_ssize_t j, Py_ssize_t sn, double* px, double* qty,
+                                Py_ssize_t cap, Py_ssize_t* count) noexcept nogil:
+    """Parse a level list at j into px/qty from index count[0]; return its end, or -1 (other
+    shape, more than cap levels, a price of 0, or a value float() would round differently)."""
+    cdef Py_ssize_t a, b, n = count[0]
+    if j >= sn or s[j] != 91:                               # [
+        return -1
+    j += 1
+    if j < sn and s[j] == 93:                               # ]
+        return j + 1
+    while True:
+        if n >= cap or j + 2 > sn or s[j] != 91 or s[j + 1] != 34:    # ["
+            return -1
+        a = j + 2
+        b = _binance_skip_dec(s, a, sn)
+        if b < 0 or b + 3 > sn or s[b] != 34 or s[b + 1] != 44 or s[b + 2] != 34:   # ","
+            return -1
+        if not _binance_dec(s, a, b, px + n) or not px[n] > 0:
+            return -1
+        a = b + 3
+        b = _binance_skip_dec(s, a, sn)
+        if b < 0 or b + 2 > sn or s[b] != 34 or s[b + 1] != 93:      # "]
+            return -1
+        if not _binance_dec(s, a, b, qty + n):
+            return -1
+        n += 1
+        j = b + 2
+        if j < sn and s[j] == 44:                           # ,
+            j += 1
+        elif j < sn and s[j] == 93:
+            count[0] = n
+            return j + 1
+        else:
+            return -1
+
+
 cdef Py_ssize_t _binance_match(const char* t, Py_ssize_t tn, const char* s, Py_ssize_t sn,
-                               Py_ssize_t* spans) noexcept nogil:
-    """Match s[:sn] against template t[:tn]; write each field's (start, end); return the
+                               Py_ssize_t* spans, double* px, double* qty, Py_ssize_t cap) noexcept nogil:
+    """Match s[:sn] against template t[:tn]; write each field's (start, end) into spans (for a
+    level list: the level counts before and after it, its levels into px/qty); return the
     number of fields, or -1 when the line does not have exactly this shape."""
-    cdef Py_ssize_t i = 0, j = 0, f = 0, start, k
+    cdef Py_ssize_t i = 0, j = 0, f = 0, start, k, n_levels = 0
     cdef char c
     while i < tn:
         c = t[i]
-        if c > _BF_BOOL:
+        if c > _BF_LEVELS:
             if j >= sn or s[j] != c:
                 return -1
             i += 1
@@ -415,17 +540,28 @@ cdef Py_ssize_t _binance_match(const char* t, Py_ssize_t tn, const char* s, Py_s
             else:
                 return -1
         elif c == _BF_DEC:
-            while j < sn and s[j] >= 48 and s[j] <= 57:
-                j += 1
-            if j == start:
+            j = _binance_skip_dec(s, j, sn)
+            if j < 0:
                 return -1
-            if j < sn and s[j] == 46:
+        elif c == _BF_SPEED:
+            if j < sn and s[j] == 64:                       # @
                 j += 1
                 k = j
                 while j < sn and s[j] >= 48 and s[j] <= 57:
                     j += 1
-                if j == k:
+                if j == k or j + 2 > sn or s[j] != 109 or s[j + 1] != 115:   # ms
                     return -1
+                j += 2
+        elif c == _BF_LEVELS:
+            start = n_levels
+            j = _binance_levels(s, j, sn, px, qty, cap, &n_levels)
+            if j < 0:
+                return -1
+            spans[2 * f] = start
+            spans[2 * f + 1] = n_levels
+            f += 1
+            i += 1
+            continue
         else:
             while j < sn and _binance_in_class(c, s[j]):
                 j += 1
@@ -450,58 +586,48 @@ cdef inline bint _binance_int(const char* s, Py_ssize_t a, Py_ssize_t b, int64_t
     return True
 
 
-cdef inline bint _binance_dec(const char* s, Py_ssize_t a, Py_ssize_t b, double* out) noexcept nogil:
-    """Decimal s[a:b] (digits, optional '.digits') as the double float() gives (<= 15 digits)."""
-    cdef int64_t v = 0
-    cdef int digits = 0, frac = -1
-    cdef Py_ssize_t i
-    for i in range(a, b):
-        if s[i] == 46:
-            frac = 0
-            continue
-        v = v * 10 + (s[i] - 48)
-        digits += 1
-        if frac >= 0:
-            frac += 1
-    if digits > 15:
-        return False
-    out[0] = v / _BINANCE_POW10[frac if frac > 0 else 0]
-    return True
+cdef enum:
+    SCAN_END = 0        # the buffer is consumed
+    SCAN_OTHER = 1      # a line the scanner does not take: read it with json
+    SCAN_DEPTH = 2      # a depth update, parsed into ``header`` and ``levels``
+    SCAN_FULL = 3       # the trade output is full (before this line)
+
+BINANCE_SCAN_END, BINANCE_SCAN_OTHER, BINANCE_SCAN_DEPTH, BINANCE_SCAN_FULL = SCAN_END, SCAN_OTHER, SCAN_DEPTH, SCAN_FULL
 
 
 cdef class BinanceLineScanner:
-    """Consumes, in C, recording lines of the two commonest USD-M shapes: combined-stream
-    ``bookTicker`` messages (counted) and ``trade`` messages with X = MARKET (written as trade
-    rows), for one symbol, exactly as ``json`` would read them.  It stops at the first line of
-    any other shape and returns its span, for the Python reader (which also writes its trades
-    into the same output, so rows stay in line order).
+    """Consumes, in C, recording lines of the commonest USD-M shapes for one symbol, exactly as
+    ``json`` would read them: combined-stream ``bookTicker`` messages (counted), ``trade``
+    messages with X = MARKET (written as trade rows) and ``@depth`` diffs (parsed and handed
+    back).  Any other line is handed back for the Python reader, which writes its trades into
+    the same output, so rows stay in line order.
 
-    Set ``symbol`` (bytes; empty: take nothing), ``take_trades``, and the output with
-    ``set_output(ints, floats)``: ``ints`` (rows, 4) int64 = ts_exch_us, ts_local_us,
-    trade_id, side; ``floats`` (rows, 2) float64 = price, amount; ``n_trades`` rows used.
-    ``lines`` and ``book_tickers`` count what it consumed.
+    Set ``symbol`` (bytes; empty: take nothing), ``take_trades``, ``take_depth``, the trade
+    output with ``set_output(ints, floats)``: ``ints`` (rows, 4) int64 = ts_exch_us,
+    ts_local_us, trade_id, side; ``floats`` (rows, 2) float64 = price, amount; ``n_trades`` rows
+    used; and the depth output with ``set_depth_output(header, levels)``: ``header`` (8,) int64
+    = ts_local_us, E, T, U, u, pu, n_bids, n_asks; ``levels`` (2, cap) float64 = prices and
+    quantities, bids first (a diff with more than cap levels is handed back as other).
+    ``lines`` counts the lines it took (depth lines included), ``book_tickers`` and ``trades``
+    those of each kind.
     """
 
     cdef public bytes symbol
-    cdef public bint take_trades
-    cdef public Py_ssize_t n_trades, lines, book_tickers
+    cdef public bint take_trades, take_depth
+    cdef public Py_ssize_t n_trades, lines, book_tickers, trades
     cdef int64_t[:, ::1] ints
     cdef double[:, ::1] floats
-    cdef bytes book_ticker_template, trade_template
-    cdef const char* t_book_ticker
-    cdef const char* t_trade
-    cdef Py_ssize_t n_book_ticker, n_trade
+    cdef int64_t[::1] header
+    cdef double[:, ::1] levels
+    cdef bytes book_ticker_template, trade_template, depth_template
 
     def __init__(self):
         self.symbol = b""
-        self.take_trades = False
-        self.n_trades = self.lines = self.book_tickers = 0
+        self.take_trades = self.take_depth = False
+        self.n_trades = self.lines = self.book_tickers = self.trades = 0
         self.book_ticker_template = _BINANCE_BOOK_TICKER
         self.trade_template = _BINANCE_TRADE
-        self.t_book_ticker = self.book_ticker_template
-        self.n_book_ticker = len(self.book_ticker_template)
-        self.t_trade = self.trade_template
-        self.n_trade = len(self.trade_template)
+        self.depth_template = _BINANCE_DEPTH
 
     def set_output(self, int64_t[:, ::1] ints not None, double[:, ::1] floats not None):
         """Start a new trade output (shapes (rows, 4) and (rows, 2)); ``n_trades`` = 0."""
@@ -511,18 +637,36 @@ cdef class BinanceLineScanner:
         self.floats = floats
         self.n_trades = 0
 
+    def set_depth_output(self, int64_t[::1] header not None, double[:, ::1] levels not None):
+        """Where parsed depth updates go: header (8,) int64 and levels (2, cap) float64."""
+        if header.shape[0] != 8 or levels.shape[0] != 2:
+            raise ValueError("set_depth_output needs int64 (8,) and float64 (2, cap) arrays")
+        self.header = header
+        self.levels = levels
+
     def scan(self, bytes buf not None, Py_ssize_t pos):
-        """Consume lines of ``buf`` from offset ``pos``; return ``(start, end)``: the span of
-        the first line it did not take, ``(len(buf), len(buf))`` at the end of the buffer, or
-        ``(start, -1)`` when the trade output is full (before that line)."""
+        """Consume lines of ``buf`` from offset ``pos``; return ``(start, end, kind)``: kind
+        BINANCE_SCAN_OTHER or _DEPTH with the span of the line handed back,
+        BINANCE_SCAN_FULL with the span of the line before which the trade output filled,
+        or BINANCE_SCAN_END with ``(len(buf), len(buf))``."""
         cdef const char* c = buf
-        cdef Py_ssize_t n = len(buf), end, p, start, sym_n = len(self.symbol)
+        cdef const char* line
+        cdef Py_ssize_t n = len(buf), end, p, start, sym_n = len(self.symbol), width
         cdef const char* sym = self.symbol
+        cdef const char* t_book_ticker = self.book_ticker_template
+        cdef const char* t_trade = self.trade_template
+        cdef const char* t_depth = self.depth_template
+        cdef Py_ssize_t n_book_ticker = len(self.book_ticker_template)
+        cdef Py_ssize_t n_trade = len(self.trade_template), n_depth = len(self.depth_template)
         cdef const void* nl
-        cdef Py_ssize_t spans[32]
-        cdef int64_t ts_ns, t_ms, trade_id
+        cdef Py_ssize_t spans[40]
+        cdef int64_t ts_ns, value
         cdef double price, amount
-        cdef Py_ssize_t row, cap = self.ints.shape[0] if self.ints is not None else 0
+        cdef Py_ssize_t row, k, cap = self.ints.shape[0] if self.ints is not None else 0
+        cdef bint depth = self.take_depth and self.levels is not None
+        cdef Py_ssize_t level_cap = self.levels.shape[1] if depth else 0
+        cdef double* px = &self.levels[0, 0] if depth and level_cap else NULL
+        cdef double* qty = &self.levels[1, 0] if depth and level_cap else NULL
         while pos < n:
             nl = memchr(c + pos, 10, n - pos)
             end = (<const char*> nl - c) if nl != NULL else n
@@ -531,35 +675,49 @@ cdef class BinanceLineScanner:
                 p += 1
             if sym_n == 0 or p == pos or p - pos > 19 or (p - pos == 19 and c[pos] > 56) \
                     or p >= end or c[p] != 32:
-                return pos, end
+                return pos, end, SCAN_OTHER
+            ts_ns = 0
+            for k in range(pos, p):
+                ts_ns = ts_ns * 10 + (c[k] - 48)
             start = p + 1
-            if _binance_match(self.t_book_ticker, self.n_book_ticker, c + start, end - start, spans) > 0:
-                if spans[5] - spans[4] != sym_n or memcmp(c + start + spans[4], sym, sym_n) != 0:
-                    return pos, end
+            line = c + start
+            width = end - start
+            if _binance_match(t_book_ticker, n_book_ticker, line, width, spans, NULL, NULL, 0) > 0:
+                if spans[5] - spans[4] != sym_n or memcmp(line + spans[4], sym, sym_n) != 0:
+                    return pos, end, SCAN_OTHER
                 self.book_tickers += 1
-            elif self.take_trades and _binance_match(self.t_trade, self.n_trade, c + start, end - start, spans) > 0:
-                if spans[7] - spans[6] != sym_n or memcmp(c + start + spans[6], sym, sym_n) != 0:
-                    return pos, end
+            elif self.take_trades and _binance_match(t_trade, n_trade, line, width, spans, NULL, NULL, 0) > 0:
+                if spans[7] - spans[6] != sym_n or memcmp(line + spans[6], sym, sym_n) != 0:
+                    return pos, end, SCAN_OTHER
                 if self.n_trades >= cap:
-                    return pos, -1
-                ts_ns = 0
-                for p in range(pos, start - 1):
-                    ts_ns = ts_ns * 10 + (c[p] - 48)
-                if not (_binance_int(c + start, spans[4], spans[5], &t_ms)
-                        and _binance_int(c + start, spans[8], spans[9], &trade_id)
-                        and _binance_dec(c + start, spans[10], spans[11], &price)
-                        and _binance_dec(c + start, spans[12], spans[13], &amount)):
-                    return pos, end
+                    return pos, end, SCAN_FULL
                 row = self.n_trades
-                self.ints[row, 0] = t_ms * 1000
+                if not (_binance_int(line, spans[4], spans[5], &value)
+                        and _binance_int(line, spans[8], spans[9], &self.ints[row, 2])
+                        and _binance_dec(line, spans[10], spans[11], &price)
+                        and _binance_dec(line, spans[12], spans[13], &amount)):
+                    return pos, end, SCAN_OTHER
+                self.ints[row, 0] = value * 1000
                 self.ints[row, 1] = ts_ns // 1000
-                self.ints[row, 2] = trade_id
                 self.ints[row, 3] = -1 if spans[15] - spans[14] == 4 else 1
                 self.floats[row, 0] = price
                 self.floats[row, 1] = amount
                 self.n_trades = row + 1
+                self.trades += 1
+            elif depth and _binance_match(t_depth, n_depth, line, width, spans, px, qty, level_cap) > 0:
+                if spans[9] - spans[8] != sym_n or memcmp(line + spans[8], sym, sym_n) != 0:
+                    return pos, end, SCAN_OTHER
+                self.header[0] = ts_ns // 1000
+                for k in range(5):      # E, T, U, u, pu
+                    if not _binance_int(line, spans[4 + 2 * k + (2 if k >= 2 else 0)],
+                                        spans[5 + 2 * k + (2 if k >= 2 else 0)], &self.header[1 + k]):
+                        return pos, end, SCAN_OTHER
+                self.header[6] = spans[17] - spans[16]
+                self.header[7] = spans[19] - spans[18]
+                self.lines += 1
+                return pos, end, SCAN_DEPTH
             else:
-                return pos, end
+                return pos, end, SCAN_OTHER
             self.lines += 1
             pos = end + 1
-        return n, n
+        return n, n, SCAN_END

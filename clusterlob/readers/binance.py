@@ -62,6 +62,9 @@ _CHUNK_BYTES = 1 << 20
 _MAX_TRADE_ROWS = 1 << 16
 _MAX_BOOK_ROWS = 1 << 14
 _MAX_GAP_FLAGS = 20
+_MAX_SCANNED_LEVELS = 1 << 14      # longer diffs are read by json
+_SCAN_END, _SCAN_OTHER, _SCAN_DEPTH, _SCAN_FULL = (_core.BINANCE_SCAN_END, _core.BINANCE_SCAN_OTHER,
+                                                   _core.BINANCE_SCAN_DEPTH, _core.BINANCE_SCAN_FULL)
 
 
 class Message(NamedTuple):
@@ -211,6 +214,7 @@ class BinanceReader(Reader):
         self.symbol = symbol
         if self._fast:
             self._scanner.symbol = symbol.encode()
+            self._scanner.take_depth = True
 
     def _unknown(self, name: str, line_no: int) -> None:
         self.summary.messages["unknown"] += 1
@@ -274,8 +278,9 @@ class BinanceReader(Reader):
         bids, asks = d["b"], d["a"]
         if type(bids) is not list or type(asks) is not list:
             raise ValueError("`b` and `a` must be lists of [price, qty]")
+        levels, n_bids = _core.binance_parse_levels(bids, asks)
         ts_exch_us = int(d["T"] if "T" in d else d["E"]) * 1000
-        return self._sync.diff(int(d["U"]), int(d["u"]), prev_id, bids, asks, ts_exch_us,
+        return self._sync.diff(int(d["U"]), int(d["u"]), prev_id, levels, n_bids, ts_exch_us,
                                ts_local_us, line_no)
 
     def _message(self, line_no: int, raw: bytes) -> int | None:
@@ -298,7 +303,8 @@ class BinanceReader(Reader):
                 bids, asks = d["bids"], d["asks"]
                 if type(bids) is not list or type(asks) is not list:
                     raise ValueError("`bids` and `asks` must be lists of [price, qty]")
-                if self._sync.snapshot(int(d["lastUpdateId"]), bids, asks, ts_local_us, line_no):
+                levels, n_bids = _core.binance_parse_levels(bids, asks)
+                if self._sync.snapshot(int(d["lastUpdateId"]), levels, n_bids, ts_local_us, line_no):
                     return ts_local_us
             else:
                 name = stream or (f"e={event}" if event is not None else
@@ -366,33 +372,44 @@ class BinanceReader(Reader):
         self._trade_ints, self._trade_floats = np.empty((rows, 4), np.int64), np.empty((rows, 2))
         scanner = self._scanner = _core.BinanceLineScanner()
         scanner.set_output(self._trade_ints, self._trade_floats)
+        header, levels = np.zeros(8, np.int64), np.empty((2, _MAX_SCANNED_LEVELS))
+        scanner.set_depth_output(header, levels)
+        sync = self._sync
         slow_lines = rows_read = 0
         for block in _read_blocks(self.path, self.where()):
-            pos, size = 0, len(block)
+            pos = 0
             while True:
-                # the scanner takes bookTicker and market-trade lines; the rest come back here
-                start, end = scanner.scan(block, pos)
-                if end < 0 or scanner.n_trades >= rows:   # trade output full: flush, rescan
+                # the scanner takes bookTicker, market-trade and depth lines of the usual
+                # USD-M shape; every other line comes back and is read with json
+                start, end, kind = scanner.scan(block, pos)
+                if kind == _SCAN_END:
+                    break
+                if kind == _SCAN_FULL or scanner.n_trades >= rows:   # trade output full: flush, rescan
                     out = self._flush_trades()
                     if out is not None:
                         yield out
                     pos = start
                     continue
-                if start >= size:
-                    break
                 pos = end + 1
-                slow_lines += 1
-                raw = block[start:end]
-                if not raw.strip():
-                    continue
-                rows_read += 1
-                row_ts = self._message(scanner.lines + slow_lines, raw)
+                if kind == _SCAN_DEPTH:
+                    self.summary.messages["depthUpdate"] += 1
+                    ts_local_us, _, ts_exch_ms, first_id, final_id, prev_id, n_bids, n_asks = header.tolist()
+                    row_ts = ts_local_us if sync.diff(
+                        first_id, final_id, prev_id, levels[:, :n_bids + n_asks].copy(), n_bids,
+                        ts_exch_ms * 1000, ts_local_us, scanner.lines + slow_lines) else None
+                else:
+                    slow_lines += 1
+                    raw = block[start:end]
+                    if not raw.strip():
+                        continue
+                    rows_read += 1
+                    row_ts = self._message(scanner.lines + slow_lines, raw)
                 if row_ts is not None and self._book_row(row_ts):
                     out = self._flush_book()
                     if out is not None:
                         yield out
         self.summary.messages["bookTicker"] += scanner.book_tickers
-        self.summary.messages["trade"] += scanner.lines - scanner.book_tickers
+        self.summary.messages["trade"] += scanner.trades
         self.report.rows_read += rows_read + scanner.lines
         if scanner.lines:
             self._futures = True            # the scanner takes only USD-M shaped lines

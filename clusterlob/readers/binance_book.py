@@ -25,9 +25,10 @@ from typing import Callable
 
 from .. import _core
 
-__all__ = ["L2Book", "DepthSync", "SequenceGap"]
+__all__ = ["L2Book", "DepthSync", "SequenceGap", "parse_levels"]
 
 L2Book = _core.BinanceL2Book
+parse_levels = _core.binance_parse_levels
 
 
 @dataclass
@@ -77,7 +78,7 @@ class DepthSync:
         self.ever_synced = False
         self.last_u: int | None = None
         self.last_ts_exch_us: int | None = None
-        self.pending = None                  # (lastUpdateId, bids, asks, line_no)
+        self.pending = None                  # (lastUpdateId, levels, n_bids, line_no)
         self.buffer: deque = deque(maxlen=max_buffered)
         self.gaps: list = []
         self.gap: SequenceGap | None = None  # the open gap (None before the first sync)
@@ -92,9 +93,9 @@ class DepthSync:
         self._phase_applied = 0
 
     def _apply(self, diff) -> bool:
-        first_id, final_id, prev_id, bids, asks, ts_exch_us, ts_local_us, line_no = diff
+        first_id, final_id, prev_id, levels, n_bids, ts_exch_us, ts_local_us, line_no = diff
         try:
-            self.book.apply(bids, asks)
+            self.book.apply_levels(levels, n_bids)
         except ValueError as exc:
             self.on_bad(line_no, f"depth update: {exc}")
             return False
@@ -116,12 +117,13 @@ class DepthSync:
         self._phase_applied = 0
         self.buffer.clear()
 
-    def diff(self, first_id: int, final_id: int, prev_id: int | None, bids: list, asks: list,
+    def diff(self, first_id: int, final_id: int, prev_id: int | None, levels, n_bids: int,
              ts_exch_us: int, ts_local_us: int, line_no: int) -> bool:
-        """Take one depth update; True when the book is in sync afterwards and changed by it
-        (the caller then emits a snapshot)."""
+        """Take one depth update (``levels``: (2, m) prices and quantities, the first
+        ``n_bids`` bids, then asks); True when the book is in sync afterwards and changed by
+        it (the caller then emits a snapshot).  ``levels`` is kept while buffered."""
         self.diffs_seen += 1
-        diff = (first_id, final_id, prev_id, bids, asks, ts_exch_us, ts_local_us, line_no)
+        diff = (first_id, final_id, prev_id, levels, n_bids, ts_exch_us, ts_local_us, line_no)
         if self.synced:
             if self._continues(diff):
                 if self._apply(diff):
@@ -136,20 +138,21 @@ class DepthSync:
             return self._connect(ts_local_us, line_no)
         return False
 
-    def snapshot(self, last_update_id: int, bids: list, asks: list, ts_local_us: int,
+    def snapshot(self, last_update_id: int, levels, n_bids: int, ts_local_us: int,
                  line_no: int) -> bool:
-        """Take one REST depth snapshot; True when buffered diffs brought the book in sync."""
+        """Take one REST depth snapshot (levels as in :meth:`diff`); True when buffered diffs
+        brought the book in sync."""
         self.snapshots_seen += 1
         if self.synced:
             self.snapshots_ignored += 1
             return False
         if self.pending is not None:
             self.snapshots_unconnected += 1  # superseded before any diff connected it
-        self.pending = (last_update_id, bids, asks, line_no)
+        self.pending = (last_update_id, levels, n_bids, line_no)
         return self._connect(ts_local_us, line_no)
 
     def _connect(self, ts_local_us: int, line_no: int) -> bool:
-        last_update_id, bids, asks, snap_line = self.pending
+        last_update_id, levels, n_bids, snap_line = self.pending
         buf = self.buffer
         while buf and (buf[0][1] < last_update_id if buf[0][2] is not None
                        else buf[0][1] <= last_update_id):
@@ -164,7 +167,7 @@ class DepthSync:
             return False
         self.pending = None
         try:
-            self.book.reset(bids, asks)
+            self.book.reset_levels(levels, n_bids)
         except ValueError as exc:
             self.on_bad(snap_line, f"REST depth snapshot: {exc}")
             return False
