@@ -399,3 +399,14 @@ def test_scanner_hands_back_long_or_odd_depth_lines(monkeypatch, tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(TapeError, match=r"line 6: .*price > 0"):
         read(path)
+
+
+def test_a_snapshot_that_never_connects_costs_no_diffs():
+    sync = DepthSync(lambda line, msg: None)
+    sync.diff(200, 210, 199, *parse_levels([["10", "1"]], []), 1, 1, 1)
+    sync.snapshot(10**9, *parse_levels([["99", "1"]], [["100", "1"]]), 2, 2)   # e.g. another symbol's
+    sync.diff(211, 215, 210, *parse_levels([["10", "2"]], []), 3, 3, 3)
+    assert not sync.synced and len(sync.buffer) == 2
+    assert sync.snapshot(205, *parse_levels([["10", "5"]], [["11", "1"]]), 4, 4)  # connects at U=200
+    assert sync.snapshots_unconnected == 1 and sync.applied == 2
+    assert sync.book.best() == (10.0, 2.0, 11.0, 1.0) and sync.not_applied_before_sync == 0

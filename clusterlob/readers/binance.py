@@ -34,6 +34,15 @@ Errors and counts
     updates).  Depth updates without any REST snapshot are an error: the book cannot be built
     without one.  Sequence gaps, updates not applied, non-market trades and ignored streams
     are counted in the file report; :attr:`BinanceReader.summary` holds every count.
+    ``strict`` applies to the shared row rules (:func:`~clusterlob.validate.clean_trades`,
+    :func:`~clusterlob.validate.clean_book`), as for every reader.
+
+Speed
+    ``bookTicker``, MARKET ``trade`` and ``@depth`` diff lines of the usual USD-M combined-
+    stream shape are read by a compiled scanner (``_core.BinanceLineScanner``) that accepts
+    only lines which are valid JSON of exactly that shape and parses numbers as ``float()``
+    does; every other line goes through ``json.loads``.  Both paths give identical output
+    (tested on the fixtures and the real recording).
 """
 from __future__ import annotations
 

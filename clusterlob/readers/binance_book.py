@@ -7,8 +7,9 @@ Binance's documented procedure for USD-M futures:
 1. diffs that arrive before a usable REST snapshot are buffered;
 2. when a snapshot is there, buffered diffs with ``u`` < ``lastUpdateId`` are dropped;
 3. the first diff applied must straddle the snapshot: ``U`` <= ``lastUpdateId`` <= ``u``
-   (when the first remaining diff starts after it, the snapshot is too old: it is counted
-   as not connecting and discarded, and the diffs stay buffered for the next one);
+   (when the first diff with ``u`` >= ``lastUpdateId`` starts after it, the snapshot is too
+   old: it is counted as not connecting and discarded, and the diffs stay buffered for the
+   next one; nothing is dropped until a snapshot connects);
 4. afterwards each diff's ``pu`` must equal the previous applied diff's ``u``.
 
 A diff that breaks rule 4 (or whose levels are malformed and skipped) opens a *sequence
@@ -110,6 +111,11 @@ class DepthSync:
         prev_id = diff[2]
         return prev_id == self.last_u if prev_id is not None else diff[0] == self.last_u + 1
 
+    @staticmethod
+    def _stale(diff, last_update_id: int) -> bool:
+        """Whether a diff is older than a snapshot (USD-M: u < lastUpdateId; spot: u <=)."""
+        return diff[1] < last_update_id if diff[2] is not None else diff[1] <= last_update_id
+
     def _break(self, diff, reason: str) -> None:
         self.synced = False
         self.gap = SequenceGap(diff[7], diff[6], self.last_u, diff[2], reason)
@@ -134,8 +140,8 @@ class DepthSync:
             self._break(diff, "pu differs from the previous update's u")
         self._phase_received += 1
         self.buffer.append(diff)
-        if self.pending is not None:
-            return self._connect(ts_local_us, line_no)
+        if self.pending is not None and not self._stale(diff, self.pending[0]):
+            return self._connect(ts_local_us, line_no)   # the first diff that can connect it
         return False
 
     def snapshot(self, last_update_id: int, levels, n_bids: int, ts_local_us: int,
@@ -154,18 +160,20 @@ class DepthSync:
     def _connect(self, ts_local_us: int, line_no: int) -> bool:
         last_update_id, levels, n_bids, snap_line = self.pending
         buf = self.buffer
-        while buf and (buf[0][1] < last_update_id if buf[0][2] is not None
-                       else buf[0][1] <= last_update_id):
-            buf.popleft()
-        if not buf:
+        # the buffer stays intact until the snapshot connects: a snapshot that never does
+        # (too old, or another symbol's in a mixed file) costs no diffs
+        first = next((k for k, d in enumerate(buf) if not self._stale(d, last_update_id)), None)
+        if first is None:
             return False                     # wait for the next diff
-        first_id, final_id, prev_id = buf[0][:3]
+        first_id, prev_id = buf[first][0], buf[first][2]
         bound = last_update_id if prev_id is not None else last_update_id + 1
         if not first_id <= bound:
-            self.snapshots_unconnected += 1  # older than every buffered diff
+            self.snapshots_unconnected += 1  # older than the diffs that follow it
             self.pending = None
             return False
         self.pending = None
+        for _ in range(first):
+            buf.popleft()                    # u < lastUpdateId: already in the snapshot
         try:
             self.book.reset_levels(levels, n_bids)
         except ValueError as exc:
