@@ -5,7 +5,6 @@
 |---|---|
 | Tardis ``trades`` and ``book_snapshot_25/5`` CSV, CSV.gz | :mod:`.tardis` |
 | the same flat columns in Parquet; pointline-style integer Parquet | :mod:`.parquet` |
-| Binance stream recordings (trades, depth diffs rebuilt into a book) | :mod:`.binance` |
 """
 from __future__ import annotations
 
