@@ -410,3 +410,75 @@ def test_a_snapshot_that_never_connects_costs_no_diffs():
     assert sync.snapshot(205, *parse_levels([["10", "5"]], [["11", "1"]]), 4, 4)  # connects at U=200
     assert sync.snapshots_unconnected == 1 and sync.applied == 2
     assert sync.book.best() == (10.0, 2.0, 11.0, 1.0) and sync.not_applied_before_sync == 0
+
+
+def _random_recording(rng, path):
+    """A seeded recording mixing the scanner's shapes with variants it must hand to json:
+    spaced JSON, long or integer decimals, other speeds, non-market trades, spot-like shapes."""
+    def decimal(value, places):
+        if rng.random() < 0.05:
+            return f"{value:.{places}f}".rstrip("0").rstrip(".") or "0"    # "100", "100.5"
+        if rng.random() < 0.03:
+            return f"{value:.13f}"                                        # > 15 digits: float()
+        return f"{value:.{places}f}"
+
+    def dump(obj):
+        spaced = rng.random() < 0.1
+        return json.dumps(obj, separators=(", ", ": ") if spaced else (",", ":"))
+
+    lines, ts_ns, ts_ms, update_id, trade_id = [], 1723161255000000000, 1723161256000, 1000, 1
+    price = 100.0
+    mid_levels = [round(price + k / 10, 1) for k in range(-40, 41)]
+    def snapshot(last_update_id):
+        return {"lastUpdateId": last_update_id,
+                "bids": [[decimal(p, 2), "1.000"] for p in mid_levels if p < price],
+                "asks": [[decimal(p, 2), "1.000"] for p in mid_levels if p >= price + 0.1]}
+
+    lines.append((ts_ns, snapshot(update_id + 3)))
+    for _ in range(400):
+        ts_ns += int(rng.integers(1, 5_000_000))
+        ts_ms += int(rng.integers(0, 5))
+        kind = rng.choice(["bookTicker", "trade", "depth", "snapshot"], p=[0.5, 0.28, 0.2, 0.02])
+        if kind == "snapshot":                      # re-syncs the book after a gap
+            lines.append((ts_ns, snapshot(update_id + 1)))
+            continue
+        if kind == "bookTicker":
+            data = {"e": "bookTicker", "u": update_id, "s": "BTCUSDT", "b": decimal(price, 2), "B": "1.500",
+                    "a": decimal(price + 0.1, 2), "A": "2.250", "T": ts_ms, "E": ts_ms + 1}
+            stream = "btcusdt@bookTicker"
+        elif kind == "trade":
+            x = "MARKET" if rng.random() < 0.9 else str(rng.choice(["ADL", "INSURANCE_FUND"]))
+            data = {"e": "trade", "E": ts_ms + 1, "T": ts_ms, "s": "BTCUSDT", "t": trade_id,
+                    "p": decimal(price + rng.integers(-3, 4) / 10, 2),
+                    "q": decimal(rng.integers(1, 5000) / 1000, 3), "X": x, "m": bool(rng.random() < 0.5)}
+            trade_id += 1
+            stream = "btcusdt@trade"
+        else:
+            first = update_id + 1
+            update_id += int(rng.integers(1, 50))
+            sides = []
+            for _side in range(2):
+                n = int(rng.integers(0, 12))
+                sides.append([[decimal(p, 2), decimal(q, 3)] for p, q in zip(
+                    np.round(price + rng.integers(-40, 41, n) / 10, 1),
+                    np.where(rng.random(n) < 0.3, 0.0, rng.integers(1, 3000, n) / 1000))])
+            # keep the book uncrossed: bids below the mid, asks above
+            sides[0] = [lv for lv in sides[0] if float(lv[0]) < price]
+            sides[1] = [lv for lv in sides[1] if float(lv[0]) > price]
+            data = {"e": "depthUpdate", "E": ts_ms + 1, "T": ts_ms, "s": "BTCUSDT", "U": first,
+                    "u": update_id, "pu": first - 1 if rng.random() > 0.02 else first - 7,
+                    "b": sides[0], "a": sides[1]}
+            stream = "btcusdt@depth" + str(rng.choice(["@0ms", "@100ms", ""]))
+        lines.append((ts_ns, {"stream": stream, "data": data} if rng.random() > 0.05 else data))
+    path.write_text("".join(f"{t} {dump(obj)}\n" for t, obj in lines))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_scanner_matches_the_json_path_on_random_recordings(seed, tmp_path):
+    path = tmp_path / "random.txt"
+    _random_recording(np.random.default_rng(seed), path)
+    fast, slow = read(path, True), read(path, False)
+    _assert_same(fast, slow)
+    assert len(fast[0]) > 0 and len(fast[1]) > 0
+    scanned = fast[2]._scanner.lines
+    assert 0 < scanned < fast[3].rows_read          # both paths were exercised
