@@ -25,3 +25,4 @@ def build_info():
 # -- kernels ------------------------------------------------------------------------------
 include "_kernels/tape.pxi"
 include "_kernels/binance.pxi"
+include "_kernels/binance_scan.pxi"

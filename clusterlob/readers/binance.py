@@ -46,6 +46,7 @@ Speed
 """
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import re
@@ -472,5 +473,4 @@ class BinanceReader(Reader):
 
 def _when(ts_us: int) -> str:
     """A local timestamp (us) as an ISO time, for reports."""
-    import datetime as dt
     return dt.datetime.fromtimestamp(ts_us / 1e6, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
