@@ -252,6 +252,11 @@ def test_trade_messages_win_over_aggtrades(tmp_path):
     assert report.dropped["aggTrade messages (the file also has trade messages, used instead)"] == 2
 
 
+def test_missing_file_is_a_one_line_error(tmp_path):
+    with pytest.raises(TapeError, match="cannot open"):
+        list(iter_messages(tmp_path / "absent.gz"))
+
+
 def test_truncated_gzip_is_an_error(tmp_path):
     path = tmp_path / "cut.gz"
     path.write_bytes(gzip.compress((FIXTURES / "normal_sync.txt").read_bytes())[:-30])

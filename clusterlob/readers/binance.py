@@ -111,8 +111,11 @@ class BinanceSummary:
 
 def _read_blocks(path, where: str) -> Iterator[bytes]:
     """The file as blocks of whole lines (the last may lack its newline), in bounded memory."""
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
+    try:
+        with open(path, "rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"
+    except OSError as exc:
+        raise TapeError(f"{where}: cannot open ({exc.strerror or exc})") from None
     try:
         with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
             rest = b""
