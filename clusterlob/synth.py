@@ -219,7 +219,10 @@ def _amounts(rng, agent, burst, medians):
 
 
 def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels, day_target, rate_scale):
-    """Generate one UTC day and hand it to ``writer`` an hour at a time; return agent counts."""
+    """Generate one UTC day and hand it to ``writer`` a chunk at a time.
+
+    Returns (trades per agent name, trades in the day).  ``state`` carries to the next day.
+    """
     p = params
     dt_s = dt_us / 1e6
     steps_per_s = 1.0 / dt_s
@@ -272,7 +275,8 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
                                       unit=False) / p.episode_strength
         del signed, unsigned
     state.episodes = [e for e in state.episodes if e[1] > day_end]
-    pressure, burst, wall, wall_burst = paths["pressure"], paths["pressure_burst"], paths["wall"], paths["wall_burst"]
+    pressure, burst = paths["pressure"], paths["pressure_burst"]
+    wall, wall_burst = paths["wall"], paths["wall_burst"]
     del paths
     # -- imbalance state and the visible top-5 depth ----------------------------------------
     fast = _ar1(rng.standard_normal(n_steps), p.imbalance_tau_s * steps_per_s, st, "fast")
@@ -294,11 +298,14 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     eager = 1.0 + 0.5 * np.abs(visible)          # takers come out when the book leans
     for s in (1, -1):
         # side choice is logistic in the imbalance they see: with it (a), against it (b)
-        lam[DIRECTIONAL, s] = (base * eager * (1 + p.burst_gain * burst) * (1 - 0.7 * q)
-                               / (1 + np.exp(np.clip(-2 * p.beta_directional * s * (visible - wall), -30, 30))))
-        lam[OPPORTUNISTIC, s] = (base * eager * (1 + p.burst_gain_opportunistic * (burst + wall_burst)) * (1 - 0.4 * q) / (1 + np.exp(np.clip(
-            2 * p.beta_opportunistic * s * (visible - p.opportunistic_pressure_blind * pressure), -30, 30))))
+        with_lean = 1 + np.exp(np.clip(-2 * p.beta_directional * s * (visible - wall), -30, 30))
+        against_lean = 1 + np.exp(np.clip(2 * p.beta_opportunistic * s
+                                          * (visible - p.opportunistic_pressure_blind * pressure), -30, 30))
+        lam[DIRECTIONAL, s] = base * eager * (1 + p.burst_gain * burst) * (1 - 0.7 * q) / with_lean
+        lam[OPPORTUNISTIC, s] = (base * eager * (1 + p.burst_gain_opportunistic * (burst + wall_burst))
+                                 * (1 - 0.4 * q) / against_lean)
         lam[PASSIVE, s] = base * np.exp(-0.25 * visible ** 2) * (1 + 2.0 * q)
+    del with_lean, against_lean, eager
     shares = {DIRECTIONAL: p.share_directional, OPPORTUNISTIC: p.share_opportunistic, PASSIVE: p.share_passive}
     total_share = sum(shares.values())
     counts = {}
@@ -327,11 +334,14 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     flow = {a: np.bincount(step[agent == a], weights=(side * lots)[agent == a] / _LOTS_PER_BTC,
                            minlength=n_steps) * (REFERENCE_TRADES_PER_DAY / rate_scale) * 1e-4
             for a in shares}
-    impact = p.impact_directional_bps * (p.impact_directional_now * flow[DIRECTIONAL] + (1 - p.impact_directional_now)
-                                         * _ar1(flow[DIRECTIONAL], p.impact_directional_tau_s * steps_per_s, st, "imp_d", unit=False))
-    impact += p.impact_opportunistic_bps * (flow[OPPORTUNISTIC] - (1 + p.reversion_opportunistic)
-                                            * _ar1(flow[OPPORTUNISTIC], p.impact_opportunistic_tau_s * steps_per_s, st, "imp_o", unit=False))
-    impact += p.impact_passive_bps * (flow[PASSIVE] - _ar1(flow[PASSIVE], 3.0 * steps_per_s, st, "imp_p", unit=False))
+    delayed_d = _ar1(flow[DIRECTIONAL], p.impact_directional_tau_s * steps_per_s, st, "imp_d", unit=False)
+    delayed_o = _ar1(flow[OPPORTUNISTIC], p.impact_opportunistic_tau_s * steps_per_s, st, "imp_o", unit=False)
+    delayed_p = _ar1(flow[PASSIVE], 3.0 * steps_per_s, st, "imp_p", unit=False)
+    impact = (p.impact_directional_bps * (p.impact_directional_now * flow[DIRECTIONAL]
+                                          + (1 - p.impact_directional_now) * delayed_d)
+              + p.impact_opportunistic_bps * (flow[OPPORTUNISTIC] - (1 + p.reversion_opportunistic) * delayed_o)
+              + p.impact_passive_bps * (flow[PASSIVE] - delayed_p))
+    del delayed_d, delayed_o, delayed_p
     increments[0] += state.pending_impact
     increments[1:] += impact[:-1]
     state.pending_impact = float(impact[-1])
@@ -348,11 +358,12 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     anchor = np.where(quiet & ~np.r_[state.last_quiet, quiet[:-1]], np.arange(n_steps), -1)
     anchor = np.where(quiet, np.maximum.accumulate(anchor), -2)
     held = anchor == -1                          # spell continuing from the previous day
-    bid_ticks = np.where(anchor >= 0, bid_ticks[np.maximum(anchor, 0)], np.where(held, state.last_touch[0], bid_ticks))
-    ask_ticks = np.where(anchor >= 0, ask_ticks[np.maximum(anchor, 0)], np.where(held, state.last_touch[1], ask_ticks))
+    source = np.maximum(anchor, 0)
+    bid_ticks = np.where(anchor >= 0, bid_ticks[source], np.where(held, state.last_touch[0], bid_ticks))
+    ask_ticks = np.where(anchor >= 0, ask_ticks[source], np.where(held, state.last_touch[1], ask_ticks))
     state.last_quiet = bool(quiet[-1])
     state.last_touch = (int(bid_ticks[-1]), int(ask_ticks[-1]))
-    del anchor, held
+    del anchor, held, source
     del widen, excess, spread, log_price
     # -- a chunk at a time: deep levels, trade prices, local times, write --------------------
     chunk = min(n_steps, _CHUNK_STEPS)
