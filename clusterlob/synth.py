@@ -91,7 +91,8 @@ class SynthParams:
     regime_spread_threshold: tuple = (2.9, 2.6, 2.1)
     vol_per_day: float = 0.018
     trend_per_day: float = 0.02
-    quiet_mean_s: float = 6.0
+    quiet_mean_s: float = 8.0
+    quiet_shape: float = 8.0                         # gamma shape of quiet spell durations
     active_mean_s: float = 20.0
     episode_median_s: float = 100.0
     episode_strength: float = 1.2
@@ -109,11 +110,15 @@ class SynthParams:
     reversion_opportunistic: float = 1.0
     impact_opportunistic_tau_s: float = 150.0
     impact_passive_bps: float = 0.002
+    quiet_activity: tuple = (0.05, 0.1, 3.0)         # intensity factor in quiet spells, per agent
+    passive_active: float = 0.03                     # passive intensity factor in active spells
+    passive_wait_s: float = 4.0                      # passive flow builds up over a quiet spell
+    passive_balance: float = 0.4                     # passive flow wants |v| within about this
 
     def __post_init__(self):
         positive = {"start_price", "regime_mean_hours", "quiet_mean_s", "active_mean_s", "episode_median_s",
                     "imbalance_tau_s", "depth_imbalance", "size_median_btc", "impact_directional_tau_s",
-                    "impact_opportunistic_tau_s"}
+                    "impact_opportunistic_tau_s", "passive_wait_s", "quiet_shape", "passive_balance"}
         for name, value in asdict(self).items():
             values = value if isinstance(value, tuple) else (value,)
             if isinstance(value, tuple) and len(value) != 3:
@@ -160,6 +165,7 @@ class _State:
     deep_last: np.ndarray | None = None            # deep level log sizes of the last snapshot
     last_trade_local_us: int = 0
     last_quiet: bool = False
+    quiet_steps: int = 0                           # intervals the quiet spell has lasted so far
     last_touch: tuple = (0, 0)                     # (bid, ask) ticks of the last snapshot
     next_trade_id: int = 4_800_000_000
 
@@ -177,18 +183,26 @@ def _ar1(noise, tau_steps, state, key, unit=True):
     return y
 
 
-def _spells(rng, now_state, left_s, total_s, mean_s, next_state):
-    """Semi-Markov spells covering ``total_s`` seconds: list of (start_s, end_s, state)."""
+def _spells(rng, now_state, left_s, total_s, mean_s, next_state, shape=(1.0, 1.0, 1.0)):
+    """Semi-Markov spells covering ``total_s`` seconds: list of (start_s, end_s, state).
+
+    A spell in state ``s`` lasts a gamma time of mean ``mean_s[s]`` and shape ``shape[s]``
+    (shape 1: exponential).
+    """
     out, t, s = [], 0.0, now_state
+
+    def draw(s):
+        return mean_s[s] / shape[s] * rng.gamma(shape[s]) if shape[s] != 1.0 else rng.exponential(mean_s[s])
+
     if left_s <= 0:
-        left_s = rng.exponential(mean_s[s])
+        left_s = draw(s)
     while True:
         end = t + left_s
         out.append((t, min(end, total_s), s))
         if end >= total_s:
             return out, s, end - total_s
         t, s = end, next_state(s)
-        left_s = rng.exponential(mean_s[s])
+        left_s = draw(s)
 
 
 def _fill(spells, n, dt_s, dtype=np.int8):
@@ -240,8 +254,16 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
         trend[int(round(start / dt_s)):int(round(end / dt_s))] = state.trend if s == _TRENDING else 0
     qspells, state.quiet, state.quiet_left_s = _spells(
         rng, state.quiet, state.quiet_left_s, 86400.0,
-        [max(p.active_mean_s, 10 * dt_s), max(p.quiet_mean_s, 3 * dt_s)], lambda s: 1 - s)
+        [max(p.active_mean_s, 10 * dt_s), max(p.quiet_mean_s, 3 * dt_s)], lambda s: 1 - s,
+        shape=(1.0, p.quiet_shape))
     quiet = _fill(qspells, n_steps, dt_s).astype(bool)
+    # the interval each quiet spell began with (-1: continuing from yesterday; -2: not quiet)
+    steps = np.arange(n_steps)
+    anchor = np.where(quiet & ~np.r_[state.last_quiet, quiet[:-1]], steps, -1)
+    anchor = np.where(quiet, np.maximum.accumulate(anchor), -2)
+    held = anchor == -1
+    quiet_age_s = (np.where(anchor >= 0, steps - anchor, steps + state.quiet_steps) + 0.5) * dt_s
+    state.quiet_steps = int(quiet_age_s[-1] / dt_s + 0.5) if quiet[-1] else 0
     activity = _season(n_steps, dt_s) * np.asarray(p.regime_activity)[regime]
     # -- episodes, carried across midnight: pressure (liquidation-like bursts) and walls -----
     day_end = day_start + n_steps * dt_us
@@ -293,7 +315,11 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     # -- agent intensities and trade counts per interval ------------------------------------
     cluster = np.exp(0.5 * _ar1(rng.standard_normal(n_steps), 2.0 * steps_per_s, st, "cluster"))
     base = activity * cluster
-    q = np.where(quiet, 1.0, 0.0)
+    qa = p.quiet_activity
+    # passive takers wait for the mid to have stood still a while (at least one whole interval)
+    waited = quiet_age_s >= max(p.passive_wait_s, 1.5 * dt_s)
+    passive_mode = np.where(quiet & waited, qa[PASSIVE], p.passive_active)
+    del quiet_age_s, waited
     lam = {}
     eager = 1.0 + 0.5 * np.abs(visible)          # takers come out when the book leans
     for s in (1, -1):
@@ -301,11 +327,11 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
         with_lean = 1 + np.exp(np.clip(-2 * p.beta_directional * s * (visible - wall), -30, 30))
         against_lean = 1 + np.exp(np.clip(2 * p.beta_opportunistic * s
                                           * (visible - p.opportunistic_pressure_blind * pressure), -30, 30))
-        lam[DIRECTIONAL, s] = base * eager * (1 + p.burst_gain * burst) * (1 - 0.7 * q) / with_lean
+        lam[DIRECTIONAL, s] = base * eager * (1 + p.burst_gain * burst) * np.where(quiet, qa[DIRECTIONAL], 1.0) / with_lean
         lam[OPPORTUNISTIC, s] = (base * eager * (1 + p.burst_gain_opportunistic * (burst + wall_burst))
-                                 * (1 - 0.4 * q) / against_lean)
-        lam[PASSIVE, s] = base * np.exp(-0.25 * visible ** 2) * (1 + 2.0 * q)
-    del with_lean, against_lean, eager
+                                 * np.where(quiet, qa[OPPORTUNISTIC], 1.0) / against_lean)
+        lam[PASSIVE, s] = base * np.exp(-0.5 * (visible / p.passive_balance) ** 2) * passive_mode
+    del with_lean, against_lean, eager, passive_mode
     shares = {DIRECTIONAL: p.share_directional, OPPORTUNISTIC: p.share_opportunistic, PASSIVE: p.share_passive}
     total_share = sum(shares.values())
     counts = {}
@@ -355,15 +381,12 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     bid_ticks = np.floor(np.exp(log_price) * _TICKS_PER_USDT - spread / 2.0 + 0.5).astype(np.int64)
     ask_ticks = bid_ticks + spread
     # nobody moves the touch during a quiet spell: hold it where the spell began
-    anchor = np.where(quiet & ~np.r_[state.last_quiet, quiet[:-1]], np.arange(n_steps), -1)
-    anchor = np.where(quiet, np.maximum.accumulate(anchor), -2)
-    held = anchor == -1                          # spell continuing from the previous day
     source = np.maximum(anchor, 0)
     bid_ticks = np.where(anchor >= 0, bid_ticks[source], np.where(held, state.last_touch[0], bid_ticks))
     ask_ticks = np.where(anchor >= 0, ask_ticks[source], np.where(held, state.last_touch[1], ask_ticks))
     state.last_quiet = bool(quiet[-1])
     state.last_touch = (int(bid_ticks[-1]), int(ask_ticks[-1]))
-    del anchor, held, source
+    del anchor, held, source, steps
     del widen, excess, spread, log_price
     # -- a chunk at a time: deep levels, trade prices, local times, write --------------------
     chunk = min(n_steps, _CHUNK_STEPS)
