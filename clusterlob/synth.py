@@ -113,6 +113,7 @@ class SynthParams:
     quiet_activity: tuple = (0.05, 0.1, 3.0)         # intensity factor in quiet spells, per agent
     passive_active: float = 0.03                     # passive intensity factor in active spells
     passive_wait_s: float = 4.0                      # passive flow builds up over a quiet spell
+    passive_wait_power: float = 3.0
     passive_balance: float = 0.4                     # passive flow wants |v| within about this
 
     def __post_init__(self):
@@ -316,10 +317,10 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     cluster = np.exp(0.5 * _ar1(rng.standard_normal(n_steps), 2.0 * steps_per_s, st, "cluster"))
     base = activity * cluster
     qa = p.quiet_activity
-    # passive takers wait for the mid to have stood still a while (at least one whole interval)
-    waited = quiet_age_s >= max(p.passive_wait_s, 1.5 * dt_s)
-    passive_mode = np.where(quiet & waited, qa[PASSIVE], p.passive_active)
-    del quiet_age_s, waited
+    # passive takers wait for the mid to stand still: their intensity grows as a power of the age
+    passive_mode = np.where(quiet, qa[PASSIVE] * (quiet_age_s / p.passive_wait_s) ** p.passive_wait_power,
+                            p.passive_active)
+    del quiet_age_s
     lam = {}
     eager = 1.0 + 0.5 * np.abs(visible)          # takers come out when the book leans
     for s in (1, -1):

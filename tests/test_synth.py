@@ -269,7 +269,7 @@ def test_default_tape_is_small_and_planted():
     tape = read_tape(DEFAULT_TAPE)
     assert len(tape.days) >= 2
     per_day = [e["trades"] for e in read_manifest(DEFAULT_TAPE)["days"]]
-    assert min(per_day) >= 15_000
+    assert min(per_day) >= 12_000
     agent = tape.trades.extra["agent"]
     assert bucket_corr(tape, agent == DIRECTIONAL) > 0.1
     assert bucket_corr(tape, agent == OPPORTUNISTIC) < -0.1
