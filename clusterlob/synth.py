@@ -11,9 +11,10 @@ docs/synth.md describes the model with all its numbers; in short:
   seasonality (peak near 14:30 UTC, trough near 04:00), a regime factor and 2-s clustering noise
   shape the intensity; each agent's daily count is its share (35/20/45 %), Poisson per interval.
 * **Regimes** calm / trending / volatile (semi-Markov, mean spells 5 / 2.5 / 1 h) set volatility,
-  drift (trending: +-2 %/day), episode rates and spread widening.  **Quiet spells** (mean 6 s,
-  active 20 s; at least 3 and 10 snapshot intervals) freeze the touch, cut directional flow and
-  triple passive flow.
+  drift (trending: +-2 %/day), episode rates and spread widening.  **Quiet spells** (gamma, mean
+  8 s, shape 8; active spells exponential, mean 20 s; at least 3 and 10 snapshot intervals) freeze
+  the touch and nearly stop directional (0.05x) and opportunistic (0.1x) flow; passive flow
+  grows as the cube of the spell's age, so it trades long after the last mid change.
 * **Book**: ``levels`` (<= 25) contiguous 0.1-USDT levels a side, sizes in whole 0.001-BTC lots.
   Spread one tick except when a persistent noise crosses a regime threshold.  The top 5 levels
   are redrawn every snapshot around a thick-touch profile and lean with the imbalance state
@@ -25,8 +26,9 @@ docs/synth.md describes the model with all its numbers; in short:
   bids thick - much more during pressure episodes, with larger, Pareto-tailed sizes; its impact
   is 30 % immediate and 70 % spread over the next minutes (continuation).  Opportunistic (1)
   trades against it, into the thick side, more during episodes and walls; its impact reverts
-  past its start within minutes.  Passive (2) trades are small, random in side, favour a
-  balanced book and quiet spells; their impact decays within seconds.  Impact coefficients are
+  past its start within minutes.  Passive (2) trades are small, random in side, want a
+  balanced book (``|v|`` within about 0.4) and come late in quiet spells (95 %+ of them while
+  quiet); their impact decays within seconds.  Impact coefficients are
   set for 3.95M trades/day and scaled by reference/actual rate.
 * **Consistency.**  A trade in ``(t_k, t_k+1)`` walks the consumed side of snapshot ``k`` and prints
   at the deepest level it reaches (amount capped at the visible depth); its impact shows from
@@ -91,9 +93,9 @@ class SynthParams:
     regime_spread_threshold: tuple = (2.9, 2.6, 2.1)
     vol_per_day: float = 0.018
     trend_per_day: float = 0.02
-    quiet_mean_s: float = 8.0
+    quiet_mean_s: float = 0.6
     quiet_shape: float = 8.0                         # gamma shape of quiet spell durations
-    active_mean_s: float = 20.0
+    active_mean_s: float = 1.4
     episode_median_s: float = 100.0
     episode_strength: float = 1.2
     imbalance_tau_s: float = 2.0
@@ -112,8 +114,8 @@ class SynthParams:
     impact_passive_bps: float = 0.002
     quiet_activity: tuple = (0.05, 0.1, 3.0)         # intensity factor in quiet spells, per agent
     passive_active: float = 0.03                     # passive intensity factor in active spells
-    passive_wait_s: float = 4.0                      # passive flow builds up over a quiet spell
-    passive_wait_power: float = 3.0
+    passive_wait_s: float = 0.3                      # quiet-spell passive factor: quiet_activity[2]
+    passive_wait_power: float = 3.0                  #   * (age / passive_wait_s) ** passive_wait_power
     passive_balance: float = 0.4                     # passive flow wants |v| within about this
 
     def __post_init__(self):
