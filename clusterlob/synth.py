@@ -12,9 +12,10 @@ docs/synth.md describes the model with all its numbers; in short:
   shape the intensity; each agent's daily count is its share (35/20/45 %), Poisson per interval.
 * **Regimes** calm / trending / volatile (semi-Markov, mean spells 5 / 2.5 / 1 h) set volatility,
   drift (trending: +-2 %/day), episode rates and spread widening.  **Quiet spells** (gamma, mean
-  8 s, shape 8; active spells exponential, mean 20 s; at least 3 and 10 snapshot intervals) freeze
-  the touch and nearly stop directional (0.05x) and opportunistic (0.1x) flow; passive flow
-  grows as the cube of the spell's age, so it trades long after the last mid change.
+  0.6 s, shape 8; active spells exponential, mean 1.4 s; at least 3 and 10 snapshot intervals)
+  freeze the touch and nearly stop directional (0.05x) and opportunistic (0.1x) flow; passive
+  flow grows as the cube of the spell's age, so it trades long after the last mid change.  The
+  spells are short so that a 100-trade feature window mixes them at every rate.
 * **Book**: ``levels`` (<= 25) contiguous 0.1-USDT levels a side, sizes in whole 0.001-BTC lots.
   Spread one tick except when a persistent noise crosses a regime threshold.  The top 5 levels
   are redrawn every snapshot around a thick-touch profile and lean with the imbalance state
@@ -27,9 +28,9 @@ docs/synth.md describes the model with all its numbers; in short:
   is 30 % immediate and 70 % spread over the next minutes (continuation).  Opportunistic (1)
   trades against it, into the thick side, more during episodes and walls; its impact reverts
   past its start within minutes.  Passive (2) trades are small, random in side, want a
-  balanced book (``|v|`` within about 0.4) and come late in quiet spells (95 %+ of them while
-  quiet); their impact decays within seconds.  Impact coefficients are
-  set for 3.95M trades/day and scaled by reference/actual rate.
+  balanced book (``|v|`` within about 0.4) and come late in quiet spells (at 100 ms snapshots
+  98 % of them more than 0.3 s after the last mid change); their impact decays within
+  seconds.  Impact coefficients are set for 3.95M trades/day and scaled by reference/actual rate.
 * **Consistency.**  A trade in ``(t_k, t_k+1)`` walks the consumed side of snapshot ``k`` and prints
   at the deepest level it reaches (amount capped at the visible depth); its impact shows from
   snapshot ``k+1``.  ``ts_local_us = ts_exch_us + 2000 us + jitter``: ``[0, 500) us`` for trades
@@ -319,9 +320,11 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     cluster = np.exp(0.5 * _ar1(rng.standard_normal(n_steps), 2.0 * steps_per_s, st, "cluster"))
     base = activity * cluster
     qa = p.quiet_activity
+    quiet_d = np.where(quiet, qa[DIRECTIONAL], 1.0)       # informed flow trades while the price moves
+    quiet_o = np.where(quiet, qa[OPPORTUNISTIC], 1.0)
     # passive takers wait for the mid to stand still: their intensity grows as a power of the age
-    passive_mode = np.where(quiet, qa[PASSIVE] * (quiet_age_s / p.passive_wait_s) ** p.passive_wait_power,
-                            p.passive_active)
+    quiet_p = np.where(quiet, qa[PASSIVE] * (quiet_age_s / p.passive_wait_s) ** p.passive_wait_power,
+                       p.passive_active)
     del quiet_age_s
     lam = {}
     eager = 1.0 + 0.5 * np.abs(visible)          # takers come out when the book leans
@@ -330,11 +333,11 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
         with_lean = 1 + np.exp(np.clip(-2 * p.beta_directional * s * (visible - wall), -30, 30))
         against_lean = 1 + np.exp(np.clip(2 * p.beta_opportunistic * s
                                           * (visible - p.opportunistic_pressure_blind * pressure), -30, 30))
-        lam[DIRECTIONAL, s] = base * eager * (1 + p.burst_gain * burst) * np.where(quiet, qa[DIRECTIONAL], 1.0) / with_lean
+        lam[DIRECTIONAL, s] = base * eager * (1 + p.burst_gain * burst) * quiet_d / with_lean
         lam[OPPORTUNISTIC, s] = (base * eager * (1 + p.burst_gain_opportunistic * (burst + wall_burst))
-                                 * np.where(quiet, qa[OPPORTUNISTIC], 1.0) / against_lean)
-        lam[PASSIVE, s] = base * np.exp(-0.5 * (visible / p.passive_balance) ** 2) * passive_mode
-    del with_lean, against_lean, eager, passive_mode
+                                 * quiet_o / against_lean)
+        lam[PASSIVE, s] = base * np.exp(-0.5 * (visible / p.passive_balance) ** 2) * quiet_p
+    del with_lean, against_lean, eager, quiet_d, quiet_o, quiet_p
     shares = {DIRECTIONAL: p.share_directional, OPPORTUNISTIC: p.share_opportunistic, PASSIVE: p.share_passive}
     total_share = sum(shares.values())
     counts = {}
