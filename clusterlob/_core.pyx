@@ -24,3 +24,5 @@ def build_info():
 
 # -- kernels ------------------------------------------------------------------------------
 include "_kernels/tape.pxi"
+include "_kernels/accumulator.pxi"
+include "_kernels/replay.pxi"
