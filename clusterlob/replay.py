@@ -262,13 +262,7 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     first_mark = (first_us // MARK_INTERVAL_US + 1) * MARK_INTERVAL_US
     n_marks = max(0, (last_us - first_mark) // MARK_INTERVAL_US + 1)
 
-    engine = _core._ReplayEngine(
-        tick_size, config.skew_ticks, config.theta, config.inventory_mode == "dynamic",
-        config.min_half_ticks, config.half_spread_bps, config.hazard_k, config.hazard_threshold,
-        config.quote_size, config.max_inventory, config.maker_fee_bps,
-        config.requote_interval_us, config.order_latency_us, config.fill_mode == "touch",
-        config.alpha_code, config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6),
-        config.size_weight, config.signal_scale_trades, first_mark, MARK_INTERVAL_US)
+    engine = _new_engine(config, tick_size, first_mark)
     mark_ts = np.empty(n_marks, np.int64)
     mark_floats = np.empty((n_marks, len(_core.MARK_FLOAT_COLUMNS)))
     fill_int_parts, fill_float_parts = [], []
@@ -292,6 +286,17 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     equity = _equity_series(first_us, mark_ts[:marks_done], mark_floats[:marks_done], state, last_us)
     summary = _summarise(config, state, fills, equity, first_us, last_us)
     return ReplayResult(fills, equity, summary, config, tick_size)
+
+
+def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int):
+    """A fresh compiled engine for ``config``; its equity marks start at ``first_mark_us``."""
+    return _core._ReplayEngine(
+        tick_size, config.skew_ticks, config.theta, config.inventory_mode == "dynamic",
+        config.min_half_ticks, config.half_spread_bps, config.hazard_k, config.hazard_threshold,
+        config.quote_size, config.max_inventory, config.maker_fee_bps,
+        config.requote_interval_us, config.order_latency_us, config.fill_mode == "touch",
+        config.alpha_code, config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6),
+        config.size_weight, config.signal_scale_trades, first_mark_us, MARK_INTERVAL_US)
 
 
 def _equity_series(first_us, mark_ts, mark_floats, state, last_us) -> EquitySeries:

@@ -69,6 +69,20 @@ cdef inline double acc_value(const AccState* a, double total, int64_t ts_us) noe
     return (total * f) / (a.mean_size * a.scale)
 
 
+cdef inline void acc_values(const AccState* a, int64_t ts_us, double* alpha, double* hazard) noexcept nogil:
+    """Both signals read at ts_us (>= last update): acc_value twice with one exp."""
+    cdef double f = 1.0, unit
+    if not a.has_data or a.mean_size <= 0.0:
+        alpha[0] = 0.0
+        hazard[0] = 0.0
+        return
+    if ts_us > a.last_ts_us:
+        f = exp(-a.decay_per_us * <double>(ts_us - a.last_ts_us))
+    unit = a.mean_size * a.scale
+    alpha[0] = (a.alpha_sum * f) / unit
+    hazard[0] = (a.hazard_sum * f) / unit
+
+
 cdef inline int acc_feed(int8_t role, int alpha_role, int hazard_role) noexcept nogil:
     """Which sum a trade of this role feeds; role -1 (unassigned) feeds nothing."""
     if role < 0:

@@ -14,7 +14,7 @@
 # fresh buffers (loop control stays in Python).
 
 from libc.math cimport tanh, floor, ceil, fabs, NAN
-from libc.stdint cimport int64_t, int8_t
+from libc.stdint cimport int64_t, int8_t, INT64_MIN
 
 cdef double _GRID_TOL = 1e-6        # == strategy.GRID_TOLERANCE_TICKS
 cdef double _ROUND_GUARD = 1e-9     # == strategy.ROUNDING_GUARD_TICKS
@@ -70,8 +70,9 @@ cdef struct ReplayState:
     int64_t pending_ask
     double pending_bid_size
     double pending_ask_size
-    int has_decided
-    int64_t last_decision_us
+    int64_t next_decision_us    # INT64_MIN before the first decision: due at once
+    int64_t next_wake_us        # min(next mark, pending arrival, next decision): below it an
+                                # event needs no clock work at all
     AccState acc
     int64_t next_mark_us
     int64_t n_trades
@@ -86,8 +87,8 @@ cdef struct ReplayState:
 
 cdef inline void _decide(ReplayState* s, const QuoteParams* p, int64_t t) noexcept nogil:
     """The quote rule (strategy.decide_quotes in C); the result goes live at t + latency."""
-    cdef double alpha = acc_value(&s.acc, s.acc.alpha_sum, t)
-    cdef double hazard = acc_value(&s.acc, s.acc.hazard_sum, t)
+    cdef double alpha, hazard
+    acc_values(&s.acc, t, &alpha, &hazard)
     cdef double th = tanh(alpha)
     cdef double theta_eff = p.theta * (1.0 - fabs(th)) if p.dynamic else p.theta
     cdef double reservation = s.mid + p.skew_ticks * th * p.tick - theta_eff * s.inventory * p.tick
@@ -121,9 +122,16 @@ cdef inline void _decide(ReplayState* s, const QuoteParams* p, int64_t t) noexce
         s.n_asks_placed += 1
     s.has_pending = 1
     s.pending_at_us = t + p.latency_us
-    s.has_decided = 1
-    s.last_decision_us = t
+    s.next_decision_us = t + p.requote_us
     s.n_decisions += 1
+
+
+cdef inline void _set_wake(ReplayState* s) noexcept nogil:
+    s.next_wake_us = s.next_mark_us
+    if s.has_pending and s.pending_at_us < s.next_wake_us:
+        s.next_wake_us = s.pending_at_us
+    if s.next_decision_us < s.next_wake_us:
+        s.next_wake_us = s.next_decision_us
 
 
 cdef class _ReplayEngine:
@@ -159,6 +167,8 @@ cdef class _ReplayEngine:
         self.s.best_bid = NAN
         self.s.best_ask = NAN
         self.s.next_mark_us = first_mark_us
+        self.s.next_decision_us = INT64_MIN
+        _set_wake(&self.s)
         acc_init(&self.s.acc, decay_per_us, size_weight, signal_scale_trades)
 
     def run(self,
@@ -180,7 +190,7 @@ cdef class _ReplayEngine:
         cdef Py_ssize_t nt = trade_ts_us.shape[0], nb = book_ts_us.shape[0]
         cdef Py_ssize_t fcap = fill_ints.shape[0], mcap = mark_ts_us.shape[0]
         cdef Py_ssize_t nf = 0, nm = 0, i
-        cdef int is_trade, full = 0
+        cdef int is_trade, wake, full = 0
         cdef int8_t side
         cdef int64_t t
         cdef double q, px, fee, price_ticks, new_mid
@@ -190,31 +200,33 @@ cdef class _ReplayEngine:
                     break
                 is_trade = s.i_book >= nb or (s.i_trade < nt and trade_ts_us[s.i_trade] <= book_ts_us[s.i_book])
                 t = trade_ts_us[s.i_trade] if is_trade else book_ts_us[s.i_book]
-                # equity marks this event has reached: the state before it
-                while t >= s.next_mark_us:
-                    if nm >= mcap:
-                        full = 1
+                wake = t >= s.next_wake_us
+                if wake:
+                    # equity marks this event has reached: the state before it
+                    while t >= s.next_mark_us:
+                        if nm >= mcap:
+                            full = 1
+                            break
+                        mark_ts_us[nm] = s.next_mark_us
+                        mark_floats[nm, 0] = s.cash + s.inventory * s.mid
+                        mark_floats[nm, 1] = s.cash
+                        mark_floats[nm, 2] = s.inventory
+                        mark_floats[nm, 3] = s.mid if s.has_mid else NAN
+                        mark_floats[nm, 4] = s.capture
+                        mark_floats[nm, 5] = s.drift
+                        mark_floats[nm, 6] = s.fees
+                        nm += 1
+                        s.next_mark_us += p.mark_interval_us
+                    if full:
                         break
-                    mark_ts_us[nm] = s.next_mark_us
-                    mark_floats[nm, 0] = s.cash + s.inventory * s.mid
-                    mark_floats[nm, 1] = s.cash
-                    mark_floats[nm, 2] = s.inventory
-                    mark_floats[nm, 3] = s.mid if s.has_mid else NAN
-                    mark_floats[nm, 4] = s.capture
-                    mark_floats[nm, 5] = s.drift
-                    mark_floats[nm, 6] = s.fees
-                    nm += 1
-                    s.next_mark_us += p.mark_interval_us
-                if full:
-                    break
+                    # (1) quotes whose latency has elapsed replace the live ones
+                    if s.has_pending and t >= s.pending_at_us:
+                        s.live_bid = s.pending_bid
+                        s.live_ask = s.pending_ask
+                        s.live_bid_size = s.pending_bid_size
+                        s.live_ask_size = s.pending_ask_size
+                        s.has_pending = 0
                 s.last_ts_us = t
-                # (1) quotes whose latency has elapsed replace the live ones
-                if s.has_pending and t >= s.pending_at_us:
-                    s.live_bid = s.pending_bid
-                    s.live_ask = s.pending_ask
-                    s.live_bid_size = s.pending_bid_size
-                    s.live_ask_size = s.pending_ask_size
-                    s.has_pending = 0
                 if is_trade:
                     i = s.i_trade
                     side = trade_side[i]
@@ -279,8 +291,10 @@ cdef class _ReplayEngine:
                     s.n_book += 1
                     s.i_book += 1
                 # (4) requote clock
-                if s.has_mid and (not s.has_decided or t - s.last_decision_us >= p.requote_us):
-                    _decide(&s, &p, t)
+                if wake:
+                    if s.has_mid and t >= s.next_decision_us:
+                        _decide(&s, &p, t)
+                    _set_wake(&s)
         self.s = s
         return nf, nm, not (s.i_trade < nt or s.i_book < nb)
 
