@@ -146,12 +146,12 @@ def run_pipeline(args, progress):
     """Read, featurise, fit (or load), label and replay; returns (context dict, results)."""
     from .tape import US_PER_DAY, Tape, day_start_us, read_manifest, read_tape
 
-    features_mod, model_mod = _pipeline_modules()
-    tape_dir = Path(args.tape) if args.tape else DEFAULT_TAPE
     config = _config(args)
+    tape_dir = Path(args.tape) if args.tape else DEFAULT_TAPE
     manifest = read_manifest(tape_dir)
     available = [d["date"] for d in manifest["days"]]
     train, replay_days = _split_days(args, available)
+    features_mod, model_mod = _pipeline_modules()
     first = min(train + replay_days)
     last = max(train + replay_days)
     progress(f"reading {tape_dir} ({first}..{last})")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -246,6 +245,14 @@ def load_config(path) -> StrategyConfig:
         fill_mode = "touch"
         mapping = "traditional"
     """
+    try:
+        import tomllib
+    except ImportError:                     # Python 3.10: the same parser as a package
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ParameterError("reading a TOML config needs Python >= 3.11 (tomllib) or the "
+                                 "`tomli` package") from None
     path = Path(path)
     try:
         with open(path, "rb") as fh:
