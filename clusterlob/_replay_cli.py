@@ -159,6 +159,9 @@ def run_pipeline(args, progress):
     if args.model:
         model = model_mod.load_model(args.model)
         settings = model.settings
+        if settings.levels > tape.book.levels:
+            raise ParameterError(f"model file {args.model} was fit on features of {settings.levels} book "
+                                 f"levels, but tape {tape_dir} has {tape.book.levels}")
         progress("building features")
         feats = features_mod.build_features(tape, settings)
         fitted_on = model.source.get("days") if isinstance(model.source, dict) else None
