@@ -54,12 +54,6 @@ def tape_dir(tmp_path_factory):
     return make_tape(tmp_path_factory.mktemp("tape") / "tape")
 
 
-needs_pipeline = pytest.mark.skipif(
-    not all(__import__("importlib").util.find_spec(m) for m in ("clusterlob.features", "clusterlob.model")),
-    reason="clusterlob.features / clusterlob.model not in this checkout yet")
-
-
-@needs_pipeline
 def test_pipeline_prints_an_out_of_sample_table(tape_dir, capsys):
     assert main(["--tape", str(tape_dir), "--half-spread-bps", "0.2"]) == 0
     out = capsys.readouterr().out
@@ -69,7 +63,6 @@ def test_pipeline_prints_an_out_of_sample_table(tape_dir, capsys):
         assert label in out
 
 
-@needs_pipeline
 def test_json_compare_runs_both_mappings_on_the_same_events(tape_dir, capsys):
     assert main(["--tape", str(tape_dir), "--compare", "--json", "--half-spread-bps", "0.2"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -82,7 +75,6 @@ def test_json_compare_runs_both_mappings_on_the_same_events(tape_dir, capsys):
         assert s["pnl_total"] == pytest.approx(s["spread_capture"] + s["inventory_drift"] - s["fees"], abs=1e-9)
 
 
-@needs_pipeline
 def test_out_writes_files_and_refuses_to_overwrite(tape_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["--tape", str(tape_dir), "--out", str(out), "--replay-days", "2024-05-03",
@@ -98,14 +90,12 @@ def test_out_writes_files_and_refuses_to_overwrite(tape_dir, tmp_path, capsys):
     assert "already has fills.parquet" in error_line(capsys)
 
 
-@needs_pipeline
 def test_in_sample_replay_is_flagged(tape_dir, capsys):
     assert main(["--tape", str(tape_dir), "--train-days", "2024-05-01:2024-05-02",
                  "--replay-days", "2024-05-02"]) == 0
     assert "IN SAMPLE" in capsys.readouterr().out
 
 
-@needs_pipeline
 def test_given_model_is_used_and_checked_against_the_tape(tape_dir, tmp_path, capsys):
     from clusterlob.features import FeatureSettings, build_features
     from clusterlob.model import fit_model, save_model
@@ -148,7 +138,6 @@ def test_bad_config_file_and_missing_tape(tmp_path, tape_dir, capsys):
     assert "does not exist" in error_line(capsys)
 
 
-@needs_pipeline
 def test_default_run_on_the_embedded_tape(capsys):
     from clusterlob._replay_cli import DEFAULT_TAPE
     if not (DEFAULT_TAPE / "manifest.json").is_file():
