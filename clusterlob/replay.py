@@ -10,8 +10,7 @@ spread capture, inventory drift and fees.  The engine's rules, step by step, are
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -29,7 +28,8 @@ _MINUTES_PER_YEAR = 365 * 24 * 60       # crypto futures trade around the clock
 _FILL_CHUNK = 1 << 16
 
 
-class Fills(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class Fills:
     """Our fills, one row each (arrays of equal length).
 
     ``side`` is +1 when we bought (a sell taker hit our bid), -1 when we sold; ``price``
@@ -48,14 +48,17 @@ class Fills(NamedTuple):
     inventory: np.ndarray
     cash: np.ndarray
 
-    def __len__(self) -> int:        # noqa: D105 - number of fills, not of fields
+    def __len__(self) -> int:
+        """Number of fills."""
         return int(self.ts_us.shape[0])
 
     def columns(self) -> dict:
-        return self._asdict()
+        """Every column by name (for Parquet or a data frame)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-class EquitySeries(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class EquitySeries:
     """Account marked to mid at every minute boundary (state just before it), then at the end.
 
     ``equity = cash + inventory * mid = spread_capture + inventory_drift - fees``.
@@ -71,8 +74,13 @@ class EquitySeries(NamedTuple):
     inventory_drift: np.ndarray
     fees: np.ndarray
 
+    def __len__(self) -> int:
+        """Number of rows."""
+        return int(self.ts_us.shape[0])
+
     def columns(self) -> dict:
-        return self._asdict()
+        """Every column by name (for Parquet or a data frame)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ class ReplaySummary:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ReplayResult:
     """What :func:`replay` returns: fills, equity series, summary and the parameters used."""
 

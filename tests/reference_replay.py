@@ -38,7 +38,7 @@ class ReferenceAccumulator:
             self.mean_size = self.mean_size + self.size_weight * (amount - self.mean_size)
         if role >= 0 and role == self.alpha_role:
             self.alpha_sum = self.alpha_sum + (1.0 if side > 0 else -1.0) * amount
-        elif role >= 0 and role == self.hazard_role:
+        if role >= 0 and role == self.hazard_role:       # a role may feed both
             self.hazard_sum = self.hazard_sum + amount
 
     def _value(self, total, ts_us):
@@ -89,9 +89,11 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             side, amount = int(trade_side[i]), float(trade_amount[i])
             price_ticks = float(trade_price[i]) / tick
             fill = None
+            # how far the trade went through our quote, in ticks (> 0: beyond it)
             if side > 0 and live["ask"][1] > 0.0:
                 ask, size = live["ask"]
-                hit = price_ticks >= ask - GRID_TOLERANCE_TICKS if touch else price_ticks > ask + GRID_TOLERANCE_TICKS
+                through = price_ticks - ask
+                hit = through >= -GRID_TOLERANCE_TICKS if touch else through > GRID_TOLERANCE_TICKS
                 if hit:
                     q = min(amount, size)
                     px = ask * tick
@@ -102,7 +104,8 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                     fill = (-1, px, q)
             elif side < 0 and live["bid"][1] > 0.0:
                 bid, size = live["bid"]
-                hit = price_ticks <= bid + GRID_TOLERANCE_TICKS if touch else price_ticks < bid - GRID_TOLERANCE_TICKS
+                through = -(price_ticks - bid)
+                hit = through >= -GRID_TOLERANCE_TICKS if touch else through > GRID_TOLERANCE_TICKS
                 if hit:
                     q = min(amount, size)
                     px = bid * tick

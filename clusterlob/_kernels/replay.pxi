@@ -14,7 +14,11 @@
 # fresh buffers (loop control stays in Python).
 
 from libc.math cimport tanh, floor, ceil, fabs, NAN
-from libc.stdint cimport int64_t, int8_t, INT64_MIN
+from libc.stdint cimport int64_t, int8_t, uint8_t, INT64_MIN
+
+cdef enum:
+    _BID = 0
+    _ASK = 1
 
 cdef double _GRID_TOL = 1e-6        # == strategy.GRID_TOLERANCE_TICKS
 cdef double _ROUND_GUARD = 1e-9     # == strategy.ROUNDING_GUARD_TICKS
@@ -40,8 +44,8 @@ cdef struct QuoteParams:
     int64_t latency_us
     int64_t mark_interval_us
     int touch
-    int alpha_role
-    int hazard_role
+    double to_alpha[256]        # by <uint8_t>role: 1.0 when that role feeds alpha (a table
+    double to_hazard[256]       # lookup, not a branch: roles arrive in random order)
 
 
 cdef struct ReplayState:
@@ -60,16 +64,12 @@ cdef struct ReplayState:
     double volume
     double notional
     double max_abs_inventory
-    int64_t live_bid            # ticks
-    int64_t live_ask
-    double live_bid_size        # remaining; 0 = no live quote
-    double live_ask_size
+    int64_t live_ticks[2]       # [_BID], [_ASK]: price in ticks
+    double live_size[2]         # remaining size; 0 = no live quote on that side
     int has_pending
     int64_t pending_at_us
-    int64_t pending_bid
-    int64_t pending_ask
-    double pending_bid_size
-    double pending_ask_size
+    int64_t pending_ticks[2]
+    double pending_size[2]
     int64_t next_decision_us    # INT64_MIN before the first decision: due at once
     int64_t next_wake_us        # min(next mark, pending arrival, next decision): below it an
                                 # event needs no clock work at all
@@ -102,23 +102,23 @@ cdef inline void _decide(ReplayState* s, const QuoteParams* p, int64_t t) noexce
         half = proportional
     cdef int64_t bid = <int64_t>floor((reservation - half) / p.tick + _ROUND_GUARD)
     cdef int64_t ask = <int64_t>ceil((reservation + half) / p.tick - _ROUND_GUARD)
-    s.pending_bid = bid
-    s.pending_ask = ask
-    s.pending_bid_size = 0.0
-    s.pending_ask_size = 0.0
+    s.pending_ticks[_BID] = bid
+    s.pending_ticks[_ASK] = ask
+    s.pending_size[_BID] = 0.0
+    s.pending_size[_ASK] = 0.0
     if s.inventory >= p.max_inventory:
         s.n_inventory_limited += 1
     elif <double>bid >= s.best_ask / p.tick - _GRID_TOL:
         s.n_post_only += 1
     else:
-        s.pending_bid_size = p.quote_size
+        s.pending_size[_BID] = p.quote_size
         s.n_bids_placed += 1
     if s.inventory <= -p.max_inventory:
         s.n_inventory_limited += 1
     elif <double>ask <= s.best_bid / p.tick + _GRID_TOL:
         s.n_post_only += 1
     else:
-        s.pending_ask_size = p.quote_size
+        s.pending_size[_ASK] = p.quote_size
         s.n_asks_placed += 1
     s.has_pending = 1
     s.pending_at_us = t + p.latency_us
@@ -161,8 +161,10 @@ cdef class _ReplayEngine:
         self.p.latency_us = latency_us
         self.p.mark_interval_us = mark_interval_us
         self.p.touch = touch
-        self.p.alpha_role = alpha_role
-        self.p.hazard_role = hazard_role
+        cdef int r
+        for r in range(256):
+            self.p.to_alpha[r] = acc_weight(<int8_t><uint8_t>r, acc_role_key(alpha_role))
+            self.p.to_hazard[r] = acc_weight(<int8_t><uint8_t>r, acc_role_key(hazard_role))
         # every other field of the state starts at zero
         self.s.best_bid = NAN
         self.s.best_ask = NAN
@@ -193,7 +195,9 @@ cdef class _ReplayEngine:
         cdef int is_trade, wake, full = 0
         cdef int8_t side
         cdef int64_t t
-        cdef double q, px, fee, price_ticks, new_mid
+        cdef double q, px, fee, new_mid, sign, size, edge
+        cdef int64_t quote_ticks
+        cdef int k
         with nogil:
             while s.i_trade < nt or s.i_book < nb:
                 if nf >= fcap:
@@ -221,39 +225,43 @@ cdef class _ReplayEngine:
                         break
                     # (1) quotes whose latency has elapsed replace the live ones
                     if s.has_pending and t >= s.pending_at_us:
-                        s.live_bid = s.pending_bid
-                        s.live_ask = s.pending_ask
-                        s.live_bid_size = s.pending_bid_size
-                        s.live_ask_size = s.pending_ask_size
+                        s.live_ticks[_BID] = s.pending_ticks[_BID]
+                        s.live_ticks[_ASK] = s.pending_ticks[_ASK]
+                        s.live_size[_BID] = s.pending_size[_BID]
+                        s.live_size[_ASK] = s.pending_size[_ASK]
                         s.has_pending = 0
                 s.last_ts_us = t
                 if is_trade:
                     i = s.i_trade
                     side = trade_side[i]
                     q = 0.0
-                    # (2) fill check at the trade's own price
-                    if side > 0 and s.live_ask_size > 0.0:
-                        price_ticks = trade_price[i] / p.tick
-                        if (price_ticks >= <double>s.live_ask - _GRID_TOL) if p.touch else (price_ticks > <double>s.live_ask + _GRID_TOL):
-                            q = trade_amount[i]
-                            if s.live_ask_size < q:
-                                q = s.live_ask_size
-                            px = <double>s.live_ask * p.tick
-                            s.live_ask_size = s.live_ask_size - q
-                            s.inventory = s.inventory - q
-                            s.cash = s.cash + q * px
-                            s.capture = s.capture + q * (px - s.mid)
-                    elif side < 0 and s.live_bid_size > 0.0:
-                        price_ticks = trade_price[i] / p.tick
-                        if (price_ticks <= <double>s.live_bid + _GRID_TOL) if p.touch else (price_ticks < <double>s.live_bid - _GRID_TOL):
-                            q = trade_amount[i]
-                            if s.live_bid_size < q:
-                                q = s.live_bid_size
-                            px = <double>s.live_bid * p.tick
-                            s.live_bid_size = s.live_bid_size - q
-                            s.inventory = s.inventory + q
-                            s.cash = s.cash - q * px
-                            s.capture = s.capture + q * (s.mid - px)
+                    if side != 0:
+                        # (2) fill check at the trade's own price against the quote on the side
+                        # the taker consumes (indexed, not branched on: sides arrive at random)
+                        sign = <double>side
+                        k = (side + 1) >> 1             # -1 -> _BID, +1 -> _ASK
+                        quote_ticks = s.live_ticks[k]
+                        size = s.live_size[k]
+                        if size > 0.0:
+                            edge = sign * (trade_price[i] / p.tick - <double>quote_ticks)
+                            if (edge >= -_GRID_TOL) if p.touch else (edge > _GRID_TOL):
+                                q = trade_amount[i]
+                                if size < q:
+                                    q = size
+                                px = <double>quote_ticks * p.tick
+                                s.live_size[k] = size - q
+                                if side > 0:        # a buy taker lifts our ask: we sell
+                                    s.inventory = s.inventory - q
+                                    s.cash = s.cash + q * px
+                                    s.capture = s.capture + q * (px - s.mid)
+                                else:               # a sell taker hits our bid: we buy
+                                    s.inventory = s.inventory + q
+                                    s.cash = s.cash - q * px
+                                    s.capture = s.capture + q * (s.mid - px)
+                        # (3) the accumulator takes the trade
+                        acc_add(&s.acc, t, sign, trade_amount[i],
+                                p.to_alpha[<uint8_t>trade_role[i]],
+                                p.to_hazard[<uint8_t>trade_role[i]])
                     if q > 0.0:
                         fee = q * px * p.maker_fee_bps * 1e-4
                         s.cash = s.cash - fee
@@ -273,10 +281,6 @@ cdef class _ReplayEngine:
                         fill_floats[nf, 6] = s.cash
                         nf += 1
                         s.n_fills += 1
-                    # (3) the accumulator takes the trade
-                    if side != 0:
-                        acc_add(&s.acc, t, 1.0 if side > 0 else -1.0, trade_amount[i],
-                                acc_feed(trade_role[i], p.alpha_role, p.hazard_role))
                     s.n_trades += 1
                     s.i_trade += 1
                 else:
