@@ -301,8 +301,11 @@ def _atomic(path: Path, write, force: bool) -> Path:
     return path
 
 
-def write_outputs(out_dir: Path, context: dict, result: ReplayResult, force: bool) -> list:
-    """fills.parquet, equity.parquet, summary.json and (with matplotlib) equity.png."""
+def write_outputs(out_dir: Path, context: dict, result: ReplayResult, force: bool):
+    """Write fills.parquet, equity.parquet, summary.json and (with matplotlib) equity.png.
+
+    Returns (paths written, notes), a note saying why the picture was skipped if it was.
+    """
     import json
 
     import pyarrow as pa
@@ -320,7 +323,8 @@ def write_outputs(out_dir: Path, context: dict, result: ReplayResult, force: boo
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return written
+        return written, [f"{out_dir / 'equity.png'} skipped: matplotlib is not installed "
+                         f"(pip install clusterlob[plot])"]
     eq = result.equity
     hours = (eq.ts_us - eq.ts_us[0]) / 3.6e9
     fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
@@ -337,7 +341,7 @@ def write_outputs(out_dir: Path, context: dict, result: ReplayResult, force: boo
     fig.tight_layout()
     written.append(_atomic(out_dir / "equity.png", lambda tmp: fig.savefig(tmp, format="png"), force))
     plt.close(fig)
-    return written
+    return written, []
 
 
 def _jsonable(obj):
@@ -371,7 +375,10 @@ def main(argv=None) -> int:
         if args.out:
             for r in results:
                 sub = Path(args.out) / (r.config.mapping if args.compare else "")
-                written += write_outputs(sub, context, r, args.force)
+                paths, notes = write_outputs(sub, context, r, args.force)
+                written += paths
+                for note in notes:
+                    progress(note)
         seconds = time.perf_counter() - start
         if args.json:
             import json
