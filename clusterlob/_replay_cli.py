@@ -294,6 +294,9 @@ def _atomic(path: Path, write, force: bool) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -332,10 +335,15 @@ def write_outputs(out_dir: Path, context: dict, result: ReplayResult, force: boo
     axes[0].plot(hours, eq.spread_capture, label="spread capture")
     axes[0].plot(hours, eq.inventory_drift, label="inventory drift")
     axes[0].plot(hours, -eq.fees, label="-fees")
+    axes[0].set_ylabel("quote currency")
+    axes[0].set_title(f"{context['instrument']['symbol']} replay, {_days(context['replay_days'])}, "
+                      f"{result.config.mapping} mapping ({context['sample'].replace('_', ' ')})")
     axes[0].legend()
     axes[1].plot(hours, eq.inventory, color="tab:orange", label="inventory")
+    axes[1].set_ylabel("base units")
     axes[1].legend()
     axes[2].plot(hours, eq.mid, color="tab:green", label="mid")
+    axes[2].set_ylabel("price")
     axes[2].set_xlabel("hours since the first replayed event")
     axes[2].legend()
     fig.tight_layout()
