@@ -87,8 +87,8 @@ class EquitySeries:
 class ReplaySummary:
     """Counts and PnL of one replay.  Money in quote currency (USDT), amounts in base (BTC).
 
-    ``pnl_total = spread_capture + inventory_drift - fees`` (equal to ``cash + inventory *
-    mid`` at the end, up to rounding).  ``sharpe_1min`` is mean / std of the one-minute
+    ``pnl_total`` is the account at the end, ``cash + inventory * mid``; it equals
+    ``spread_capture + inventory_drift - fees`` up to float rounding (tested).  ``sharpe_1min`` is mean / std of the one-minute
     equity changes; ``sharpe_annualised`` multiplies it by sqrt(525,600).
     """
 
@@ -325,7 +325,8 @@ def _summarise(config, state, fills, equity, first_us, last_us) -> ReplaySummary
         sharpe = float(changes.mean() / changes.std(ddof=1))
     else:
         sharpe = math.nan
-    pnl_total = state["spread_capture"] + state["inventory_drift"] - state["fees"]
+    mid = state["mid"]
+    pnl_total = state["cash"] + state["inventory"] * (0.0 if math.isnan(mid) else mid)
     trades = int(state["trades"])
     return ReplaySummary(
         mapping=config.mapping, alpha_role=config.alpha_role, hazard_role=config.hazard_role,

@@ -73,9 +73,9 @@ def test_hand_tape_fills_and_pnl():
     assert s.volume == 1.75
     assert s.spread_capture == -0.25 and s.inventory_drift == -0.75   # dyadic: exact
     assert s.fees == pytest.approx(0.017725, abs=1e-12)
+    assert s.pnl_total == f.cash[-1] + s.ending_inventory * 103.0      # the account marked to mid
     assert s.pnl_total == pytest.approx(-1.017725, abs=1e-12)
-    # the split adds up to the account marked to mid
-    assert f.cash[-1] + s.ending_inventory * 103.0 == pytest.approx(s.pnl_total, abs=1e-12)
+    assert s.spread_capture + s.inventory_drift - s.fees == pytest.approx(s.pnl_total, abs=1e-12)
     assert s.quote_decisions == 2 and s.posts_rejected == 0
     assert r.equity.equity[-1] == pytest.approx(s.pnl_total, abs=1e-12)
 
@@ -170,8 +170,8 @@ def test_engine_equals_reference_on_random_tapes(seed):
     # the PnL split adds up to the account marked to the last mid
     mid = r.equity.mid[-1]
     equity = (r.fills.cash[-1] if len(r.fills) else 0.0) + s.ending_inventory * (0.0 if math.isnan(mid) else mid)
-    scale = 1.0 + s.notional
-    assert abs(s.spread_capture + s.inventory_drift - s.fees - equity) <= 1e-9 * scale
+    assert s.pnl_total == equity == r.equity.equity[-1]
+    assert abs(s.spread_capture + s.inventory_drift - s.fees - s.pnl_total) <= 1e-9 * (1.0 + s.notional)
 
 
 def test_fill_buffer_refills_across_chunks(monkeypatch):
