@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -20,6 +21,7 @@ import numpy as np
 
 from .errors import ClusterlobError, ParameterError, TapeError
 from .replay import ReplayResult, replay
+from .report import to_jsonable, write_json
 from .strategy import ROLE_PRESETS, StrategyConfig, load_config
 
 DEFAULT_TAPE = Path(__file__).resolve().parent.parent / "data" / "default_tape"
@@ -309,8 +311,6 @@ def write_outputs(out_dir: Path, context: dict, result: ReplayResult, force: boo
 
     Returns (paths written, notes), a note saying why the picture was skipped if it was.
     """
-    import json
-
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -318,9 +318,7 @@ def write_outputs(out_dir: Path, context: dict, result: ReplayResult, force: boo
     for name, table in (("fills.parquet", result.fills.columns()), ("equity.parquet", result.equity.columns())):
         arrow = pa.table({k: pa.array(v) for k, v in table.items()})
         written.append(_atomic(out_dir / name, lambda tmp, t=arrow: pq.write_table(t, tmp), force))
-    doc = _jsonable({**context, **result.to_dict()})
-    written.append(_atomic(out_dir / "summary.json",
-                           lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=2) + "\n"), force))
+    written.append(write_json(out_dir / "summary.json", {**context, **result.to_dict()}, overwrite=force))
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -352,18 +350,6 @@ def write_outputs(out_dir: Path, context: dict, result: ReplayResult, force: boo
     return written, []
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return None if not math.isfinite(obj) else float(obj)
-    return obj
-
-
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
 
@@ -389,10 +375,9 @@ def main(argv=None) -> int:
                     progress(note)
         seconds = time.perf_counter() - start
         if args.json:
-            import json
             doc = {**context, "runs": [r.to_dict() for r in results], "seconds": seconds,
                    "written": [str(p) for p in written]}
-            print(json.dumps(_jsonable(doc), indent=2))
+            print(json.dumps(to_jsonable(doc), indent=2))
         else:
             print(format_table(context, results))
             if written:

@@ -1,6 +1,5 @@
 """python -m clusterlob.replay: the pipeline on small multi-day tapes, outputs, errors."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
