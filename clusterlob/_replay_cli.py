@@ -126,6 +126,8 @@ def _split_days(args, available):
     if not available:
         raise TapeError(f"tape {args.tape or DEFAULT_TAPE} has no days")
     if args.model:
+        if args.train_days:
+            raise ParameterError("--train-days cannot be used with --model (the model is already fit)")
         train = []
         replay_days = parse_days(_spec(args.replay_days), available)
     else:

@@ -128,6 +128,7 @@ def test_given_model_is_used_and_checked_against_the_tape(tape_dir, tmp_path, ca
     (["--mapping", "traditional", "--alpha-role", "passive"], "--mapping traditional sets --alpha-role"),
     (["--replay-days", "2030-01-01"], "days not in the tape: 2030-01-01"),
     (["--train-days", "2024-05-01:2024-05-03"], "no day after the training days"),
+    (["--model", "m.json", "--train-days", "2024-05-01"], "--train-days cannot be used with --model"),
 ])
 def test_bad_arguments_are_one_line_errors(tape_dir, capsys, argv, words):
     assert main(["--tape", str(tape_dir), *argv]) == 2
