@@ -253,3 +253,36 @@ def test_replay_takes_a_tape():
     r = replay(tape, np.full(n, -1, np.int8), HAND_CONFIG)
     assert r.fills.ts_us.tolist() == [20, 50, 120]
     assert r.to_dict()["summary"]["fills"] == 3
+
+
+# -- real data ----------------------------------------------------------------------------
+
+def test_real_binance_recording_engine_equals_reference(tmp_path):
+    """A real BTCUSDT recording (../shared/data): fit on its first half, replay the second."""
+    from conftest import shared_file
+    recording = shared_file("binance-futures", "btcusdt_20240808.gz")
+    pytest.importorskip("clusterlob.readers.binance", reason="the Binance recording reader is not in this checkout")
+    from clusterlob.convert import convert
+    from clusterlob.features import FeatureSettings, build_features
+    from clusterlob.model import fit_model, label_trades
+    from clusterlob.tape import Tape, read_tape
+
+    convert([recording], tmp_path / "tape")
+    tape = read_tape(tmp_path / "tape")
+    feats = build_features(tape, FeatureSettings())
+    ts = tape.trades.ts_local_us
+    half = ts[len(ts) // 2]
+    model, _ = fit_model(feats.z[feats.valid & (ts[feats.trade_index] < half)], FeatureSettings(), seed=0)
+    roles = label_trades(feats, model).role
+    later, later_book = ts >= half, tape.book.ts_local_us >= half
+    second = Tape(tape.instrument, tape.trades.take(later), tape.book.take(later_book), tape.days)
+    cfg = StrategyConfig(half_spread_bps=0.1, fill_mode="touch")      # tight enough to trade
+    r = replay(second, roles[later], cfg)
+    ref = reference_replay(second.trades.ts_local_us, second.trades.price, second.trades.amount,
+                           second.trades.side, roles[later], second.book.ts_local_us,
+                           second.book.bid_px[:, 0], second.book.ask_px[:, 0], tape.instrument.tick_size, cfg)
+    assert len(r.fills) > 0 and r.summary.quote_decisions > 0
+    assert r.fills.cash.tolist() == [row[8] for row in ref["fills"]]
+    assert r.summary.ending_inventory == ref["inventory"]
+    s = r.summary
+    assert abs(s.spread_capture + s.inventory_drift - s.fees - s.pnl_total) <= 1e-9 * (1 + s.notional)
