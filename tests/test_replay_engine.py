@@ -12,6 +12,7 @@ from clusterlob.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
 from clusterlob.strategy import StrategyConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
+from conftest import shared_file  # noqa: E402
 from reference_replay import reference_replay  # noqa: E402
 
 
@@ -259,7 +260,6 @@ def test_replay_takes_a_tape():
 
 def test_real_binance_recording_engine_equals_reference(tmp_path):
     """A real BTCUSDT recording (../shared/data): fit on its first half, replay the second."""
-    from conftest import shared_file
     recording = shared_file("binance-futures", "btcusdt_20240808.gz")
     pytest.importorskip("clusterlob.readers.binance", reason="the Binance recording reader is not in this checkout")
     from clusterlob.convert import convert
