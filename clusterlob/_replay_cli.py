@@ -246,7 +246,9 @@ _ROWS = (  # (label, summary field, format)
 def format_table(context: dict, results: list) -> str:
     inst = context["instrument"]
     days = context["replay_days"]
-    lines = [f"tape: {context['tape']} ({inst['exchange']} {inst['symbol']}, tick {inst['tick_size']:g})"]
+    where = ("the embedded default tape, data/default_tape" if Path(context["tape"]) == DEFAULT_TAPE
+             else context["tape"])
+    lines = [f"tape: {where} ({inst['exchange']} {inst['symbol']}, tick {inst['tick_size']:g})"]
     m = context["model"]
     roles = ", ".join(f"{j}={r}" for j, r in m["roles"].items())
     if m["file"]:
