@@ -95,6 +95,14 @@ def test_out_writes_files_and_refuses_to_overwrite(tape_dir, tmp_path, capsys):
     assert "already has fills.parquet" in error_line(capsys)
 
 
+def test_flags_override_the_config_file(tape_dir, tmp_path, capsys):
+    cfg = tmp_path / "mm.toml"
+    cfg.write_text('skew_ticks = 12\nfill_mode = "touch"\nmapping = "traditional"\n')
+    assert main(["--tape", str(tape_dir), "--config", str(cfg), "--skew-ticks", "5", "--json"]) == 0
+    used = json.loads(capsys.readouterr().out)["runs"][0]["config"]
+    assert (used["skew_ticks"], used["fill_mode"], used["mapping"]) == (5.0, "touch", "traditional")
+
+
 def test_in_sample_replay_is_flagged(tape_dir, capsys):
     assert main(["--tape", str(tape_dir), "--train-days", "2024-05-01:2024-05-02",
                  "--replay-days", "2024-05-02"]) == 0

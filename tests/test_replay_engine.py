@@ -97,6 +97,33 @@ def test_hand_tape_matches_reference():
     assert ref["cash"] == r.fills.cash[-1]
 
 
+def test_old_quotes_stay_live_until_the_replacement_arrives():
+    # latency 50 us: the decision at t=100 (mid 110) goes live at t=150; until then the quotes of
+    # the decision at t=0 (mid 100: bid 99, ask 101) are still working.
+    cfg = HAND_CONFIG.replace(order_latency_us=50)
+    r = replay_arrays([120, 160], [101.5, 98.5], [1.0, 0.5], [1, -1], [-1, -1],
+                      [0, 100], [99.5, 109.5], [100.5, 110.5], tick_size=0.5, config=cfg)
+    assert r.fills.price.tolist() == [101.0, 109.0]     # old ask at t=120, new bid at t=160
+    assert r.fills.mid.tolist() == [110.0, 110.0]
+    assert r.summary.spread_capture == -9.0 + 0.5       # selling 1 at 101 with the mid at 110 hurts
+
+
+def test_equity_series_and_sharpe():
+    rng = np.random.default_rng(11)
+    tape = random_tape(rng, 3000, 600, 0.5, span_us=900_000_000)      # 15 minutes
+    r = replay_arrays(*tape, tick_size=0.5, config=StrategyConfig(half_spread_bps=0.0, skew_ticks=2.0))
+    assert len(r.fills) > 0
+    eq = r.equity
+    assert eq.ts_us[0] == min(tape[0][0], tape[5][0]) and eq.ts_us[-1] == max(tape[0][-1], tape[5][-1])
+    marks = eq.ts_us[1:-1]
+    assert (marks % MARK_INTERVAL_US == 0).all() and (np.diff(marks) == MARK_INTERVAL_US).all()
+    assert eq.equity[0] == 0.0 and eq.equity[-1] == r.summary.pnl_total
+    assert np.allclose(eq.equity, eq.spread_capture + eq.inventory_drift - eq.fees, atol=1e-9)
+    changes = np.diff(eq.equity[:-1])
+    assert r.summary.minutes == changes.size == marks.size
+    assert r.summary.sharpe_1min == pytest.approx(changes.mean() / changes.std(ddof=1))
+
+
 def test_inventory_limit_and_post_only_are_counted():
     # skew of 10 ticks up with alpha saturated: the bid would sit above the best ask
     cfg = HAND_CONFIG.replace(skew_ticks=10.0, signal_scale_trades=0.01, max_inventory=0.2)
@@ -111,9 +138,9 @@ def test_inventory_limit_and_post_only_are_counted():
 
 # -- engine == reference on seeded random tapes -----------------------------------------
 
-def random_tape(rng, n_trades, n_book, tick):
+def random_tape(rng, n_trades, n_book, tick, span_us=None):
     """Trades and touch around a random-walk mid, many at equal times, prices on the grid."""
-    span = int(rng.choice([300_000, 5_000_000, 400_000_000]))   # up to ~7 minutes
+    span = int(rng.choice([300_000, 5_000_000, 400_000_000])) if span_us is None else span_us
     t_trade = np.sort(rng.integers(0, span, n_trades)) + 1_700_000_000_000_000
     t_book = np.sort(rng.integers(0, span, n_book)) + 1_700_000_000_000_000
     if n_trades and n_book and rng.random() < 0.5:        # force equal-time trade/book pairs
