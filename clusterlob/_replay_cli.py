@@ -152,6 +152,9 @@ def run_pipeline(args, progress):
 
     config = _config(args)
     tape_dir = Path(args.tape) if args.tape else DEFAULT_TAPE
+    if not args.tape and not (DEFAULT_TAPE / "manifest.json").is_file():
+        raise TapeError(f"the embedded default tape is not in this installation ({DEFAULT_TAPE}); it ships "
+                        f"with the source tree (pip install -e .), or give --tape DIR")
     manifest = read_manifest(tape_dir)
     available = [d["date"] for d in manifest["days"]]
     train, replay_days = _split_days(args, available)
