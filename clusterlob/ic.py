@@ -433,9 +433,9 @@ def plot_in_vs_out(table: InOutTable, path, *, weighting: str = "size") -> bool:
 
 
 def main(argv=None) -> int:
-    """``python -m clusterlob.ic``: see :mod:`clusterlob.ic_cli`."""
-    from .ic_cli import run
-    return run(argv)
+    """``python -m clusterlob.ic``: the whole signal study (see :mod:`clusterlob.ic_study`)."""
+    from .ic_study import main as study_main
+    return study_main(argv)
 
 
 if __name__ == "__main__":
