@@ -24,3 +24,4 @@ def build_info():
 
 # -- kernels ------------------------------------------------------------------------------
 include "_kernels/tape.pxi"
+include "_kernels/signals.pxi"

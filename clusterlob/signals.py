@@ -42,6 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import _core
 from .errors import ParameterError, TapeError
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES
 from .tape import US_PER_DAY, Tape, day_of_us, day_start_us
@@ -321,8 +322,8 @@ class SignalAccumulator:
         for row, (_, code) in enumerate(self.groups, start=1):
             self._row_of_code[code + 128] = row
         n = grid.n_buckets
-        self._size = np.zeros(n_rows * n)
-        self._count = np.zeros(n_rows * n)
+        self._size = np.zeros((n_rows, n))
+        self._count = np.zeros((n_rows, n))
         self._trades = np.zeros(n_rows, dtype=np.int64)
         self._unknown = 0
         self._outside = 0
@@ -355,7 +356,9 @@ class SignalAccumulator:
                                      f"[{labels.min()}, {labels.max()}]")
         elif self.groups:
             raise ParameterError(f"`labels` are needed for the groups {[g for g, _ in self.groups]}")
-        bad_side = ~np.isin(side, (-1, 0, 1))
+        if not np.issubdtype(side.dtype, np.integer):
+            raise ParameterError(f"`side` must be integers (+1, -1, 0), got dtype {side.dtype}")
+        bad_side = (side < -1) | (side > 1)
         if bad_side.any():
             raise ParameterError(f"`side` must be +1, -1 or 0, got {side[bad_side][0].item()!r} "
                                  f"(first at row {int(np.flatnonzero(bad_side)[0])})")
@@ -363,33 +366,13 @@ class SignalAccumulator:
         if bad_amount.any():
             raise ParameterError(f"`amount` must be finite and >= 0, got {amount[bad_amount][0].item()!r} "
                                  f"(first at row {int(np.flatnonzero(bad_amount)[0])})")
-        self._add_trades(ts.astype(np.int64, copy=False), side, amount, labels)
-
-    def _add_trades(self, ts, side, amount, labels) -> None:
-        n = self.grid.n_buckets
-        known = side != 0
-        self._unknown += int(np.count_nonzero(~known))
-        bucket = self.grid.index(ts)
-        inside = (bucket >= 0) & (bucket < n)
-        self._outside += int(np.count_nonzero(known & ~inside))
-        keep = known & inside
-        bucket = bucket[keep]
-        sign = side[keep].astype(np.float64)
-        weight = sign * amount[keep]
-        rows = [np.zeros(bucket.shape[0], dtype=np.int64)]
-        flat = [bucket]
-        if labels is not None and self.groups:
-            row = self._row_of_code[labels[keep].astype(np.int64) + 128]
-            grouped = row >= 0
-            rows.append(row[grouped])
-            flat.append(row[grouped] * n + bucket[grouped])
-            weight = np.concatenate([weight, weight[grouped]])
-            sign = np.concatenate([sign, sign[grouped]])
-        flat = np.concatenate(flat)
-        size_len = self._size.shape[0]
-        self._size += np.bincount(flat, weights=weight, minlength=size_len)
-        self._count += np.bincount(flat, weights=sign, minlength=size_len)
-        self._trades += np.bincount(np.concatenate(rows), minlength=self._trades.shape[0])
+        unknown, outside = _core.ofi_accumulate(
+            np.ascontiguousarray(ts, dtype=np.int64), np.ascontiguousarray(side, dtype=np.int8),
+            np.ascontiguousarray(amount),
+            np.empty(0, np.int8) if labels is None else np.ascontiguousarray(labels, dtype=np.int8),
+            self._row_of_code, self.grid.start_us, self.grid.bucket_us, self._size, self._count, self._trades)
+        self._unknown += unknown
+        self._outside += outside
 
     def add_book(self, ts_us, mid) -> None:
         """Add book snapshots: times (int64 us) and mid prices (non-finite mids are skipped)."""
@@ -411,7 +394,10 @@ class SignalAccumulator:
         if not ts.shape[0]:
             return
         # the latest snapshot of every bucket: last of (bucket, ts, input order)
-        order = np.lexsort((seq, ts, bucket))
+        if ts.shape[0] > 1 and np.all(ts[1:] >= ts[:-1]):
+            order = np.arange(ts.shape[0])          # already in (time, input) order, as tapes are
+        else:
+            order = np.lexsort((seq, ts, bucket))
         last = order[np.r_[bucket[order][1:] != bucket[order][:-1], True]]
         b = bucket[last]
         newer = (ts[last] > self._last_ts[b]) | ((ts[last] == self._last_ts[b]) & (seq[last] > self._last_seq[b]))
@@ -434,13 +420,12 @@ class SignalAccumulator:
         np.maximum.accumulate(src, out=src)
         closes = np.where(src >= 0, self._last_mid[np.maximum(src, 0)], np.nan)
         closes[~covered] = np.nan
-        n_rows = 1 + len(self.groups)
         return BucketSignals(
             grid=self.grid,
             group_names=(ALL_TRADES,) + tuple(g for g, _ in self.groups),
             group_codes=(None,) + tuple(c for _, c in self.groups),
-            ofi_size=self._size.reshape(n_rows, n).copy(),
-            ofi_count=self._count.reshape(n_rows, n).copy(),
+            ofi_size=self._size.copy(),
+            ofi_count=self._count.copy(),
             trades=self._trades.copy(),
             mid_close=closes,
             covered=covered,

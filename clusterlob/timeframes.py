@@ -102,12 +102,13 @@ def rolling_threshold(abs_signal, usable, rule: ThresholdRule) -> np.ndarray:
     padded = np.concatenate([np.full(w, np.nan), hist])
     windows = np.lib.stride_tricks.sliding_window_view(padded, w)   # (m + 1, w)
     thr_at = np.full(m + 1, np.nan)
-    have = np.minimum(np.arange(m + 1), w)
-    ok = np.flatnonzero(have >= rule.min_history)
+    # warm-up rows (fewer than w values before them), one by one; then full windows in blocks
+    for k in range(rule.min_history, min(w, m + 1)):
+        thr_at[k] = np.quantile(hist[:k], rule.quantile)
     step = max(1, _ROWS_PER_CHUNK // w)
-    for lo in range(0, ok.shape[0], step):
-        rows = ok[lo:lo + step]
-        thr_at[rows] = np.nanquantile(windows[rows], rule.quantile, axis=1)
+    for lo in range(w, m + 1, step):
+        hi = min(lo + step, m + 1)
+        thr_at[lo:hi] = np.quantile(windows[lo:hi], rule.quantile, axis=1)
     # bucket b sees the usable values before it: their count is searchsorted(hist_idx, b)
     n_before = np.searchsorted(hist_idx, np.arange(n), side="left")
     return thr_at[n_before]
