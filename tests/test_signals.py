@@ -2,7 +2,6 @@
 import gzip
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,11 +13,8 @@ from clusterlob.signals import (ROLE_GROUPS, BucketGrid, SignalAccumulator, buck
                                 forward_returns, mid_close, tape_signals)
 from clusterlob.tape import Book, Instrument, Tape, Trades
 
-ROOT = Path(__file__).resolve().parents[1]
-# ../shared/data beside the project; a git worktree under ../wt/ looks one level further up
-SHARED_DATA = next((p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
-                    if p.is_dir()), ROOT.parent / "shared" / "data")
-REAL = SHARED_DATA / "binance-futures" / "btcusdt_20240808.gz"
+from conftest import shared_file
+
 
 
 # -- tiny fixture worked out by hand ---------------------------------------------------------
@@ -239,9 +235,9 @@ def test_tape_layer_checks_labels():
 
 # -- real data -------------------------------------------------------------------------------------
 
-def _read_real():
+def _read_real(path):
     trades, quotes = [], []
-    with gzip.open(REAL, "rt") as f:
+    with gzip.open(path, "rt") as f:
         for line in f:
             local_ns, _, payload = line.partition(" ")
             if '"e":"trade"' in payload[:120] and '"X":"MARKET"' in payload:
@@ -253,9 +249,8 @@ def _read_real():
     return np.array(trades), np.array(quotes)
 
 
-@pytest.mark.skipif(not REAL.exists(), reason=f"real sample {REAL} is absent")
 def test_real_binance_sample():
-    trades, quotes = _read_real()
+    trades, quotes = _read_real(shared_file("binance-futures", "btcusdt_20240808.gz"))
     assert len(trades) > 20_000 and len(quotes) > 60_000
     ts = trades[:, 0].astype(np.int64)
     side = trades[:, 1].astype(np.int8)
