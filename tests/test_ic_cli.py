@@ -19,9 +19,9 @@ US_DAY = 86_400_000_000
 BUCKET = 300_000_000
 
 
-def _planted_tape(path, days=3, trades_per_day=12_000, seed=11, agent=True):
+def _planted_tape(path, days=3, trades_per_day=12_000, seed=11, agent=True, levels=1):
     """Directional flow pushes the mid over the next 5 minutes; opportunistic flow is followed by
-    a small reversion; passive flow is noise.  Book snapshots every 10 s, one level."""
+    a small reversion; passive flow is noise.  Book snapshots every 10 s, ``levels`` levels."""
     rng = np.random.default_rng(seed)
     n = days * trades_per_day
     ts = np.sort(DAY0 + rng.integers(0, days * US_DAY, n))
@@ -41,8 +41,10 @@ def _planted_tape(path, days=3, trades_per_day=12_000, seed=11, agent=True):
     steps = np.repeat(drift / per_bucket, per_bucket) + rng.normal(0, 5e-5, book_ts.shape[0])
     mid = np.round(60_000 * np.exp(np.cumsum(steps)), 1) + 0.05
     m = book_ts.shape[0]
-    book = Book(book_ts - 1000, book_ts, (mid - 0.05)[:, None], np.full((m, 1), 2.0),
-                (mid + 0.05)[:, None], np.full((m, 1), 2.0))
+    steps_px = 0.1 * np.arange(levels)
+    book = Book(book_ts - 1000, book_ts, (mid - 0.05)[:, None] - steps_px,
+                np.round(rng.lognormal(0.5, 0.8, (m, levels)), 3) + 0.001,
+                (mid + 0.05)[:, None] + steps_px, np.round(rng.lognormal(0.5, 0.8, (m, levels)), 3) + 0.001)
     price = np.full(n, 60_000.0)
     extra = {"agent": kind} if agent else {}
     trades = Trades(ts - 1000, ts, price, amount, side, np.arange(n, dtype=np.int64), extra)
@@ -133,3 +135,26 @@ def test_module_entry_point(planted, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "best size-weighted IC at h=1: directional" in proc.stdout
     assert "2024-05-01: " in proc.stderr                   # progress goes to stderr
+
+
+def test_cli_with_a_model(tmp_path, capsys):
+    from clusterlob.cluster import main as cluster_main
+
+    tape = _planted_tape(tmp_path / "t5", days=3, trades_per_day=4_000, levels=5)
+    assert cluster_main([str(tape), "--days", "2024-05-01", "--out", str(tmp_path / "m"), "--seed", "3"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "o"
+    assert main([str(tape), "--model", str(tmp_path / "m" / "model.json"), "--timeframes", "30",
+                 "--out", str(out), "--json"]) == 0
+    doc = json.loads((out / "ic.json").read_text())
+    assert doc["group_by"] == "role"
+    assert [r["group"] for r in doc["ic_pooled"]["rows"][:4]] == ["all", "directional", "opportunistic", "passive"]
+    # in sample defaults to the model's fit days; the later days are out of sample
+    assert doc["in_vs_out_of_sample"]["in_sample"] == "2024-05-01"
+    assert doc["in_vs_out_of_sample"]["out_of_sample"] == ["2024-05-02", "2024-05-03"]
+    # labelled trades are counted, the z-score warm-up leaves some unassigned
+    assert 0 < doc["counts"]["valid_rows"] <= doc["counts"]["trades_known_side"]
+    assert main([str(tape), "--model", str(tmp_path / "m" / "model.json"), "--group-by", "cluster",
+                 "--horizons", "1", "--timeframes", "30", "--out", str(tmp_path / "oc")]) == 0
+    doc = json.loads((tmp_path / "oc" / "ic.json").read_text())
+    assert doc["signals"]["groups"] == ["all", "cluster 0", "cluster 1", "cluster 2"]
