@@ -309,6 +309,8 @@ class SignalAccumulator:
     groups : sequence of (name, code)
         Groups of trades by label code (int8), e.g. :data:`ROLE_GROUPS` or :func:`cluster_groups`.
         The ``"all"`` group is always added first.
+    time_key : {"ts_local_us", "ts_exch_us"}
+        Which clock the caller's times are on (recorded in the result).
     """
 
     def __init__(self, grid: BucketGrid, groups=ROLE_GROUPS, *, time_key: str = "ts_local_us"):
@@ -316,7 +318,7 @@ class SignalAccumulator:
             raise ParameterError(f"`grid` must be a BucketGrid, got {type(grid).__name__}")
         self.grid = grid
         self.groups = _check_groups(groups)
-        self.time_key = time_key
+        self.time_key = _check_time_key(time_key)
         n_rows = 1 + len(self.groups)
         self._row_of_code = np.full(256, -1, dtype=np.int64)   # int8 code + 128 -> OFI row
         for row, (_, code) in enumerate(self.groups, start=1):
