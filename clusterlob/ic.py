@@ -423,7 +423,7 @@ def plot_in_vs_out(table: InOutTable, path, *, weighting: str = "size") -> bool:
            capsize=3, label=f"out of sample, mean +- std over {len(table.oos_labels)} windows")
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(x)
-    ax.set_xticklabels(labels, fontsize=8)
+    ax.set_xticklabels(labels, fontsize=8, rotation=30, ha="right")
     ax.set_ylabel(f"Pearson IC ({weighting}-weighted OFI vs r_h)")
     ax.legend(fontsize=8)
     fig.tight_layout()

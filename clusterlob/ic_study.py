@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 import warnings
@@ -376,11 +377,14 @@ def write_ic_outputs(study: ICStudy, out_dir, *, overwrite: bool = False) -> dic
             ([getattr(r, k) for k in _IO_HEADER] for r in study.in_out.rows), overwrite=overwrite, digits=8)
         png = out / "insample_vs_outsample_ic_size.png"
         tmp = out / ".insample_vs_outsample_ic_size.tmp.png"
-        if plot_in_vs_out(study.in_out, tmp, weighting="size"):
-            import os
-            os.replace(tmp, png)
-            paths[png.name] = png
-        else:
+        try:
+            drawn = plot_in_vs_out(study.in_out, tmp, weighting="size")
+            if drawn:
+                os.replace(tmp, png)
+                paths[png.name] = png
+        finally:
+            tmp.unlink(missing_ok=True)
+        if not drawn:
             study.notes.append("plot skipped: matplotlib is not installed (pip install clusterlob[plot])")
     paths["ic.json"] = write_json(out / "ic.json", study.to_dict(), overwrite=overwrite)
     paths["ic.md"] = write_markdown(out / "ic.md", _markdown(study), overwrite=overwrite)
