@@ -231,13 +231,31 @@ def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_
         else:
             notes.append("in vs out of sample: skipped (no in-sample days: pass --in-sample FROM:TO "
                          "or a model that records its fit days)")
-    notes += [str(w.message) for w in caught if issubclass(w.category, ConstantSeriesWarning)]
+    notes += _constant_notes(signals, [pooled] + list(tables),
+                             sum(issubclass(w.category, ConstantSeriesWarning) for w in caught))
     notes += [f"window {w} skipped: {r}" for w, r in skipped]
     timeframes = timeframe_analysis(signals_by, rule=settings.threshold, fee_bps=settings.fee_bps)
     counts.update(trades_known_side=int(signals.trades[0]), unknown_side=int(signals.unknown_side),
                   **{f"trades_{g}": int(n) for g, n in zip(signals.group_names[1:], signals.trades[1:])})
     return ICStudy(str(tape_dir), tuple(chosen), group_by, settings, signals, pooled, tuple(tables),
                    tuple(skipped), aggregate, timeframes, in_out, counts, notes)
+
+
+def _constant_notes(signals: BucketSignals, tables, n_warnings: int) -> list:
+    """One line per group whose IC came out NaN (a constant series), instead of one per warning."""
+    notes = []
+    for g, n in zip(signals.group_names, signals.trades):
+        if n == 0:
+            notes.append(f"group {g}: no trades (for a role: unassigned by the model), its OFI is 0 "
+                         f"and its IC NaN - the signal is off")
+    for g in signals.group_names:
+        hit = [t.label for t in tables if any(r.group == g and not math.isfinite(r.pearson) for r in t.rows)]
+        if hit and signals.trades[signals.group_names.index(g)] > 0:
+            notes.append(f"group {g}: IC is NaN (a constant OFI or return series) in {len(hit)} of "
+                         f"{len(tables)} windows (first: {hit[0]})")
+    if n_warnings:
+        notes.append(f"{n_warnings} IC values are NaN because a series was constant")
+    return notes
 
 
 def _span(days) -> str:

@@ -158,3 +158,22 @@ def test_cli_with_a_model(tmp_path, capsys):
                  "--horizons", "1", "--timeframes", "30", "--out", str(tmp_path / "oc")]) == 0
     doc = json.loads((tmp_path / "oc" / "ic.json").read_text())
     assert doc["signals"]["groups"] == ["all", "cluster 0", "cluster 1", "cluster 2"]
+
+
+def test_groups_without_trades_are_noted_once():
+    from clusterlob.ic import ic_table
+    from clusterlob.ic_study import _constant_notes
+    from clusterlob.signals import ROLE_GROUPS, BucketGrid, bucket_signals
+
+    rng = np.random.default_rng(0)
+    grid = BucketGrid.for_days(["2024-05-01"], BUCKET)
+    n = 5_000
+    ts = np.sort(DAY0 + rng.integers(0, US_DAY, n))
+    labels = rng.choice(np.array([DIRECTIONAL, PASSIVE], np.int8), n)      # no opportunistic trade
+    sig = bucket_signals(ts, rng.choice(np.array([-1, 1], np.int8), n), rng.exponential(1, n), labels,
+                         grid.starts_us, 60000 + rng.normal(0, 1, grid.n_buckets).cumsum(), grid, ROLE_GROUPS)
+    with pytest.warns(Warning):
+        table = ic_table(sig, (1, 2))
+    notes = _constant_notes(sig, [table], 4)
+    assert notes[0].startswith("group opportunistic: no trades") and "signal is off" in notes[0]
+    assert len(notes) == 2 and notes[1] == "4 IC values are NaN because a series was constant"
