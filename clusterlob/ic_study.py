@@ -258,6 +258,12 @@ def _constant_notes(signals: BucketSignals, tables, n_warnings: int) -> list:
     return notes
 
 
+def _nanmean(values) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else math.nan
+
+
 def _span(days) -> str:
     days = sorted(days)
     return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
@@ -357,6 +363,14 @@ def _markdown(study: ICStudy) -> str:
                                    _num(r.oos_pearson_std), _num(r.ratio_pearson, 2), _num(r.in_sample_spearman),
                                    _num(r.oos_spearman_mean), _num(r.oos_spearman_std), _num(r.ratio_spearman, 2),
                                    r.oos_windows) for r in io.rows], align="lllrrrrrrrrr")]
+        summary = []
+        for g in study.signals.group_names:
+            for w in WEIGHTINGS:
+                rows = [r for r in io.rows if r.group == g and r.weighting == w]
+                summary.append((g, w, _num(_nanmean([r.in_sample_pearson for r in rows])),
+                                _num(_nanmean([r.oos_pearson_mean for r in rows]))))
+        lines += ["Mean across horizons (the log's Experiment 9 summary):", "",
+                  markdown_table(("group", "weighting", "IS Pearson", "OOS Pearson"), summary, align="llrr")]
     if study.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in study.notes] + [""]
     return "\n".join(lines)
