@@ -7,7 +7,7 @@ import pytest
 from clusterlob.errors import ParameterError
 from clusterlob.signals import BucketGrid, bucket_signals
 from clusterlob.timeframes import (BIASED, HONEST, ThresholdRule, rolling_threshold, taker_backtest,
-                                   taker_positions, timeframe_analysis)
+                                   taker_positions, taker_returns, timeframe_analysis)
 
 
 def _reference_threshold(a, usable, rule):
@@ -80,6 +80,10 @@ def test_taker_by_hand():
     per_bucket = np.array([0, 0.02, 0, -0.005])
     assert res.sharpe_gross == pytest.approx(per_bucket.mean() / per_bucket.std(ddof=1) * math.sqrt(365 * 288))
     assert res.variant == HONEST and not res.biased
+    gross, net, position = taker_returns(ofi, r1, thr, np.ones(5, bool), fee_bps=3.0)
+    np.testing.assert_array_equal(position, [0, -1, 0, 1, 0])
+    np.testing.assert_allclose(gross, [0, 0.02, 0, -0.005, np.nan])
+    np.testing.assert_allclose(net, [0, 0.0194, 0, -0.0056, np.nan])
     with pytest.raises(ParameterError, match="`fee_bps` must be a finite number >= 0, got -1"):
         taker_backtest(ofi, r1, thr, np.ones(5, bool), fee_bps=-1, bucket_us=1)
 
