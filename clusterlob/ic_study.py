@@ -355,8 +355,9 @@ def _markdown(study: ICStudy) -> str:
               markdown_table(tf_cols, tf_rows(tf.biased()), align="llllrrrrrrrr")]
     if study.in_out is not None:
         io = study.in_out
-        lines += [f"## In sample ({io.in_sample_label}) vs out of sample ({len(io.oos_labels)} later days, "
-                  "Experiment 9)", "",
+        n_oos = len(io.oos_labels)
+        lines += [f"## In sample ({io.in_sample_label}) vs out of sample ({n_oos} later "
+                  f"day{'' if n_oos == 1 else 's'}, Experiment 9)", "",
                   markdown_table(("group", "h", "weighting", "IS Pearson", "OOS mean", "OOS std", "ratio",
                                   "IS Spearman", "OOS mean", "OOS std", "ratio", "OOS days"),
                                  [(r.group, r.horizon, r.weighting, _num(r.in_sample_pearson), _num(r.oos_pearson_mean),

@@ -177,3 +177,24 @@ def test_groups_without_trades_are_noted_once():
     notes = _constant_notes(sig, [table], 4)
     assert notes[0].startswith("group opportunistic: no trades") and "signal is off" in notes[0]
     assert len(notes) == 2 and notes[1] == "4 IC values are NaN because a series was constant"
+
+
+def test_planted_truth_on_the_default_tape(tmp_path, capsys):
+    """Point 7: directional size-weighted OFI has the highest IC at h=1 and beats all trades, both
+    by the planted agent column (independent of clustering) and by the roles of a fitted model."""
+    from clusterlob.cluster import main as cluster_main
+    from conftest import DATA
+
+    tape = DATA / "default_tape"
+    by_agent = run_ic_study(tape, group_by="agent", settings=ICSettings(horizons=(1,), timeframes_min=(30,)))
+    assert cluster_main([str(tape), "--out", str(tmp_path / "m"), "--seed", "0"]) == 0
+    capsys.readouterr()
+    from clusterlob.model import load_model
+    by_role = run_ic_study(tape, model=load_model(tmp_path / "m" / "model.json"), group_by="role",
+                           settings=ICSettings(horizons=(1,), timeframes_min=(30,)))
+    for study in (by_agent, by_role):
+        h1 = [r for r in study.pooled.rows if r.weighting == "size" and r.horizon == 1]
+        best = max(h1, key=lambda r: r.pearson)
+        assert best.group == "directional", study.group_by
+        assert best.pearson > study.pooled.get("all", "size", 1).pearson + 0.1
+        assert study.pooled.get("opportunistic", "size", 1).pearson < 0
