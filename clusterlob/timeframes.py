@@ -2,8 +2,8 @@
 
 The honest rule, per group, weighting and bucket width:
 
-* at bucket ``b``'s close, with ``thr[b]`` the rolling quantile of ``|OFI|`` over the covered
-  buckets *before* ``b`` (:func:`rolling_threshold`; NaN, hence flat, until ``min_history`` of
+* at bucket ``b``'s close, with ``thr[b]`` the rolling quantile of ``|OFI|`` over the usable
+  buckets *before* ``b`` (covered by the data's days and with a close mid: after the first snapshot) (:func:`rolling_threshold`; NaN, hence flat, until ``min_history`` of
   them exist), take position ``sign(OFI[b])`` if ``|OFI[b]| > thr[b]``, else stay flat;
 * hold it over bucket ``b + 1``: the position earns ``r_1[b] = ln(mid_close[b+1] / mid_close[b])``;
 * every non-flat bucket is one trade (a round trip: enter at ``b``'s close, leave at ``b+1``'s),
@@ -269,12 +269,15 @@ def timeframe_analysis(signals_by_timeframe: Mapping, *, rule: ThresholdRule = T
         if not isinstance(sig, BucketSignals):
             raise ParameterError(f"timeframe {minutes!r}: expected BucketSignals, got {type(sig).__name__}")
         frnb, conr = sig.frnb(), sig.conr()
+        # history and trading only once the data has started (a close mid exists): the empty
+        # buckets before a tape's first snapshot would otherwise feed zeros to the threshold
+        usable = sig.covered & np.isfinite(sig.mid_close)
         for g in (groups or sig.group_names):
             for w in weightings:
                 ofi = sig.ofi(g, w)
-                thr = rolling_threshold(np.abs(ofi), sig.covered, rule)
+                thr = rolling_threshold(np.abs(ofi), usable, rule)
                 for biased, ret in ((False, frnb), (True, conr)):
-                    rows.append(taker_backtest(ofi, ret, thr, sig.covered, fee_bps=fee_bps,
+                    rows.append(taker_backtest(ofi, ret, thr, usable, fee_bps=fee_bps,
                                                bucket_us=sig.grid.bucket_us, timeframe_min=float(minutes),
                                                group=g, weighting=w, biased=biased))
     return TimeframeTable(tuple(rows), rule, float(fee_bps))
