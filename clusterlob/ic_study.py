@@ -326,7 +326,10 @@ def _markdown(study: ICStudy) -> str:
     if study.aggregate is not None:
         lines += [f"## IC across {len(study.windows)} daily windows", "",
                   "t = mean / (std / sqrt(n)); with ~288 five-minute buckets a day one day's Pearson IC "
-                  "has a standard error near 0.06.", "",
+                  "has a standard error near 0.06."
+                  + (f" These days include the in-sample days {study.in_out.in_sample_label}; the "
+                     "out-of-sample days alone are summarized in the in vs out of sample section."
+                     if study.in_out is not None else ""), "",
                   markdown_table(("group", "weighting", "h", "statistic", "windows", "mean", "std", "t",
                                   "share > 0"),
                                  [(r.group, r.weighting, r.horizon, r.statistic, r.n_windows, _num(r.mean),
