@@ -323,6 +323,8 @@ def compare_tapes(tape_a, tape_b, settings: FeatureSettings, *, days_a=None, day
     -------
     Comparison
     """
+    for tape_dir, days in ((tape_a, days_a), (tape_b, days_b)):   # fail before the long work
+        parse_days(days, [d["date"] for d in read_manifest(tape_dir)["days"]])
     a = analyse_tape(tape_a, settings, days_a, model=model_a, progress=progress, **fit)
     b = analyse_tape(tape_b, settings, days_b, model=model_b, progress=progress, **fit)
     return Comparison(a, b, activity_ratios(a.activity, b.activity))
