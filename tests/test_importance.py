@@ -180,3 +180,25 @@ def test_non_finite_rows_are_refused_with_their_position():
     z[777, 3] = np.nan
     with pytest.raises(ParameterError, match=r"first at row 777"):
         feature_importance(z, np.zeros(1000, dtype=int), 1, chunk_rows=100)
+
+
+def test_centroid_report_ranks_the_separating_features(tmp_path, capsys):
+    """Needs the small cluster.py patch of issue 12 (write_cluster_outputs(..., importance=))."""
+    import inspect
+
+    from cluster_fixtures import make_tape
+    from clusterlob.cluster import main as cluster_main, write_cluster_outputs
+    from clusterlob.tape import write_tape
+    if "importance" not in inspect.signature(write_cluster_outputs).parameters:
+        pytest.skip("the centroid report does not take the importance yet (cluster.py patch of issue 12)")
+    write_tape(make_tape(n_snapshots=400, seed=10), tmp_path / "tape")
+    out = tmp_path / "out"
+    assert cluster_main([str(tmp_path / "tape"), "--out", str(out), "--window", "20", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)["feature_importance"]
+    doc = json.loads((out / "centroids.json").read_text())
+    report = doc["feature_importance"]
+    assert report == printed and [f["rank"] for f in report["features"]] == [1, 2, 3, 4, 5, 6]
+    assert sum(f["share"] for f in report["features"]) == pytest.approx(1.0)
+    assert report["counts"] == [c["count"] for c in doc["clusters"]]
+    md = (out / "centroids.md").read_text()
+    assert "## Which features separate the clusters" in md and f"| 1 | {report['ranking'][0]} |" in md
