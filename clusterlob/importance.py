@@ -28,9 +28,10 @@ For each feature the report gives
     their spread).  It is a descriptive number, not a test: the clusters were chosen to
     separate these very rows, so no p-value is given (it would be far too small).
 
-The statistics are computed in one pass over the rows, chunk by chunk (per-cluster count,
-mean and centred sum of squares, merged with Chan's update), so memory does not grow with
-``n`` and large ``|z|`` means lose no precision.  The cluster means are those of the rows
+The statistics are computed in one pass over the rows, chunk by chunk (a compiled kernel
+updates the per-cluster count, mean and centred sum of squares row by row, Welford's
+update), so memory does not grow with ``n`` and large values lose no precision to a
+sum-of-squares cancellation.  The cluster means are those of the rows
 given: with labels from a converged fit they equal the model's centres; with a model
 applied to other rows they are that data's own means (the decomposition needs them).
 
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _core
 from .errors import ParameterError
 from .features import FEATURE_NAMES
 
@@ -151,32 +153,21 @@ def _format_f(f: float) -> str:
 # -- one-pass accumulator --------------------------------------------------------------------
 
 class _ClusterMoments:
-    """Per-cluster count, mean and centred sum of squares, merged chunk by chunk (Chan)."""
+    """Per-cluster count, mean and centred sum of squares, updated row by row (Welford)."""
 
     def __init__(self, k: int, f: int):
         self.count = np.zeros(k, dtype=np.int64)
         self.mean = np.zeros((k, f))
         self.m2 = np.zeros((k, f))
 
-    def add(self, z: np.ndarray, labels: np.ndarray) -> None:
-        k, f = self.mean.shape
-        n_b = np.bincount(labels, minlength=k).astype(np.int64)
-        present = n_b > 0
-        mean_b = np.zeros((k, f))
-        m2_b = np.zeros((k, f))
-        for j in range(f):
-            mean_b[present, j] = np.bincount(labels, weights=z[:, j], minlength=k)[present] / n_b[present]
-        centred = z - mean_b[labels]
-        centred *= centred
-        for j in range(f):
-            m2_b[:, j] = np.bincount(labels, weights=centred[:, j], minlength=k)
-        n_a = self.count
-        n = n_a + n_b
-        w_b = np.divide(n_b, n, out=np.zeros(k), where=n > 0)[:, None]
-        delta = mean_b - self.mean
-        self.m2 += m2_b + delta * delta * (n_a * w_b[:, 0])[:, None]
-        self.mean += delta * w_b
-        self.count = n
+    def add(self, z, labels: np.ndarray, first_row: int) -> None:
+        """Add a chunk (labels already checked to be in 0..k-1); refuse non-finite rows."""
+        chunk = np.ascontiguousarray(z, dtype=np.float64)
+        bad = _core.cluster_moments_update(chunk, np.ascontiguousarray(labels, dtype=np.int64),
+                                           self.count, self.mean, self.m2)
+        if bad >= 0:
+            raise ParameterError(f"`z` has NaN or inf values (first at row {first_row + bad}); "
+                                 f"pass only valid rows (features.z[features.valid])")
 
 
 def _check_labels(labels, n: int, k: int) -> np.ndarray:
@@ -208,15 +199,6 @@ def _check_chunk(chunk_rows) -> int:
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
         raise ParameterError(f"`chunk_rows` must be an integer >= 1, got {chunk_rows!r}")
     return int(chunk_rows)
-
-
-def _finite_chunk(z: np.ndarray, start: int, stop: int) -> np.ndarray:
-    chunk = np.asarray(z[start:stop], dtype=np.float64)
-    bad = ~np.isfinite(chunk).all(axis=1)
-    if bad.any():
-        raise ParameterError(f"`z` has NaN or inf values (first at row {start + int(np.argmax(bad))}); "
-                             f"pass only valid rows (features.z[features.valid])")
-    return chunk
 
 
 def _result(moments: _ClusterMoments, feature_names: tuple) -> FeatureImportance:
@@ -289,7 +271,7 @@ def feature_importance(z, labels, k: int | None = None, *, feature_names=FEATURE
     moments = _ClusterMoments(int(k), len(feature_names))
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)
-        moments.add(_finite_chunk(z, start, stop), labels_arr[start:stop].astype(np.intp, copy=False))
+        moments.add(z[start:stop], labels_arr[start:stop], start)
     return _result(moments, feature_names)
 
 
@@ -326,7 +308,12 @@ def importance_for_centers(z, centers_z, *, feature_names=FEATURE_NAMES,
         raise ParameterError("`centers_z` has NaN or inf values")
     moments = _ClusterMoments(centers.shape[0], len(feature_names))
     for start in range(0, z.shape[0], chunk_rows):
-        chunk = _finite_chunk(z, start, min(start + chunk_rows, z.shape[0]))
+        chunk = np.ascontiguousarray(z[start:start + chunk_rows], dtype=np.float64)
+        if not np.isfinite(chunk.sum()):    # cheap test first; name the row in all of z
+            bad = ~np.isfinite(chunk).all(axis=1)
+            if bad.any():
+                raise ParameterError(f"`z` has NaN or inf values (first at row {start + int(np.argmax(bad))}); "
+                                     f"pass only valid rows (features.z[features.valid])")
         labels, _, _ = assign_clusters(chunk, centers)
-        moments.add(chunk, labels.astype(np.intp, copy=False))
+        moments.add(chunk, labels, start)
     return _result(moments, feature_names)

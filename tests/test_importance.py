@@ -6,27 +6,14 @@ import numpy as np
 import pytest
 
 from compare_fixtures import planted_tape
+from importance_reference import moments_update, two_pass
+from clusterlob import _core
 from clusterlob.errors import ParameterError
 from clusterlob.features import FEATURE_NAMES, FeatureSettings, build_features
 from clusterlob.importance import IMPORTANCE_HEADER, feature_importance, importance_for_centers
 from clusterlob.kmeans import assign_clusters
 from clusterlob.model import fit_model
 from clusterlob.report import markdown_table, write_json
-
-
-def reference(z, labels, k):
-    """Two-pass textbook decomposition (the specification)."""
-    z = np.asarray(z, dtype=float)
-    grand = z.mean(axis=0)
-    between = np.zeros(z.shape[1])
-    within = np.zeros(z.shape[1])
-    for c in range(k):
-        rows = z[labels == c]
-        if len(rows):
-            m = rows.mean(axis=0)
-            between += len(rows) * (m - grand) ** 2
-            within += ((rows - m) ** 2).sum(axis=0)
-    return between, within
 
 
 def test_hand_computed_fixture():
@@ -45,7 +32,7 @@ def test_hand_computed_fixture():
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_matches_the_two_pass_reference(seed):
+def test_matches_the_two_pass_two_pass(seed):
     rng = np.random.default_rng(seed)
     n, f, k = int(rng.integers(1, 3000)), int(rng.integers(1, 8)), int(rng.integers(1, 6))
     offset = [0.0, 1e6][seed % 2]     # a large common offset: the one-pass merge must not cancel
@@ -53,7 +40,7 @@ def test_matches_the_two_pass_reference(seed):
     if k > 2 and seed % 3 == 0:
         labels[labels == 1] = 0        # an empty cluster
     z = offset + rng.standard_normal((n, f)) + rng.standard_normal((k, f))[labels] * 2
-    between, within = reference(z, labels, k)
+    between, within = two_pass(z, labels, k)
     names = tuple(f"x{j}" for j in range(f))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)      # k=1 or n=1: degenerate by design
@@ -65,6 +52,36 @@ def test_matches_the_two_pass_reference(seed):
     if between.sum() > 0:
         np.testing.assert_allclose(fi.share.sum(), 1.0)
         assert list(fi.order) == list(np.argsort(-between, kind="stable"))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_kernel_matches_its_numpy_twin(seed):
+    """_core.cluster_moments_update against tests/importance_reference.moments_update, block by block."""
+    rng = np.random.default_rng(1000 + seed)
+    k, f = int(rng.integers(1, 7)), int(rng.integers(1, 8))
+    state_fast = (np.zeros(k, np.int64), np.zeros((k, f)), np.zeros((k, f)))
+    state_slow = (np.zeros(k, np.int64), np.zeros((k, f)), np.zeros((k, f)))
+    for block in range(int(rng.integers(1, 6))):
+        m = int(rng.integers(0, 400))
+        z = rng.normal(rng.normal(0, 10), rng.uniform(0.01, 5), (m, f))
+        labels = rng.integers(0, k, m).astype(np.int64)
+        if m and rng.random() < 0.3:
+            z[int(rng.integers(0, m)), int(rng.integers(0, f))] = [np.nan, np.inf, -np.inf][block % 3]
+        bad_fast = _core.cluster_moments_update(np.ascontiguousarray(z), labels, *state_fast)
+        bad_slow = moments_update(z, labels, *state_slow)
+        assert bad_fast == bad_slow
+        np.testing.assert_array_equal(state_fast[0], state_slow[0])
+        np.testing.assert_allclose(state_fast[1], state_slow[1], rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(state_fast[2], state_slow[2], rtol=1e-9, atol=1e-9)
+
+
+def test_kernel_hand_computed():
+    z = np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 20.0]])
+    count, mean, m2 = np.zeros(2, np.int64), np.zeros((2, 2)), np.zeros((2, 2))
+    assert _core.cluster_moments_update(z, np.array([0, 0, 1], np.int64), count, mean, m2) == -1
+    assert count.tolist() == [2, 1]
+    np.testing.assert_allclose(mean, [[2.0, 10.0], [5.0, 20.0]])
+    np.testing.assert_allclose(m2, [[2.0, 0.0], [0.0, 0.0]])      # (1-2)^2 + (3-2)^2
 
 
 @pytest.mark.parametrize("planted", range(len(FEATURE_NAMES)))
@@ -120,7 +137,7 @@ def test_reads_a_memmap_chunk_by_chunk(tmp_path):
     mm[:] = z
     mm.flush()
     fi = feature_importance(np.load(tmp_path / "z.npy", mmap_mode="r"), labels, 3, chunk_rows=500)
-    np.testing.assert_allclose(fi.between_ss, reference(z, labels, 3)[0])
+    np.testing.assert_allclose(fi.between_ss, two_pass(z, labels, 3)[0])
 
 
 def test_degenerate_cases_warn_and_give_nan():
