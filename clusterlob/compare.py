@@ -290,8 +290,8 @@ class Comparison:
         return (f"A has {r['trades_per_recorded_day']:.3g}x the trades and "
                 f"{r['notional_quote_per_recorded_day']:.3g}x the notional of B per day of recorded "
                 f"time ({r['trades_per_day']:.3g}x and {r['notional_quote_per_day']:.3g}x per day); "
-                f"A's clusters separate mainly by {self.a.importance.summary()}, "
-                f"B's by {self.b.importance.summary()}.")
+                f"A's clusters separate mainly by {self.a.importance.summary(3)}, "
+                f"B's by {self.b.importance.summary(3)}.")
 
     def to_dict(self) -> dict:
         return {"summary": self.summary(), "feature_names": list(FEATURE_NAMES),
