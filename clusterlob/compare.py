@@ -280,8 +280,10 @@ class Comparison:
                 ["valid feature rows", self.a.features.rows_used, self.b.features.rows_used, float("nan")]]
         for label, field_name, per, key in _ACTIVITY_ROWS:
             va, vb = getattr(a, field_name), getattr(b, field_name)
-            rate = (lambda act, v: act.per_day(v)) if per == "day" else (lambda act, v: act.per_recorded_day(v))
-            rows.append([label, rate(a, va), rate(b, vb), self.ratios[key]])
+            if per == "day":
+                rows.append([label, a.per_day(va), b.per_day(vb), self.ratios[key]])
+            else:
+                rows.append([label, a.per_recorded_day(va), b.per_recorded_day(vb), self.ratios[key]])
         return rows
 
     def summary(self) -> str:
@@ -332,7 +334,8 @@ def compare_tapes(tape_a, tape_b, settings: FeatureSettings, *, days_a=None, day
 
 # -- outputs ---------------------------------------------------------------------------------
 
-_CENTROID_HEADER = ["cluster", "role", "count", "share_pct"] + [f"z_{n}" for n in FEATURE_NAMES] + ["interpretation"]
+_CENTROID_HEADER = (["cluster", "role", "count", "share_pct"] + [f"z_{n}" for n in FEATURE_NAMES]
+                    + ["interpretation"])
 
 
 def _centroid_cells(r: CentroidRow) -> list:
@@ -368,8 +371,9 @@ def _markdown(c: Comparison) -> str:
                                                     align=["r", "l", "r", "r", "r", "r", "r"])]
     lines += ["## Cluster centroids (z units)", ""]
     for side, t in (("A", c.a), ("B", c.b)):
-        lines += [f"### {side}", "", markdown_table(_CENTROID_HEADER, [_centroid_cells(r) for r in t.centroids],
-                                                    digits=2, align=["r", "l", "r", "r"] + ["r"] * 6 + ["l"])]
+        lines += [f"### {side}", "",
+                  markdown_table(_CENTROID_HEADER, [_centroid_cells(r) for r in t.centroids], digits=2,
+                                 align=["r", "l", "r", "r"] + ["r"] * len(FEATURE_NAMES) + ["l"])]
     return "\n".join(lines)
 
 
@@ -459,21 +463,27 @@ def _parser() -> argparse.ArgumentParser:
                     "that separate the clusters, side by side.")
     p.add_argument("tape_a", metavar="TAPE_A", help="first tape directory (python -m clusterlob.convert)")
     p.add_argument("tape_b", metavar="TAPE_B", help="second tape directory")
-    p.add_argument("--days", default=None, help="days of TAPE_A (and of TAPE_B unless --days-b): FROM:TO or one day")
+    p.add_argument("--days", default=None,
+                   help="days of TAPE_A (and of TAPE_B unless --days-b): FROM:TO or one day")
     p.add_argument("--days-b", default=None, help="days of TAPE_B")
-    p.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for compare.md/.json and the CSV tables")
+    p.add_argument("--out", required=True, metavar="OUT_DIR",
+                   help="folder for compare.md/.json and the CSV tables")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing output files")
-    p.add_argument("--model-a", default=None, metavar="MODEL", help="label TAPE_A with this model.json, do not fit")
-    p.add_argument("--model-b", default=None, metavar="MODEL", help="label TAPE_B with this model.json, do not fit")
+    p.add_argument("--model-a", default=None, metavar="MODEL",
+                   help="label TAPE_A with this model.json, do not fit")
+    p.add_argument("--model-b", default=None, metavar="MODEL",
+                   help="label TAPE_B with this model.json, do not fit")
     g = p.add_argument_group("clustering (tapes without a model)")
     g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
     g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts (default 1)")
     g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
-    g.add_argument("--fit-sample", type=int, default=None, metavar="N", help="fit on N rows drawn with the seed")
+    g.add_argument("--fit-sample", type=int, default=None, metavar="N",
+                   help="fit on N rows drawn with the seed")
     g.add_argument("--margin", type=float, default=0.25, help="role alignment margin in z (default 0.25)")
     g.add_argument("--min-rows-per-cluster", type=int, default=DEFAULT_MIN_ROWS_PER_CLUSTER,
-                   help=f"a tape needs this many valid feature rows per cluster (default {DEFAULT_MIN_ROWS_PER_CLUSTER})")
+                   help="a tape needs this many valid feature rows per cluster "
+                        f"(default {DEFAULT_MIN_ROWS_PER_CLUSTER})")
     f = p.add_argument_group("features (same for both tapes; default: a given model's, else these defaults)")
     for name, kind, text in _FEATURE_FLAGS:
         f.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)

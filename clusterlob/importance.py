@@ -312,8 +312,9 @@ def importance_for_centers(z, centers_z, *, feature_names=FEATURE_NAMES,
         if not np.isfinite(chunk.sum()):    # cheap test first; name the row in all of z
             bad = ~np.isfinite(chunk).all(axis=1)
             if bad.any():
-                raise ParameterError(f"`z` has NaN or inf values (first at row {start + int(np.argmax(bad))}); "
-                                     f"pass only valid rows (features.z[features.valid])")
+                raise ParameterError(f"`z` has NaN or inf values (first at row "
+                                     f"{start + int(np.argmax(bad))}); pass only valid rows "
+                                     f"(features.z[features.valid])")
         labels, _, _ = assign_clusters(chunk, centers)
         moments.add(chunk, labels, start)
     return _result(moments, feature_names)

@@ -57,8 +57,9 @@ def test_activity_counts_and_exact_ratios(tapes):
     r = activity_ratios(a, b)
     assert r["trades_per_day"] == 2.25                                 # (3600 / 2) / (800 / 1), exactly
     ta, tb = read_tape(tapes / "a").trades, read_tape(tapes / "b").trades
-    span_a = sum(int(ta.ts_local_us[d].max()) - int(ta.ts_local_us[d].min())
-                 for d in (ta.ts_local_us // US_PER_DAY == v for v in np.unique(ta.ts_local_us // US_PER_DAY)))
+    day_of = ta.ts_local_us // US_PER_DAY
+    span_a = sum(int(ta.ts_local_us[day_of == d].max()) - int(ta.ts_local_us[day_of == d].min())
+                 for d in np.unique(day_of))
     span_b = int(tb.ts_local_us.max()) - int(tb.ts_local_us.min())
     assert a.recorded_us == span_a and b.recorded_us == span_b
     assert r["trades_per_recorded_day"] == float(Fraction(3600 * span_b, 800 * span_a))
@@ -135,7 +136,8 @@ def test_cli_with_given_models(tapes, tmp_path, capsys):
                  "--min-rows-per-cluster", "20", "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
     out = tmp_path / "again"
-    assert main([str(tapes / "a"), str(tapes / "b"), "--out", str(out), "--json", "--min-rows-per-cluster", "20",
+    assert main([str(tapes / "a"), str(tapes / "b"), "--out", str(out), "--json",
+                 "--min-rows-per-cluster", "20",
                  "--model-a", str(first / "model_a.json"), "--model-b", str(first / "model_b.json")]) == 0
     given = json.loads(capsys.readouterr().out)
     assert not given["a"]["fitted"] and given["feature_settings"]["window"] == 20   # taken from the model
@@ -174,12 +176,13 @@ def test_cli_days_and_errors(tapes, tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["a"]["activity"]["days"] == ["2024-05-01"] and doc["b"]["activity"]["days"] == ["2024-05-02"]
     assert doc["ratios_a_over_b"]["trades_per_day"] == 1.0
+    a, b = str(tapes / "a"), str(tapes / "b")
     for argv, message in (
             ([str(tapes / "a"), str(tmp_path / "nope")], "does not exist"),
-            ([str(tapes / "a"), str(tapes / "b"), "--days", "2024-05-01"], "days not in the tape: 2024-05-01"),
+            ([a, b, "--days", "2024-05-01"], "days not in the tape: 2024-05-01"),
             ([str(tapes / "a"), str(tapes / "b"), "--convention", "spot"], "`convention` must be one of"),
             ([str(tapes / "a"), str(tapes / "b"), "--min-rows-per-cluster", "0"], "`min_rows_per_cluster`"),
-            ([str(tapes / "a"), str(tapes / "b"), "--model-a", str(tmp_path / "none.json")], "does not exist")):
+            ([a, b, "--model-a", str(tmp_path / "none.json")], "does not exist")):
         assert main(argv + ["--out", str(tmp_path / "e")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.startswith("error:") and err.count("\n") == 1   # checked up front

@@ -61,10 +61,10 @@ def main(argv=None) -> int:
     print(f"rows {args.rows:,}, k {args.k}, chunk_rows {args.chunk_rows:,}; z matrix {matrix_mb:,.0f} MiB, "
           f"labels {labels.nbytes / 2 ** 20:,.0f} MiB")
 
-    for name, call in (("feature_importance", lambda: feature_importance(z, labels, args.k,
-                                                                          chunk_rows=args.chunk_rows)),
-                       ("importance_for_centers", lambda: importance_for_centers(z, centers,
-                                                                                  chunk_rows=args.chunk_rows))):
+    chunk = args.chunk_rows
+    calls = (("feature_importance", lambda: feature_importance(z, labels, args.k, chunk_rows=chunk)),
+             ("importance_for_centers", lambda: importance_for_centers(z, centers, chunk_rows=chunk)))
+    for name, call in calls:
         base = _rss_kb("VmRSS")
         exact = _reset_peak()
         start = time.perf_counter()
