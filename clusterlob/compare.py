@@ -182,6 +182,15 @@ class TapeAnalysis:
                 "importance": self.importance.to_dict()}
 
 
+def _check_fit_args(*, k=3, n_init=1, seed=0, min_rows_per_cluster=DEFAULT_MIN_ROWS_PER_CLUSTER,
+                    **_) -> None:
+    """Refuse bad fit arguments before any tape is read (the fit itself would, but later)."""
+    for name, value, lo in (("k", k, 1), ("n_init", n_init, 1), ("seed", seed, 0),
+                            ("min_rows_per_cluster", min_rows_per_cluster, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+            raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
+
+
 def _too_short(tape_dir, summary: FeatureSummary, settings: FeatureSettings, need: int, k: int,
                per_cluster: int, what: str) -> ParameterError:
     return ParameterError(
@@ -218,9 +227,7 @@ def analyse_tape(tape_dir, settings: FeatureSettings, days=None, *, model: Clust
     -------
     TapeAnalysis
     """
-    if isinstance(min_rows_per_cluster, bool) or not isinstance(min_rows_per_cluster, (int, np.integer)) \
-            or min_rows_per_cluster < 1:
-        raise ParameterError(f"`min_rows_per_cluster` must be an integer >= 1, got {min_rows_per_cluster!r}")
+    _check_fit_args(k=k, n_init=n_init, seed=seed, min_rows_per_cluster=min_rows_per_cluster)
     if model is not None:
         model.check_settings(settings, where="the model")
         k = model.k
@@ -325,7 +332,8 @@ def compare_tapes(tape_a, tape_b, settings: FeatureSettings, *, days_a=None, day
     -------
     Comparison
     """
-    for tape_dir, days in ((tape_a, days_a), (tape_b, days_b)):   # fail before the long work
+    _check_fit_args(**fit)                                          # fail before the long work
+    for tape_dir, days in ((tape_a, days_a), (tape_b, days_b)):
         parse_days(days, [d["date"] for d in read_manifest(tape_dir)["days"]])
     a = analyse_tape(tape_a, settings, days_a, model=model_a, progress=progress, **fit)
     b = analyse_tape(tape_b, settings, days_b, model=model_b, progress=progress, **fit)

@@ -178,10 +178,12 @@ def test_cli_days_and_errors(tapes, tmp_path, capsys):
     assert doc["ratios_a_over_b"]["trades_per_day"] == 1.0
     a, b = str(tapes / "a"), str(tapes / "b")
     for argv, message in (
-            ([str(tapes / "a"), str(tmp_path / "nope")], "does not exist"),
+            ([a, str(tmp_path / "nope")], "does not exist"),
             ([a, b, "--days", "2024-05-01"], "days not in the tape: 2024-05-01"),
-            ([str(tapes / "a"), str(tapes / "b"), "--convention", "spot"], "`convention` must be one of"),
-            ([str(tapes / "a"), str(tapes / "b"), "--min-rows-per-cluster", "0"], "`min_rows_per_cluster`"),
+            ([a, b, "--convention", "spot"], "`convention` must be one of"),
+            ([a, b, "--min-rows-per-cluster", "0"], "`min_rows_per_cluster` must be an integer >= 1, got 0"),
+            ([a, b, "--k", "0"], "`k` must be an integer >= 1, got 0"),
+            ([a, b, "--seed", "-1"], "`seed` must be an integer >= 0, got -1"),
             ([a, b, "--model-a", str(tmp_path / "none.json")], "does not exist")):
         assert main(argv + ["--out", str(tmp_path / "e")]) == 2
         err = capsys.readouterr().err
