@@ -108,7 +108,7 @@ class FeatureImportance:
         return tuple((self.feature_names[j], float(self.share[j])) for j in self.order[:n])
 
     def summary(self, n: int = 2) -> str:
-        """``"obs 41%, sbs 30%"``: the top ``n`` features with their shares."""
+        """``"t_m 41%, t_age 40%"``: the top ``n`` features with their shares (percent)."""
         if not np.isfinite(self.share).any():
             return "no separation (all cluster means equal)"
         return ", ".join(f"{name} {100 * s:.0f}%" for name, s in self.top(n))
