@@ -15,7 +15,7 @@ Memory is bounded: every pass over the rows is one compiled loop
 (:mod:`clusterlob._core`: ``kmeans_column_moments``, ``kmeans_seed_update``,
 ``kmeans_seed_potentials``, ``kmeans_lloyd_pass``) that keeps only per-cluster or
 per-column sums, so besides the input there are only a few arrays of length n
-(labels; distances and their cumulative sum while seeding), never an n x k x d
+(labels; distances and their running sum while seeding), never an n x k x d
 temporary.  Seeding reads the data 1 + 2 (k - 1) times (all candidates of a centre are
 scored in one pass), each Lloyd iteration once.
 
@@ -177,6 +177,8 @@ def kmeans_plusplus(X, k: int, *, seed=None, n_local_trials: int | None = None):
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(k))
     n_local_trials = _check_int("n_local_trials", n_local_trials, 1)
+    if n_local_trials > 64:
+        raise ParameterError(f"`n_local_trials` must be <= 64, got {n_local_trials}")
     return _seed(X, k, _rng(seed), n_local_trials)
 
 
@@ -185,19 +187,18 @@ def _seed(X: np.ndarray, k: int, rng: np.random.Generator, n_local_trials: int):
     indices = np.empty(k, dtype=np.int64)
     indices[0] = rng.integers(n)
     closest = np.full(n, np.inf)
-    potential = _core.kmeans_seed_update(X, X[indices[0]], closest)
+    cumulative = np.empty(n)
+    potential = _core.kmeans_seed_update(X, X[indices[0]], closest, cumulative)
     trial_potentials = np.empty(n_local_trials)
     for c in range(1, k):
         if potential > 0.0:
-            cumulative = np.cumsum(closest)
             draws = rng.random(n_local_trials) * cumulative[-1]
             candidates = np.minimum(np.searchsorted(cumulative, draws, side="right"), n - 1)
-            del cumulative
         else:  # every row sits on a chosen centre: any row will do
             candidates = rng.integers(n, size=n_local_trials)
         _core.kmeans_seed_potentials(X, X[candidates], closest, trial_potentials)
         indices[c] = candidates[int(np.argmin(trial_potentials))]
-        potential = _core.kmeans_seed_update(X, X[indices[c]], closest)
+        potential = _core.kmeans_seed_update(X, X[indices[c]], closest, cumulative)
     return X[indices].copy(), indices
 
 

@@ -33,17 +33,19 @@ def test_four_points_assignment_pass_by_hand():
 
 
 def test_four_points_seeding_by_hand():
-    closest = np.full(4, np.inf)
+    closest, cumulative = np.full(4, np.inf), np.zeros(4)
     # first centre p0: squared distances 0, 1, 16, 17
-    assert _core.kmeans_seed_update(FOUR, FOUR[0], closest) == 34.0
+    assert _core.kmeans_seed_update(FOUR, FOUR[0], closest, cumulative) == 34.0
     assert closest.tolist() == [0.0, 1.0, 16.0, 17.0]
+    assert cumulative.tolist() == [0.0, 1.0, 17.0, 34.0]
     # candidates p1, p2, p3 would lower the potential to 0+0+16+16, 0+1+0+1, 0+1+1+0
     out = np.zeros(3)
     _core.kmeans_seed_potentials(FOUR, FOUR[1:], closest, out)
     assert out.tolist() == [32.0, 2.0, 2.0]
     assert closest.tolist() == [0.0, 1.0, 16.0, 17.0]      # not modified
-    assert _core.kmeans_seed_update(FOUR, FOUR[3], closest) == 2.0
+    assert _core.kmeans_seed_update(FOUR, FOUR[3], closest, cumulative) == 2.0
     assert closest.tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert cumulative.tolist() == [0.0, 1.0, 2.0, 2.0]
 
 
 def test_four_points_column_moments_by_hand():
@@ -109,9 +111,10 @@ def test_seeding_kernels_match_reference():
         expect = [ref.seed_potential(X, c, closest)[0] for c in candidates]
         np.testing.assert_allclose(out, expect, rtol=1e-12)
         total, lowered = ref.seed_potential(X, candidates[0], closest)
-        work = closest.copy()
-        assert _core.kmeans_seed_update(X, candidates[0], work) == pytest.approx(total, rel=1e-12)
+        work, cumulative = closest.copy(), np.zeros(n)
+        assert _core.kmeans_seed_update(X, candidates[0], work, cumulative) == pytest.approx(total, rel=1e-12)
         np.testing.assert_allclose(work, lowered, rtol=1e-12)
+        np.testing.assert_allclose(cumulative, np.cumsum(lowered), rtol=1e-12)
         mean, sq_dev = np.zeros(6), np.zeros(6)
         assert _core.kmeans_column_moments(X, mean, sq_dev) == 0
         r_mean, r_sq = ref.column_moments(X)

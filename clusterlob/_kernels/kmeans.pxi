@@ -61,20 +61,29 @@ def kmeans_lloyd_pass(const double[:, ::1] X, const double[:, ::1] centers,
     return inertia, n_changed
 
 
+cdef enum:
+    MAX_SEED_CANDIDATES = 64   # size of the stack buffer of kmeans_seed_potentials
+
+
 def kmeans_seed_potentials(const double[:, ::1] X, const double[:, ::1] candidates,
                            const double[::1] closest_sq_dist, double[::1] potentials):
     """K-Means++ potential of adding each candidate as a centre, in one pass over X.
 
-    IN: X (n, d), candidates (t, d), closest_sq_dist (n,), each row's squared distance
-    to its nearest chosen centre so far.  OUT: potentials (t,),
+    IN: X (n, d), candidates (t, d) with t <= 64, closest_sq_dist (n,), each row's
+    squared distance to its nearest chosen centre so far.  OUT: potentials (t,),
     potentials[c] = sum_i min(closest_sq_dist[i], ||X[i] - candidates[c]||^2).
     """
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], t = candidates.shape[0]
     cdef Py_ssize_t i, c, f
-    cdef double dist, diff
+    cdef double dist, diff, nearest
+    cdef double acc[MAX_SEED_CANDIDATES]
+    if t > MAX_SEED_CANDIDATES:
+        raise ValueError(f"at most {MAX_SEED_CANDIDATES} candidates per call, got {t}")
     potentials[:] = 0.0
     if n == 0 or t == 0:
         return
+    for c in range(t):
+        acc[c] = 0.0
     cdef const double* x0 = &X[0, 0]
     cdef const double* cand0 = &candidates[0, 0]
     cdef const double* row
@@ -82,23 +91,25 @@ def kmeans_seed_potentials(const double[:, ::1] X, const double[:, ::1] candidat
     with nogil:
         for i in range(n):
             row = x0 + i * d
+            nearest = closest_sq_dist[i]
             for c in range(t):
                 cand = cand0 + c * d
                 dist = 0.0
                 for f in range(d):
                     diff = row[f] - cand[f]
                     dist = dist + diff * diff
-                if dist < closest_sq_dist[i]:
-                    potentials[c] = potentials[c] + dist
-                else:
-                    potentials[c] = potentials[c] + closest_sq_dist[i]
+                acc[c] = acc[c] + (dist if dist < nearest else nearest)
+    for c in range(t):
+        potentials[c] = acc[c]
 
 
-def kmeans_seed_update(const double[:, ::1] X, const double[::1] centre, double[::1] closest_sq_dist):
+def kmeans_seed_update(const double[:, ::1] X, const double[::1] centre, double[::1] closest_sq_dist,
+                       double[::1] cumulative):
     """Lower each row's squared distance to its nearest centre by a new ``centre``.
 
     IN: X (n, d), centre (d,).  IN/OUT: closest_sq_dist (n,) (``inf`` before the first
-    centre).  Returns the new potential, sum_i closest_sq_dist[i].
+    centre).  OUT: cumulative (n,), the running sum of the lowered distances (what the
+    next draw searches).  Returns the new potential, sum_i closest_sq_dist[i].
     """
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1]
     cdef Py_ssize_t i, f
@@ -118,6 +129,7 @@ def kmeans_seed_update(const double[:, ::1] X, const double[::1] centre, double[
             if dist < closest_sq_dist[i]:
                 closest_sq_dist[i] = dist
             total = total + closest_sq_dist[i]
+            cumulative[i] = total
     return total
 
 
