@@ -173,3 +173,29 @@ def test_recovery_on_planted_truth(tmp_path_factory):
         assert lift[r][r] > 1.3, lines
     # chance level: |ARI| of a random relabelling is ~1/n; 0.1 is far above it
     assert ari > 0.1, lines
+
+
+# -- real market data (../shared/data) ----------------------------------------------------------
+
+def test_real_binance_recording(tmp_path, capsys):
+    """5.7 minutes of real BTCUSDT futures: convert, cluster, and check the report adds up."""
+    from conftest import shared_file
+    from clusterlob import convert
+
+    path = shared_file("binance-futures", "btcusdt_20240808.gz")
+    if convert.main([str(path), "--out", str(tmp_path / "tape")]) != 0:
+        pytest.skip(f"this build cannot convert {path.name} yet: {capsys.readouterr().err.strip()}")
+    capsys.readouterr()
+    assert main([str(tmp_path / "tape"), "--out", str(tmp_path / "out"), "--json", "--n-init", "3"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    fs = summary["feature_summary"]
+    assert fs["trades"] > 20_000 and fs["unknown_side_trades"] == 0
+    assert fs["rows_used"] > 0.9 * fs["trades"]
+    clusters = summary["clusters"]
+    assert sum(c["count"] for c in clusters) == fs["rows_used"]
+    model = load_model(tmp_path / "out" / "model.json")
+    assert np.abs(model.centers_z).max() < 5.0          # centroids of clipped z-scores
+    # the rule gives directional to the cluster with the largest z_obs - z_sbs, if any
+    d = model.cluster_of(DIRECTIONAL)
+    if d >= 0:
+        assert model.directional_score[d] == model.directional_score.max() >= model.margin
