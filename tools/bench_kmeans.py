@@ -133,6 +133,8 @@ def main(argv=None) -> int:
         print(f"ratio: time clusterlob/sklearn {ours_s / sk_s:.3f} "
               f"({'OK' if ours_s <= sk_s else 'SLOWER'}), inertia rel. diff {rel:+.2e} "
               f"({'OK' if abs(rel) <= 1e-3 else 'OUTSIDE 0.1%'})")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (2 cores shared with other sessions: "
+          f"a load above ~2 slows both runs)")
     return 0
 
 
