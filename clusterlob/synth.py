@@ -1,66 +1,43 @@
 """Synthetic BTCUSDT-futures tapes with planted order-flow types.
 
-The generator writes a canonical tape directory (through :class:`clusterlob.tape.TapeWriter`)
-whose trades carry one extra int8 column, ``agent``, the planted type of every trade, coded
-as in :mod:`clusterlob.roles`: ``0`` directional, ``1`` opportunistic, ``2`` passive.  Feature
-code ignores the column; tests and studies use it as ground truth.
+:func:`generate_tape` (and ``python -m clusterlob.synth``) writes a canonical tape directory
+through :class:`clusterlob.tape.TapeWriter`, day by day.  Trades carry one extra int8 column,
+``agent``, the planted type of every trade, coded as in :mod:`clusterlob.roles`:
+``0`` directional, ``1`` opportunistic, ``2`` passive.  Features ignore it; tests use it as truth.
+docs/synth.md describes the model with all its numbers; in short:
 
-The model (all times on the snapshot grid ``t_k = day start + k * snapshot_ms``)
-------------------------------------------------------------------------------------
-* **Activity.**  ``trades_per_day`` is the mean over a full week: weekdays get 7/6 of it,
-  Saturdays and Sundays 7/12 (half a weekday), so 2024-05-01..07 at 3.95M/day gives 27.65M
-  trades.  Within a day, intensity follows an intraday seasonality (peak around 14:30 UTC, a
-  smaller one around 08:00, a trough around 04:00) times a regime factor times short-lived
-  clustering noise.  Each agent's expected daily count is its share (35 % directional, 20 %
-  opportunistic, 45 % passive); counts per snapshot interval are Poisson.
-* **Regimes.**  A semi-Markov chain over *calm*, *trending* and *volatile* (mean spells 5, 2.5
-  and 1 h) sets the latent price's volatility, a drift (trending: +-2 %/day), the rate of
-  pressure episodes and how often the spread widens.  Its state carries across days.
-* **Quiet spells.**  An alternating active/quiet chain (mean 20 s / 6 s): during quiet spells the
-  latent price barely diffuses, directional flow almost stops and passive flow triples, so
-  passive trades often follow a long time without a mid change.
-* **Book.**  25 levels (configurable, 1..25) on a 0.1 tick, contiguous from the touch.  The
-  touch is the latent price rounded to ticks; the spread is one tick except when a persistent
-  noise crosses a regime threshold (a few tenths of a percent of snapshots, more when volatile).
-  Level sizes are lot-rounded lognormals with a thick touch and a flat deeper profile (rare
-  10x walls).  Levels 0-4 are redrawn every snapshot from persistent (AR) noise plus the
-  *imbalance state* ``u = x + pi``: ``exp(+a u)`` on bids, ``exp(-a u)`` on asks.  ``x`` is a fast
-  AR(1) (2 s), ``pi`` the sum of the active pressure episodes.  Deeper levels are refreshed at
-  random (every 2 s on average) and otherwise keep their size.
-* **Agents** (``side`` +1 buy taker, -1 sell taker; the consumed side is the side a trade
-  executes against, asks for a buy).  With ``v`` the visible top-5 log-depth imbalance of the
-  snapshot at the start of the interval (bid minus ask, in units of ``2a``):
+* **Activity.**  ``trades_per_day`` is the weekly mean: weekdays get 7/6 of it, Saturdays and
+  Sundays 7/12 (half a weekday), so 2024-05-01..07 at 3.95M/day gives about 27.65M trades.  Intraday
+  seasonality (peak near 14:30 UTC, trough near 04:00), a regime factor and 2-s clustering noise
+  shape the intensity; each agent's daily count is its share (35/20/45 %), Poisson per interval.
+* **Regimes** calm / trending / volatile (semi-Markov, mean spells 5 / 2.5 / 1 h) set volatility,
+  drift (trending: +-2 %/day), episode rates and spread widening.  **Quiet spells** (mean 6 s,
+  active 20 s; at least 3 and 10 snapshot intervals) freeze the touch, cut directional flow and
+  triple passive flow.
+* **Book**: ``levels`` (<= 25) contiguous 0.1-USDT levels a side, sizes in whole 0.001-BTC lots.
+  Spread one tick except when a persistent noise crosses a regime threshold.  The top 5 levels
+  are redrawn every snapshot around a thick-touch profile and lean with the imbalance state
+  ``u = x + pi + omega`` (``exp(+a u)`` on bids, ``exp(-a u)`` on asks): ``x`` fast noise (2 s),
+  ``pi`` *pressure episodes* (liquidation-like, minutes long, one side), ``omega`` *wall episodes*
+  (a thick wall on one side).  Deeper levels refresh every 2 s on average (1 % 10x walls).
+* **Agents** see ``v``, the top-5 log-depth imbalance (bid minus ask) of the snapshot their
+  interval starts with.  Directional (0) trades with it - buys when asks (consumed) are thin and
+  bids thick - much more during pressure episodes, with larger, Pareto-tailed sizes; its impact
+  is 30 % immediate and 70 % spread over the next minutes (continuation).  Opportunistic (1)
+  trades against it, into the thick side, more during episodes and walls; its impact reverts
+  past its start within minutes.  Passive (2) trades are small, random in side, favour a
+  balanced book and quiet spells; their impact decays within seconds.  Impact coefficients are
+  set for 3.95M trades/day and scaled by reference/actual rate.
+* **Consistency.**  A trade in ``(t_k, t_k+1)`` walks the consumed side of snapshot ``k`` and prints
+  at the deepest level it reaches (amount capped at the visible depth); its impact shows from
+  snapshot ``k+1``.  ``ts_local_us = ts_exch_us + 2000 us + jitter``: ``[0, 500) us`` for trades
+  (non-decreasing), 500 us for snapshots; trades sit >= 501 us after their snapshot, so in local
+  time each trade falls strictly between the snapshot it traded against and the next one.
 
-  - *directional* (0): intensity ``~ (1 + 2.5 b) exp(beta s v)``: it buys when the asks
-    (consumed) are thin and the bids (other side) thick, so ``z_OBS - z_SBS`` is high.  ``b`` is
-    the strength of active pressure episodes (liquidation-like bursts: minutes long, one-sided,
-    larger trades).  Impact: 30 % of ``gamma_D * flow`` at once, 70 % spread over the next
-    minutes (exponential kernel, 150 s), hence continuation.
-  - *opportunistic* (1): intensity ``~ exp(-beta_O s (v - 0.7 pi))``: it takes into the thick
-    side (``z_SBS - z_OBS`` high), typically against a pressure episode.  Impact:
-    ``+gamma_O * flow`` at once, then ``-(1 + rho) gamma_O * flow`` over 90 s: the price reverts
-    past its start.
-  - *passive* (2): small trades, random side, favouring a balanced book and quiet spells;
-    impact that fully decays within seconds.
-
-  Impact coefficients are set for the reference rate (3.95M trades/day) and scaled by
-  reference/actual rate, so a small tape has the same price dynamics as a full one.
-* **Trades** print inside the book as it stood: a trade in ``(t_k, t_{k+1})`` walks the
-  snapshot-``k`` levels of its consumed side and prints at the deepest level it reaches (a buy
-  at a price between ``ask_px[0]`` and that level; its amount is capped at the visible depth).
-  Its impact shows from snapshot ``k+1`` on.  Sizes are heavy tailed (lognormal bodies, a
-  Pareto tail for directional flow).
-* **Times.**  ``ts_local_us = ts_exch_us + 2000 us + jitter``: jitter in ``[0, 500) us`` for trades
-  (made non-decreasing, one feed), exactly 500 us for snapshots.  Trades sit at least 501 us
-  after their interval's snapshot, so in local time every trade comes strictly after the
-  snapshot it traded against and strictly before the next one; nothing crosses midnight.
-
-Planted truth, per agent, for bucketed order-flow imbalance ``OFI[b] = sum(side * amount)``
-over 5-minute buckets and the next bucket's log mid return: directional ``corr > 0`` and larger
-than that of all trades together; opportunistic ``corr < 0``; passive ``corr`` about 0.
-
-Same arguments give byte-identical Parquet files; random numbers come from one
-``numpy.random.Generator`` per day seeded with ``(seed, day number)``.
+Planted truth, for 5-minute bucket OFI ``sum(side * amount)`` and the next bucket's log mid
+return: directional ``corr > 0`` and above that of all trades; opportunistic ``corr < 0``;
+passive about 0.  Same arguments give byte-identical Parquet files (one
+``numpy.random.Generator`` per day, seeded with ``(seed, day number)``).
 """
 from __future__ import annotations
 
@@ -132,6 +109,22 @@ class SynthParams:
     reversion_opportunistic: float = 1.0
     impact_opportunistic_tau_s: float = 150.0
     impact_passive_bps: float = 0.002
+
+    def __post_init__(self):
+        positive = {"start_price", "regime_mean_hours", "quiet_mean_s", "active_mean_s", "episode_median_s",
+                    "imbalance_tau_s", "depth_imbalance", "size_median_btc", "impact_directional_tau_s",
+                    "impact_opportunistic_tau_s"}
+        for name, value in asdict(self).items():
+            values = value if isinstance(value, tuple) else (value,)
+            if isinstance(value, tuple) and len(value) != 3:
+                raise ParameterError(f"`{name}` must have 3 entries, got {value!r}")
+            for v in values:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                        or v < 0 or (v == 0 and name in positive):
+                    raise ParameterError(f"`{name}` must hold finite numbers {'> 0' if name in positive else '>= 0'}, "
+                                         f"got {value!r}")
+        if self.share_directional + self.share_opportunistic + self.share_passive <= 0:
+            raise ParameterError("agent shares must not all be 0")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -213,19 +206,23 @@ def _season(n, dt_s):
 
 
 def _amounts(rng, agent, burst, medians):
-    """Trade sizes in lots, heavy tailed; directional larger inside bursts."""
+    """Trade sizes in lots: lognormal bodies; directional larger in bursts, with a Pareto tail.
+
+    ``burst`` is a callable giving the burst strength at given trade indices.
+    """
     n = agent.shape[0]
-    median = np.asarray(medians)[agent]
-    sigma = np.where(agent == PASSIVE, 0.8, 1.1)
-    amount = median * np.exp(sigma * rng.standard_normal(n))
-    directional = agent == DIRECTIONAL
-    tail = rng.pareto(1.5, n) * 0.02
-    amount = np.where(directional, amount * (1.0 + 0.5 * burst) + tail, amount)
-    return np.maximum(np.round(amount * _LOTS_PER_BTC), 1.0)   # in lots
+    sigma = np.where(agent == PASSIVE, np.float32(0.8), np.float32(1.1))
+    amount = np.asarray(medians)[agent] * np.exp(sigma * rng.standard_normal(n, dtype=np.float32))
+    d = np.flatnonzero(agent == DIRECTIONAL)
+    amount[d] = amount[d] * (1.0 + 0.5 * burst(d)) + 0.02 * rng.pareto(1.5, d.shape[0])
+    return np.maximum(np.round(amount.astype(np.float64) * _LOTS_PER_BTC), 1.0)   # in lots
 
 
 def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels, day_target, rate_scale):
-    """Generate one UTC day and hand it to ``writer`` an hour at a time; return agent counts."""
+    """Generate one UTC day and hand it to ``writer`` a chunk at a time.
+
+    Returns (trades per agent name, trades in the day).  ``state`` carries to the next day.
+    """
     p = params
     dt_s = dt_us / 1e6
     steps_per_s = 1.0 / dt_s
@@ -278,7 +275,8 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
                                       unit=False) / p.episode_strength
         del signed, unsigned
     state.episodes = [e for e in state.episodes if e[1] > day_end]
-    pressure, burst, wall, wall_burst = paths["pressure"], paths["pressure_burst"], paths["wall"], paths["wall_burst"]
+    pressure, burst = paths["pressure"], paths["pressure_burst"]
+    wall, wall_burst = paths["wall"], paths["wall_burst"]
     del paths
     # -- imbalance state and the visible top-5 depth ----------------------------------------
     fast = _ar1(rng.standard_normal(n_steps), p.imbalance_tau_s * steps_per_s, st, "fast")
@@ -300,11 +298,14 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     eager = 1.0 + 0.5 * np.abs(visible)          # takers come out when the book leans
     for s in (1, -1):
         # side choice is logistic in the imbalance they see: with it (a), against it (b)
-        lam[DIRECTIONAL, s] = (base * eager * (1 + p.burst_gain * burst) * (1 - 0.7 * q)
-                               / (1 + np.exp(np.clip(-2 * p.beta_directional * s * (visible - wall), -30, 30))))
-        lam[OPPORTUNISTIC, s] = (base * eager * (1 + p.burst_gain_opportunistic * (burst + wall_burst)) * (1 - 0.4 * q) / (1 + np.exp(np.clip(
-            2 * p.beta_opportunistic * s * (visible - p.opportunistic_pressure_blind * pressure), -30, 30))))
+        with_lean = 1 + np.exp(np.clip(-2 * p.beta_directional * s * (visible - wall), -30, 30))
+        against_lean = 1 + np.exp(np.clip(2 * p.beta_opportunistic * s
+                                          * (visible - p.opportunistic_pressure_blind * pressure), -30, 30))
+        lam[DIRECTIONAL, s] = base * eager * (1 + p.burst_gain * burst) * (1 - 0.7 * q) / with_lean
+        lam[OPPORTUNISTIC, s] = (base * eager * (1 + p.burst_gain_opportunistic * (burst + wall_burst))
+                                 * (1 - 0.4 * q) / against_lean)
         lam[PASSIVE, s] = base * np.exp(-0.25 * visible ** 2) * (1 + 2.0 * q)
+    del with_lean, against_lean, eager
     shares = {DIRECTIONAL: p.share_directional, OPPORTUNISTIC: p.share_opportunistic, PASSIVE: p.share_passive}
     total_share = sum(shares.values())
     counts = {}
@@ -325,7 +326,7 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     order = np.argsort(ts_exch, kind="stable")
     step, agent, side, ts_exch = step[order], agent[order], side[order], ts_exch[order]
     del order, t0, width
-    lots = _amounts(rng, agent, np.minimum(burst[step], 3.0), p.size_median_btc)
+    lots = _amounts(rng, agent, lambda i: np.minimum(burst[step[i]], 3.0), p.size_median_btc)
     # -- latent price: diffusion, trend, impact of the previous step's flow ----------------
     vol = (p.vol_per_day * math.sqrt(dt_s / 86400.0) * np.asarray(p.regime_vol)[regime]
            * np.sqrt(_season(n_steps, dt_s)) * np.where(quiet, 0.15, 1.15))
@@ -333,11 +334,14 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     flow = {a: np.bincount(step[agent == a], weights=(side * lots)[agent == a] / _LOTS_PER_BTC,
                            minlength=n_steps) * (REFERENCE_TRADES_PER_DAY / rate_scale) * 1e-4
             for a in shares}
-    impact = p.impact_directional_bps * (p.impact_directional_now * flow[DIRECTIONAL] + (1 - p.impact_directional_now)
-                                         * _ar1(flow[DIRECTIONAL], p.impact_directional_tau_s * steps_per_s, st, "imp_d", unit=False))
-    impact += p.impact_opportunistic_bps * (flow[OPPORTUNISTIC] - (1 + p.reversion_opportunistic)
-                                            * _ar1(flow[OPPORTUNISTIC], p.impact_opportunistic_tau_s * steps_per_s, st, "imp_o", unit=False))
-    impact += p.impact_passive_bps * (flow[PASSIVE] - _ar1(flow[PASSIVE], 3.0 * steps_per_s, st, "imp_p", unit=False))
+    delayed_d = _ar1(flow[DIRECTIONAL], p.impact_directional_tau_s * steps_per_s, st, "imp_d", unit=False)
+    delayed_o = _ar1(flow[OPPORTUNISTIC], p.impact_opportunistic_tau_s * steps_per_s, st, "imp_o", unit=False)
+    delayed_p = _ar1(flow[PASSIVE], 3.0 * steps_per_s, st, "imp_p", unit=False)
+    impact = (p.impact_directional_bps * (p.impact_directional_now * flow[DIRECTIONAL]
+                                          + (1 - p.impact_directional_now) * delayed_d)
+              + p.impact_opportunistic_bps * (flow[OPPORTUNISTIC] - (1 + p.reversion_opportunistic) * delayed_o)
+              + p.impact_passive_bps * (flow[PASSIVE] - delayed_p))
+    del delayed_d, delayed_o, delayed_p
     increments[0] += state.pending_impact
     increments[1:] += impact[:-1]
     state.pending_impact = float(impact[-1])
@@ -354,11 +358,12 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     anchor = np.where(quiet & ~np.r_[state.last_quiet, quiet[:-1]], np.arange(n_steps), -1)
     anchor = np.where(quiet, np.maximum.accumulate(anchor), -2)
     held = anchor == -1                          # spell continuing from the previous day
-    bid_ticks = np.where(anchor >= 0, bid_ticks[np.maximum(anchor, 0)], np.where(held, state.last_touch[0], bid_ticks))
-    ask_ticks = np.where(anchor >= 0, ask_ticks[np.maximum(anchor, 0)], np.where(held, state.last_touch[1], ask_ticks))
+    source = np.maximum(anchor, 0)
+    bid_ticks = np.where(anchor >= 0, bid_ticks[source], np.where(held, state.last_touch[0], bid_ticks))
+    ask_ticks = np.where(anchor >= 0, ask_ticks[source], np.where(held, state.last_touch[1], ask_ticks))
     state.last_quiet = bool(quiet[-1])
     state.last_touch = (int(bid_ticks[-1]), int(ask_ticks[-1]))
-    del anchor, held
+    del anchor, held, source
     del widen, excess, spread, log_price
     # -- a chunk at a time: deep levels, trade prices, local times, write --------------------
     chunk = min(n_steps, _CHUNK_STEPS)
@@ -402,22 +407,25 @@ def _book_sizes(rng, state, top_lots, levels, dt_s):
     out[:, levels:levels + ntop] = top_lots[:, ntop:]
     if deep == 0:
         return out
-    # deeper levels keep their size until refreshed (every 2 s on average)
-    median = 0.9 + 0.04 * np.arange(deep)
-    fresh = np.log(np.tile(median, 2)).astype(np.float32)[None, :] \
-        + np.float32(0.9) * rng.standard_normal((m, 2 * deep), dtype=np.float32)
-    fresh += np.where(rng.random((m, 2 * deep), dtype=np.float32) < 0.01, np.float32(math.log(10.0)),
-                      np.float32(0.0))                                   # rare walls
-    refresh = rng.random((m, 2 * deep), dtype=np.float32) < 1.0 - math.exp(-dt_s / 2.0)
+    # deeper levels keep their size until refreshed (every 2 s on average); only refreshed
+    # cells draw a new lognormal size (1 % of them a 10x wall), the rest carry forward
+    cols = 2 * deep
+    draw = rng.random((m, cols), dtype=np.float32)
+    p_refresh = 1.0 - math.exp(-dt_s / 2.0)
+    refresh = draw < p_refresh
     if state.deep_last is None:
         refresh[0] = True
-        state.deep_last = fresh[0].copy()
-    idx = np.where(refresh, np.arange(m)[:, None], -1)
+    row, col = np.nonzero(refresh)
+    median = np.tile(0.9 + 0.04 * np.arange(deep), 2)[col]
+    wall = np.where(draw[row, col] < 0.01 * p_refresh, 10.0, 1.0)
+    fresh = np.empty((m, cols))
+    fresh[row, col] = np.maximum(np.round(median * wall * np.exp(0.9 * rng.standard_normal(row.shape[0]))
+                                          * _LOTS_PER_BTC), 1.0)
+    idx = np.where(refresh, np.arange(m, dtype=np.int32)[:, None], np.int32(-1))
     np.maximum.accumulate(idx, axis=0, out=idx)
-    cols = np.arange(2 * deep)[None, :]
-    log_deep = np.where(idx >= 0, fresh[np.maximum(idx, 0), cols], state.deep_last[None, :])
-    state.deep_last = log_deep[-1].copy()
-    deep_lots = np.maximum(np.round(np.exp(log_deep) * _LOTS_PER_BTC), 1.0)
+    deep_lots = np.where(idx >= 0, fresh[np.maximum(idx, 0), np.arange(cols)[None, :]],
+                         state.deep_last if state.deep_last is not None else 0.0)
+    state.deep_last = deep_lots[-1].copy()
     out[:, ntop:levels] = deep_lots[:, :deep]
     out[:, levels + ntop:] = deep_lots[:, deep:]
     return out
@@ -465,7 +473,7 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     seed : int
         Seed of the random numbers; same arguments give byte-identical Parquet files.
     snapshot_ms : int
-        Book snapshot cadence in milliseconds (1..60000, dividing a day evenly).
+        Book snapshot cadence in milliseconds (10..60000, dividing a day evenly).
     levels : int
         Book levels per side, 1..25.
     params : SynthParams, optional
@@ -485,9 +493,9 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
         raise ParameterError(f"`trades_per_day` must be a finite number > 0, got {trades_per_day!r}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ParameterError(f"`seed` must be an integer >= 0, got {seed!r}")
-    if not isinstance(snapshot_ms, (int, np.integer)) or not 1 <= snapshot_ms <= 60_000 \
+    if not isinstance(snapshot_ms, (int, np.integer)) or not 10 <= snapshot_ms <= 60_000 \
             or 86_400_000 % snapshot_ms:
-        raise ParameterError(f"`snapshot_ms` must be an integer in 1..60000 dividing a day, got {snapshot_ms!r}")
+        raise ParameterError(f"`snapshot_ms` must be an integer in 10..60000 dividing a day, got {snapshot_ms!r}")
     if not isinstance(levels, (int, np.integer)) or not 1 <= levels <= MAX_LEVELS:
         raise ParameterError(f"`levels` must be an integer in 1..{MAX_LEVELS}, got {levels!r}")
     if path.exists():
@@ -497,6 +505,8 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     except (TypeError, ValueError):
         raise ParameterError(f"`start` must be a day YYYY-MM-DD, got {start!r}") from None
     params = params or SynthParams()
+    if not isinstance(params, SynthParams):
+        raise ParameterError(f"`params` must be a SynthParams, got {type(params).__name__}")
     dt_us = snapshot_ms * 1000
     n_steps = US_PER_DAY // dt_us
     state = _State(log_price=math.log(params.start_price))
@@ -521,9 +531,16 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     return SynthResult(str(path), written, sum(totals.values()), snapshots, totals)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
 def main(argv=None) -> int:
     """``python -m clusterlob.synth``: write a synthetic tape; one-line errors, progress on stderr."""
-    parser = argparse.ArgumentParser(prog="python -m clusterlob.synth", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="python -m clusterlob.synth", description=__doc__.splitlines()[0])
     parser.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
     parser.add_argument("--days", type=int, required=True, help="number of days (>= 1)")
     parser.add_argument("--trades-per-day", type=float, required=True, help="mean trades per day over a week")

@@ -274,3 +274,37 @@ def test_default_tape_is_small_and_planted():
     assert bucket_corr(tape, agent == DIRECTIONAL) > 0.1
     assert bucket_corr(tape, agent == OPPORTUNISTIC) < -0.1
     assert bucket_corr(tape, agent == DIRECTIONAL) > bucket_corr(tape, np.ones(len(agent), bool))
+
+
+def test_cli_usage_error_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--start", "2024-05-01", "--days", "two", "--trades-per-day", "10", "--seed", "1", "--out", "x"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--days" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(start_price=0.0), "`start_price`"), (dict(regime_vol=(1.0, 2.0)), "`regime_vol`"),
+    (dict(vol_per_day=float("inf")), "`vol_per_day`"), (dict(burst_gain=-1.0), "`burst_gain`"),
+    (dict(share_directional=0.0, share_opportunistic=0.0, share_passive=0.0), "shares"),
+])
+def test_bad_params(kwargs, name):
+    from clusterlob.synth import SynthParams
+    with pytest.raises(ParameterError, match=name):
+        SynthParams(**kwargs)
+
+
+def test_default_tape_matches_its_recipe(tmp_path):
+    """The committed tape is what tools/make_default_tape.py makes with the current code."""
+    if not DEFAULT_TAPE.is_dir():
+        pytest.skip(f"{DEFAULT_TAPE} is absent (rebuild with python tools/make_default_tape.py)")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_default_tape", ROOT / "tools" / "make_default_tape.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    assert recipe.main(["--out", str(tmp_path / "t")]) == 0
+    fresh, committed = read_tape(tmp_path / "t"), read_tape(DEFAULT_TAPE)
+    for name, column in committed.trades.columns().items():
+        np.testing.assert_array_equal(fresh.trades.columns()[name], column, err_msg=name)
+    for name in ("ts_exch_us", "ts_local_us", "bid_px", "bid_sz", "ask_px", "ask_sz"):
+        np.testing.assert_array_equal(getattr(fresh.book, name), getattr(committed.book, name), err_msg=name)
