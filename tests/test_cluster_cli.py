@@ -123,28 +123,14 @@ def test_centroid_table_rows():
 
 # -- recovery on planted truth (issue 5, point 8) ----------------------------------------------
 
-def _planted_tape(tmp_path_factory):
-    committed = ROOT / "data" / "default_tape"
-    if (committed / "manifest.json").is_file():
-        return committed
-    synth = pytest.importorskip("clusterlob.synth", reason="synthetic tape generator not merged yet")
-    path = tmp_path_factory.mktemp("synth") / "tape"
-    synth.generate_tape(path, "2024-05-01", 1, 150_000, seed=1)
-    return path
-
-
-@pytest.mark.xfail(strict=True, reason="known gap being fixed: on the synthetic tapes the planted passive "
-                   "flow is not distinct enough, so the opportunistic role's majority is passive")
-def test_recovery_on_planted_truth(tmp_path_factory):
-    """Roles found by K-Means + rule alignment match the planted agent types.
-
-    "Match by majority" is measured against the base rates: passive agents are 45% of
-    the trades, so a cluster that holds most of the opportunistic agents can still have
-    slightly more passive than opportunistic trades in it.  For each role, the planted
-    type most over-represented in it (its share there divided by its share overall)
-    must be that role; plain majorities are printed next to it.
-    """
-    path = _planted_tape(tmp_path_factory)
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Fit on a tape with planted agent types; the role x agent table and the ARI, printed."""
+    path = ROOT / "data" / "default_tape"
+    if not (path / "manifest.json").is_file():
+        synth = pytest.importorskip("clusterlob.synth", reason="synthetic tape generator not available")
+        path = tmp_path_factory.mktemp("synth") / "tape"
+        synth.generate_tape(path, "2024-05-01", 1, 40_000, seed=1)
     tape = read_tape(path)
     if "agent" not in tape.trades.extra:
         pytest.skip(f"{path} has no planted `agent` column")
@@ -159,28 +145,44 @@ def test_recovery_on_planted_truth(tmp_path_factory):
     ari = adjusted_rand_index(cluster, agent)
     shuffle = np.random.default_rng(0)
     chance = max(abs(adjusted_rand_index(cluster, shuffle.permutation(agent))) for _ in range(5))
+    table = np.zeros((3, 3), dtype=np.int64)          # rows: role, columns: planted agent
+    np.add.at(table, (role[role >= 0], agent[role >= 0]), 1)
     base = np.bincount(agent, minlength=3) / agent.size
     lines = [f"planted-truth recovery on {path}: {has.sum():,} labelled trades, ARI {ari:.3f} "
              f"(shuffled agents: |ARI| <= {chance:.1e}), agent shares "
              + ", ".join(f"{ROLE_NAMES[a]} {100 * base[a]:.1f}%" for a in range(3))]
-    lift = {}
-    for r in (DIRECTIONAL, OPPORTUNISTIC, PASSIVE):
-        members = agent[role == r]
-        assert members.size, f"no trades with role {ROLE_NAMES[r]}"
-        share = np.bincount(members, minlength=3) / members.size
-        lift[r] = share / base
-        lines.append(f"  role {ROLE_NAMES[r]:<13} {members.size:>9,} trades: "
-                     + ", ".join(f"{ROLE_NAMES[a]} {100 * share[a]:.1f}% (x{lift[r][a]:.2f})" for a in range(3))
-                     + f"; plain majority {ROLE_NAMES[int(share.argmax())]}")
-    for a in (DIRECTIONAL, OPPORTUNISTIC, PASSIVE):
-        where = np.bincount(role[agent == a] + 1, minlength=4)[1:] / max(1, (agent == a).sum())
+    for r in range(3):
+        share = table[r] / max(1, table[r].sum())
+        lines.append(f"  role {ROLE_NAMES[r]:<13} {table[r].sum():>9,} trades: "
+                     + ", ".join(f"{ROLE_NAMES[a]} {100 * share[a]:.1f}% (x{share[a] / base[a]:.2f})"
+                                 for a in range(3))
+                     + f"; majority {ROLE_NAMES[int(share.argmax())]}")
+    for a in range(3):
+        where = table[:, a] / max(1, table[:, a].sum())
         lines.append(f"  planted {ROLE_NAMES[a]:<13} trades get role: "
                      + ", ".join(f"{ROLE_NAMES[r]} {100 * where[r]:.1f}%" for r in range(3)))
     print("\n".join(lines))
+    return {"table": table, "base": base, "ari": ari, "chance": chance, "lines": lines}
+
+
+@pytest.mark.xfail(strict=True, reason="known gap being fixed: on the synthetic tapes the planted passive "
+                   "flow is not distinct enough, so the opportunistic role's majority is passive")
+def test_recovery_on_planted_truth(planted):
+    """Issue 5, point 8: each role's trades are mostly of the planted type of that role."""
     for r in (DIRECTIONAL, OPPORTUNISTIC, PASSIVE):
-        assert lift[r].argmax() == r, lines
-        assert lift[r][r] > 1.2, lines
-    assert ari > 0.05 and ari > 100 * chance, lines
+        assert planted["table"][r].sum(), f"no trades with role {ROLE_NAMES[r]}"
+        assert planted["table"][r].argmax() == r, planted["lines"]
+
+
+def test_planted_types_over_represented_in_their_roles(planted):
+    """Weaker than a majority, and holds today: measured against the base rates (passive
+    agents are 45% of trades), each role holds its planted type far more often than the
+    tape does, and the clusters agree with the planted types far beyond chance."""
+    share = planted["table"] / planted["table"].sum(axis=1, keepdims=True)
+    lift = share / planted["base"]
+    for r in (DIRECTIONAL, OPPORTUNISTIC, PASSIVE):
+        assert lift[r].argmax() == r and lift[r, r] > 1.2, planted["lines"]
+    assert planted["ari"] > 0.05 and planted["ari"] > 100 * planted["chance"], planted["lines"]
 
 
 # -- real market data (../shared/data) ----------------------------------------------------------
