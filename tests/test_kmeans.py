@@ -1,5 +1,4 @@
 """K-Means++: hand-computed fixtures, kernels vs the NumPy reference, optimality on small data."""
-import itertools
 
 import numpy as np
 import pytest
