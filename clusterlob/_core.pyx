@@ -24,5 +24,8 @@ def build_info():
 
 # -- kernels ------------------------------------------------------------------------------
 include "_kernels/tape.pxi"
+include "_kernels/kmeans.pxi"
+include "_kernels/rolling.pxi"
+include "_kernels/features.pxi"
 include "_kernels/accumulator.pxi"
 include "_kernels/replay.pxi"

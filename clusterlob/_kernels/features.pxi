@@ -1,0 +1,133 @@
+# Trade features: one merge pass over trades and book snapshots (both in time order).
+#
+# For each trade the book pointer advances over the snapshots strictly before the trade
+# (or at-or-before it); each snapshot passed updates the "current book" (touch prices
+# and sizes, top-D depth of each side) and the times of the last change of the mid and
+# of each side's best price.  The current book is carried in two small arrays so that
+# a tape processed day by day gives exactly the one-pass result.
+
+from libc.math cimport log1p, NAN
+from libc.stdint cimport int64_t, int8_t, INT64_MIN
+
+# book_state (float64): touch prices and sizes, top-D depth per side
+cdef enum:
+    BS_BID_PX = 0
+    BS_ASK_PX = 1
+    BS_BID_SZ = 2
+    BS_ASK_SZ = 3
+    BS_BID_DEPTH = 4
+    BS_ASK_DEPTH = 5
+# book_times (int64): has a snapshot, its time, last change of mid / best bid / best ask
+cdef enum:
+    BT_HAS = 0
+    BT_TS = 1
+    BT_MID_CHANGE = 2
+    BT_BID_CHANGE = 3
+    BT_ASK_CHANGE = 4
+
+cdef int64_t _NO_TIME = INT64_MIN   # "no change seen yet"
+
+
+cdef inline bint _differs(double a, double b) noexcept nogil:
+    # a missing value (NaN) equals another missing value
+    return not (a == b or (a != a and b != b))
+
+
+cdef inline void _take_snapshot(Py_ssize_t b, const int64_t[::1] book_ts_us,
+                                const double[:, :] bid_px, const double[:, :] ask_px,
+                                const double[:, :] bid_sz, const double[:, :] ask_sz,
+                                int levels, double[::1] book_state,
+                                int64_t[::1] book_times) noexcept nogil:
+    # Make snapshot row b the current book, recording which touch prices it changed.
+    cdef double b0 = bid_px[b, 0], a0 = ask_px[b, 0], dbid = 0.0, dask = 0.0, x
+    cdef Py_ssize_t lv
+    if book_times[BT_HAS]:
+        if _differs(0.5 * (b0 + a0), 0.5 * (book_state[BS_BID_PX] + book_state[BS_ASK_PX])):
+            book_times[BT_MID_CHANGE] = book_ts_us[b]
+        if _differs(b0, book_state[BS_BID_PX]):
+            book_times[BT_BID_CHANGE] = book_ts_us[b]
+        if _differs(a0, book_state[BS_ASK_PX]):
+            book_times[BT_ASK_CHANGE] = book_ts_us[b]
+    for lv in range(levels):    # a missing level (NaN) counts 0
+        x = bid_sz[b, lv]
+        if x == x:
+            dbid += x
+        x = ask_sz[b, lv]
+        if x == x:
+            dask += x
+    book_state[BS_BID_PX] = b0
+    book_state[BS_ASK_PX] = a0
+    book_state[BS_BID_SZ] = bid_sz[b, 0]
+    book_state[BS_ASK_SZ] = ask_sz[b, 0]
+    book_state[BS_BID_DEPTH] = dbid
+    book_state[BS_ASK_DEPTH] = dask
+    book_times[BT_HAS] = 1
+    book_times[BT_TS] = book_ts_us[b]
+
+
+def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
+                        const double[::1] amount, const int64_t[::1] trade_rows,
+                        const int64_t[::1] book_ts_us, const int64_t[::1] book_rows,
+                        const double[:, :] bid_px, const double[:, :] ask_px,
+                        const double[:, :] bid_sz, const double[:, :] ask_sz,
+                        int levels, bint strict, double tick_size, bint aggressor,
+                        double[::1] book_state, int64_t[::1] book_times,
+                        double[:, ::1] raw):
+    """Six raw features for the trades ``trade_rows`` (processed in that order).
+
+    IN: trade_ts_us, side, amount (n_trades,); trade_rows (k,) int64, rows to process, in
+    time order, all of known side; book_ts_us (n_book,), book_rows (n_book,) int64 snapshot
+    rows in time order; bid/ask px/sz (n_book, L).  IN/OUT: book_state (6,) float64 and
+    book_times (5,) int64, the current book (see the layout above).  OUT: raw (k, 6) in the
+    order v_rel, sbs, obs, spread, t_m, t_age.
+
+    Returns the number of leading trades that had no snapshot before them (their rows of
+    ``raw`` are left untouched).
+    """
+    cdef Py_ssize_t k = trade_rows.shape[0], n_book = book_rows.shape[0]
+    cdef Py_ssize_t i, j = 0, r
+    cdef Py_ssize_t n_no_book = 0
+    cdef int64_t t, t_change
+    cdef double consumed, other, s
+    with nogil:
+        for i in range(k):
+            r = trade_rows[i]
+            t = trade_ts_us[r]
+            while j < n_book and (book_ts_us[book_rows[j]] < t or
+                                  (not strict and book_ts_us[book_rows[j]] == t)):
+                _take_snapshot(book_rows[j], book_ts_us, bid_px, ask_px, bid_sz, ask_sz,
+                               levels, book_state, book_times)
+                j += 1
+            if not book_times[BT_HAS]:
+                n_no_book += 1
+                continue
+            raw[i, 0] = amount[r] / (book_state[BS_BID_SZ] + book_state[BS_ASK_SZ])
+            if side[r] > 0:     # a buy taker consumes the asks
+                consumed = book_state[BS_ASK_DEPTH]
+                other = book_state[BS_BID_DEPTH]
+                t_change = book_times[BT_ASK_CHANGE]
+            else:
+                consumed = book_state[BS_BID_DEPTH]
+                other = book_state[BS_ASK_DEPTH]
+                t_change = book_times[BT_BID_CHANGE]
+            if aggressor:
+                s = consumed
+                consumed = other
+                other = s
+            raw[i, 1] = log1p(consumed)
+            raw[i, 2] = log1p(other)
+            raw[i, 3] = (book_state[BS_ASK_PX] - book_state[BS_BID_PX]) / tick_size
+            if book_times[BT_MID_CHANGE] == _NO_TIME:
+                raw[i, 4] = NAN
+            else:
+                raw[i, 4] = (t - book_times[BT_MID_CHANGE]) * 1e-6
+            if t_change == _NO_TIME:
+                raw[i, 5] = NAN
+            else:
+                raw[i, 5] = (t - t_change) * 1e-6
+        # snapshots after the last trade still move the current book forward
+        while j < n_book:
+            _take_snapshot(book_rows[j], book_ts_us, bid_px, ask_px, bid_sz, ask_sz,
+                           levels, book_state, book_times)
+            j += 1
+    return n_no_book
