@@ -182,18 +182,28 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _targets(args):
+    """(inventory.md, inventory.json, plot path, plot seed, plot theta); refuses existing files."""
+    seed = args.first_seed if args.plot_seed is None else args.plot_seed
+    theta = args.theta[0] if args.plot_theta is None else args.plot_theta
+    if seed < 0:
+        raise ParameterError(f"`--plot-seed` must be >= 0, got {seed}")
+    paths = [args.out / "inventory.md", args.out / "inventory.json",
+             args.out / f"equity_seed{seed}_theta{theta:g}.png"]
+    if args.out.exists() and not args.out.is_dir():
+        raise ParameterError(f"`--out` {args.out} is a file, expected a folder")
+    if not args.force:                # before any work, so nothing is half written
+        for path in paths:
+            if path.exists():
+                raise ParameterError(f"output file {path} exists (use --force to replace it)")
+    return (*paths, seed, theta)
+
+
 def _outputs(args, exp, text: str, progress) -> None:
     from .report import write_json, write_markdown
 
-    out = args.out
-    seed = exp.seeds[0] if args.plot_seed is None else args.plot_seed
-    theta = exp.results[0].theta if args.plot_theta is None else args.plot_theta
-    png = out / f"equity_seed{seed}_theta{theta:g}.png"
-    targets = [out / "inventory.md", out / "inventory.json", png]
-    if not args.force:      # check all before writing any
-        for target in targets:
-            if target.exists():
-                raise ParameterError(f"output file {target} exists (use --force to replace it)")
+    *targets, seed, theta = _targets(args)
+    png = targets[2]
     write_markdown(targets[0], text, overwrite=args.force)
     write_json(targets[1], exp, overwrite=args.force)
     config = exp.config.replace(theta=theta)
@@ -222,8 +232,8 @@ def main(argv=None) -> int:
         market = SyntheticMarket(n_events=args.events, trend_lean=args.lean, signal=not args.no_signal)
         config = EXPERIMENT_CONFIG.replace(maker_fee_bps=args.maker_fee_bps)
         seeds = range(args.first_seed, args.first_seed + args.seeds)
-        if args.plot_seed is not None and args.plot_seed < 0:
-            raise ParameterError(f"`--plot-seed` must be >= 0, got {args.plot_seed}")
+        if args.out is not None:
+            _targets(args)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)   # a NaN t-statistic is shown as such
             exp = run_experiment(market, config, seeds, args.theta, progress)
