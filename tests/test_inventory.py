@@ -312,3 +312,16 @@ def test_cli_json_and_errors(capsys):
         assert main(bad) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_limit_overshoot_by_the_live_quote_and_the_one_in_flight():
+    """The replay's limit is checked at each decision: a bid decided at 1.0 < 1.5 and the
+    previous bid, still live until the new one arrives, can both fill: 3.0 = limit + 1.5 q."""
+    config = StrategyConfig(skew_ticks=0.0, theta=0.0, min_half_ticks=2.0, half_spread_bps=0.0,
+                            quote_size=1.0, max_inventory=1.5, maker_fee_bps=0.0,
+                            requote_interval_us=100, order_latency_us=10)
+    # decisions at 0, 100, 200 (bid 98, size 1 each: inventory 0, 0.4, 1.0 are below 1.5)
+    result = replay_arrays([20, 105, 205, 220], [97.0] * 4, [0.4, 1.0, 1.0, 1.0], [-1] * 4, [-1] * 4,
+                           [0, 100, 200], [100.0] * 3, [101.0] * 3, tick_size=1.0, config=config)
+    assert result.fills.inventory.tolist() == [0.4, 1.0, 2.0, 3.0]
+    assert result.summary.largest_inventory == 3.0 < 1.5 + 2 * 1.0
