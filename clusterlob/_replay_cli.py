@@ -159,6 +159,9 @@ def run_pipeline(args, progress):
     if args.model:
         model = model_mod.load_model(args.model)
         settings = model.settings
+        if settings.levels > tape.book.levels:
+            raise ParameterError(f"model file {args.model} was fit on features of {settings.levels} book "
+                                 f"levels, but tape {tape_dir} has {tape.book.levels}")
         progress("building features")
         feats = features_mod.build_features(tape, settings)
         fitted_on = model.source.get("days") if isinstance(model.source, dict) else None
@@ -174,7 +177,7 @@ def run_pipeline(args, progress):
             raise TapeError(f"only {int(fit_rows.sum())} valid feature rows on the training days "
                             f"{train[0]}..{train[-1]}: too few to fit 3 clusters")
         progress(f"fitting K-Means++ (k=3, seed {args.seed}) on {int(fit_rows.sum()):,} trades of "
-                 f"{train[0]}..{train[-1]}")
+                 f"{_days(train)}")
         model, _ = model_mod.fit_model(feats.z[fit_rows], settings, k=3, n_init=args.n_init,
                                        seed=args.seed, source={"tape": str(tape_dir), "days": train})
         sample = "in_sample" if set(train) & set(replay_days) else "out_of_sample"
@@ -259,11 +262,12 @@ def format_table(context: dict, results: list) -> str:
                  f"size {cfg.quote_size:g}, limit {cfg.max_inventory:g}, fee {cfg.maker_fee_bps:g} bps, "
                  f"requote {cfg.requote_interval_us / 1000:g} ms, latency {cfg.order_latency_us / 1000:g} ms, "
                  f"fills {cfg.fill_mode}")
-    header = [f"{r.config.mapping} (alpha<-{r.config.alpha_role}, hazard<-{r.config.hazard_role})"
-              for r in results]
-    width = max(16, *(len(h) for h in header))
+    header = [r.config.mapping for r in results]
+    width = max(18, *(len(f"{r.config.alpha_role} / {r.config.hazard_role}") for r in results))
     lines.append("")
-    lines.append(f"{'':32}" + "".join(f"{h:>{width + 2}}" for h in header))
+    lines.append(f"{'mapping':32}" + "".join(f"{h:>{width + 2}}" for h in header))
+    lines.append(f"{'  alpha / hazard role':32}" + "".join(
+        f"{r.config.alpha_role + ' / ' + r.config.hazard_role:>{width + 2}}" for r in results))
     for label, name, fmt in _ROWS:
         cells = []
         for r in results:

@@ -40,17 +40,20 @@ def make_tape(path, days=3, trades_per_day=4000, seed=0):
     return path
 
 
+def error_line(capsys) -> str:
+    """The one error line on stderr (progress lines may precede it; no traceback)."""
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == errors[0]
+    return errors[0]
+
+
 @pytest.fixture(scope="module")
 def tape_dir(tmp_path_factory):
     return make_tape(tmp_path_factory.mktemp("tape") / "tape")
 
 
-needs_pipeline = pytest.mark.skipif(
-    not all(__import__("importlib").util.find_spec(m) for m in ("clusterlob.features", "clusterlob.model")),
-    reason="clusterlob.features / clusterlob.model not in this checkout yet")
-
-
-@needs_pipeline
 def test_pipeline_prints_an_out_of_sample_table(tape_dir, capsys):
     assert main(["--tape", str(tape_dir), "--half-spread-bps", "0.2"]) == 0
     out = capsys.readouterr().out
@@ -60,7 +63,6 @@ def test_pipeline_prints_an_out_of_sample_table(tape_dir, capsys):
         assert label in out
 
 
-@needs_pipeline
 def test_json_compare_runs_both_mappings_on_the_same_events(tape_dir, capsys):
     assert main(["--tape", str(tape_dir), "--compare", "--json", "--half-spread-bps", "0.2"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -73,7 +75,6 @@ def test_json_compare_runs_both_mappings_on_the_same_events(tape_dir, capsys):
         assert s["pnl_total"] == pytest.approx(s["spread_capture"] + s["inventory_drift"] - s["fees"], abs=1e-9)
 
 
-@needs_pipeline
 def test_out_writes_files_and_refuses_to_overwrite(tape_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["--tape", str(tape_dir), "--out", str(out), "--replay-days", "2024-05-03",
@@ -86,15 +87,34 @@ def test_out_writes_files_and_refuses_to_overwrite(tape_dir, tmp_path, capsys):
     assert summary["replay_days"] == ["2024-05-03"]
     capsys.readouterr()
     assert main(["--tape", str(tape_dir), "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "already has fills.parquet" in err and err.count("\n") == 1
+    assert "already has fills.parquet" in error_line(capsys)
 
 
-@needs_pipeline
 def test_in_sample_replay_is_flagged(tape_dir, capsys):
     assert main(["--tape", str(tape_dir), "--train-days", "2024-05-01:2024-05-02",
                  "--replay-days", "2024-05-02"]) == 0
     assert "IN SAMPLE" in capsys.readouterr().out
+
+
+def test_given_model_is_used_and_checked_against_the_tape(tape_dir, tmp_path, capsys):
+    from clusterlob.features import FeatureSettings, build_features
+    from clusterlob.model import fit_model, save_model
+    from clusterlob.tape import read_tape
+
+    settings = FeatureSettings()
+    feats = build_features(read_tape(tape_dir, "2024-05-01"), settings)
+    model, _ = fit_model(feats.z[feats.valid], settings, seed=1, source={"days": ["2024-05-01"]})
+    path = save_model(model, tmp_path / "model.json")
+    assert main(["--tape", str(tape_dir), "--model", str(path), "--replay-days", "2024-05-02:"]) == 0
+    out = capsys.readouterr().out
+    assert f"model: {path}" in out and "OUT OF SAMPLE" in out
+    assert main(["--tape", str(tape_dir), "--model", str(path)]) == 0     # replays day 1 too
+    assert "IN SAMPLE" in capsys.readouterr().out
+    doc = json.loads(path.read_text())
+    doc["feature_settings"]["levels"] = 10
+    (tmp_path / "deep.json").write_text(json.dumps(doc))
+    assert main(["--tape", str(tape_dir), "--model", str(tmp_path / "deep.json")]) == 2
+    assert "was fit on features of 10 book levels, but tape" in error_line(capsys)
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -106,20 +126,18 @@ def test_in_sample_replay_is_flagged(tape_dir, capsys):
 ])
 def test_bad_arguments_are_one_line_errors(tape_dir, capsys, argv, words):
     assert main(["--tape", str(tape_dir), *argv]) == 2
-    err = capsys.readouterr().err
-    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert words in error_line(capsys)
 
 
 def test_bad_config_file_and_missing_tape(tmp_path, tape_dir, capsys):
     cfg = tmp_path / "mm.toml"
     cfg.write_text("skew = 3\n")
     assert main(["--tape", str(tape_dir), "--config", str(cfg)]) == 2
-    assert "unknown strategy parameter `skew`" in capsys.readouterr().err
+    assert "unknown strategy parameter `skew`" in error_line(capsys)
     assert main(["--tape", str(tmp_path / "nowhere")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "does not exist" in error_line(capsys)
 
 
-@needs_pipeline
 def test_default_run_on_the_embedded_tape(capsys):
     from clusterlob._replay_cli import DEFAULT_TAPE
     if not (DEFAULT_TAPE / "manifest.json").is_file():
