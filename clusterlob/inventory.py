@@ -356,7 +356,7 @@ class ThetaResult:
 
 @dataclass(frozen=True)
 class InventoryExperiment:
-    """What :func:`run_experiment` returns."""
+    """What :func:`run_experiment` returns: one :class:`ThetaResult` per theta."""
 
     market: SyntheticMarket
     config: StrategyConfig
@@ -364,9 +364,30 @@ class InventoryExperiment:
     results: tuple
     seconds: float
 
+    def best_vs_best(self) -> tuple:
+        """(fixed theta, dynamic theta, PairedDifference): each policy at its best theta.
+
+        A lower fixed theta is also less averse, so beating fixed at the *same* theta is not
+        the whole story; this compares each policy at the theta with its highest mean PnL in
+        the grid (a choice made on these very seeds, so mildly optimistic for both), still
+        paired seed by seed.  ``PairedDifference.theta`` is the dynamic policy's theta.
+        """
+        def best(policy):
+            return max(self.results, key=lambda r: getattr(r, policy).pnl_mean)
+
+        f, d = best("fixed"), best("dynamic")
+        fixed = [x for x in f.runs if x.policy == "fixed"]
+        dynamic = [x for x in d.runs if x.policy == "dynamic"]
+        return f.theta, d.theta, _paired(d.theta, fixed, dynamic)
+
     def to_dict(self) -> dict:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            f_theta, d_theta, diff = self.best_vs_best()
         return {"market": self.market.to_dict(), "config": self.config.to_dict(),
                 "seeds": list(self.seeds), "results": [r.to_dict() for r in self.results],
+                "best_vs_best": {"fixed_theta": f_theta, "dynamic_theta": d_theta,
+                                 "difference": diff.to_dict()},
                 "seconds": self.seconds}
 
 

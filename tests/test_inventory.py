@@ -325,3 +325,14 @@ def test_limit_overshoot_by_the_live_quote_and_the_one_in_flight():
                            [0, 100, 200], [100.0] * 3, [101.0] * 3, tick_size=1.0, config=config)
     assert result.fills.inventory.tolist() == [0.4, 1.0, 2.0, 3.0]
     assert result.summary.largest_inventory == 3.0 < 1.5 + 2 * 1.0
+
+
+def test_best_vs_best_pairs_each_policy_at_its_best_theta():
+    exp = run_experiment(SMALL, seeds=3, thetas=[1.0, 4.0, 16.0])
+    f_theta, d_theta, diff = exp.best_vs_best()
+    assert f_theta == max(exp.results, key=lambda r: r.fixed.pnl_mean).theta
+    assert d_theta == max(exp.results, key=lambda r: r.dynamic.pnl_mean).theta
+    best_fixed = max(r.fixed.pnl_mean for r in exp.results)
+    best_dynamic = max(r.dynamic.pnl_mean for r in exp.results)
+    assert diff.pnl_mean == pytest.approx(best_dynamic - best_fixed)
+    assert exp.to_dict()["best_vs_best"]["fixed_theta"] == f_theta
