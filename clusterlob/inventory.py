@@ -248,6 +248,10 @@ def run_policies(events: SyntheticEvents, tick_size: float,
         ``{"fixed": ReplayResult, "dynamic": ReplayResult}``.
     """
     config = EXPERIMENT_CONFIG if config is None else config
+    if not isinstance(events, SyntheticEvents):
+        raise ParameterError(f"`events` must be SyntheticEvents, got {type(events).__name__}")
+    if not isinstance(config, StrategyConfig):
+        raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
     inputs = events.replay_inputs()
     return {mode: replay_arrays(*inputs, tick_size=tick_size,
                                 config=dataclasses.replace(config, inventory_mode=mode))

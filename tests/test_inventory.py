@@ -336,3 +336,12 @@ def test_best_vs_best_pairs_each_policy_at_its_best_theta():
     best_dynamic = max(r.dynamic.pnl_mean for r in exp.results)
     assert diff.pnl_mean == pytest.approx(best_dynamic - best_fixed)
     assert exp.to_dict()["best_vs_best"]["fixed_theta"] == f_theta
+
+
+def test_run_policies_checks_its_arguments():
+    with pytest.raises(ParameterError, match="`events`"):
+        run_policies((1, 2, 3), 0.1)
+    with pytest.raises(ParameterError, match="`config`"):
+        run_policies(hand_events(), 1.0, {"theta": 2})
+    with pytest.raises(ParameterError, match="`tick_size`"):
+        run_policies(hand_events(), 0.0, HAND_CONFIG)
