@@ -157,7 +157,7 @@ def test_no_signal_dynamic_equals_fixed_exactly():
             runs = run_policies(events, off.tick_size, EXPERIMENT_CONFIG.replace(theta=theta))
             f, d = runs["fixed"], runs["dynamic"]
             assert len(f.fills) > 0
-            for x, y in zip(f.fills, d.fills):
+            for x, y in zip(f.fills.columns().values(), d.fills.columns().values()):
                 assert np.array_equal(x, y)
             for name in ("pnl_total", "spread_capture", "inventory_drift", "fees", "fills",
                          "largest_inventory", "quote_decisions", "posts_rejected"):
@@ -230,7 +230,7 @@ def test_quotes_are_decided_before_the_event():
             before = base[policy].fills.trade_index <= k
             after = result.fills.trade_index <= k
             assert before.sum() == after.sum() > 0
-            for x, y in zip(base[policy].fills, result.fills):
+            for x, y in zip(base[policy].fills.columns().values(), result.fills.columns().values()):
                 assert np.array_equal(x[before], y[after])
             assert not np.array_equal(base[policy].fills.trade_index, result.fills.trade_index)
 
