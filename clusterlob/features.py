@@ -48,6 +48,9 @@ __all__ = [
     "compute_raw_features",
     "rolling_zscore",
     "build_features",
+    "iter_features",
+    "merge_counts",
+    "main",
 ]
 
 FEATURE_NAMES = ("v_rel", "sbs", "obs", "spread", "t_m", "t_age")
@@ -478,3 +481,110 @@ def build_features(tape: Tape, settings: FeatureSettings = FeatureSettings(),
     z, valid, z_counts = _rolling(raw, settings, state)
     counts = {**raw_counts, **z_counts}
     return Features(trade_index, raw, z, valid, counts, state, settings)
+
+
+# -- day by day ------------------------------------------------------------------------------
+
+def merge_counts(parts) -> dict:
+    """Sum the ``counts`` of several :class:`Features` (for example one per day)."""
+    total: dict = {}
+    for counts in parts:
+        for key, value in counts.items():
+            if isinstance(value, dict):
+                entry = total.setdefault(key, {})
+                for name, n in value.items():
+                    entry[name] = entry.get(name, 0) + n
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+def iter_features(path, settings: FeatureSettings = FeatureSettings(), days=None,
+                  state: RollingState | None = None):
+    """Features of a tape directory, one day at a time, the state carried between days.
+
+    Parameters
+    ----------
+    path : str or Path
+        Tape directory.
+    settings : FeatureSettings
+    days : None, str or sequence of str
+        As for :func:`clusterlob.tape.read_tape` (``"FROM:TO"``, a day, a list).
+    state : RollingState, optional
+        State at the start of the first chosen day (for example from a cache).
+
+    Yields
+    ------
+    (day, Features)
+        ``trade_index`` counts positions within that day's trades.
+    """
+    from .tape import parse_days, read_manifest, read_tape
+
+    manifest = read_manifest(path)
+    for day in parse_days(days, [d["date"] for d in manifest["days"]]):
+        features = build_features(read_tape(path, [day]), settings, state)
+        state = features.state
+        yield day, features
+
+
+# -- command line ----------------------------------------------------------------------------
+
+def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -> str:
+    lines = [f"features of {path} ({len(per_day)} days), settings {settings.to_dict()}",
+             f"  trades {total['trades']:,}: unknown side {total['unknown_side']:,}, "
+             f"before the first snapshot {total['no_book_before']:,}, rows used {total['rows']:,}, "
+             f"valid rows {total['valid_rows']:,}",
+             f"  {'feature':<8} {'warm-up':>9} {'non-finite':>11} {'zero std':>10} {'clipped':>10}"]
+    for name in FEATURE_NAMES + ("total",):
+        lines.append(f"  {name:<8} {total['warmup_rows'][name]:>9,} {total['nonfinite_raw'][name]:>11,} "
+                     f"{total['zero_std_rows'][name]:>10,} {total['clipped'][name]:>10,}")
+    lines.append("  (total: rows with any feature affected)")
+    lines.extend(f"  {day}: {c['rows']:,} rows, {c['valid_rows']:,} valid" for day, c in per_day)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m clusterlob.features TAPE_DIR [--days FROM:TO] [--json]``: feature counts."""
+    import argparse
+    import sys
+
+    from .errors import ClusterlobError
+
+    defaults = FeatureSettings()
+    parser = argparse.ArgumentParser(
+        prog="python -m clusterlob.features",
+        description="Compute the six trade features and their rolling z-scores day by day "
+                    "(state carried across days) and print what was used, skipped and floored.")
+    parser.add_argument("tape_dir", help="tape directory (manifest.json, trades/, book/)")
+    parser.add_argument("--days", help="FROM:TO (inclusive, either end optional) or one day")
+    parser.add_argument("--levels", type=int, default=defaults.levels, help="D, book levels (1..25)")
+    parser.add_argument("--window", type=int, default=defaults.window, help="W, trades per z window")
+    parser.add_argument("--z-clip", type=float, default=defaults.z_clip)
+    parser.add_argument("--convention", choices=CONVENTIONS, default=defaults.convention)
+    parser.add_argument("--asof", choices=ASOF_RULES, default=defaults.asof)
+    parser.add_argument("--time-key", choices=TIME_KEYS, default=defaults.time_key)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
+    try:
+        settings = FeatureSettings(args.levels, args.window, args.z_clip, args.convention,
+                                   args.asof, args.time_key)
+        per_day = []
+        for day, features in iter_features(args.tape_dir, settings, args.days):
+            per_day.append((day, features.counts))
+            print(f"{day}: {features.counts['rows']:,} rows", file=sys.stderr, flush=True)
+        total = merge_counts(c for _, c in per_day)
+    except ClusterlobError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"tape_dir": str(args.tape_dir), "feature_names": list(FEATURE_NAMES),
+                          "settings": settings.to_dict(), "settings_key": settings.key(),
+                          "counts": total, "days": [{"date": d, "counts": c} for d, c in per_day]},
+                         indent=2))
+    else:
+        print(_summary_text(args.tape_dir, settings, per_day, total))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

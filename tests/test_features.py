@@ -324,3 +324,31 @@ def test_real_binance_recording():
     assert f.counts["unknown_side"] == 0
     assert f.counts["valid_rows"] > 0.95 * f.counts["rows"]
     assert np.isfinite(f.z[f.valid]).all() and np.abs(f.z[f.valid]).max() <= 5.0
+
+
+# -- command line -----------------------------------------------------------------------------
+
+def test_cli_json_summary_matches_one_pass(tmp_path, capsys):
+    from clusterlob.features import main
+
+    tape = random_tape(9, n_trades=4000, n_book=1500, days=3)
+    write_tape(tape, tmp_path / "tape")
+    assert main([str(tmp_path / "tape"), "--window", "30", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    whole = build_features(read_tape(tmp_path / "tape"), FeatureSettings(window=30))
+    assert out["counts"] == whole.counts
+    assert out["settings"]["window"] == 30 and len(out["days"]) == 3
+    assert main([str(tmp_path / "tape"), "--days", "2024-05-02:"]) == 0
+    text = capsys.readouterr().out
+    assert "2024-05-02" in text and "2024-05-01" not in text
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from clusterlob.features import main
+
+    assert main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: tape directory") and err.count("\n") == 1
+    write_tape(random_tape(1, n_trades=200, n_book=100, days=2), tmp_path / "tape")
+    assert main([str(tmp_path / "tape"), "--window", "1"]) == 2
+    assert capsys.readouterr().err == "error: `window` must be >= 2, got 1\n"

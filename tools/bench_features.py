@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import sys
 import time
@@ -30,6 +31,24 @@ US = 1_000_000
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+class Timer:
+    """Wall time and this process's CPU time (user, system) of a block."""
+
+    def __enter__(self):
+        self._wall, self._cpu = time.perf_counter(), os.times()
+        return self
+
+    def __exit__(self, *exc):
+        cpu = os.times()
+        self.wall = time.perf_counter() - self._wall
+        self.user = cpu.user - self._cpu.user
+        self.system = cpu.system - self._cpu.system
+        return False
+
+    def __str__(self):
+        return f"{self.wall:6.2f} s wall (cpu {self.user:5.2f} s user + {self.system:5.2f} s system)"
 
 
 def synthetic_tape(n_trades: int, trades_per_snapshot: float, seed: int = 0) -> Tape:
@@ -71,33 +90,33 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-end-to-end", action="store_true", help="do not time build_features")
     args = parser.parse_args(argv)
 
-    t = time.perf_counter()
-    tape = synthetic_tape(args.trades, args.trades_per_snapshot, args.seed)
+    with Timer() as t:
+        tape = synthetic_tape(args.trades, args.trades_per_snapshot, args.seed)
     print(f"tape: {len(tape.trades):,} trades, {len(tape.book):,} snapshots x 25 levels, "
-          f"built in {time.perf_counter() - t:.1f} s; peak RSS so far {peak_rss_gb():.2f} GB", flush=True)
+          f"built in {t.wall:.1f} s; peak RSS so far {peak_rss_gb():.2f} GB", flush=True)
     settings = FeatureSettings(levels=args.levels, window=args.window)
+    print(f"settings: {settings.to_dict()}; load average before: {os.getloadavg()[0]:.2f} "
+          f"on {os.cpu_count()} cores", flush=True)
 
-    t = time.perf_counter()
-    trade_index, raw, raw_counts = compute_raw_features(tape, settings)
-    t_raw = time.perf_counter() - t
-    t = time.perf_counter()
-    z, _, z_counts = rolling_zscore(raw, settings)
-    t_z = time.perf_counter() - t
+    with Timer() as t_raw:
+        trade_index, raw, raw_counts = compute_raw_features(tape, settings)
+    with Timer() as t_z:
+        z, _, z_counts = rolling_zscore(raw, settings)
     rows = raw.shape[0]
-    print(f"compute_raw_features: {t_raw:6.2f} s  {rows / t_raw / 1e6:6.1f} M rows/s  "
+    print(f"compute_raw_features: {t_raw}  {rows / t_raw.wall / 1e6:5.1f} M rows/s  "
           f"({raw_counts['unknown_side']:,} unknown side, {raw_counts['no_book_before']:,} before the book)")
-    print(f"rolling_zscore:       {t_z:6.2f} s  {rows / t_z / 1e6:6.1f} M rows/s  "
+    print(f"rolling_zscore:       {t_z}  {rows / t_z.wall / 1e6:5.1f} M rows/s  "
           f"({z_counts['valid_rows']:,} valid rows)")
-    print(f"features total:       {t_raw + t_z:6.2f} s for {len(tape.trades):,} trades "
+    print(f"features total:       {t_raw.wall + t_z.wall:6.2f} s wall for {len(tape.trades):,} trades "
           f"(target <= 20 s for 27.6 M); peak RSS {peak_rss_gb():.2f} GB", flush=True)
     del trade_index, raw, z
     gc.collect()
     if not args.skip_end_to_end:
-        t = time.perf_counter()
-        f = build_features(tape, settings)
-        t_all = time.perf_counter() - t
-        print(f"build_features:       {t_all:6.2f} s  {len(f) / t_all / 1e6:6.1f} M rows/s; "
+        with Timer() as t_all:
+            f = build_features(tape, settings)
+        print(f"build_features:       {t_all}  {len(f) / t_all.wall / 1e6:5.1f} M rows/s; "
               f"peak RSS {peak_rss_gb():.2f} GB")
+    print(f"load average after: {os.getloadavg()[0]:.2f} (the machine is shared; high load means noisy wall times)")
     return 0
 
 
