@@ -348,7 +348,8 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
     raw = np.empty((rows.shape[0], _N_FEATURES))
     n_no_book = _core.asof_trade_features(
         trade_ts, side, amount, rows, book_ts, book_order,
-        book.bid_px, book.ask_px, book.bid_sz, book.ask_sz,
+        *(np.asarray(getattr(book, name), dtype=np.float64)
+          for name in ("bid_px", "ask_px", "bid_sz", "ask_sz")),
         settings.levels, settings.asof == "strict", float(tape.instrument.tick_size),
         settings.convention == "aggressor", book_state, book_times, raw)
     counts = {"trades": len(trades), "unknown_side": int(len(trades) - rows.shape[0]),
