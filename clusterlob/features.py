@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
@@ -185,8 +185,9 @@ class RollingState:
                    z_f(), z_f(), z_f(), z_f())
 
     def copy(self) -> "RollingState":
-        return RollingState(**{f.name: (v.copy() if isinstance(v, np.ndarray) else v)
-                               for f in fields(self) for v in [getattr(self, f.name)]})
+        """A deep copy (the arrays are copied)."""
+        return replace(self, **{f.name: getattr(self, f.name).copy() for f in fields(self)
+                                if isinstance(getattr(self, f.name), np.ndarray)})
 
     def check(self, settings: "FeatureSettings") -> None:
         """Raise ParameterError unless this state was made with ``settings``."""
