@@ -32,6 +32,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -63,6 +65,7 @@ _NO_TIME = np.iinfo(np.int64).min          # "no change seen yet" in the carried
 # row flags written by the rolling kernel
 _ROW_WARMUP, _ROW_NONFINITE, _ROW_ZERO_STD, _ROW_CLIPPED = 1, 2, 4, 8
 _STATE_FORMAT = "clusterlob-rolling-state"
+_THREADED_ROWS = 1 << 20        # from this many rows the z-scores use two threads
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -395,11 +398,24 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
     """Run the kernel on trusted input; ``state`` is updated in place."""
     m = raw.shape[0]
     z = np.empty((m, _N_FEATURES))
-    flags = np.zeros(m, dtype=np.uint8)
     per_feature = np.zeros((_N_FEATURES, 4), dtype=np.int64)
-    _core.rolling_zscore_kernel(raw, state.ring, state.n_seen, state.run_length,
-                                state.since_recompute, state.shift, state.mean_shifted,
-                                state.m2, state.m2_peak, settings.z_clip, z, flags, per_feature)
+
+    def run(col_lo, col_hi):
+        flags = np.zeros(m, dtype=np.uint8)
+        _core.rolling_zscore_kernel(raw, state.ring, state.n_seen, state.run_length,
+                                    state.since_recompute, state.shift, state.mean_shifted,
+                                    state.m2, state.m2_peak, settings.z_clip, z, flags,
+                                    per_feature, col_lo, col_hi)
+        return flags
+
+    if m >= _THREADED_ROWS and (os.cpu_count() or 1) >= 2:
+        # the columns are independent and the kernel releases the GIL: two threads
+        half = _N_FEATURES // 2
+        with ThreadPoolExecutor(2) as pool:
+            parts = list(pool.map(run, (0, half), (half, _N_FEATURES)))
+        flags = np.bitwise_or(parts[0], parts[1], out=parts[0])
+    else:
+        flags = run(0, _N_FEATURES)
     state.rows += m
     counts = {"rows": m}
     for col, (name, bit) in enumerate((("warmup_rows", _ROW_WARMUP), ("nonfinite_raw", _ROW_NONFINITE),

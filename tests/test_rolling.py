@@ -163,3 +163,16 @@ def test_state_is_not_modified_and_must_match_settings():
 def test_bad_shape_raises():
     with pytest.raises(ParameterError, match=r"`raw` must have shape \(m, 6\)"):
         rolling_zscore(np.zeros((5, 4)))
+
+
+def test_two_threads_give_the_same_answer(monkeypatch):
+    import clusterlob.features as features
+
+    rng = np.random.default_rng(3)
+    raw = random_raw(rng, 5000, "mixed")
+    settings = FeatureSettings(window=20)
+    z1, state1, counts1 = rolling_zscore(raw, settings)
+    monkeypatch.setattr(features, "_THREADED_ROWS", 100)
+    z2, state2, counts2 = rolling_zscore(raw, settings)
+    np.testing.assert_array_equal(z1, z2)
+    assert counts1 == counts2 and state1.to_dict() == state2.to_dict()

@@ -139,8 +139,9 @@ def rolling_zscore_kernel(const double[:, ::1] raw,
                           int64_t[::1] since_recompute, double[::1] shift, double[::1] mean,
                           double[::1] m2, double[::1] m2_peak,
                           double z_clip,
-                          double[:, ::1] z, uint8_t[::1] row_flags, int64_t[:, ::1] counts):
-    """Rolling z-scores of every column of ``raw`` over the last W finite values.
+                          double[:, ::1] z, uint8_t[::1] row_flags, int64_t[:, ::1] counts,
+                          Py_ssize_t col_lo=0, Py_ssize_t col_hi=-1):
+    """Rolling z-scores of columns col_lo..col_hi-1 of ``raw`` over the last W finite values.
 
     IN: raw (m, F).  IN/OUT (the window state, F columns, W = ring.shape[1]): ring (F, W),
     n_seen, run_length, since_recompute (F,) int64; shift, mean, m2, m2_peak (F,) float64.
@@ -148,15 +149,18 @@ def rolling_zscore_kernel(const double[:, ::1] raw,
     counts (F, 4) int64 (accumulated: warm-up, non-finite, zero std, clipped).
 
     Rows go in blocks small enough to stay in cache, each block column by column, so a
-    column's state stays in registers and the input is read from memory once.
+    column's state stays in registers and the input is read from memory once.  Columns
+    are independent: two threads may run disjoint column ranges at once, each with its
+    own ``row_flags``.  ``col_hi=-1`` means all columns.
     """
-    cdef Py_ssize_t m = raw.shape[0], n_cols = raw.shape[1]
+    cdef Py_ssize_t m = raw.shape[0]
+    cdef Py_ssize_t n_cols = raw.shape[1] if col_hi < 0 else col_hi
     cdef Py_ssize_t lo = 0, hi, f
     cdef Py_ssize_t block = 4096
     with nogil:
         while lo < m:
             hi = lo + block if lo + block < m else m
-            for f in range(n_cols):
+            for f in range(col_lo, n_cols):
                 _rolling_column(raw, f, lo, hi, ring, n_seen, run_length, since_recompute,
                                 shift, mean, m2, m2_peak, z_clip, z, row_flags, counts)
             lo = hi
