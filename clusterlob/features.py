@@ -387,7 +387,7 @@ def compute_raw_features(tape: Tape, settings: FeatureSettings = FeatureSettings
     """
     _check_inputs(tape, settings)
     if state is not None:
-        state.check(settings)
+        _start_state(settings, state)
     trade_index, raw, counts, _, _ = _raw_features(tape, settings, state)
     return trade_index, raw, counts
 
