@@ -87,7 +87,8 @@ def main(argv=None) -> int:
     parser.add_argument("--levels", type=int, default=5, help="D (default 5)")
     parser.add_argument("--window", type=int, default=100, help="W (default 100)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--skip-end-to-end", action="store_true", help="do not time build_features")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time build_features this many times (default 1; 0 skips it)")
     args = parser.parse_args(argv)
 
     with Timer() as t:
@@ -111,11 +112,13 @@ def main(argv=None) -> int:
           f"(target <= 20 s for 27.6 M); peak RSS {peak_rss_gb():.2f} GB", flush=True)
     del trade_index, raw, z
     gc.collect()
-    if not args.skip_end_to_end:
+    for _ in range(args.repeat):
         with Timer() as t_all:
             f = build_features(tape, settings)
         print(f"build_features:       {t_all}  {len(f) / t_all.wall / 1e6:5.1f} M rows/s; "
-              f"peak RSS {peak_rss_gb():.2f} GB")
+              f"peak RSS {peak_rss_gb():.2f} GB", flush=True)
+        del f
+        gc.collect()
     print(f"load average after: {os.getloadavg()[0]:.2f} (the machine is shared; high load means noisy wall times)")
     return 0
 
