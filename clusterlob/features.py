@@ -29,18 +29,20 @@ whole tape, exactly.  See ``docs/features.md``.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from . import _core
-from .errors import ParameterError, TapeError
-from .tape import MAX_LEVELS, Tape
+from .errors import ClusterlobError, ParameterError, TapeError
+from .tape import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
 __all__ = [
     "FEATURE_NAMES",
@@ -536,8 +538,6 @@ def iter_features(path, settings: FeatureSettings = FeatureSettings(), days=None
     (day, Features)
         ``trade_index`` counts positions within that day's trades.
     """
-    from .tape import parse_days, read_manifest, read_tape
-
     manifest = read_manifest(path)
     for day in parse_days(days, [d["date"] for d in manifest["days"]]):
         features = build_features(read_tape(path, [day]), settings, state)
@@ -563,11 +563,6 @@ def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -
 
 def main(argv=None) -> int:
     """``python -m clusterlob.features TAPE_DIR [--days FROM:TO] [--json]``: feature counts."""
-    import argparse
-    import sys
-
-    from .errors import ClusterlobError
-
     defaults = FeatureSettings()
     parser = argparse.ArgumentParser(
         prog="python -m clusterlob.features",
