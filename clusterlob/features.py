@@ -229,32 +229,23 @@ class RollingState:
             raise ParameterError(f"rolling state: `format` must be {_STATE_FORMAT!r}, "
                                  f"got {d.get('format') if isinstance(d, dict) else type(d).__name__!r}")
 
-        def floats(name, shape):
+        def array(name, shape, dtype, none):
             try:
-                a = np.array([np.nan if x is None else x for x in np.ravel(np.array(d[name], dtype=object))],
-                             dtype=np.float64).reshape(shape)
+                values = [none if x is None else x for x in np.ravel(np.array(d[name], dtype=object))]
+                return np.ascontiguousarray(np.array(values, dtype=dtype).reshape(shape))
             except (KeyError, ValueError, TypeError):
                 raise ParameterError(f"rolling state: `{name}` must be {shape} numbers") from None
-            return a
-
-        def ints(name, shape, none=None):
-            try:
-                vals = [none if x is None else x for x in d[name]]
-                return np.array(vals, dtype=np.int64).reshape(shape)
-            except (KeyError, ValueError, TypeError):
-                raise ParameterError(f"rolling state: `{name}` must be {shape} integers") from None
 
         try:
             window = int(d["window"])
         except (KeyError, ValueError, TypeError):
             raise ParameterError(f"rolling state: `window` must be an integer, got {d.get('window')!r}") from None
-        f = _N_FEATURES
-        return cls(str(d.get("settings_key")), window,
-                   np.ascontiguousarray(floats("ring", (f, window))),
-                   ints("n_seen", (f,)), ints("run_length", (f,)), ints("since_recompute", (f,)),
-                   floats("shift", (f,)), floats("mean_shifted", (f,)), floats("m2", (f,)),
-                   floats("m2_peak", (f,)), floats("book_state", (6,)),
-                   ints("book_times", (5,), none=int(_NO_TIME)), int(d.get("rows", 0)))
+        f, fl, it = _N_FEATURES, np.float64, np.int64
+        return cls(str(d.get("settings_key")), window, array("ring", (f, window), fl, np.nan),
+                   *(array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute")),
+                   *(array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak")),
+                   array("book_state", (6,), fl, np.nan), array("book_times", (5,), it, int(_NO_TIME)),
+                   int(d.get("rows", 0)))
 
 
 # -- result ----------------------------------------------------------------------------------

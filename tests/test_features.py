@@ -277,6 +277,10 @@ def test_input_errors():
         compute_raw_features(shuffled, FeatureSettings(levels=2))
     with pytest.raises(ParameterError, match="rolling state: `format`"):
         RollingState.from_dict({"window": 3})
+    broken = state.to_dict()
+    broken["ring"] = broken["ring"][:5]
+    with pytest.raises(ParameterError, match=r"rolling state: `ring` must be \(6, 100\) numbers"):
+        RollingState.from_dict(broken)
 
 
 # -- real data ------------------------------------------------------------------------------------
