@@ -150,7 +150,7 @@ class FeatureSettings:
 # -- state carried across days --------------------------------------------------------------
 
 def _new_book_state() -> tuple[np.ndarray, np.ndarray]:
-    book_state = np.full(6, np.nan)                       # touch px/sz, top-D depth per side
+    book_state = np.full(6, np.nan)    # touch px, touch size, log1p top-D depths, spread (ticks)
     book_times = np.array([0, 0, _NO_TIME, _NO_TIME, _NO_TIME], dtype=np.int64)
     return book_state, book_times
 
