@@ -24,5 +24,9 @@ def build_info():
 
 # -- kernels ------------------------------------------------------------------------------
 include "_kernels/tape.pxi"
+include "_kernels/kmeans.pxi"
 include "_kernels/rolling.pxi"
 include "_kernels/features.pxi"
+include "_kernels/binance.pxi"
+include "_kernels/binance_scan.pxi"
+include "_kernels/importance.pxi"

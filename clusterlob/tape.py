@@ -38,6 +38,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -439,6 +440,8 @@ class TapeWriter:
         self._rows: dict = {}          # (kind, day) -> rows
         self._schemas: dict = {}       # kind -> schema
         self._levels = None
+        self._pool = None
+        self._pending: list = []
         self._input_last: dict = {}    # kind -> last local time in input order
         self._input_backwards = {"trades": 0, "book": 0}
         self._closed = False
@@ -456,6 +459,10 @@ class TapeWriter:
 
     def abort(self) -> None:
         """Drop everything written so far (the target is left untouched)."""
+        try:
+            self._drain()
+        except Exception:  # noqa: BLE001 - the write that failed is being thrown away
+            pass
         for w in self._writers.values():
             try:
                 w.close()
@@ -516,8 +523,25 @@ class TapeWriter:
             self._rows[key] = self._rows.get(key, 0) + len(ts)
             if key not in self._writers:
                 self._writers[key] = pq.ParquetWriter(self._tmp / "_stage" / f"{kind}-{day}.parquet",
-                                                      schema, compression=_COMPRESSION)
-            self._writers[key].write_table(part, row_group_size=1 << 20)
+                                                      schema, compression=_COMPRESSION,
+                                                      use_dictionary=kind == "book")
+            self._write_behind(self._writers[key], part)
+
+    def _write_behind(self, writer: pq.ParquetWriter, table: pa.Table) -> None:
+        # Parquet encoding runs in one background thread (pyarrow releases the GIL), so the
+        # caller can parse the next batch meanwhile; at most two writes are in flight.
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tape-writer")
+        self._pending.append(self._pool.submit(writer.write_table, table, row_group_size=1 << 20))
+        while len(self._pending) > 2:
+            self._pending.pop(0).result()
+
+    def _drain(self) -> None:
+        while self._pending:
+            self._pending.pop(0).result()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def close(self, summary: dict | None = None) -> dict:
         """Finish every day, write ``manifest.json`` and move the tape into place.
@@ -536,6 +560,7 @@ class TapeWriter:
         return manifest
 
     def _finish(self, summary: dict) -> dict:
+        self._drain()
         for w in self._writers.values():
             w.close()
         days = sorted({day for _, day in self._rows})
@@ -565,10 +590,8 @@ class TapeWriter:
                     os.replace(stage, final)
                 if kind == "trades":
                     ids = pq.read_table(final, columns=["trade_id"])["trade_id"]
-                    if pa.types.is_string(ids.type):
-                        string_ids = True
-                    n_ids = len(ids)
-                    duplicate_ids += n_ids - len(ids.unique())
+                    string_ids |= pa.types.is_string(ids.type)
+                    duplicate_ids += _duplicates(ids)
                 entry[kind] = self._rows[key]
             entries.append(entry)
         (self._tmp / "_stage").rmdir()
@@ -592,6 +615,15 @@ class TapeWriter:
         (self._tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         _move_into_place(self._tmp, self.path, self.force)
         return manifest
+
+
+def _duplicates(ids: pa.ChunkedArray) -> int:
+    """Number of ids equal to an earlier id (exchange ids usually increase: then no hashing)."""
+    if pa.types.is_integer(ids.type):
+        values = ids.to_numpy()
+        if values.size < 2 or bool((values[1:] > values[:-1]).all()):
+            return 0
+    return len(ids) - len(ids.unique())
 
 
 def _created_by() -> str:

@@ -1,0 +1,134 @@
+"""Report writers: Markdown, CSV and JSON files, written atomically.
+
+Every writer puts the content in a temporary file beside the target and renames it into
+place (``os.replace``), so a reader never sees half a file, and refuses to replace an
+existing file unless ``overwrite=True`` (a CLI's ``--force``).  Values are converted for
+JSON and CSV once, here: NumPy scalars and arrays become Python numbers and lists, and
+NaN / inf become ``null`` (JSON) or an empty cell (CSV).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["write_text", "write_markdown", "write_csv", "write_json", "to_jsonable",
+           "markdown_table", "format_value"]
+
+
+def _check_target(path, overwrite: bool) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise ParameterError(f"output {path} is a directory, expected a file path")
+    if path.exists() and not overwrite:
+        raise ParameterError(f"output file {path} exists (use --force / overwrite=True to replace it)")
+    return path
+
+
+def write_text(path, text: str, *, overwrite: bool = False) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; create the folder if needed."""
+    path = _check_target(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def write_markdown(path, text: str, *, overwrite: bool = False) -> Path:
+    """Write a Markdown document atomically (a final newline is added if missing)."""
+    return write_text(path, text if text.endswith("\n") else text + "\n", overwrite=overwrite)
+
+
+def format_value(value, digits: int = 4) -> str:
+    """A cell for CSV / Markdown: floats with ``digits`` significant decimals, NaN empty."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            return ""
+        return f"{float(value):.{digits}f}"
+    return "" if value is None else str(value)
+
+
+def write_csv(path, header: Sequence[str], rows: Iterable[Sequence], *, overwrite: bool = False,
+              digits: int = 6) -> Path:
+    """Write a CSV table (header row, then ``rows``) atomically.
+
+    Floats are written with ``digits`` decimals, NaN / inf / None as an empty cell.
+    Every row must have as many cells as ``header``.
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(list(header))
+    for i, row in enumerate(rows):
+        row = list(row)
+        if len(row) != len(header):
+            raise ParameterError(f"csv row {i} has {len(row)} cells, the header has {len(header)}")
+        writer.writerow([format_value(v, digits) for v in row])
+    return write_text(path, buf.getvalue(), overwrite=overwrite)
+
+
+def to_jsonable(obj):
+    """``obj`` with NumPy values as Python ones, tuples as lists, non-finite floats as None."""
+    if hasattr(obj, "to_dict") and callable(obj.to_dict):
+        return to_jsonable(obj.to_dict())
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path, obj, *, overwrite: bool = False) -> Path:
+    """Write ``obj`` as indented JSON atomically (see :func:`to_jsonable` for conversions)."""
+    try:
+        text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
+    except TypeError as exc:
+        raise ParameterError(f"cannot write {path} as JSON: {exc}") from None
+    return write_text(path, text + "\n", overwrite=overwrite)
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence], *, digits: int = 2,
+                   align: Sequence[str] | None = None) -> str:
+    """A GitHub-flavoured Markdown table; ``align`` per column is "l" or "r" (numbers "r")."""
+    rows = [[format_value(v, digits) for v in row] for row in rows]
+    if align is None:
+        align = ["l"] * len(header)
+    if len(align) != len(header):
+        raise ParameterError(f"`align` has {len(align)} entries for {len(header)} columns")
+    rule = ["---:" if a == "r" else ":---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

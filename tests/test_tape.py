@@ -1,0 +1,159 @@
+"""The canonical tape in memory and on disk: exact round trips, day selection, atomic writes."""
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from clusterlob import Book, Instrument, Tape, TapeError, TapeWriter, Trades, read_tape, write_tape
+from clusterlob import _core
+from clusterlob.tape import US_PER_DAY, day_of_us, parse_days
+
+DAY0 = 1_714_521_600_000_000  # 2024-05-01 00:00 UTC
+INST = Instrument("binance-futures", "BTCUSDT", 0.1, 0.001)
+
+
+def random_tape(seed, n_trades=500, n_book=200, levels=7, days=3, string_ids=False, extra=False):
+    rng = np.random.default_rng(seed)
+    ts = np.sort(rng.integers(DAY0, DAY0 + days * US_PER_DAY, n_trades))
+    ids = rng.permutation(n_trades).astype(np.int64) + 10**12
+    trades = Trades(ts - rng.integers(0, 5000, n_trades), ts,
+                    np.round(60000 + rng.normal(0, 50, n_trades), 1),
+                    np.round(rng.exponential(0.1, n_trades) + 0.001, 3),
+                    rng.choice(np.array([-1, 0, 1], np.int8), n_trades),
+                    ids.astype(str).astype(object) if string_ids else ids,
+                    extra={"agent": rng.integers(0, 3, n_trades).astype(np.int8)} if extra else {})
+    bts = np.sort(rng.integers(DAY0, DAY0 + days * US_PER_DAY, n_book))
+    mid = 60000 + rng.normal(0, 50, n_book)
+    bid = np.round(mid[:, None] - 0.05 - 0.1 * np.arange(levels), 1)
+    ask = np.round(mid[:, None] + 0.05 + 0.1 * np.arange(levels), 1)
+    bid[rng.random(n_book) < 0.1, -1] = np.nan
+    bsz = np.where(np.isnan(bid), np.nan, rng.exponential(2, (n_book, levels)))
+    book = Book(bts - 1000, bts, bid, bsz, ask, rng.exponential(2, (n_book, levels)))
+    return Tape(INST, trades, book)
+
+
+def assert_same(a: Tape, b: Tape):
+    assert a.instrument == b.instrument
+    for name, col in a.trades.columns().items():
+        other = b.trades.columns()[name]
+        assert col.dtype == other.dtype, name
+        np.testing.assert_array_equal(col, other, err_msg=name)
+    for name in ("ts_exch_us", "ts_local_us", "bid_px", "bid_sz", "ask_px", "ask_sz"):
+        np.testing.assert_array_equal(getattr(a.book, name), getattr(b.book, name), err_msg=name)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("string_ids", [False, True])
+def test_round_trip_is_exact(tmp_path, seed, string_ids):
+    tape = random_tape(seed, string_ids=string_ids, extra=seed % 2 == 0)
+    manifest = write_tape(tape, tmp_path / "t")
+    back = read_tape(tmp_path / "t")
+    assert_same(tape, back)
+    assert back.days == ["2024-05-01", "2024-05-02", "2024-05-03"]
+    assert manifest["totals"] == {"trades": 500, "book": 200}
+    assert manifest["trade_id_type"] == ("string" if string_ids else "int64")
+    assert manifest["book_levels"] == 7
+
+
+def test_layout_is_one_file_per_day(tmp_path):
+    write_tape(random_tape(1), tmp_path / "t")
+    assert sorted(p.name for p in (tmp_path / "t" / "trades").iterdir()) == [
+        "2024-05-01.parquet", "2024-05-02.parquet", "2024-05-03.parquet"]
+    day = pq.read_table(tmp_path / "t" / "book" / "2024-05-02.parquet")
+    ts = day["ts_local_us"].to_numpy()
+    assert ts.min() >= DAY0 + US_PER_DAY and ts.max() < DAY0 + 2 * US_PER_DAY
+    manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    assert manifest["format"] == "clusterlob-tape" and manifest["version"] == 1
+    assert sum(d["trades"] for d in manifest["days"]) == 500
+
+
+def test_reading_a_range_does_not_open_other_days(tmp_path):
+    tape = random_tape(2)
+    write_tape(tape, tmp_path / "t")
+    # make the other days unreadable: a range read must still work
+    for day in ("2024-05-01", "2024-05-03"):
+        (tmp_path / "t" / "trades" / f"{day}.parquet").write_bytes(b"garbage")
+        (tmp_path / "t" / "book" / f"{day}.parquet").write_bytes(b"garbage")
+    part = read_tape(tmp_path / "t", days="2024-05-02:2024-05-02")
+    lo, hi = DAY0 + US_PER_DAY, DAY0 + 2 * US_PER_DAY
+    in_day = (tape.trades.ts_local_us >= lo) & (tape.trades.ts_local_us < hi)
+    np.testing.assert_array_equal(part.trades.price, tape.trades.price[in_day])
+    with pytest.raises(TapeError, match="cannot read Parquet"):
+        read_tape(tmp_path / "t")
+
+
+def test_writer_sorts_stably_and_counts(tmp_path):
+    # local times out of order across and within batches; equal times keep input order
+    ts = DAY0 + np.array([50, 10, 10, 30, 20], np.int64)
+    trades = Trades(ts, ts, np.arange(5.0) + 1, np.ones(5), np.ones(5, np.int8), np.array([1, 2, 3, 3, 4]))
+    with TapeWriter(tmp_path / "t", INST) as w:
+        w.add_trades(trades.take(slice(0, 3)))
+        w.add_trades(trades.take(slice(3, 5)))
+        manifest = w.close()
+    back = read_tape(tmp_path / "t")
+    np.testing.assert_array_equal(back.trades.ts_local_us - DAY0, [10, 10, 20, 30, 50])
+    np.testing.assert_array_equal(back.trades.price, [2, 3, 5, 4, 1])  # stable: id 2 before id 3
+    assert manifest["summary"]["out_of_order_trades_sorted"] == 2
+    assert manifest["summary"]["duplicate_trade_ids"] == 1
+
+
+def test_target_is_refused_unless_forced_and_untouched_on_error(tmp_path):
+    out = tmp_path / "t"
+    out.mkdir()
+    (out / "mine.txt").write_text("user data")
+    with pytest.raises(TapeError, match="not empty .*--force"):
+        write_tape(random_tape(0), out)
+    with pytest.raises(RuntimeError):
+        with TapeWriter(out, INST, force=True) as w:
+            w.add_trades(random_tape(0).trades)
+            raise RuntimeError("killed half way")
+    assert (out / "mine.txt").read_text() == "user data"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".t.tmp")]  # temp folder cleaned
+    write_tape(random_tape(0), out, force=True)
+    assert not (out / "mine.txt").exists() and (out / "manifest.json").exists()
+
+
+def test_book_depth_must_not_change(tmp_path):
+    with TapeWriter(tmp_path / "t", INST) as w:
+        w.add_book(random_tape(0, levels=5).book)
+        with pytest.raises(TapeError, match="7 levels cannot join a tape of 5 levels"):
+            w.add_book(random_tape(0, levels=7).book)
+        w.abort()
+
+
+def test_read_errors_name_the_problem(tmp_path):
+    with pytest.raises(TapeError, match="does not exist"):
+        read_tape(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TapeError, match="no manifest.json"):
+        read_tape(tmp_path / "empty")
+    write_tape(random_tape(0), tmp_path / "t")
+    with pytest.raises(TapeError, match="days not in the tape: 2024-06-01"):
+        read_tape(tmp_path / "t", days=["2024-06-01"])
+    with pytest.raises(TapeError, match="YYYY-MM-DD"):
+        read_tape(tmp_path / "t", days="May 1")
+
+
+def test_parse_days_and_day_of_us():
+    days = ["2024-05-01", "2024-05-02", "2024-05-04"]
+    assert parse_days("2024-05-02:", days) == days[1:]
+    assert parse_days(":2024-05-02", days) == days[:2]
+    assert parse_days("2024-05-04", days) == ["2024-05-04"]
+    assert day_of_us(DAY0 - 1) == "2024-04-30" and day_of_us(DAY0) == "2024-05-01"
+
+
+def test_instrument_rejects_bad_increments():
+    with pytest.raises(TapeError, match="`tick_size` must be a finite number > 0, got 0"):
+        Instrument("x", "y", 0, 1)
+
+
+def test_count_backwards_steps_matches_reference():
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 17, 1000):
+        ts = rng.integers(0, 50, n).astype(np.int64)
+        assert _core.count_backwards_steps(ts) == int((np.diff(ts) < 0).sum())
+
+
+def test_build_info_reports_debug_flag():
+    assert set(_core.build_info()) == {"debug"}
