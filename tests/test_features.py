@@ -1,8 +1,6 @@
 """Trade features: a hand-worked tape, a NumPy reference twin, day-by-day equality, real data."""
-import gzip
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +11,9 @@ from clusterlob.features import (FEATURE_NAMES, FeatureSettings, Features, Rolli
 from clusterlob.tape import (Book, Instrument, Tape, Trades, day_start_us, read_manifest,
                              read_tape, write_tape)
 
+from conftest import shared_file
+
 NAN = np.nan
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 US = 1_000_000
 
 
@@ -285,49 +284,27 @@ def test_input_errors():
 
 # -- real data ------------------------------------------------------------------------------------
 
-def _binance_recording_tape(path):
-    """Trades and the best bid/ask (bookTicker, one level) of the Binance sample recording."""
-    trades, tickers = [], []
-    with gzip.open(path, "rt") as fh:
-        for line in fh:
-            local_ns, _, text = line.partition(" ")
-            if '"bookTicker"' in text:
-                d = json.loads(text)["data"]
-                tickers.append((int(local_ns) // 1000, d["T"] * 1000, float(d["b"]), float(d["B"]),
-                                float(d["a"]), float(d["A"])))
-            elif '"e":"trade"' in text:
-                d = json.loads(text)["data"]
-                if d.get("X", "MARKET") == "MARKET":
-                    trades.append((int(local_ns) // 1000, d["T"] * 1000, float(d["p"]), float(d["q"]),
-                                   -1 if d["m"] else 1, d["t"]))
-    tk = np.array(tickers)
-    tr = np.array(trades)
-    bo, to = np.argsort(tk[:, 0], kind="stable"), np.argsort(tr[:, 0], kind="stable")
-    tk, tr = tk[bo], tr[to]
-    book = Book(tk[:, 1].astype(np.int64), tk[:, 0].astype(np.int64), tk[:, 2:3].copy(), tk[:, 3:4].copy(),
-                tk[:, 4:5].copy(), tk[:, 5:6].copy())
-    trades = Trades(tr[:, 1].astype(np.int64), tr[:, 0].astype(np.int64), tr[:, 2], tr[:, 3],
-                    tr[:, 4].astype(np.int8), tr[:, 5].astype(np.int64))
-    return Tape(Instrument("binance-futures", "BTCUSDT", 0.1, 0.001), trades, book, [])
+def test_real_binance_recording(tmp_path):
+    from clusterlob.convert import convert
 
-
-def test_real_binance_recording():
-    path = REAL_DATA / "binance-futures" / "btcusdt_20240808.gz"
-    if not path.exists():
-        pytest.skip(f"real sample data not found at {path}")
-    tape = _binance_recording_tape(path)
-    assert len(tape.trades) > 20_000 and len(tape.book) > 60_000
-    settings = FeatureSettings(levels=1)
-    f = build_features(tape, settings)
-    rows_ref, raw_ref = reference_raw_features(tape, settings)
-    np.testing.assert_array_equal(f.trade_index, rows_ref)
-    np.testing.assert_allclose(f.raw, raw_ref, rtol=1e-12)
+    path = shared_file("binance-futures", "btcusdt_20240808.gz")
+    convert([path], tmp_path / "tape")          # the project's reader: 25 levels from depth diffs
+    tape = read_tape(tmp_path / "tape")
+    assert len(tape.trades) == 21_313 and tape.book.levels == 25
+    for settings in (FeatureSettings(), FeatureSettings(levels=25, asof="at_or_before"),
+                     FeatureSettings(time_key="exchange")):
+        f = build_features(tape, settings)
+        rows_ref, raw_ref = reference_raw_features(tape, settings)
+        np.testing.assert_array_equal(f.trade_index, rows_ref)
+        np.testing.assert_allclose(f.raw, raw_ref, rtol=1e-12)
+        assert f.counts["unknown_side"] == 0
+        assert f.counts["valid_rows"] > 0.95 * f.counts["rows"]
+        assert np.isfinite(f.z[f.valid]).all() and np.abs(f.z[f.valid]).max() <= 5.0
     spread = f.raw[:, 3]
-    assert np.nanmin(spread) > 0.99                          # the best bid/ask never cross
-    assert np.mean(np.abs(spread - 1) < 1e-6) > 0.75         # mostly one tick (80% in this sample)
-    assert f.counts["unknown_side"] == 0
-    assert f.counts["valid_rows"] > 0.95 * f.counts["rows"]
-    assert np.isfinite(f.z[f.valid]).all() and np.abs(f.z[f.valid]).max() <= 5.0
+    assert np.nanmin(spread) > 0.99                          # the rebuilt book never crosses
+    assert np.mean(np.abs(spread - 1) < 1e-6) > 0.75         # mostly one tick
+    # strict: no trade is measured against a snapshot from its own instant
+    assert np.nanmin(build_features(tape).raw[:, 4]) > 0
 
 
 # -- command line -----------------------------------------------------------------------------
