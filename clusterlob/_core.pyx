@@ -24,6 +24,7 @@ def build_info():
 
 # -- kernels ------------------------------------------------------------------------------
 include "_kernels/tape.pxi"
+include "_kernels/signals.pxi"
 include "_kernels/kmeans.pxi"
 include "_kernels/rolling.pxi"
 include "_kernels/features.pxi"
