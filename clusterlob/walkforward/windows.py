@@ -172,12 +172,13 @@ def plan_windows(valid_rows: dict, wf: WalkForwardSettings) -> list[WindowPlan]:
         train, test = tuple(days[i:i + wf.train_days]), tuple(days[i + wf.train_days:i + span])
         missing = [d for d in train + test if d not in valid_rows]
         empty = [d for d in train + test if d in valid_rows and valid_rows[d] < wf.min_day_rows]
-        reason = None
+        reasons = []
         if missing:
-            reason = f"days not in the tape (gap): {', '.join(missing)}"
-        elif empty:
-            reason = (f"days with fewer than {wf.min_day_rows} valid feature rows: "
-                      + ", ".join(f"{d} ({valid_rows[d]})" for d in empty))
+            reasons.append(f"days not in the tape (gap): {', '.join(missing)}")
+        if empty:
+            reasons.append(f"days with fewer than {wf.min_day_rows} valid feature rows: "
+                           + ", ".join(f"{d} ({valid_rows[d]})" for d in empty))
+        reason = "; ".join(reasons) or None
         plans.append(WindowPlan(n, train, test, reason))
     return plans
 
