@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ClusterlobError, ParameterError
-from ..features import FeatureSettings
+from ..features import FEATURE_NAMES, FeatureSettings
 from ..ic import WEIGHTINGS, ICRow, ICTable, aggregate_ic, ic_table
 from ..kmeans import assign_clusters
 from ..model import ClusterModel, fit_model
@@ -39,7 +39,7 @@ from ..roles import (DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_to_reference,
 from ..signals import ALL_TRADES, BucketSignals, BucketGrid, SignalAccumulator, cluster_groups, covered_buckets
 from ..tape import day_start_us, read_tape
 from ..timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
-from .cache import load_cached_day, load_cached_mids
+from .cache import _day_paths, _read_meta, load_cached_day, load_cached_mids
 
 __all__ = ["ALIGNMENTS", "WalkForwardSettings", "WindowPlan", "plan_windows", "WindowFit",
            "WindowResult", "StabilityRow", "fit_windows", "score_windows", "stability_rows",
@@ -201,25 +201,32 @@ class WindowFit:
     cluster_ids: dict
 
 
-def _day_clusters(cache_dir, settings, date, centers) -> tuple[np.ndarray, int]:
+def _day_clusters(cache_dir, settings, date, centers) -> np.ndarray:
+    """Cluster id of every trade of a cached day (-1 without valid features)."""
     day = load_cached_day(cache_dir, settings, date)
     ids = np.full(int(day.counts["trades"]), -1, dtype=np.int8)
     rows = day.trade_index[day.valid]
     if rows.size:
         ids[rows] = assign_clusters(day.z[day.valid], centers)[0]
-    return ids, int(rows.size)
+    return ids
 
 
 def _fit_window(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: WalkForwardSettings,
                 plan: WindowPlan, extra_day: str | None) -> WindowFit:
-    parts, last_rows = [], None
+    sizes = [int(_read_meta(_day_paths(cache_dir, settings, d)[1])["counts"]["valid_rows"])
+             for d in plan.train_days]
+    z = np.empty((sum(sizes), len(FEATURE_NAMES)))               # filled day by day: no concatenation peak
+    filled, last_rows = 0, None
     for date in plan.train_days:
         day = load_cached_day(cache_dir, settings, date)
-        parts.append(day.z[day.valid])
+        n = int(np.count_nonzero(day.valid))
+        z[filled:filled + n] = day.z[day.valid]
+        filled += n
         last_rows = (day.trade_index[day.valid], int(day.counts["trades"]))
         del day
-    z = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    del parts
+    if filled != z.shape[0]:
+        raise ParameterError(f"feature cache of {plan.train_days[0]}..{plan.train_days[-1]} disagrees "
+                             f"with its own counts ({filled} valid rows, counted {z.shape[0]})")
     model, labels = fit_model(z, settings, k=wf.k, n_init=wf.n_init, max_iter=wf.max_iter, tol=wf.tol,
                               seed=wf.seed, fit_sample=wf.fit_sample, margin=wf.margin,
                               source={"train_days": list(plan.train_days)})
@@ -228,9 +235,9 @@ def _fit_window(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: Wa
     prev_ids = np.full(last_rows[1], -1, dtype=np.int8)
     prev_ids[last_rows[0]] = labels[labels.shape[0] - last_rows[0].shape[0]:]
     del labels
-    ids = {d: _day_clusters(cache_dir, settings, d, model.centers_z)[0] for d in plan.test_days}
+    ids = {d: _day_clusters(cache_dir, settings, d, model.centers_z) for d in plan.test_days}
     if extra_day is not None and extra_day not in ids:
-        ids[extra_day] = _day_clusters(cache_dir, settings, extra_day, model.centers_z)[0]
+        ids[extra_day] = _day_clusters(cache_dir, settings, extra_day, model.centers_z)
 
     time_col = "ts_local_us" if settings.time_key == "local" else "ts_exch_us"
     prev_day = plan.train_days[-1]
