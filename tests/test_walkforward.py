@@ -320,3 +320,13 @@ def test_cli_progress_json_and_refusal(tape8, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["timing"]["days_reused"] == 8
     assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "d")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_rolling_pnl_plot_with_the_plot_extra(tape8, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
+    root, days, _ = tape8
+    res = run_walkforward(root / "tape", tmp_path / "p", FEAT, WF)
+    write_outputs(res, tmp_path / "p")
+    png = (tmp_path / "p" / "rolling_pnl.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert "![rolling_pnl](rolling_pnl.png)" in (tmp_path / "p" / "summary.md").read_text()
