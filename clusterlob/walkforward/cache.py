@@ -57,7 +57,7 @@ __all__ = ["CACHE_FORMAT", "DayStatus", "CachedDay", "day_fingerprint", "plan_ca
            "build_cache", "load_cached_day", "load_cached_mids"]
 
 CACHE_FORMAT = "clusterlob-feature-cache"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 Z_COLUMNS = tuple(f"z_{name}" for name in FEATURE_NAMES)
 _HAS, _TS, _MID, _BID, _ASK = range(5)          # book_times layout of the feature kernel
 _NO_TIME = np.iinfo(np.int64).min
@@ -304,7 +304,8 @@ def _write_parquet_atomic(path: Path, table: pa.Table) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="lz4", row_group_size=1 << 20)
+        # no compression: z-scores do not compress, and decoding costs more than the bytes
+        pq.write_table(table, tmp, compression="none", row_group_size=1 << 20)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -345,10 +346,20 @@ def load_cached_day(cache_dir, settings: FeatureSettings, date: str, *, z: bool 
     zz = None
     if z:
         zz = np.empty((table.num_rows, len(Z_COLUMNS)))
-        for j, name in enumerate(Z_COLUMNS):
-            zz[:, j] = table[name].to_numpy()
-    return CachedDay(date, table["trade_index"].to_numpy(), zz, table["valid"].to_numpy(),
+        for j, name in enumerate(Z_COLUMNS):          # chunk by chunk: no concatenated temporaries
+            pos = 0
+            for chunk in table[name].chunks:
+                values = chunk.to_numpy(zero_copy_only=False)
+                zz[pos:pos + values.shape[0], j] = values
+                pos += values.shape[0]
+    return CachedDay(date, _numpy(table["trade_index"]), zz, _numpy(table["valid"]),
                      meta["counts"], RollingState.from_dict(meta["state"]) if state else None)
+
+
+def _numpy(col: pa.ChunkedArray) -> np.ndarray:
+    if col.num_chunks == 1:
+        return col.chunk(0).to_numpy(zero_copy_only=False)
+    return col.to_numpy()
 
 
 def load_cached_mids(cache_dir, settings: FeatureSettings, date: str) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,8 @@ Window ``i`` trains on calendar days ``[i, i + T)`` of the tape and tests on the
 days is in the tape and has at least ``min_day_rows`` valid feature rows; otherwise it is
 skipped and the reason reported (a gap is never bridged by silently merging days).
 
-One window (:func:`_fit_window`, run on any executor) reads only its own days from the
-feature cache: K-Means++ on the training days' valid z-scores (seeded), rule alignment,
+One window (:func:`_fit_one`; runs of consecutive windows are tasks on any executor)
+reads only its own days from the feature cache: K-Means++ on the training days' valid z-scores (seeded), rule alignment,
 cluster ids of every trade of the test days (and of the next window's first test day, for
 label stability), and the OFI of every cluster on the grid covering the last training
 day and the test days.  The roles are mapped afterwards, in the calling process, so the
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ClusterlobError, ParameterError
-from ..features import FEATURE_NAMES, FeatureSettings
+from ..features import FeatureSettings
 from ..ic import WEIGHTINGS, ICRow, ICTable, aggregate_ic, ic_table
 from ..kmeans import assign_clusters
 from ..model import ClusterModel, fit_model
@@ -39,7 +39,7 @@ from ..roles import (DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_to_reference,
 from ..signals import ALL_TRADES, BucketSignals, BucketGrid, SignalAccumulator, cluster_groups, covered_buckets
 from ..tape import day_start_us, read_tape
 from ..timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
-from .cache import _day_paths, _read_meta, load_cached_day, load_cached_mids
+from .cache import load_cached_day, load_cached_mids
 
 __all__ = ["ALIGNMENTS", "WalkForwardSettings", "WindowPlan", "plan_windows", "WindowFit",
            "WindowResult", "StabilityRow", "fit_windows", "score_windows", "stability_rows",
@@ -201,93 +201,130 @@ class WindowFit:
     cluster_ids: dict
 
 
-def _day_clusters(cache_dir, settings, date, centers) -> np.ndarray:
-    """Cluster id of every trade of a cached day (-1 without valid features)."""
-    day = load_cached_day(cache_dir, settings, date)
-    ids = np.full(int(day.counts["trades"]), -1, dtype=np.int8)
-    rows = day.trade_index[day.valid]
-    if rows.size:
-        ids[rows] = assign_clusters(day.z[day.valid], centers)[0]
-    return ids
+class _DayStore:
+    """Days a worker has read, kept while later windows of its task still need them.
+
+    Consecutive windows share all but one training day, so a task of consecutive windows
+    reads every day once instead of once per window.
+    """
+
+    def __init__(self, tape_dir: str, cache_dir: str, settings: FeatureSettings):
+        self.tape_dir, self.cache_dir, self.settings = tape_dir, cache_dir, settings
+        self.time_col = "ts_local_us" if settings.time_key == "local" else "ts_exch_us"
+        self._features: dict = {}
+        self._trades: dict = {}
+
+    def keep_only(self, dates) -> None:
+        for store in (self._features, self._trades):
+            for d in [d for d in store if d not in dates]:
+                del store[d]
+
+    def features(self, date: str):
+        """(rows with valid features, their z (n, 6), trades of the day)."""
+        if date not in self._features:
+            day = load_cached_day(self.cache_dir, self.settings, date)
+            z = np.compress(day.valid, day.z, axis=0)
+            self._features[date] = (day.trade_index[day.valid], z, int(day.counts["trades"]))
+        return self._features[date]
+
+    def trades(self, date: str):
+        """(times, side, amount) of every trade of the day."""
+        if date not in self._trades:
+            t = read_tape(self.tape_dir, [date], book=False).trades
+            self._trades[date] = (getattr(t, self.time_col), t.side, t.amount)
+        return self._trades[date]
+
+    def clusters(self, date: str, centers: np.ndarray) -> np.ndarray:
+        """Cluster id of every trade of the day (-1 without valid features)."""
+        rows, z, n_trades = self.features(date)
+        ids = np.full(n_trades, -1, dtype=np.int8)
+        if rows.size:
+            ids[rows] = assign_clusters(z, centers)[0]
+        return ids
 
 
-def _fit_window(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: WalkForwardSettings,
-                plan: WindowPlan, extra_day: str | None) -> WindowFit:
-    sizes = [int(_read_meta(_day_paths(cache_dir, settings, d)[1])["counts"]["valid_rows"])
-             for d in plan.train_days]
-    z = np.empty((sum(sizes), len(FEATURE_NAMES)))               # filled day by day: no concatenation peak
-    filled, last_rows = 0, None
-    for date in plan.train_days:
-        day = load_cached_day(cache_dir, settings, date)
-        n = int(np.count_nonzero(day.valid))
-        z[filled:filled + n] = day.z[day.valid]
-        filled += n
-        last_rows = (day.trade_index[day.valid], int(day.counts["trades"]))
-        del day
-    if filled != z.shape[0]:
-        raise ParameterError(f"feature cache of {plan.train_days[0]}..{plan.train_days[-1]} disagrees "
-                             f"with its own counts ({filled} valid rows, counted {z.shape[0]})")
-    model, labels = fit_model(z, settings, k=wf.k, n_init=wf.n_init, max_iter=wf.max_iter, tol=wf.tol,
+def _window_days(plan: WindowPlan, extra_day: str | None) -> set:
+    return set(plan.train_days) | set(plan.test_days) | ({extra_day} if extra_day else set())
+
+
+def _fit_one(store: _DayStore, wf: WalkForwardSettings, plan: WindowPlan, extra_day: str | None) -> WindowFit:
+    parts = [store.features(d) for d in plan.train_days]
+    z = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
+    model, labels = fit_model(z, store.settings, k=wf.k, n_init=wf.n_init, max_iter=wf.max_iter, tol=wf.tol,
                               seed=wf.seed, fit_sample=wf.fit_sample, margin=wf.margin,
                               source={"train_days": list(plan.train_days)})
     train_rows = int(z.shape[0])
     del z
-    prev_ids = np.full(last_rows[1], -1, dtype=np.int8)
-    prev_ids[last_rows[0]] = labels[labels.shape[0] - last_rows[0].shape[0]:]
-    del labels
-    ids = {d: _day_clusters(cache_dir, settings, d, model.centers_z) for d in plan.test_days}
+    last_rows, _, last_trades = parts[-1]
+    prev_ids = np.full(last_trades, -1, dtype=np.int8)
+    prev_ids[last_rows] = labels[labels.shape[0] - last_rows.shape[0]:]
+    del labels, parts
+    ids = {d: store.clusters(d, model.centers_z) for d in plan.test_days}
     if extra_day is not None and extra_day not in ids:
-        ids[extra_day] = _day_clusters(cache_dir, settings, extra_day, model.centers_z)
+        ids[extra_day] = store.clusters(extra_day, model.centers_z)
 
-    time_col = "ts_local_us" if settings.time_key == "local" else "ts_exch_us"
     prev_day = plan.train_days[-1]
     grid_days = (prev_day,) + plan.test_days
     grid = BucketGrid.for_days(list(grid_days), int(round(wf.bucket_s * 1e6)))
-    acc = SignalAccumulator(grid, cluster_groups(wf.k), time_key=time_col)
-    prev = read_tape(tape_dir, [prev_day], book=False)
-    acc.add_trades(getattr(prev.trades, time_col), prev.trades.side, prev.trades.amount, prev_ids)
-    del prev
+    acc = SignalAccumulator(grid, cluster_groups(wf.k), time_key=store.time_col)
+    acc.add_trades(*store.trades(prev_day), prev_ids)
     for d in plan.test_days:
-        tape = read_tape(tape_dir, [d], book=False)
-        acc.add_trades(getattr(tape.trades, time_col), tape.trades.side, tape.trades.amount, ids[d])
-        acc.add_book(*load_cached_mids(cache_dir, settings, d))
-        del tape
+        acc.add_trades(*store.trades(d), ids[d])
+        acc.add_book(*load_cached_mids(store.cache_dir, store.settings, d))
     signals = acc.finish(covered_buckets(grid, list(grid_days)))
     test_mask = signals.covered & (grid.starts_us >= day_start_us(plan.test_days[0]))
     return WindowFit(plan, model, train_rows, signals, test_mask, ids)
 
 
+def _fit_task(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: WalkForwardSettings,
+              jobs: list) -> list:
+    """Fit consecutive windows in one worker; a failed window gives its error text."""
+    store = _DayStore(tape_dir, cache_dir, settings)
+    out = []
+    for j, (plan, extra_day) in enumerate(jobs):
+        store.keep_only(_window_days(plan, extra_day))
+        try:
+            out.append(_fit_one(store, wf, plan, extra_day))
+        except ClusterlobError as exc:
+            out.append(str(exc))
+    return out
+
+
 def fit_windows(tape_dir, cache_dir, settings: FeatureSettings, wf: WalkForwardSettings, plans,
-                *, executor: Executor | None = None, progress=None) -> dict:
+                *, executor: Executor | None = None, tasks: int | None = None, progress=None) -> dict:
     """Fit every runnable window; returns ``{index: WindowFit or error text}``.
 
-    ``executor`` runs one window per task (None: in this process, in order).  A window
-    whose fit raises a :class:`ClusterlobError` is reported with the message.
+    The windows are split into ``tasks`` runs of consecutive windows (default: the
+    executor's worker count, or one per window when it is unknown; one run without an
+    executor), so a worker reads each day once.  A window whose fit raises a
+    :class:`ClusterlobError` is reported with the message.  Results do not depend on the
+    split.
     """
     runnable = [p for p in plans if p.skip_reason is None]
     by_index = {p.index: p for p in runnable}
-    out: dict = {}
-    futures = {}
+    jobs = []
     for p in runnable:
         nxt = by_index.get(p.index + 1)
-        extra = nxt.test_days[0] if nxt is not None else None
-        args = (str(tape_dir), str(cache_dir), settings, wf, p, extra)
-        if executor is None:
-            try:
-                out[p.index] = _fit_window(*args)
-            except ClusterlobError as exc:
-                out[p.index] = str(exc)
+        jobs.append((p, nxt.test_days[0] if nxt is not None else None))
+    if not jobs:
+        return {}
+    if tasks is None:
+        tasks = 1 if executor is None else int(getattr(executor, "_max_workers", len(jobs)))
+    tasks = max(1, min(int(tasks), len(jobs)))
+    bounds = np.linspace(0, len(jobs), tasks + 1).round().astype(int)
+    chunks = [jobs[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    args = (str(tape_dir), str(cache_dir), settings, wf)
+    out: dict = {}
+    if executor is None:
+        results = (_fit_task(*args, chunk) for chunk in chunks)
+    else:
+        futures = [executor.submit(_fit_task, *args, chunk) for chunk in chunks]
+        results = (f.result() for f in futures)
+    for chunk, fitted in zip(chunks, results):
+        for (plan, _), item in zip(chunk, fitted):
+            out[plan.index] = item
             if progress is not None:
-                progress(p, len(out), len(runnable))
-        else:
-            futures[p.index] = executor.submit(_fit_window, *args)
-    for index, fut in futures.items():
-        try:
-            out[index] = fut.result()
-        except ClusterlobError as exc:
-            out[index] = str(exc)
-        if progress is not None:
-            progress(by_index[index], len(out), len(runnable))
+                progress(plan, len(out), len(jobs))
     return out
 
 
