@@ -330,3 +330,26 @@ def test_rolling_pnl_plot_with_the_plot_extra(tape8, tmp_path):
     png = (tmp_path / "p" / "rolling_pnl.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert "![rolling_pnl](rolling_pnl.png)" in (tmp_path / "p" / "summary.md").read_text()
+
+
+
+def test_two_test_days_and_task_split_do_not_change_results(tape8, tmp_path):
+    from clusterlob.walkforward.cache import build_cache as _build
+    from clusterlob.walkforward.windows import fit_windows, plan_windows as _plan
+
+    root, days, _ = tape8
+    wf = WalkForwardSettings(train_days=3, test_days=2, margin=-10.0, fit_sample=None)
+    res = run_walkforward(root / "tape", tmp_path / "t", FEAT, wf)
+    assert [w.plan.test_days for w in res.windows][0] == (days[3], days[4]) and len(res.windows) == 4
+    w = res.fitted[0]
+    assert w.pnl_times_us.shape[0] == 2 * 288 and w.ic.label == f"{days[3]},{days[4]}"
+    assert len(res.stability) == 3
+    # one run of all windows, or one task per window: the same fits
+    _build(root / "tape", FEAT, tmp_path / "t" / "cache")
+    valid = {d["date"]: d["valid_rows"] for d in res.days}
+    plans = _plan(valid, wf)
+    one = fit_windows(root / "tape", tmp_path / "t" / "cache", FEAT, wf, plans, tasks=1)
+    many = fit_windows(root / "tape", tmp_path / "t" / "cache", FEAT, wf, plans, tasks=4)
+    for i in one:
+        np.testing.assert_array_equal(one[i].model.centers_z, many[i].model.centers_z)
+        np.testing.assert_array_equal(one[i].signals.ofi_size, many[i].signals.ofi_size)
