@@ -25,6 +25,7 @@ import numpy as np
 
 from .errors import ClusterlobError, ParameterError
 from .features import FEATURE_NAMES, FeatureSettings, build_features
+from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance
 from .model import ClusterModel, fit_model, save_model
 from .report import markdown_table, to_jsonable, write_csv, write_json, write_markdown
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, role_name
@@ -211,7 +212,8 @@ def centroid_table(model: ClusterModel) -> list:
 _HEADER = ["cluster", "role", "count", "share_pct"] + [f"z_{n}" for n in FEATURE_NAMES] + ["interpretation"]
 
 
-def _markdown(model: ClusterModel, rows: list, summary: FeatureSummary | None) -> str:
+def _markdown(model: ClusterModel, rows: list, summary: FeatureSummary | None,
+              importance: FeatureImportance | None = None) -> str:
     s = model.settings
     lines = ["# Cluster centroids", "",
              f"k = {model.k}, seed {model.seed}, n_init {model.fit.get('n_init')}, inertia "
@@ -234,11 +236,18 @@ def _markdown(model: ClusterModel, rows: list, summary: FeatureSummary | None) -
                   for r in rows]
     lines.append(markdown_table(_HEADER, table_rows, digits=2,
                                 align=["r", "l", "r", "r"] + ["r"] * len(FEATURE_NAMES) + ["l"]))
+    if importance is not None:
+        lines += ["## Which features separate the clusters", "",
+                  "share = the feature's between-cluster sum of squares over the total (what K-Means "
+                  "maximises); r2 = its share of the feature's variance; F = between- over "
+                  "within-cluster variance (descriptive, no p-value). See docs/compare.md.", "",
+                  markdown_table(list(IMPORTANCE_HEADER), importance.markdown_rows(),
+                                 align=["r", "l", "r", "r", "r", "r", "r"])]
     return "\n".join(lines)
 
 
 def write_cluster_outputs(out_dir, model: ClusterModel, summary: FeatureSummary | None = None, *,
-                          overwrite: bool = False) -> dict:
+                          importance: FeatureImportance | None = None, overwrite: bool = False) -> dict:
     """Write model.json and the centroid report (Markdown, CSV, JSON) into ``out_dir``.
 
     Refuses (before writing anything) if any of :data:`OUTPUT_FILES` exists, unless
@@ -264,10 +273,11 @@ def write_cluster_outputs(out_dir, model: ClusterModel, summary: FeatureSummary 
          "feature_summary": summary.to_dict() if summary is not None else None,
          "model": {"k": model.k, "seed": model.seed, "inertia": model.inertia, "n_iter": model.n_iter,
                    "converged": model.converged, "margin": model.margin, "fit": model.fit},
-         "clusters": [r.to_dict() for r in rows]},
+         "clusters": [r.to_dict() for r in rows],
+         "feature_importance": importance.to_dict() if importance is not None else None},
         overwrite=overwrite)
-    paths["centroids.md"] = write_markdown(out_dir / "centroids.md", _markdown(model, rows, summary),
-                                           overwrite=overwrite)
+    paths["centroids.md"] = write_markdown(out_dir / "centroids.md",
+                                           _markdown(model, rows, summary, importance), overwrite=overwrite)
     return paths
 
 
@@ -301,7 +311,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _text_summary(model: ClusterModel, summary: FeatureSummary, paths: dict, seconds: float) -> str:
+def _text_summary(model: ClusterModel, summary: FeatureSummary, paths: dict, seconds: float,
+                  importance: FeatureImportance | None = None) -> str:
     lines = [f"features: {summary.trades:,} trades, {summary.unknown_side_trades:,} unknown side, "
              f"{summary.warmup_rows:,} warm-up rows, {summary.zero_std_rows:,} zero-std rows, "
              f"{summary.rows_used:,} rows used",
@@ -310,6 +321,9 @@ def _text_summary(model: ClusterModel, summary: FeatureSummary, paths: dict, sec
     for r in centroid_table(model):
         lines.append(f"  cluster {r.cluster} {r.role:<13} {r.count:>12,} {100 * r.share:5.1f}%  "
                      + " ".join(f"{n}={v:+.2f}" for n, v in zip(FEATURE_NAMES, r.centroid_z)))
+    if importance is not None:
+        lines.append(f"separating features (share of between-cluster SS): "
+                     f"{importance.summary(len(FEATURE_NAMES))}")
     lines.append("wrote " + ", ".join(str(p) for p in paths.values()))
     return "\n".join(lines)
 
@@ -335,13 +349,15 @@ def main(argv=None) -> int:
                                  f"(days {args.days or 'all'}), fewer than k={args.k}")
         progress(f"fitting k={args.k} on {summary.rows_used:,} rows")
         start = time.perf_counter()
-        model, _ = fit_model(z, settings, k=args.k, n_init=args.n_init, max_iter=args.max_iter,
-                             tol=args.tol, seed=args.seed, fit_sample=args.fit_sample,
-                             margin=args.margin,
-                             source={"tape": str(Path(args.tape_dir)), "days": list(summary.days)})
+        model, labels = fit_model(z, settings, k=args.k, n_init=args.n_init, max_iter=args.max_iter,
+                                  tol=args.tol, seed=args.seed, fit_sample=args.fit_sample,
+                                  margin=args.margin,
+                                  source={"tape": str(Path(args.tape_dir)), "days": list(summary.days)})
         seconds = time.perf_counter() - start
-        del z
-        paths = write_cluster_outputs(out_dir, model, summary, overwrite=args.force)
+        importance = feature_importance(z, labels, model.k)
+        del z, labels
+        paths = write_cluster_outputs(out_dir, model, summary, importance=importance,
+                                      overwrite=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -349,10 +365,11 @@ def main(argv=None) -> int:
         print(json.dumps(to_jsonable({"feature_summary": summary.to_dict(),
                           "model": {k: v for k, v in model.to_dict().items() if k != "source"},
                           "clusters": [r.to_dict() for r in centroid_table(model)],
+                          "feature_importance": importance.to_dict(),
                           "fit_seconds": seconds,
                           "files": {k: str(v) for k, v in paths.items()}}), indent=2))
     else:
-        print(_text_summary(model, summary, paths, seconds))
+        print(_text_summary(model, summary, paths, seconds, importance))
     return 0
 
 

@@ -148,7 +148,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m clusterlob.convert",
                                      description="Convert trades and book snapshots into a clusterlob tape directory.")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="Tardis CSV/CSV.gz, flat or pointline Parquet")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="Tardis CSV/CSV.gz, flat or pointline Parquet, Binance stream recordings (.gz or text)")
     parser.add_argument("--out", required=True, metavar="TAPE_DIR")
     parser.add_argument("--symbol", help="keep only this symbol (needed when a file holds several)")
     parser.add_argument("--exchange", help="exchange name, when the inputs do not say it")

@@ -16,6 +16,7 @@ matplotlib is installed; :func:`main` is ``python -m clusterlob.ic``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -29,6 +30,8 @@ import numpy as np
 from .errors import ClusterlobError, ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
                  ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
+from .model import label_trades, load_model
+from .report import markdown_table, to_jsonable, write_csv, write_json, write_markdown
 from .signals import (ROLE_GROUPS, BucketGrid, BucketSignals, SignalAccumulator, _check_bucket_s,
                       cluster_groups, covered_buckets)
 from .tape import US_PER_DAY, day_start_us, parse_days, read_manifest, read_tape
@@ -127,8 +130,6 @@ def _labeller(group_by: str, model):
         return ROLE_GROUPS, by_agent
     if model is None:
         raise ParameterError(f"--group-by {group_by} needs --model MODEL.json")
-    from .model import label_trades
-
     groups = ROLE_GROUPS if group_by == "role" else cluster_groups(int(model.centers_z.shape[0]))
 
     def by_model(tape, state):
@@ -302,8 +303,6 @@ def _num(v: float, digits: int = 4) -> str:
 
 
 def _markdown(study: ICStudy) -> str:
-    from .report import markdown_table
-
     s = study.settings
     c = study.counts
     lines = [f"# Signal study: {study.tape}", "",
@@ -327,7 +326,10 @@ def _markdown(study: ICStudy) -> str:
     if study.aggregate is not None:
         lines += [f"## IC across {len(study.windows)} daily windows", "",
                   "t = mean / (std / sqrt(n)); with ~288 five-minute buckets a day one day's Pearson IC "
-                  "has a standard error near 0.06.", "",
+                  "has a standard error near 0.06."
+                  + (f" These days include the in-sample days {study.in_out.in_sample_label}; the "
+                     "out-of-sample days alone are summarized in the in vs out of sample section."
+                     if study.in_out is not None else ""), "",
                   markdown_table(("group", "weighting", "h", "statistic", "windows", "mean", "std", "t",
                                   "share > 0"),
                                  [(r.group, r.weighting, r.horizon, r.statistic, r.n_windows, _num(r.mean),
@@ -355,8 +357,9 @@ def _markdown(study: ICStudy) -> str:
               markdown_table(tf_cols, tf_rows(tf.biased()), align="llllrrrrrrrr")]
     if study.in_out is not None:
         io = study.in_out
-        lines += [f"## In sample ({io.in_sample_label}) vs out of sample ({len(io.oos_labels)} later days, "
-                  "Experiment 9)", "",
+        n_oos = len(io.oos_labels)
+        lines += [f"## In sample ({io.in_sample_label}) vs out of sample ({n_oos} later "
+                  f"day{'' if n_oos == 1 else 's'}, Experiment 9)", "",
                   markdown_table(("group", "h", "weighting", "IS Pearson", "OOS mean", "OOS std", "ratio",
                                   "IS Spearman", "OOS mean", "OOS std", "ratio", "OOS days"),
                                  [(r.group, r.horizon, r.weighting, _num(r.in_sample_pearson), _num(r.oos_pearson_mean),
@@ -381,8 +384,6 @@ def write_ic_outputs(study: ICStudy, out_dir, *, overwrite: bool = False) -> dic
 
     Every file is written atomically; an existing file is refused unless ``overwrite``.
     """
-    from .report import write_csv, write_json, write_markdown, write_text  # noqa: F401
-
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ParameterError(f"--out {out} exists and is not a directory")
@@ -488,7 +489,6 @@ def main(argv=None) -> int:
             time_key=args.time_key)
         model = None
         if args.model is not None:
-            from .model import load_model
             model = load_model(args.model)
         group_by = args.group_by or ("role" if model is not None else "agent")
         started = time.monotonic()
@@ -500,8 +500,6 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        import json
-        from .report import to_jsonable
         print(json.dumps(to_jsonable({"outputs": {k: str(v) for k, v in paths.items()},
                                       "ic_pooled": study.pooled.to_dict(), "notes": study.notes}), indent=2))
     else:

@@ -12,9 +12,12 @@ the rows are labelled once more against the final centres, so labels, centres an
 inertia always agree.
 
 Memory is bounded: every pass over the rows is one compiled loop
-(:mod:`clusterlob._core`, ``kmeans_lloyd_pass`` and ``kmeans_seed_potential``) that
-keeps only per-cluster sums, so besides the input there are only a few arrays of
-length n (labels, distances for seeding), never an n x k x d temporary.
+(:mod:`clusterlob._core`: ``kmeans_column_moments``, ``kmeans_seed_update``,
+``kmeans_seed_potentials``, ``kmeans_lloyd_pass``) that keeps only per-cluster or
+per-column sums, so besides the input there are only a few arrays of length n
+(labels; distances and their running sum while seeding), never an n x k x d
+temporary.  Seeding reads the data 1 + 2 (k - 1) times (all candidates of a centre are
+scored in one pass), each Lloyd iteration once.
 
 Randomness comes from ``seed`` (an int, None or a :class:`numpy.random.Generator`);
 the same seed gives the same result.
@@ -95,21 +98,34 @@ def check_matrix(X, name: str = "X") -> np.ndarray:
     Copies only when the dtype or layout requires it.  Raises :class:`ParameterError`
     naming ``name``, the shape, or the first non-finite row.
     """
+    X = _as_matrix(X, name)
+    _moments(X, name)
+    return X
+
+
+def _as_matrix(X, name: str = "X") -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] < 1:
         raise ParameterError(f"`{name}` must be a 2-D (rows, features) array, got shape {X.shape}")
     if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
         raise ParameterError(f"`{name}` must be numeric, got dtype {X.dtype}")
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    for start in range(0, X.shape[0], _CHUNK_ROWS):
-        bad = ~np.isfinite(X[start:start + _CHUNK_ROWS]).all(axis=1)
-        if bad.any():
-            n_bad = int(bad.sum()) + sum(
-                int((~np.isfinite(X[s:s + _CHUNK_ROWS]).all(axis=1)).sum())
-                for s in range(start + _CHUNK_ROWS, X.shape[0], _CHUNK_ROWS))
-            raise ParameterError(f"`{name}` has {n_bad} rows with NaN or inf "
-                                 f"(first at row {start + int(np.argmax(bad))})")
-    return X
+    return np.ascontiguousarray(X, dtype=np.float64)
+
+
+def _moments(X: np.ndarray, name: str = "X"):
+    """Column means and population variances of a C-contiguous float64 matrix (one kernel call).
+
+    Raises the one-line error of :func:`check_matrix` if a value is NaN or inf.
+    """
+    mean, sq_dev = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    n_bad = _core.kmeans_column_moments(X, mean, sq_dev)
+    if n_bad:
+        for start in range(0, X.shape[0], _CHUNK_ROWS):
+            bad = ~np.isfinite(X[start:start + _CHUNK_ROWS]).all(axis=1)
+            if bad.any():
+                raise ParameterError(f"`{name}` has {n_bad} rows with NaN or inf "
+                                     f"(first at row {start + int(np.argmax(bad))})")
+    return mean, sq_dev / max(X.shape[0], 1)
 
 
 def _check_k(k, n: int) -> int:
@@ -161,6 +177,8 @@ def kmeans_plusplus(X, k: int, *, seed=None, n_local_trials: int | None = None):
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(k))
     n_local_trials = _check_int("n_local_trials", n_local_trials, 1)
+    if n_local_trials > 64:
+        raise ParameterError(f"`n_local_trials` must be <= 64, got {n_local_trials}")
     return _seed(X, k, _rng(seed), n_local_trials)
 
 
@@ -169,39 +187,22 @@ def _seed(X: np.ndarray, k: int, rng: np.random.Generator, n_local_trials: int):
     indices = np.empty(k, dtype=np.int64)
     indices[0] = rng.integers(n)
     closest = np.full(n, np.inf)
-    potential = _core.kmeans_seed_potential(X, X[indices[0]], closest, True)
+    cumulative = np.empty(n)
+    potential = _core.kmeans_seed_update(X, X[indices[0]], closest, cumulative)
+    trial_potentials = np.empty(n_local_trials)
     for c in range(1, k):
         if potential > 0.0:
-            cumulative = np.cumsum(closest)
             draws = rng.random(n_local_trials) * cumulative[-1]
             candidates = np.minimum(np.searchsorted(cumulative, draws, side="right"), n - 1)
-            del cumulative
         else:  # every row sits on a chosen centre: any row will do
             candidates = rng.integers(n, size=n_local_trials)
-        trial_potentials = [_core.kmeans_seed_potential(X, X[j], closest, False) for j in candidates]
-        best = int(np.argmin(trial_potentials))
-        indices[c] = candidates[best]
-        potential = _core.kmeans_seed_potential(X, X[indices[c]], closest, True)
+        _core.kmeans_seed_potentials(X, X[candidates], closest, trial_potentials)
+        indices[c] = candidates[int(np.argmin(trial_potentials))]
+        potential = _core.kmeans_seed_update(X, X[indices[c]], closest, cumulative)
     return X[indices].copy(), indices
 
 
 # -- Lloyd ---------------------------------------------------------------------------------
-
-def _mean_variance(X: np.ndarray) -> float:
-    """Mean over features of the (population) variance, in chunks (Chan's combination)."""
-    n_total, mean, m2 = 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for start in range(0, X.shape[0], _CHUNK_ROWS):
-        chunk = X[start:start + _CHUNK_ROWS]
-        n_chunk = chunk.shape[0]
-        chunk_mean = chunk.mean(axis=0)
-        chunk_m2 = ((chunk - chunk_mean) ** 2).sum(axis=0)
-        delta = chunk_mean - mean
-        total = n_total + n_chunk
-        mean = mean + delta * (n_chunk / total)
-        m2 = m2 + chunk_m2 + delta ** 2 * (n_total * n_chunk / total)
-        n_total = total
-    return float((m2 / n_total).mean())
-
 
 def _relocate_empty(X: np.ndarray, centers: np.ndarray, labels: np.ndarray, empty: np.ndarray) -> None:
     """Move the centres of empty clusters onto the rows farthest from their own centre."""
@@ -314,7 +315,8 @@ def kmeans(X, k: int = 3, *, n_init: int = 1, max_iter: int = 300, tol: float = 
     -------
     KMeansResult
     """
-    X = check_matrix(X)
+    X = _as_matrix(X)
+    _, variance = _moments(X)          # validates (finite) and gives the tolerance's scale
     k = _check_k(k, X.shape[0])
     n_init = _check_int("n_init", n_init, 1)
     max_iter = _check_int("max_iter", max_iter, 1)
@@ -334,9 +336,10 @@ def kmeans(X, k: int = 3, *, n_init: int = 1, max_iter: int = 300, tol: float = 
     if fit_sample is not None and fit_sample < n:
         rows = np.sort(rng.choice(n, size=fit_sample, replace=False))
         X_fit = X[rows]
+        variance = _moments(X_fit)[1]
     else:
         X_fit = X
-    tol_abs = float(tol) * _mean_variance(X_fit) if tol > 0 else 0.0
+    tol_abs = float(tol) * float(variance.mean())
     n_local_trials = 2 + int(np.log(k))
 
     best = None

@@ -227,7 +227,7 @@ def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_
     z = np.asarray(z)
     if z.ndim != 2 or z.shape[1] != len(FEATURE_NAMES):
         raise ParameterError(f"`z` must have shape (n, {len(FEATURE_NAMES)}), got {z.shape}")
-    if k > 127:
+    if isinstance(k, (int, np.integer)) and k > 127:
         raise ParameterError(f"`k` must be <= 127 (cluster ids are int8), got {k}")
     result = kmeans(z, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=int(seed),
                     fit_sample=fit_sample)

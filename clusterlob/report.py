@@ -34,6 +34,15 @@ def _check_target(path, overwrite: bool) -> Path:
     return path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def write_text(path, text: str, *, overwrite: bool = False) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; create the folder if needed."""
     path = _check_target(path, overwrite)
@@ -44,6 +53,7 @@ def write_text(path, text: str, *, overwrite: bool = False) -> Path:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the user's usual mode
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -2,8 +2,8 @@
 
 The honest rule, per group, weighting and bucket width:
 
-* at bucket ``b``'s close, with ``thr[b]`` the rolling quantile of ``|OFI|`` over the covered
-  buckets *before* ``b`` (:func:`rolling_threshold`; NaN, hence flat, until ``min_history`` of
+* at bucket ``b``'s close, with ``thr[b]`` the rolling quantile of ``|OFI|`` over the usable
+  buckets *before* ``b`` (covered by the data's days and with a close mid: after the first snapshot) (:func:`rolling_threshold`; NaN, hence flat, until ``min_history`` of
   them exist), take position ``sign(OFI[b])`` if ``|OFI[b]| > thr[b]``, else stay flat;
 * hold it over bucket ``b + 1``: the position earns ``r_1[b] = ln(mid_close[b+1] / mid_close[b])``;
 * every non-flat bucket is one trade (a round trip: enter at ``b``'s close, leave at ``b+1``'s),
@@ -38,6 +38,7 @@ __all__ = [
     "TimeframeTable",
     "rolling_threshold",
     "taker_positions",
+    "taker_returns",
     "taker_backtest",
     "timeframe_analysis",
 ]
@@ -161,6 +162,27 @@ def _sharpe(per_bucket: np.ndarray, periods_per_year: float) -> float:
     return float(per_bucket.mean()) / sd * math.sqrt(periods_per_year)
 
 
+def taker_returns(signal, returns, threshold, usable, *, fee_bps: float = 3.0):
+    """Per-bucket taker returns, for equity curves: ``(gross, net, position)``, each shape (n,).
+
+    ``gross[b] = position[b] * returns[b]`` and ``net[b] = gross[b] - 2 * fee_bps * 1e-4`` when
+    ``position[b] != 0``; both NaN where the bucket is not scored (not usable, or its return is NaN).
+    ``position`` is :func:`taker_positions` (int8).  Parameters as :func:`taker_backtest`.
+    """
+    if not (isinstance(fee_bps, (int, float)) and math.isfinite(fee_bps) and fee_bps >= 0):
+        raise ParameterError(f"`fee_bps` must be a finite number >= 0, got {fee_bps!r}")
+    ret = np.asarray(returns, dtype=np.float64)
+    usable = np.asarray(usable, dtype=bool)
+    position = taker_positions(signal, threshold)
+    if ret.shape != position.shape or usable.shape != position.shape:
+        raise ParameterError(f"`signal`, `returns`, `threshold` and `usable` must have one shape, got "
+                             f"{position.shape}, {ret.shape}, {usable.shape}")
+    scored = usable & np.isfinite(ret)
+    gross = np.where(scored, position * ret, np.nan)
+    net = gross - 2.0 * fee_bps * 1e-4 * (position != 0)
+    return gross, net, position
+
+
 def taker_backtest(signal, returns, threshold, usable, *, fee_bps: float = 3.0, bucket_us: int,
                    timeframe_min: float = math.nan, group: str = "", weighting: str = "",
                    biased: bool = False) -> TakerResult:
@@ -179,16 +201,9 @@ def taker_backtest(signal, returns, threshold, usable, *, fee_bps: float = 3.0, 
     bucket_us : int
         Bucket width, for the annualization.
     """
-    if not (isinstance(fee_bps, (int, float)) and math.isfinite(fee_bps) and fee_bps >= 0):
-        raise ParameterError(f"`fee_bps` must be a finite number >= 0, got {fee_bps!r}")
-    ret = np.asarray(returns, dtype=np.float64)
-    pos = taker_positions(signal, threshold).astype(np.float64)
-    scored = np.asarray(usable, dtype=bool) & np.isfinite(ret)
-    pos, ret = pos[scored], ret[scored]
-    gross = pos * ret
-    trade = pos != 0
-    cost = 2.0 * fee_bps * 1e-4
-    net = gross - cost * trade
+    gross, net, position = taker_returns(signal, returns, threshold, usable, fee_bps=fee_bps)
+    scored = np.isfinite(gross)
+    gross, net, trade = gross[scored], net[scored], position[scored] != 0
     n_trades = int(trade.sum())
     ppy = US_PER_YEAR / bucket_us
     return TakerResult(
@@ -254,12 +269,15 @@ def timeframe_analysis(signals_by_timeframe: Mapping, *, rule: ThresholdRule = T
         if not isinstance(sig, BucketSignals):
             raise ParameterError(f"timeframe {minutes!r}: expected BucketSignals, got {type(sig).__name__}")
         frnb, conr = sig.frnb(), sig.conr()
+        # history and trading only once the data has started (a close mid exists): the empty
+        # buckets before a tape's first snapshot would otherwise feed zeros to the threshold
+        usable = sig.covered & np.isfinite(sig.mid_close)
         for g in (groups or sig.group_names):
             for w in weightings:
                 ofi = sig.ofi(g, w)
-                thr = rolling_threshold(np.abs(ofi), sig.covered, rule)
+                thr = rolling_threshold(np.abs(ofi), usable, rule)
                 for biased, ret in ((False, frnb), (True, conr)):
-                    rows.append(taker_backtest(ofi, ret, thr, sig.covered, fee_bps=fee_bps,
+                    rows.append(taker_backtest(ofi, ret, thr, usable, fee_bps=fee_bps,
                                                bucket_us=sig.grid.bucket_us, timeframe_min=float(minutes),
                                                group=g, weighting=w, biased=biased))
     return TimeframeTable(tuple(rows), rule, float(fee_bps))

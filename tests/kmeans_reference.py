@@ -39,6 +39,12 @@ def lloyd_pass_numpy(X, centers, chunk_rows=1 << 16):
     return labels, inertia, sums, np.bincount(labels, minlength=k).astype(np.int64)
 
 
+def column_moments(X):
+    """Column means and sums of squared deviations (finite X)."""
+    mean = X.mean(axis=0)
+    return mean, ((X - mean) ** 2).sum(axis=0)
+
+
 def seed_potential(X, candidate, closest):
     """sum_i min(closest_i, ||X_i - candidate||^2) and the lowered distances."""
     d2 = ((X - candidate) ** 2).sum(axis=1)

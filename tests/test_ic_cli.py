@@ -177,3 +177,46 @@ def test_groups_without_trades_are_noted_once():
     notes = _constant_notes(sig, [table], 4)
     assert notes[0].startswith("group opportunistic: no trades") and "signal is off" in notes[0]
     assert len(notes) == 2 and notes[1] == "4 IC values are NaN because a series was constant"
+
+
+def test_planted_truth_on_the_default_tape(tmp_path, capsys):
+    """Point 7: directional size-weighted OFI has the highest IC at h=1 and beats all trades, both
+    by the planted agent column (independent of clustering) and by the roles of a fitted model."""
+    from clusterlob.cluster import main as cluster_main
+    from conftest import DATA
+
+    tape = DATA / "default_tape"
+    by_agent = run_ic_study(tape, group_by="agent", settings=ICSettings(horizons=(1,), timeframes_min=(30,)))
+    assert cluster_main([str(tape), "--out", str(tmp_path / "m"), "--seed", "0"]) == 0
+    capsys.readouterr()
+    from clusterlob.model import load_model
+    by_role = run_ic_study(tape, model=load_model(tmp_path / "m" / "model.json"), group_by="role",
+                           settings=ICSettings(horizons=(1,), timeframes_min=(30,)))
+    for study in (by_agent, by_role):
+        h1 = [r for r in study.pooled.rows if r.weighting == "size" and r.horizon == 1]
+        best = max(h1, key=lambda r: r.pearson)
+        assert best.group == "directional", study.group_by
+        assert best.pearson > study.pooled.get("all", "size", 1).pearson + 0.1
+        assert study.pooled.get("opportunistic", "size", 1).pearson < 0
+
+
+def test_cli_on_the_real_binance_sample(tmp_path, capsys):
+    """5.7 minutes of real BTCUSDT futures: 10 s buckets, roles from a model fit on the same data."""
+    from clusterlob.cluster import main as cluster_main
+    from clusterlob.convert import main as convert_main
+    from clusterlob.tape import read_tape
+    from conftest import shared_file
+
+    raw = shared_file("binance-futures", "btcusdt_20240808.gz")
+    assert convert_main([str(raw), "--out", str(tmp_path / "tape")]) == 0
+    assert cluster_main([str(tmp_path / "tape"), "--out", str(tmp_path / "m"), "--seed", "0"]) == 0
+    capsys.readouterr()
+    assert main([str(tmp_path / "tape"), "--model", str(tmp_path / "m" / "model.json"), "--bucket", "10",
+                 "--timeframes", "1", "--threshold-min-history", "3", "--out", str(tmp_path / "o")]) == 0
+    doc = json.loads((tmp_path / "o" / "ic.json").read_text())
+    rows = {(r["group"], r["weighting"], r["horizon"]): r for r in doc["ic_pooled"]["rows"]}
+    assert 30 <= rows[("all", "size", 1)]["n_buckets"] <= 36       # the buckets with a close mid
+    tape = read_tape(tmp_path / "tape")
+    assert doc["counts"]["trades_known_side"] == int(np.count_nonzero(tape.trades.side))
+    assert sum(doc["counts"][f"trades_{g}"] for g in ("directional", "opportunistic", "passive")) \
+        == doc["counts"]["valid_rows"]

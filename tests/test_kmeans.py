@@ -1,5 +1,4 @@
 """K-Means++: hand-computed fixtures, kernels vs the NumPy reference, optimality on small data."""
-import itertools
 
 import numpy as np
 import pytest
@@ -32,14 +31,30 @@ def test_four_points_assignment_pass_by_hand():
     assert _core.kmeans_lloyd_pass(FOUR, centers, labels, sums, counts)[1] == 0
 
 
-def test_four_points_seed_potential_by_hand():
-    closest = np.full(4, np.inf)
+def test_four_points_seeding_by_hand():
+    closest, cumulative = np.full(4, np.inf), np.zeros(4)
     # first centre p0: squared distances 0, 1, 16, 17
-    assert _core.kmeans_seed_potential(FOUR, FOUR[0], closest, True) == 34.0
+    assert _core.kmeans_seed_update(FOUR, FOUR[0], closest, cumulative) == 34.0
     assert closest.tolist() == [0.0, 1.0, 16.0, 17.0]
-    # adding p3 would lower p2 and p3 to 1 and 0: potential 0 + 1 + 1 + 0 = 2; no update asked
-    assert _core.kmeans_seed_potential(FOUR, FOUR[3], closest, False) == 2.0
-    assert closest.tolist() == [0.0, 1.0, 16.0, 17.0]
+    assert cumulative.tolist() == [0.0, 1.0, 17.0, 34.0]
+    # candidates p1, p2, p3 would lower the potential to 0+0+16+16, 0+1+0+1, 0+1+1+0
+    out = np.zeros(3)
+    _core.kmeans_seed_potentials(FOUR, FOUR[1:], closest, out)
+    assert out.tolist() == [32.0, 2.0, 2.0]
+    assert closest.tolist() == [0.0, 1.0, 16.0, 17.0]      # not modified
+    assert _core.kmeans_seed_update(FOUR, FOUR[3], closest, cumulative) == 2.0
+    assert closest.tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert cumulative.tolist() == [0.0, 1.0, 2.0, 2.0]
+
+
+def test_four_points_column_moments_by_hand():
+    mean, sq_dev = np.zeros(2), np.zeros(2)
+    # means (2, 0.5); squared deviations 4 * 4 = 16 and 4 * 0.25 = 1
+    assert _core.kmeans_column_moments(FOUR, mean, sq_dev) == 0
+    assert mean.tolist() == [2.0, 0.5] and sq_dev.tolist() == [16.0, 1.0]
+    bad = FOUR.copy()
+    bad[1, 1], bad[3, 0] = np.nan, -np.inf
+    assert _core.kmeans_column_moments(bad, mean, sq_dev) == 2
 
 
 def test_four_points_lloyd_by_hand():
@@ -83,18 +98,27 @@ def test_kernel_ties_go_to_lowest_index():
     assert labels.tolist() == [0, 1]
 
 
-def test_seed_potential_matches_reference():
+def test_seeding_kernels_match_reference():
     for seed in range(15):
         rng = np.random.default_rng(100 + seed)
-        X = rng.standard_normal((200, 6))
-        closest = rng.uniform(0, 20, 200)
-        cand = rng.standard_normal(6)
-        expect, lowered = ref.seed_potential(X, cand, closest)
-        work = closest.copy()
-        assert _core.kmeans_seed_potential(X, cand, work, False) == pytest.approx(expect, rel=1e-12)
-        np.testing.assert_array_equal(work, closest)
-        assert _core.kmeans_seed_potential(X, cand, work, True) == pytest.approx(expect, rel=1e-12)
+        n = int(rng.integers(1, 300))
+        X = rng.standard_normal((n, 6))
+        closest = rng.uniform(0, 20, n)
+        candidates = rng.standard_normal((int(rng.integers(1, 5)), 6))
+        out = np.zeros(candidates.shape[0])
+        _core.kmeans_seed_potentials(X, candidates, closest, out)
+        expect = [ref.seed_potential(X, c, closest)[0] for c in candidates]
+        np.testing.assert_allclose(out, expect, rtol=1e-12)
+        total, lowered = ref.seed_potential(X, candidates[0], closest)
+        work, cumulative = closest.copy(), np.zeros(n)
+        assert _core.kmeans_seed_update(X, candidates[0], work, cumulative) == pytest.approx(total, rel=1e-12)
         np.testing.assert_allclose(work, lowered, rtol=1e-12)
+        np.testing.assert_allclose(cumulative, np.cumsum(lowered), rtol=1e-12)
+        mean, sq_dev = np.zeros(6), np.zeros(6)
+        assert _core.kmeans_column_moments(X, mean, sq_dev) == 0
+        r_mean, r_sq = ref.column_moments(X)
+        np.testing.assert_allclose(mean, r_mean, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(sq_dev, r_sq, rtol=1e-12)
 
 
 def test_kmeans_matches_reference_loop():
@@ -223,7 +247,7 @@ def test_result_to_dict_and_repr():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: kmeans(np.array([[0.0, np.nan], [1.0, 1.0], [2.0, 2.0]]), 2), "`X` has 1 rows with NaN or inf (first at row 0)"),
+    (lambda: kmeans(np.array([[0.0, np.nan], [1.0, 1.0], [np.inf, 2.0]]), 2), "`X` has 2 rows with NaN or inf (first at row 0)"),
     (lambda: kmeans(FOUR, 5), "`k` must be <= the number of rows (4), got 5"),
     (lambda: kmeans(FOUR, 0), "`k` must be an integer >= 1, got 0"),
     (lambda: kmeans(FOUR, 2, n_init=0), "`n_init` must be an integer >= 1, got 0"),

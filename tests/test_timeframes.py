@@ -7,7 +7,7 @@ import pytest
 from clusterlob.errors import ParameterError
 from clusterlob.signals import BucketGrid, bucket_signals
 from clusterlob.timeframes import (BIASED, HONEST, ThresholdRule, rolling_threshold, taker_backtest,
-                                   taker_positions, timeframe_analysis)
+                                   taker_positions, taker_returns, timeframe_analysis)
 
 
 def _reference_threshold(a, usable, rule):
@@ -80,6 +80,10 @@ def test_taker_by_hand():
     per_bucket = np.array([0, 0.02, 0, -0.005])
     assert res.sharpe_gross == pytest.approx(per_bucket.mean() / per_bucket.std(ddof=1) * math.sqrt(365 * 288))
     assert res.variant == HONEST and not res.biased
+    gross, net, position = taker_returns(ofi, r1, thr, np.ones(5, bool), fee_bps=3.0)
+    np.testing.assert_array_equal(position, [0, -1, 0, 1, 0])
+    np.testing.assert_allclose(gross, [0, 0.02, 0, -0.005, np.nan])
+    np.testing.assert_allclose(net, [0, 0.0194, 0, -0.0056, np.nan])
     with pytest.raises(ParameterError, match="`fee_bps` must be a finite number >= 0, got -1"):
         taker_backtest(ofi, r1, thr, np.ones(5, bool), fee_bps=-1, bucket_us=1)
 
@@ -138,3 +142,18 @@ def test_rule_validation():
         ThresholdRule(quantile=1.5)
     with pytest.raises(ParameterError, match="`min_history` must be an integer in 1..window"):
         ThresholdRule(window=5, min_history=6)
+
+
+def test_buckets_before_the_data_are_not_history():
+    # a tape that starts at noon: the morning buckets are in the day but have no close mid
+    rng = np.random.default_rng(5)
+    grid = BucketGrid.for_days(["2024-05-01"], 300_000_000)
+    late = grid.starts_us[144:]
+    flow = rng.normal(0, 1, late.shape[0])
+    sig = bucket_signals(late + 1, np.sign(flow).astype(np.int8), np.abs(flow), None, late + 2,
+                         60000 * np.exp(np.cumsum(rng.normal(0, 1e-3, late.shape[0]))), grid, ())
+    table = timeframe_analysis({5: sig}, rule=ThresholdRule(0.5, 288, 12), weightings=("size",))
+    r = table.get(5, "all", "size")
+    # flat for the first 12 buckets of data, then about half the buckets trade (median threshold)
+    assert r.buckets_scored == 143
+    assert 0.35 * 131 < r.n_trades < 0.65 * 131
