@@ -353,3 +353,16 @@ def test_two_test_days_and_task_split_do_not_change_results(tape8, tmp_path):
     for i in one:
         np.testing.assert_array_equal(one[i].model.centers_z, many[i].model.centers_z)
         np.testing.assert_array_equal(one[i].signals.ofi_size, many[i].signals.ofi_size)
+
+
+def test_default_synthetic_tape_out_of_sample(tmp_path):
+    tape_dir = Path(__file__).resolve().parents[1] / "data" / "default_tape"
+    if not (tape_dir / "manifest.json").is_file():
+        pytest.skip(f"the committed synthetic tape {tape_dir} is absent")
+    res = run_walkforward(tape_dir, tmp_path / "s", FeatureSettings(), WalkForwardSettings(train_days=1))
+    assert len(res.fitted) == 1
+    w = res.fitted[0]
+    assert sorted(w.roles.tolist()) == [0, 1, 2] and not w.unassigned
+    # the planted truth, out of sample (fit on day 1, scored on day 2; the tape is fixed):
+    # directional flow predicts the next bucket, opportunistic flow predicts against it
+    assert w.ic.get("directional", "size", 1).pearson > 0 > w.ic.get("opportunistic", "size", 1).pearson

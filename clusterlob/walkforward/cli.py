@@ -126,8 +126,9 @@ def _text(result, paths) -> str:
                 if r.n_windows == 0:
                     lines.append(f"  OOS IC {r.group:<13} n/a (unassigned or no IC in every window)")
                     continue
-                lines.append(f"  OOS IC {r.group:<13} mean {r.mean:+.4f}  std {r.std:.4f}  t {r.t_stat:+.2f}  "
-                             f"({r.n_windows} windows)")
+                std = "n/a" if r.std != r.std else f"{r.std:.4f}"
+                t = "n/a" if r.t_stat != r.t_stat else f"{r.t_stat:+.2f}"
+                lines.append(f"  OOS IC {r.group:<13} mean {r.mean:+.4f}  std {std}  t {t}  ({r.n_windows} windows)")
     for g, v in result.equity.items():
         lines.append(f"  OOS taker equity {g:<13} {100.0 * float(v[-1]) if v.size else 0.0:+.3f} %")
     lines += [f"  note: {n}" for n in result.notes]
