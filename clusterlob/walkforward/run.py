@@ -34,8 +34,7 @@ from ..report import markdown_table, to_jsonable, write_csv, write_json, write_m
 from ..roles import ROLE_NAMES
 from ..signals import ALL_TRADES
 from .cache import build_cache, plan_cache
-from .windows import (WalkForwardSettings, WindowResult, aggregate, fit_windows, plan_windows,
-                      score_windows, stability_rows)
+from .windows import WalkForwardSettings, aggregate, fit_windows, plan_windows, score_windows, stability_rows
 
 __all__ = ["OUTPUT_FILES", "WalkForwardResult", "run_walkforward", "write_outputs", "check_outputs_free"]
 
