@@ -366,3 +366,13 @@ def test_default_synthetic_tape_out_of_sample(tmp_path):
     # the planted truth, out of sample (fit on day 1, scored on day 2; the tape is fixed):
     # directional flow predicts the next bucket, opportunistic flow predicts against it
     assert w.ic.get("directional", "size", 1).pearson > 0 > w.ic.get("opportunistic", "size", 1).pearson
+
+
+def test_leftover_temporary_files_are_removed(tmp_path):
+    days = day_list("2024-05-01", 2)
+    write_random_tape(tmp_path / "tape", 8, days)
+    folder = tmp_path / "cache" / SMALL.key()
+    folder.mkdir(parents=True)
+    (folder / f".{days[0]}.parquet.tmp-abc.parquet").write_bytes(b"half a file")
+    build_cache(tmp_path / "tape", SMALL, tmp_path / "cache")
+    assert not list(folder.glob(".*")) and all(s.cached for s in plan_cache(tmp_path / "tape", SMALL, tmp_path / "cache"))

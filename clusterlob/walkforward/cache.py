@@ -13,7 +13,8 @@ modification time (ns) of its trades and book Parquet files, the manifest's row 
 and the instrument: cheap to take on months of data (a content hash would read every
 byte); the tape writer renames new files into place, so a rewritten day always gets a
 new mtime.  The JSON is written after the Parquet file, both atomically, so it marks a
-finished day: a killed run leaves whole days behind and the next run reuses them.
+finished day: a killed run leaves whole days behind and the next run reuses them (and
+removes the temporary files a hard kill can leave).
 
 Parallel build, exactly equal to one pass
 -----------------------------------------
@@ -40,6 +41,7 @@ import json
 import os
 import tempfile
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -299,20 +301,39 @@ class CachedDay:
         return {"date": self.date, "rows": int(self.trade_index.shape[0]), "counts": self.counts}
 
 
-def _write_parquet_atomic(path: Path, table: pa.Table) -> None:
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
+
+    For binary outputs written by other libraries (Parquet, PNG); text goes through
+    :mod:`clusterlob.report`.  The file gets the user's usual mode (mkstemp makes 0600).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _write_parquet_atomic(path: Path, table: pa.Table) -> None:
+    with atomic_path(path) as tmp:
         # no compression: z-scores do not compress, and decoding costs more than the bytes
         pq.write_table(table, tmp, compression="none", row_group_size=1 << 20)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _write_day(cache_dir, settings: FeatureSettings, status: DayStatus, trade_index, z, valid,
@@ -407,6 +428,10 @@ def build_cache(tape_dir, settings: FeatureSettings, cache_dir, *, executor: Exe
         Every day, ``cached=True`` after the build.
     """
     statuses = plan_cache(tape_dir, settings, cache_dir)
+    folder = Path(cache_dir) / settings.key()
+    if folder.is_dir():                       # leftovers of a killed run (one run per cache)
+        for leftover in folder.glob(".*.tmp-*"):
+            leftover.unlink(missing_ok=True)
     manifest = read_manifest(tape_dir)
     tick = float(manifest["instrument"]["tick_size"])
     todo = [i for i, s in enumerate(statuses) if not s.cached]

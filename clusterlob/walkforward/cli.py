@@ -96,23 +96,24 @@ class _Progress:
     """One stderr line per finished item: done of total, elapsed, estimated time left."""
 
     def __init__(self):
-        self.start = time.perf_counter()
+        self.start = self.last = time.perf_counter()
         self.stage_start: dict = {}
-        self.first_done: dict = {}
+        self.base: dict = {}
 
     def __call__(self, stage: str, done: int, total: int, label) -> None:
         now = time.perf_counter()
-        if stage not in self.stage_start:
+        if stage not in self.stage_start:          # a stage starts when the previous one ended
+            self.stage_start[stage] = self.last
+            self.base[stage] = 0
+        if label is None:                          # days reused from the cache: instant
+            self.base[stage] = done
             self.stage_start[stage] = now
-            self.first_done[stage] = done if label is None else done - 1   # reused days are instant
-        base = self.first_done[stage]
-        rate_n = done - base
+        self.last = now
+        rate_n = done - self.base[stage]
         elapsed = now - self.stage_start[stage]
-        eta = (elapsed / rate_n * (total - done)) if rate_n > 0 else float("nan")
+        eta = f", ETA {elapsed / rate_n * (total - done):.0f} s" if rate_n > 0 else ""
         what = "reused from the cache" if label is None else label
-        print(f"walkforward: {stage} {done}/{total} ({what}), elapsed {now - self.start:.1f} s, "
-              f"ETA {eta:.0f} s" if eta == eta else
-              f"walkforward: {stage} {done}/{total} ({what}), elapsed {now - self.start:.1f} s",
+        print(f"walkforward: {stage} {done}/{total} ({what}), elapsed {now - self.start:.1f} s{eta}",
               file=sys.stderr, flush=True)
 
 

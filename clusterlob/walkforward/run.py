@@ -18,8 +18,6 @@ Files in ``OUT_DIR`` (all written atomically; an existing one is never replaced 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -33,7 +31,7 @@ from ..model import save_model
 from ..report import markdown_table, to_jsonable, write_csv, write_json, write_markdown
 from ..roles import ROLE_NAMES
 from ..signals import ALL_TRADES
-from .cache import build_cache, plan_cache
+from .cache import atomic_path, build_cache, plan_cache
 from .windows import WalkForwardSettings, aggregate, fit_windows, plan_windows, score_windows, stability_rows
 
 __all__ = ["OUTPUT_FILES", "WalkForwardResult", "run_walkforward", "write_outputs", "check_outputs_free"]
@@ -281,15 +279,11 @@ def _plot(result: WalkForwardResult, path: Path, overwrite: bool) -> str:
     ax.set_title("Out-of-sample taker equity per role (walk-forward, concatenated test days)")
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".rolling_pnl.png.tmp-", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return "![rolling_pnl](rolling_pnl.png)"
 
 
