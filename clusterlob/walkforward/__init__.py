@@ -11,7 +11,8 @@ builds and per-window fits on any :class:`concurrent.futures.Executor`.
 
 See ``docs/walkforward.md``.
 """
-from .cache import CachedDay, DayStatus, build_cache, load_cached_day, load_cached_mids, plan_cache
+from .cache import (CachedDay, DayStatus, build_cache, load_cached_day, load_cached_flow, load_cached_mids,
+                    plan_cache)
 from .cli import main
 from .run import OUTPUT_FILES, WalkForwardResult, check_outputs_free, run_walkforward, write_outputs
 from .windows import (ALIGNMENTS, StabilityRow, WalkForwardSettings, WindowPlan, WindowResult,
@@ -19,5 +20,5 @@ from .windows import (ALIGNMENTS, StabilityRow, WalkForwardSettings, WindowPlan,
 
 __all__ = ["ALIGNMENTS", "CachedDay", "DayStatus", "OUTPUT_FILES", "StabilityRow", "WalkForwardResult",
            "WalkForwardSettings", "WindowPlan", "WindowResult", "build_cache", "check_outputs_free",
-           "load_cached_day", "load_cached_mids", "main", "plan_cache", "plan_windows",
+           "load_cached_day", "load_cached_flow", "load_cached_mids", "main", "plan_cache", "plan_windows",
            "run_walkforward", "write_outputs"]

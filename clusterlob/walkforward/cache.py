@@ -4,6 +4,7 @@ Layout (``CACHE_DIR`` is ``OUT_DIR/cache`` for the walk-forward CLI)::
 
     CACHE_DIR/<settings key>/2024-05-01.parquet     trade_index, z_<feature> x 6, valid
     CACHE_DIR/<settings key>/2024-05-01.mids.parquet ts_us, mid of every book snapshot
+    CACHE_DIR/<settings key>/2024-05-01.flow.parquet ts_us, side, amount of every trade
     CACHE_DIR/<settings key>/2024-05-01.json        day key, fingerprint, counts, RollingState
 
 A day's *key* hashes the feature settings, the fingerprint of that day's input and the
@@ -56,10 +57,10 @@ from ..report import write_json
 from ..tape import read_manifest, read_tape
 
 __all__ = ["CACHE_FORMAT", "DayStatus", "CachedDay", "day_fingerprint", "plan_cache",
-           "build_cache", "load_cached_day", "load_cached_mids"]
+           "build_cache", "load_cached_day", "load_cached_mids", "load_cached_flow", "atomic_path"]
 
 CACHE_FORMAT = "clusterlob-feature-cache"
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 Z_COLUMNS = tuple(f"z_{name}" for name in FEATURE_NAMES)
 _HAS, _TS, _MID, _BID, _ASK = range(5)          # book_times layout of the feature kernel
 _NO_TIME = np.iinfo(np.int64).min
@@ -118,6 +119,10 @@ def _mids_path(cache_dir: Path, settings: FeatureSettings, date: str) -> Path:
     return Path(cache_dir) / settings.key() / f"{date}.mids.parquet"
 
 
+def _flow_path(cache_dir: Path, settings: FeatureSettings, date: str) -> Path:
+    return Path(cache_dir) / settings.key() / f"{date}.flow.parquet"
+
+
 def _read_meta(json_path: Path) -> dict | None:
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
@@ -142,7 +147,8 @@ def plan_cache(tape_dir, settings: FeatureSettings, cache_dir) -> list[DayStatus
         parquet, meta_path = _day_paths(cache_dir, settings, entry["date"])
         meta = _read_meta(meta_path) if meta_path.is_file() else None
         cached = bool(meta and meta.get("key") == key and parquet.is_file()
-                      and _mids_path(cache_dir, settings, entry["date"]).is_file())
+                      and _mids_path(cache_dir, settings, entry["date"]).is_file()
+                      and _flow_path(cache_dir, settings, entry["date"]).is_file())
         out.append(DayStatus(entry["date"], int(entry.get("trades", 0)), int(entry.get("book", 0)),
                              fp, key, cached))
         prev = key
@@ -171,6 +177,7 @@ class _RawDay:
     end_times: np.ndarray            # (5,)
     book_ts: np.ndarray              # (n_book,) snapshot times (the settings' time key)
     book_mid: np.ndarray             # (n_book,) mid of every snapshot
+    flow: tuple                      # (ts_us, side, amount) of every trade, for OFI
 
 
 def _raw_day(tape_dir: str, date: str, settings: FeatureSettings) -> _RawDay:
@@ -206,7 +213,8 @@ def _raw_day(tape_dir: str, date: str, settings: FeatureSettings) -> _RawDay:
                    np.ascontiguousarray(side[pre], dtype=np.int8),
                    np.ascontiguousarray(tape.trades.amount[pre], dtype=np.float64),
                    nan_tm, nan_age, row_ts[either], row_side[either], first, end_state, end_times,
-                   np.ascontiguousarray(getattr(tape.book, col), dtype=np.int64), tape.book.mid())
+                   np.ascontiguousarray(getattr(tape.book, col), dtype=np.int64), tape.book.mid(),
+                   (np.ascontiguousarray(trade_ts, dtype=np.int64), side, tape.trades.amount))
 
 
 # -- step 2: chain the book and patch ------------------------------------------------------
@@ -337,8 +345,11 @@ def _write_parquet_atomic(path: Path, table: pa.Table) -> None:
 
 
 def _write_day(cache_dir, settings: FeatureSettings, status: DayStatus, trade_index, z, valid,
-               counts: dict, state: RollingState, book_ts, book_mid) -> None:
+               counts: dict, state: RollingState, book_ts, book_mid, flow) -> None:
     parquet, meta_path = _day_paths(cache_dir, settings, status.date)
+    _write_parquet_atomic(_flow_path(cache_dir, settings, status.date),
+                          pa.table({"ts_us": pa.array(flow[0]), "side": pa.array(flow[1]),
+                                    "amount": pa.array(flow[2])}))
     _write_parquet_atomic(_mids_path(cache_dir, settings, status.date),
                           pa.table({"ts_us": pa.array(book_ts), "mid": pa.array(book_mid)}))
     cols = {"trade_index": pa.array(trade_index)}
@@ -391,6 +402,19 @@ def load_cached_mids(cache_dir, settings: FeatureSettings, date: str) -> tuple[n
     except (pa.ArrowInvalid, OSError) as exc:
         raise TapeError(f"feature cache file {path}: cannot read ({str(exc).splitlines()[0]})") from None
     return table["ts_us"].to_numpy(), table["mid"].to_numpy()
+
+
+def load_cached_flow(cache_dir, settings: FeatureSettings, date: str):
+    """``(ts_us, side, amount)`` of every trade of a cached day, in the tape's row order.
+
+    Times are in the settings' time key; ``side`` is int8 (+1, -1, 0 unknown).
+    """
+    path = _flow_path(cache_dir, settings, date)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise TapeError(f"feature cache file {path}: cannot read ({str(exc).splitlines()[0]})") from None
+    return tuple(_numpy(table[name]) for name in ("ts_us", "side", "amount"))
 
 
 # -- the build ------------------------------------------------------------------------------
@@ -466,7 +490,7 @@ def build_cache(tape_dir, settings: FeatureSettings, cache_dir, *, executor: Exe
         counts = {"trades": day.n_trades, "unknown_side": day.unknown_side,
                   "no_book_before": no_book, "rows": int(trade_index.shape[0]), **z_counts}
         _write_day(cache_dir, settings, statuses[i], trade_index, z, valid, counts, state,
-                   day.book_ts, day.book_mid)
+                   day.book_ts, day.book_mid, day.flow)
         built.pop(statuses[i - 1].date if i else None, None)
         built[statuses[i].date] = state
         statuses[i] = DayStatus(**{**statuses[i].to_dict(), "cached": True})

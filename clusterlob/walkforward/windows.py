@@ -37,9 +37,9 @@ from ..model import ClusterModel, fit_model
 from ..roles import (DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_to_reference, adjusted_rand_index,
                      label_stability)
 from ..signals import ALL_TRADES, BucketSignals, BucketGrid, SignalAccumulator, cluster_groups, covered_buckets
-from ..tape import day_start_us, read_tape
+from ..tape import day_start_us
 from ..timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
-from .cache import load_cached_day, load_cached_mids
+from .cache import load_cached_day, load_cached_flow, load_cached_mids
 
 __all__ = ["ALIGNMENTS", "WalkForwardSettings", "WindowPlan", "plan_windows", "WindowFit",
            "WindowResult", "StabilityRow", "fit_windows", "score_windows", "stability_rows",
@@ -230,8 +230,7 @@ class _DayStore:
     def trades(self, date: str):
         """(times, side, amount) of every trade of the day."""
         if date not in self._trades:
-            t = read_tape(self.tape_dir, [date], book=False).trades
-            self._trades[date] = (getattr(t, self.time_col), t.side, t.amount)
+            self._trades[date] = load_cached_flow(self.cache_dir, self.settings, date)
         return self._trades[date]
 
     def clusters(self, date: str, centers: np.ndarray) -> np.ndarray:
