@@ -6,9 +6,9 @@ days is in the tape and has at least ``min_day_rows`` valid feature rows; otherw
 skipped and the reason reported (a gap is never bridged by silently merging days).
 
 One window (:func:`_fit_one`; runs of consecutive windows are tasks on any executor)
-reads only its own days from the feature cache: K-Means++ on the training days' valid z-scores (seeded), rule alignment,
-cluster ids of every trade of the test days (and of the next window's first test day, for
-label stability), and the OFI of every cluster on the grid covering the last training
+reads only its own days from the feature cache: K-Means++ on the training days' valid
+z-scores (seeded), rule alignment, cluster ids of every trade of the test days (and of
+the next window's first test day, for label stability), and the OFI of every cluster on the grid covering the last training
 day and the test days.  The roles are mapped afterwards, in the calling process, so the
 distance alignment can use the first fitted window's centres (Strategy A); the OFI of a
 role is the sum of its clusters' OFI.  A role no cluster carries is *unassigned* that
@@ -280,7 +280,7 @@ def _fit_task(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: Walk
     """Fit consecutive windows in one worker; a failed window gives its error text."""
     store = _DayStore(tape_dir, cache_dir, settings)
     out = []
-    for j, (plan, extra_day) in enumerate(jobs):
+    for plan, extra_day in jobs:
         store.keep_only(_window_days(plan, extra_day))
         try:
             out.append(_fit_one(store, wf, plan, extra_day))
