@@ -402,3 +402,18 @@ def test_real_recording_across_a_shifted_midnight(tmp_path):
     day2 = _raw_day(str(tmp_path / "shifted"), "2024-08-09", settings)
     assert day2.nan_tm_rows.size + day2.pre_index.size > 0      # the carry mattered
     assert ref.counts["valid_rows"] > 20_000
+
+
+def test_distance_alignment_uses_the_first_window_as_reference(tape8, tmp_path):
+    root, days, _ = tape8
+    wf = WalkForwardSettings(train_days=3, margin=-10.0, fit_sample=None, alignment="distance")
+    res = run_walkforward(root / "tape", tmp_path / "d", FEAT, wf)
+    ref = res.fitted[0]
+    for w in res.fitted:
+        np.testing.assert_array_equal(w.roles, w.roles_distance)
+        assert sorted(w.roles.tolist()) == sorted(ref.roles_rule.tolist())   # a permutation of the reference
+    rule = run_walkforward(root / "tape", tmp_path / "d", FEAT, WalkForwardSettings(
+        train_days=3, margin=-10.0, fit_sample=None))
+    for a, b in zip(res.fitted, rule.fitted):                  # same fits, other role mapping
+        np.testing.assert_array_equal(a.model.centers_z, b.model.centers_z)
+        np.testing.assert_array_equal(b.roles, b.roles_rule)
