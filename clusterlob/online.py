@@ -203,9 +203,10 @@ class OnlineReplay:
     z: np.ndarray | None
     state: RollingState
     acks: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {**self.result.to_dict(), "acks": dict(self.acks)}
+        return {**self.result.to_dict(), "acks": dict(self.acks), "source": dict(self.source)}
 
 
 def replay_online(source, model: ClusterModel, config: StrategyConfig | None = None, *,
@@ -240,21 +241,25 @@ def replay_online(source, model: ClusterModel, config: StrategyConfig | None = N
     if isinstance(source, Tape):
         tick = source.instrument.tick_size if tick_size is None else tick_size
         events = tape_events(source)
-        n_hint = len(source.trades)
+        decoder = None
     elif isinstance(source, (str, Path)):
         if tick_size is None:
             raise ParameterError("`tick_size` is required to play a recording (it is not in the messages)")
         tick = tick_size
-        events = BinanceDecoder(symbol=symbol, levels=model.settings.levels).events_from_file(source)
-        n_hint = 0
+        decoder = BinanceDecoder(symbol=symbol, levels=model.settings.levels)
+        events = decoder.events_from_file(source)
     else:
         raise ParameterError(f"`source` must be a Tape or a recording path, got {type(source).__name__}")
     engine = OnlineEngine(model, config, tick_size=tick, state=state, trades_before_book="count")
     gateway = SimulatedGateway(tick, config)
-    return _run(engine, gateway, events, n_hint, record_features)
+    out = _run(engine, gateway, events, record_features)
+    if decoder is not None:
+        out.source.update({"recording": str(source), "symbol": decoder.symbol,
+                           "dropped": dict(decoder.dropped), "ignored": dict(decoder.ignored)})
+    return out
 
 
-def _run(engine, gateway, events, n_hint, record_features) -> OnlineReplay:
+def _run(engine, gateway, events, record_features) -> OnlineReplay:
     from .replay import Fills, ReplayResult, _equity_series, _summarise
 
     sim = gateway._exchange
