@@ -29,16 +29,20 @@ whole tape, exactly.  See ``docs/features.md``.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from . import _core
-from .errors import ParameterError, TapeError
-from .tape import MAX_LEVELS, Tape
+from .errors import ClusterlobError, ParameterError, TapeError
+from .tape import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
 __all__ = [
     "FEATURE_NAMES",
@@ -48,6 +52,9 @@ __all__ = [
     "compute_raw_features",
     "rolling_zscore",
     "build_features",
+    "iter_features",
+    "merge_counts",
+    "main",
 ]
 
 FEATURE_NAMES = ("v_rel", "sbs", "obs", "spread", "t_m", "t_age")
@@ -60,6 +67,7 @@ _NO_TIME = np.iinfo(np.int64).min          # "no change seen yet" in the carried
 # row flags written by the rolling kernel
 _ROW_WARMUP, _ROW_NONFINITE, _ROW_ZERO_STD, _ROW_CLIPPED = 1, 2, 4, 8
 _STATE_FORMAT = "clusterlob-rolling-state"
+_THREADED_ROWS = 1 << 20        # from this many rows the z-scores use two threads
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -142,7 +150,7 @@ class FeatureSettings:
 # -- state carried across days --------------------------------------------------------------
 
 def _new_book_state() -> tuple[np.ndarray, np.ndarray]:
-    book_state = np.full(6, np.nan)                       # touch px/sz, top-D depth per side
+    book_state = np.full(6, np.nan)    # touch px, touch size, log1p top-D depths, spread (ticks)
     book_times = np.array([0, 0, _NO_TIME, _NO_TIME, _NO_TIME], dtype=np.int64)
     return book_state, book_times
 
@@ -182,8 +190,9 @@ class RollingState:
                    z_f(), z_f(), z_f(), z_f())
 
     def copy(self) -> "RollingState":
-        return RollingState(**{f.name: (v.copy() if isinstance(v, np.ndarray) else v)
-                               for f in fields(self) for v in [getattr(self, f.name)]})
+        """A deep copy (the arrays are copied)."""
+        return replace(self, **{f.name: getattr(self, f.name).copy() for f in fields(self)
+                                if isinstance(getattr(self, f.name), np.ndarray)})
 
     def check(self, settings: "FeatureSettings") -> None:
         """Raise ParameterError unless this state was made with ``settings``."""
@@ -220,32 +229,23 @@ class RollingState:
             raise ParameterError(f"rolling state: `format` must be {_STATE_FORMAT!r}, "
                                  f"got {d.get('format') if isinstance(d, dict) else type(d).__name__!r}")
 
-        def floats(name, shape):
+        def array(name, shape, dtype, none):
             try:
-                a = np.array([np.nan if x is None else x for x in np.ravel(np.array(d[name], dtype=object))],
-                             dtype=np.float64).reshape(shape)
+                values = [none if x is None else x for x in np.ravel(np.array(d[name], dtype=object))]
+                return np.ascontiguousarray(np.array(values, dtype=dtype).reshape(shape))
             except (KeyError, ValueError, TypeError):
                 raise ParameterError(f"rolling state: `{name}` must be {shape} numbers") from None
-            return a
-
-        def ints(name, shape, none=None):
-            try:
-                vals = [none if x is None else x for x in d[name]]
-                return np.array(vals, dtype=np.int64).reshape(shape)
-            except (KeyError, ValueError, TypeError):
-                raise ParameterError(f"rolling state: `{name}` must be {shape} integers") from None
 
         try:
             window = int(d["window"])
         except (KeyError, ValueError, TypeError):
             raise ParameterError(f"rolling state: `window` must be an integer, got {d.get('window')!r}") from None
-        f = _N_FEATURES
-        return cls(str(d.get("settings_key")), window,
-                   np.ascontiguousarray(floats("ring", (f, window))),
-                   ints("n_seen", (f,)), ints("run_length", (f,)), ints("since_recompute", (f,)),
-                   floats("shift", (f,)), floats("mean_shifted", (f,)), floats("m2", (f,)),
-                   floats("m2_peak", (f,)), floats("book_state", (6,)),
-                   ints("book_times", (5,), none=int(_NO_TIME)), int(d.get("rows", 0)))
+        f, fl, it = _N_FEATURES, np.float64, np.int64
+        return cls(str(d.get("settings_key")), window, array("ring", (f, window), fl, np.nan),
+                   *(array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute")),
+                   *(array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak")),
+                   array("book_state", (6,), fl, np.nan), array("book_times", (5,), it, int(_NO_TIME)),
+                   int(d.get("rows", 0)))
 
 
 # -- result ----------------------------------------------------------------------------------
@@ -345,7 +345,8 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
     raw = np.empty((rows.shape[0], _N_FEATURES))
     n_no_book = _core.asof_trade_features(
         trade_ts, side, amount, rows, book_ts, book_order,
-        book.bid_px, book.ask_px, book.bid_sz, book.ask_sz,
+        *(np.asarray(getattr(book, name), dtype=np.float64)
+          for name in ("bid_px", "ask_px", "bid_sz", "ask_sz")),
         settings.levels, settings.asof == "strict", float(tape.instrument.tick_size),
         settings.convention == "aggressor", book_state, book_times, raw)
     counts = {"trades": len(trades), "unknown_side": int(len(trades) - rows.shape[0]),
@@ -379,7 +380,7 @@ def compute_raw_features(tape: Tape, settings: FeatureSettings = FeatureSettings
     """
     _check_inputs(tape, settings)
     if state is not None:
-        state.check(settings)
+        _start_state(settings, state)
     trade_index, raw, counts, _, _ = _raw_features(tape, settings, state)
     return trade_index, raw, counts
 
@@ -390,11 +391,24 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
     """Run the kernel on trusted input; ``state`` is updated in place."""
     m = raw.shape[0]
     z = np.empty((m, _N_FEATURES))
-    flags = np.zeros(m, dtype=np.uint8)
     per_feature = np.zeros((_N_FEATURES, 4), dtype=np.int64)
-    _core.rolling_zscore_kernel(raw, state.ring, state.n_seen, state.run_length,
-                                state.since_recompute, state.shift, state.mean_shifted,
-                                state.m2, state.m2_peak, settings.z_clip, z, flags, per_feature)
+
+    def run(col_lo, col_hi):
+        flags = np.zeros(m, dtype=np.uint8)
+        _core.rolling_zscore_kernel(raw, state.ring, state.n_seen, state.run_length,
+                                    state.since_recompute, state.shift, state.mean_shifted,
+                                    state.m2, state.m2_peak, settings.z_clip, z, flags,
+                                    per_feature, col_lo, col_hi)
+        return flags
+
+    if m >= _THREADED_ROWS and (os.cpu_count() or 1) >= 2:
+        # the columns are independent and the kernel releases the GIL: two threads
+        half = _N_FEATURES // 2
+        with ThreadPoolExecutor(2) as pool:
+            parts = list(pool.map(run, (0, half), (half, _N_FEATURES)))
+        flags = np.bitwise_or(parts[0], parts[1], out=parts[0])
+    else:
+        flags = run(0, _N_FEATURES)
     state.rows += m
     counts = {"rows": m}
     for col, (name, bit) in enumerate((("warmup_rows", _ROW_WARMUP), ("nonfinite_raw", _ROW_NONFINITE),
@@ -478,3 +492,103 @@ def build_features(tape: Tape, settings: FeatureSettings = FeatureSettings(),
     z, valid, z_counts = _rolling(raw, settings, state)
     counts = {**raw_counts, **z_counts}
     return Features(trade_index, raw, z, valid, counts, state, settings)
+
+
+# -- day by day ------------------------------------------------------------------------------
+
+def merge_counts(parts) -> dict:
+    """Sum the ``counts`` of several :class:`Features` (for example one per day)."""
+    total: dict = {}
+    for counts in parts:
+        for key, value in counts.items():
+            if isinstance(value, dict):
+                entry = total.setdefault(key, {})
+                for name, n in value.items():
+                    entry[name] = entry.get(name, 0) + n
+            else:
+                total[key] = total.get(key, 0) + value
+    return total
+
+
+def iter_features(path, settings: FeatureSettings = FeatureSettings(), days=None,
+                  state: RollingState | None = None):
+    """Features of a tape directory, one day at a time, the state carried between days.
+
+    Parameters
+    ----------
+    path : str or Path
+        Tape directory.
+    settings : FeatureSettings
+    days : None, str or sequence of str
+        As for :func:`clusterlob.tape.read_tape` (``"FROM:TO"``, a day, a list).
+    state : RollingState, optional
+        State at the start of the first chosen day (for example from a cache).
+
+    Yields
+    ------
+    (day, Features)
+        ``trade_index`` counts positions within that day's trades.
+    """
+    manifest = read_manifest(path)
+    for day in parse_days(days, [d["date"] for d in manifest["days"]]):
+        features = build_features(read_tape(path, [day]), settings, state)
+        state = features.state
+        yield day, features
+
+
+# -- command line ----------------------------------------------------------------------------
+
+def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -> str:
+    lines = [f"features of {path} ({len(per_day)} days), settings {settings.to_dict()}",
+             f"  trades {total['trades']:,}: unknown side {total['unknown_side']:,}, "
+             f"before the first snapshot {total['no_book_before']:,}, rows used {total['rows']:,}, "
+             f"valid rows {total['valid_rows']:,}",
+             f"  {'feature':<8} {'warm-up':>9} {'non-finite':>11} {'zero std':>10} {'clipped':>10}"]
+    for name in FEATURE_NAMES + ("total",):
+        lines.append(f"  {name:<8} {total['warmup_rows'][name]:>9,} {total['nonfinite_raw'][name]:>11,} "
+                     f"{total['zero_std_rows'][name]:>10,} {total['clipped'][name]:>10,}")
+    lines.append("  (total: rows with any feature affected)")
+    lines.extend(f"  {day}: {c['rows']:,} rows, {c['valid_rows']:,} valid" for day, c in per_day)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m clusterlob.features TAPE_DIR [--days FROM:TO] [--json]``: feature counts."""
+    defaults = FeatureSettings()
+    parser = argparse.ArgumentParser(
+        prog="python -m clusterlob.features",
+        description="Compute the six trade features and their rolling z-scores day by day "
+                    "(state carried across days) and print what was used, skipped and floored.")
+    parser.add_argument("tape_dir", help="tape directory (manifest.json, trades/, book/)")
+    parser.add_argument("--days", help="FROM:TO (inclusive, either end optional) or one day")
+    parser.add_argument("--levels", type=int, default=defaults.levels, help="D, book levels (1..25)")
+    parser.add_argument("--window", type=int, default=defaults.window, help="W, trades per z window")
+    parser.add_argument("--z-clip", type=float, default=defaults.z_clip)
+    parser.add_argument("--convention", choices=CONVENTIONS, default=defaults.convention)
+    parser.add_argument("--asof", choices=ASOF_RULES, default=defaults.asof)
+    parser.add_argument("--time-key", choices=TIME_KEYS, default=defaults.time_key)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
+    try:
+        settings = FeatureSettings(args.levels, args.window, args.z_clip, args.convention,
+                                   args.asof, args.time_key)
+        per_day = []
+        for day, features in iter_features(args.tape_dir, settings, args.days):
+            per_day.append((day, features.counts))
+            print(f"{day}: {features.counts['rows']:,} rows", file=sys.stderr, flush=True)
+        total = merge_counts(c for _, c in per_day)
+    except ClusterlobError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"tape_dir": str(args.tape_dir), "feature_names": list(FEATURE_NAMES),
+                          "settings": settings.to_dict(), "settings_key": settings.key(),
+                          "counts": total, "days": [{"date": d, "counts": c} for d, c in per_day]},
+                         indent=2))
+    else:
+        print(_summary_text(args.tape_dir, settings, per_day, total))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

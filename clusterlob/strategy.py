@@ -90,7 +90,8 @@ class StrategyConfig:
     quote_size : float
         Size of each quote, in the instrument's amount unit (BTC).
     max_inventory : float
-        No bid while inventory >= this, no ask while inventory <= -this.
+        No bid while inventory >= this, no ask while inventory <= -this (0: no position is
+        ever opened on purpose).
     maker_fee_bps : float
         Fee on each fill's notional, bps; negative is a rebate (Binance 2024 base tier ~2).
     requote_interval_us : int
@@ -152,7 +153,7 @@ class StrategyConfig:
         number("hazard_k", 0)
         number("hazard_threshold", 0)
         number("quote_size", 0, lo_open=True)
-        number("max_inventory", 0, lo_open=True)
+        number("max_inventory", 0)
         number("maker_fee_bps", -100, 100)
         number("requote_interval_us", 0, integer=True)
         number("order_latency_us", 0, integer=True)

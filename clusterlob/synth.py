@@ -11,9 +11,11 @@ docs/synth.md describes the model with all its numbers; in short:
   seasonality (peak near 14:30 UTC, trough near 04:00), a regime factor and 2-s clustering noise
   shape the intensity; each agent's daily count is its share (35/20/45 %), Poisson per interval.
 * **Regimes** calm / trending / volatile (semi-Markov, mean spells 5 / 2.5 / 1 h) set volatility,
-  drift (trending: +-2 %/day), episode rates and spread widening.  **Quiet spells** (mean 6 s,
-  active 20 s; at least 3 and 10 snapshot intervals) freeze the touch, cut directional flow and
-  triple passive flow.
+  drift (trending: +-2 %/day), episode rates and spread widening.  **Quiet spells** (gamma, mean
+  0.6 s, shape 8; active spells exponential, mean 1.4 s; at least 3 and 10 snapshot intervals)
+  freeze the touch and nearly stop directional (0.05x) and opportunistic (0.1x) flow; passive
+  flow grows as the cube of the spell's age, so it trades long after the last mid change.  The
+  spells are short so that a 100-trade feature window mixes them at every rate.
 * **Book**: ``levels`` (<= 25) contiguous 0.1-USDT levels a side, sizes in whole 0.001-BTC lots.
   Spread one tick except when a persistent noise crosses a regime threshold.  The top 5 levels
   are redrawn every snapshot around a thick-touch profile and lean with the imbalance state
@@ -25,9 +27,10 @@ docs/synth.md describes the model with all its numbers; in short:
   bids thick - much more during pressure episodes, with larger, Pareto-tailed sizes; its impact
   is 30 % immediate and 70 % spread over the next minutes (continuation).  Opportunistic (1)
   trades against it, into the thick side, more during episodes and walls; its impact reverts
-  past its start within minutes.  Passive (2) trades are small, random in side, favour a
-  balanced book and quiet spells; their impact decays within seconds.  Impact coefficients are
-  set for 3.95M trades/day and scaled by reference/actual rate.
+  past its start within minutes.  Passive (2) trades are small, random in side, want a
+  balanced book (``|v|`` within about 0.4) and come late in quiet spells (at 100 ms snapshots
+  98 % of them more than 0.3 s after the last mid change); their impact decays within
+  seconds.  Impact coefficients are set for 3.95M trades/day and scaled by reference/actual rate.
 * **Consistency.**  A trade in ``(t_k, t_k+1)`` walks the consumed side of snapshot ``k`` and prints
   at the deepest level it reaches (amount capped at the visible depth); its impact shows from
   snapshot ``k+1``.  ``ts_local_us = ts_exch_us + 2000 us + jitter``: ``[0, 500) us`` for trades
@@ -91,8 +94,9 @@ class SynthParams:
     regime_spread_threshold: tuple = (2.9, 2.6, 2.1)
     vol_per_day: float = 0.018
     trend_per_day: float = 0.02
-    quiet_mean_s: float = 6.0
-    active_mean_s: float = 20.0
+    quiet_mean_s: float = 0.6
+    quiet_shape: float = 8.0                         # gamma shape of quiet spell durations
+    active_mean_s: float = 1.4
     episode_median_s: float = 100.0
     episode_strength: float = 1.2
     imbalance_tau_s: float = 2.0
@@ -109,11 +113,16 @@ class SynthParams:
     reversion_opportunistic: float = 1.0
     impact_opportunistic_tau_s: float = 150.0
     impact_passive_bps: float = 0.002
+    quiet_activity: tuple = (0.05, 0.1, 3.0)         # intensity factor in quiet spells, per agent
+    passive_active: float = 0.03                     # passive intensity factor in active spells
+    passive_wait_s: float = 0.3                      # quiet-spell passive factor: quiet_activity[2]
+    passive_wait_power: float = 3.0                  #   * (age / passive_wait_s) ** passive_wait_power
+    passive_balance: float = 0.4                     # passive flow wants |v| within about this
 
     def __post_init__(self):
         positive = {"start_price", "regime_mean_hours", "quiet_mean_s", "active_mean_s", "episode_median_s",
                     "imbalance_tau_s", "depth_imbalance", "size_median_btc", "impact_directional_tau_s",
-                    "impact_opportunistic_tau_s"}
+                    "impact_opportunistic_tau_s", "passive_wait_s", "quiet_shape", "passive_balance"}
         for name, value in asdict(self).items():
             values = value if isinstance(value, tuple) else (value,)
             if isinstance(value, tuple) and len(value) != 3:
@@ -160,6 +169,7 @@ class _State:
     deep_last: np.ndarray | None = None            # deep level log sizes of the last snapshot
     last_trade_local_us: int = 0
     last_quiet: bool = False
+    quiet_steps: int = 0                           # intervals the quiet spell has lasted so far
     last_touch: tuple = (0, 0)                     # (bid, ask) ticks of the last snapshot
     next_trade_id: int = 4_800_000_000
 
@@ -177,18 +187,26 @@ def _ar1(noise, tau_steps, state, key, unit=True):
     return y
 
 
-def _spells(rng, now_state, left_s, total_s, mean_s, next_state):
-    """Semi-Markov spells covering ``total_s`` seconds: list of (start_s, end_s, state)."""
+def _spells(rng, now_state, left_s, total_s, mean_s, next_state, shape=(1.0, 1.0, 1.0)):
+    """Semi-Markov spells covering ``total_s`` seconds: list of (start_s, end_s, state).
+
+    A spell in state ``s`` lasts a gamma time of mean ``mean_s[s]`` and shape ``shape[s]``
+    (shape 1: exponential).
+    """
     out, t, s = [], 0.0, now_state
+
+    def draw(s):
+        return mean_s[s] / shape[s] * rng.gamma(shape[s]) if shape[s] != 1.0 else rng.exponential(mean_s[s])
+
     if left_s <= 0:
-        left_s = rng.exponential(mean_s[s])
+        left_s = draw(s)
     while True:
         end = t + left_s
         out.append((t, min(end, total_s), s))
         if end >= total_s:
             return out, s, end - total_s
         t, s = end, next_state(s)
-        left_s = rng.exponential(mean_s[s])
+        left_s = draw(s)
 
 
 def _fill(spells, n, dt_s, dtype=np.int8):
@@ -240,8 +258,16 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
         trend[int(round(start / dt_s)):int(round(end / dt_s))] = state.trend if s == _TRENDING else 0
     qspells, state.quiet, state.quiet_left_s = _spells(
         rng, state.quiet, state.quiet_left_s, 86400.0,
-        [max(p.active_mean_s, 10 * dt_s), max(p.quiet_mean_s, 3 * dt_s)], lambda s: 1 - s)
+        [max(p.active_mean_s, 10 * dt_s), max(p.quiet_mean_s, 3 * dt_s)], lambda s: 1 - s,
+        shape=(1.0, p.quiet_shape))
     quiet = _fill(qspells, n_steps, dt_s).astype(bool)
+    # the interval each quiet spell began with (-1: continuing from yesterday; -2: not quiet)
+    steps = np.arange(n_steps)
+    anchor = np.where(quiet & ~np.r_[state.last_quiet, quiet[:-1]], steps, -1)
+    anchor = np.where(quiet, np.maximum.accumulate(anchor), -2)
+    held = anchor == -1
+    quiet_age_s = (np.where(anchor >= 0, steps - anchor, steps + state.quiet_steps) + 0.5) * dt_s
+    state.quiet_steps = int(quiet_age_s[-1] / dt_s + 0.5) if quiet[-1] else 0
     activity = _season(n_steps, dt_s) * np.asarray(p.regime_activity)[regime]
     # -- episodes, carried across midnight: pressure (liquidation-like bursts) and walls -----
     day_end = day_start + n_steps * dt_us
@@ -293,7 +319,13 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     # -- agent intensities and trade counts per interval ------------------------------------
     cluster = np.exp(0.5 * _ar1(rng.standard_normal(n_steps), 2.0 * steps_per_s, st, "cluster"))
     base = activity * cluster
-    q = np.where(quiet, 1.0, 0.0)
+    qa = p.quiet_activity
+    quiet_d = np.where(quiet, qa[DIRECTIONAL], 1.0)       # informed flow trades while the price moves
+    quiet_o = np.where(quiet, qa[OPPORTUNISTIC], 1.0)
+    # passive takers wait for the mid to stand still: their intensity grows as a power of the age
+    quiet_p = np.where(quiet, qa[PASSIVE] * (quiet_age_s / p.passive_wait_s) ** p.passive_wait_power,
+                       p.passive_active)
+    del quiet_age_s
     lam = {}
     eager = 1.0 + 0.5 * np.abs(visible)          # takers come out when the book leans
     for s in (1, -1):
@@ -301,11 +333,11 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
         with_lean = 1 + np.exp(np.clip(-2 * p.beta_directional * s * (visible - wall), -30, 30))
         against_lean = 1 + np.exp(np.clip(2 * p.beta_opportunistic * s
                                           * (visible - p.opportunistic_pressure_blind * pressure), -30, 30))
-        lam[DIRECTIONAL, s] = base * eager * (1 + p.burst_gain * burst) * (1 - 0.7 * q) / with_lean
+        lam[DIRECTIONAL, s] = base * eager * (1 + p.burst_gain * burst) * quiet_d / with_lean
         lam[OPPORTUNISTIC, s] = (base * eager * (1 + p.burst_gain_opportunistic * (burst + wall_burst))
-                                 * (1 - 0.4 * q) / against_lean)
-        lam[PASSIVE, s] = base * np.exp(-0.25 * visible ** 2) * (1 + 2.0 * q)
-    del with_lean, against_lean, eager
+                                 * quiet_o / against_lean)
+        lam[PASSIVE, s] = base * np.exp(-0.5 * (visible / p.passive_balance) ** 2) * quiet_p
+    del with_lean, against_lean, eager, quiet_d, quiet_o, quiet_p
     shares = {DIRECTIONAL: p.share_directional, OPPORTUNISTIC: p.share_opportunistic, PASSIVE: p.share_passive}
     total_share = sum(shares.values())
     counts = {}
@@ -355,15 +387,12 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
     bid_ticks = np.floor(np.exp(log_price) * _TICKS_PER_USDT - spread / 2.0 + 0.5).astype(np.int64)
     ask_ticks = bid_ticks + spread
     # nobody moves the touch during a quiet spell: hold it where the spell began
-    anchor = np.where(quiet & ~np.r_[state.last_quiet, quiet[:-1]], np.arange(n_steps), -1)
-    anchor = np.where(quiet, np.maximum.accumulate(anchor), -2)
-    held = anchor == -1                          # spell continuing from the previous day
     source = np.maximum(anchor, 0)
     bid_ticks = np.where(anchor >= 0, bid_ticks[source], np.where(held, state.last_touch[0], bid_ticks))
     ask_ticks = np.where(anchor >= 0, ask_ticks[source], np.where(held, state.last_touch[1], ask_ticks))
     state.last_quiet = bool(quiet[-1])
     state.last_touch = (int(bid_ticks[-1]), int(ask_ticks[-1]))
-    del anchor, held, source
+    del anchor, held, source, steps
     del widen, excess, spread, log_price
     # -- a chunk at a time: deep levels, trade prices, local times, write --------------------
     chunk = min(n_steps, _CHUNK_STEPS)

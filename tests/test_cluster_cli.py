@@ -165,8 +165,6 @@ def planted(tmp_path_factory):
     return {"table": table, "base": base, "ari": ari, "chance": chance, "lines": lines}
 
 
-@pytest.mark.xfail(strict=True, reason="known gap being fixed: on the synthetic tapes the planted passive "
-                   "flow is not distinct enough, so the opportunistic role's majority is passive")
 def test_recovery_on_planted_truth(planted):
     """Issue 5, point 8: each role's trades are mostly of the planted type of that role."""
     for r in (DIRECTIONAL, OPPORTUNISTIC, PASSIVE):

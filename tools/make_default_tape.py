@@ -1,9 +1,9 @@
 """Rebuild the tiny synthetic tape committed in ``data/default_tape/``.
 
-Two UTC weekdays (2024-05-01 and 02) of the synthetic BTCUSDT-futures market at about 20,000
-trades a day, book snapshots every 30 s with 10 levels per side (25 levels or a finer cadence
-do not fit the 2 MB budget: the trades alone take about 1.1 MB).  Tests and the embedded default
-run of ``python -m clusterlob.replay`` read it.
+Two UTC weekdays (2024-05-01 and 02) of the synthetic BTCUSDT-futures market at about 14,000
+trades a day, book snapshots every 12 s with 5 levels per side (the features' D; more levels or
+a finer cadence do not fit the 2 MB budget: a trade takes about 26 bytes, a 5-level snapshot
+about 68).  Tests and the embedded default run of ``python -m clusterlob.replay`` read it.
 
     python tools/make_default_tape.py [--out data/default_tape] [--force]
 
@@ -25,10 +25,10 @@ from clusterlob.synth import generate_tape  # noqa: E402
 # The recipe of the committed tape; change it here and rerun.
 START = "2024-05-01"
 DAYS = 2
-TRADES_PER_DAY = 17_143        # weekly mean; weekdays get 7/6 of it, about 20,000
+TRADES_PER_DAY = 12_000        # weekly mean; weekdays get 7/6 of it, about 14,000
 SEED = 7
-SNAPSHOT_MS = 30_000
-LEVELS = 10
+SNAPSHOT_MS = 12_000
+LEVELS = 5
 MAX_BYTES = 2_000_000
 
 

@@ -1,22 +1,24 @@
 # Trade features: one merge pass over trades and book snapshots (both in time order).
 #
 # For each trade the book pointer advances over the snapshots strictly before the trade
-# (or at-or-before it); each snapshot passed updates the "current book" (touch prices
-# and sizes, top-D depth of each side) and the times of the last change of the mid and
-# of each side's best price.  The current book is carried in two small arrays so that
+# (or at-or-before it); each snapshot passed updates the "current book" (touch prices)
+# and the times of the last change of the mid and of each side's best price; the sizes
+# (touch size, top-D depth per side, already through log1p) are read once per snapshot
+# that a trade actually sees.  The current book is carried in two small arrays so that
 # a tape processed day by day gives exactly the one-pass result.
 
 from libc.math cimport log1p, NAN
 from libc.stdint cimport int64_t, int8_t, INT64_MIN
 
-# book_state (float64): touch prices and sizes, top-D depth per side
+# book_state (float64): the current snapshot's touch prices, touch size (bid_sz[0] +
+# ask_sz[0]), log1p of the top-D depth of each side, spread in ticks
 cdef enum:
     BS_BID_PX = 0
     BS_ASK_PX = 1
-    BS_BID_SZ = 2
-    BS_ASK_SZ = 3
-    BS_BID_DEPTH = 4
-    BS_ASK_DEPTH = 5
+    BS_TOUCH_SZ = 2
+    BS_LOG_BID_DEPTH = 3
+    BS_LOG_ASK_DEPTH = 4
+    BS_SPREAD = 5
 # book_times (int64): has a snapshot, its time, last change of mid / best bid / best ask
 cdef enum:
     BT_HAS = 0
@@ -33,14 +35,12 @@ cdef inline bint _differs(double a, double b) noexcept nogil:
     return not (a == b or (a != a and b != b))
 
 
-cdef inline void _take_snapshot(Py_ssize_t b, const int64_t[::1] book_ts_us,
+cdef inline void _pass_snapshot(Py_ssize_t b, const int64_t[::1] book_ts_us,
                                 const double[:, :] bid_px, const double[:, :] ask_px,
-                                const double[:, :] bid_sz, const double[:, :] ask_sz,
-                                int levels, double[::1] book_state,
-                                int64_t[::1] book_times) noexcept nogil:
-    # Make snapshot row b the current book, recording which touch prices it changed.
-    cdef double b0 = bid_px[b, 0], a0 = ask_px[b, 0], dbid = 0.0, dask = 0.0, x
-    cdef Py_ssize_t lv
+                                double[::1] book_state, int64_t[::1] book_times) noexcept nogil:
+    # Snapshot row b becomes current: record which touch prices it changed.  Its sizes
+    # are read later, by _read_sizes, and only if a trade sees it.
+    cdef double b0 = bid_px[b, 0], a0 = ask_px[b, 0]
     if book_times[BT_HAS]:
         if _differs(0.5 * (b0 + a0), 0.5 * (book_state[BS_BID_PX] + book_state[BS_ASK_PX])):
             book_times[BT_MID_CHANGE] = book_ts_us[b]
@@ -48,6 +48,17 @@ cdef inline void _take_snapshot(Py_ssize_t b, const int64_t[::1] book_ts_us,
             book_times[BT_BID_CHANGE] = book_ts_us[b]
         if _differs(a0, book_state[BS_ASK_PX]):
             book_times[BT_ASK_CHANGE] = book_ts_us[b]
+    book_state[BS_BID_PX] = b0
+    book_state[BS_ASK_PX] = a0
+    book_times[BT_HAS] = 1
+    book_times[BT_TS] = book_ts_us[b]
+
+
+cdef inline void _read_sizes(Py_ssize_t b, const double[:, :] bid_sz, const double[:, :] ask_sz,
+                             int levels, double tick_size, double[::1] book_state) noexcept nogil:
+    # The per-snapshot numbers the features use, from snapshot row b (already current).
+    cdef double dbid = 0.0, dask = 0.0, x
+    cdef Py_ssize_t lv
     for lv in range(levels):    # a missing level (NaN) counts 0
         x = bid_sz[b, lv]
         if x == x:
@@ -55,14 +66,10 @@ cdef inline void _take_snapshot(Py_ssize_t b, const int64_t[::1] book_ts_us,
         x = ask_sz[b, lv]
         if x == x:
             dask += x
-    book_state[BS_BID_PX] = b0
-    book_state[BS_ASK_PX] = a0
-    book_state[BS_BID_SZ] = bid_sz[b, 0]
-    book_state[BS_ASK_SZ] = ask_sz[b, 0]
-    book_state[BS_BID_DEPTH] = dbid
-    book_state[BS_ASK_DEPTH] = dask
-    book_times[BT_HAS] = 1
-    book_times[BT_TS] = book_ts_us[b]
+    book_state[BS_TOUCH_SZ] = bid_sz[b, 0] + ask_sz[b, 0]
+    book_state[BS_LOG_BID_DEPTH] = log1p(dbid)
+    book_state[BS_LOG_ASK_DEPTH] = log1p(dask)
+    book_state[BS_SPREAD] = (book_state[BS_ASK_PX] - book_state[BS_BID_PX]) / tick_size
 
 
 def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
@@ -85,7 +92,7 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
     ``raw`` are left untouched).
     """
     cdef Py_ssize_t k = trade_rows.shape[0], n_book = book_rows.shape[0]
-    cdef Py_ssize_t i, j = 0, r
+    cdef Py_ssize_t i, j = 0, r, unread = -1     # unread: current snapshot, sizes not read yet
     cdef Py_ssize_t n_no_book = 0
     cdef int64_t t, t_change
     cdef double consumed, other, s
@@ -95,28 +102,31 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
             t = trade_ts_us[r]
             while j < n_book and (book_ts_us[book_rows[j]] < t or
                                   (not strict and book_ts_us[book_rows[j]] == t)):
-                _take_snapshot(book_rows[j], book_ts_us, bid_px, ask_px, bid_sz, ask_sz,
-                               levels, book_state, book_times)
+                unread = book_rows[j]
+                _pass_snapshot(unread, book_ts_us, bid_px, ask_px, book_state, book_times)
                 j += 1
             if not book_times[BT_HAS]:
                 n_no_book += 1
                 continue
-            raw[i, 0] = amount[r] / (book_state[BS_BID_SZ] + book_state[BS_ASK_SZ])
+            if unread >= 0:
+                _read_sizes(unread, bid_sz, ask_sz, levels, tick_size, book_state)
+                unread = -1
+            raw[i, 0] = amount[r] / book_state[BS_TOUCH_SZ]
             if side[r] > 0:     # a buy taker consumes the asks
-                consumed = book_state[BS_ASK_DEPTH]
-                other = book_state[BS_BID_DEPTH]
+                consumed = book_state[BS_LOG_ASK_DEPTH]
+                other = book_state[BS_LOG_BID_DEPTH]
                 t_change = book_times[BT_ASK_CHANGE]
             else:
-                consumed = book_state[BS_BID_DEPTH]
-                other = book_state[BS_ASK_DEPTH]
+                consumed = book_state[BS_LOG_BID_DEPTH]
+                other = book_state[BS_LOG_ASK_DEPTH]
                 t_change = book_times[BT_BID_CHANGE]
             if aggressor:
                 s = consumed
                 consumed = other
                 other = s
-            raw[i, 1] = log1p(consumed)
-            raw[i, 2] = log1p(other)
-            raw[i, 3] = (book_state[BS_ASK_PX] - book_state[BS_BID_PX]) / tick_size
+            raw[i, 1] = consumed
+            raw[i, 2] = other
+            raw[i, 3] = book_state[BS_SPREAD]
             if book_times[BT_MID_CHANGE] == _NO_TIME:
                 raw[i, 4] = NAN
             else:
@@ -127,7 +137,9 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                 raw[i, 5] = (t - t_change) * 1e-6
         # snapshots after the last trade still move the current book forward
         while j < n_book:
-            _take_snapshot(book_rows[j], book_ts_us, bid_px, ask_px, bid_sz, ask_sz,
-                           levels, book_state, book_times)
+            unread = book_rows[j]
+            _pass_snapshot(unread, book_ts_us, bid_px, ask_px, book_state, book_times)
             j += 1
+        if unread >= 0:
+            _read_sizes(unread, bid_sz, ask_sz, levels, tick_size, book_state)
     return n_no_book

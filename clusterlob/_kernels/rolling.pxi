@@ -43,87 +43,124 @@ cdef inline void _rolling_recompute(double[:, ::1] ring, Py_ssize_t f, Py_ssize_
     m2[0] = q - c * c / n
 
 
+cdef void _rolling_column(const double[:, ::1] raw, Py_ssize_t f, Py_ssize_t lo, Py_ssize_t hi,
+                          double[:, ::1] ring, int64_t[::1] n_seen, int64_t[::1] run_length,
+                          int64_t[::1] since_recompute, double[::1] shift, double[::1] mean,
+                          double[::1] m2, double[::1] m2_peak, double z_clip,
+                          double[:, ::1] z, uint8_t[::1] row_flags,
+                          int64_t[:, ::1] counts) noexcept nogil:
+    # Rows lo..hi-1 of column f; the column's state lives in locals for the whole block.
+    cdef Py_ssize_t W = ring.shape[1]
+    cdef double inv_w = 1.0 / W, inv_w1 = 1.0 / (W - 1)
+    cdef int64_t seen = n_seen[f], run = run_length[f], since = since_recompute[f]
+    cdef double sh = shift[f], mu = mean[f], q = m2[f], q_peak = m2_peak[f]
+    cdef int64_t n_warm = 0, n_nonfinite = 0, n_zero = 0, n_clip = 0
+    cdef Py_ssize_t i, pos = seen % W, prev
+    cdef double x, xs, old_s, delta, new_mu, std, centre, zz, var
+    for i in range(lo, hi):
+        x = raw[i, f]
+        if not isfinite(x):
+            z[i, f] = NAN
+            row_flags[i] |= ROW_NONFINITE
+            n_nonfinite += 1
+            continue
+        if seen == 0:
+            run = 1
+            sh = x
+            mu = 0.0
+            q = 0.0
+            q_peak = 0.0
+        else:
+            prev = W - 1 if pos == 0 else pos - 1
+            if x == ring[f, prev]:
+                if run < W:
+                    run += 1
+            else:
+                run = 1
+            xs = x - sh
+            if seen < W:        # the window grows: Welford add
+                delta = xs - mu
+                mu += delta / (seen + 1)
+                q += delta * (xs - mu)
+            else:               # the window slides: replace the oldest value
+                old_s = ring[f, pos] - sh
+                delta = xs - old_s
+                new_mu = mu + delta * inv_w
+                q += delta * (xs - new_mu + old_s - mu)
+                mu = new_mu
+        ring[f, pos] = x
+        pos = 0 if pos == W - 1 else pos + 1
+        seen += 1
+        since += 1
+        if q > q_peak:
+            q_peak = q
+        if since >= W or q < _RECOMPUTE_DROP * q_peak:
+            _rolling_recompute(ring, f, W if seen >= W else seen, &sh, &mu, &q)
+            since = 0
+            q_peak = q
+        if seen < W:
+            z[i, f] = NAN
+            row_flags[i] |= ROW_WARMUP
+            n_warm += 1
+            continue
+        centre = sh + mu
+        var = q * inv_w1
+        std = sqrt(var) if var > 0.0 else 0.0
+        if run >= W or std <= _ZERO_STD_REL * (fabs(centre) if fabs(centre) > 1.0 else 1.0):
+            z[i, f] = 0.0
+            row_flags[i] |= ROW_ZERO_STD
+            n_zero += 1
+            continue
+        zz = ((x - sh) - mu) / std
+        if zz > z_clip:
+            zz = z_clip
+            row_flags[i] |= ROW_CLIPPED
+            n_clip += 1
+        elif zz < -z_clip:
+            zz = -z_clip
+            row_flags[i] |= ROW_CLIPPED
+            n_clip += 1
+        z[i, f] = zz
+    n_seen[f] = seen
+    run_length[f] = run
+    since_recompute[f] = since
+    shift[f] = sh
+    mean[f] = mu
+    m2[f] = q
+    m2_peak[f] = q_peak
+    counts[f, 0] += n_warm
+    counts[f, 1] += n_nonfinite
+    counts[f, 2] += n_zero
+    counts[f, 3] += n_clip
+
+
 def rolling_zscore_kernel(const double[:, ::1] raw,
                           double[:, ::1] ring, int64_t[::1] n_seen, int64_t[::1] run_length,
                           int64_t[::1] since_recompute, double[::1] shift, double[::1] mean,
                           double[::1] m2, double[::1] m2_peak,
                           double z_clip,
-                          double[:, ::1] z, uint8_t[::1] row_flags, int64_t[:, ::1] counts):
-    """Rolling z-scores of every column of ``raw`` over the last W finite values.
+                          double[:, ::1] z, uint8_t[::1] row_flags, int64_t[:, ::1] counts,
+                          Py_ssize_t col_lo=0, Py_ssize_t col_hi=-1):
+    """Rolling z-scores of columns col_lo..col_hi-1 of ``raw`` over the last W finite values.
 
     IN: raw (m, F).  IN/OUT (the window state, F columns, W = ring.shape[1]): ring (F, W),
     n_seen, run_length, since_recompute (F,) int64; shift, mean, m2, m2_peak (F,) float64.
-    OUT: z (m, F), row_flags (m,) uint8 (zeroed by the caller), counts (F, 4) int64
-    (accumulated: warm-up, non-finite, zero std, clipped).
+    OUT: z (m, F), row_flags (m,) uint8 (zeroed by the caller; bits are OR-ed in),
+    counts (F, 4) int64 (accumulated: warm-up, non-finite, zero std, clipped).
+
+    Rows go in blocks small enough to stay in cache, each block column by column, so a
+    column's state stays in registers and the input is read from memory once.  Columns
+    are independent: two threads may run disjoint column ranges at once, each with its
+    own ``row_flags``.  ``col_hi=-1`` means all columns.
     """
-    cdef Py_ssize_t m = raw.shape[0], n_cols = raw.shape[1], W = ring.shape[1]
-    cdef Py_ssize_t i, f, pos, n
-    cdef double x, xs, old_s, delta, new_mean, std, centre, zz, var
-    cdef int64_t seen
+    cdef Py_ssize_t m = raw.shape[0]
+    cdef Py_ssize_t n_cols = raw.shape[1] if col_hi < 0 else col_hi
+    cdef Py_ssize_t lo = 0, hi, f
+    cdef Py_ssize_t block = 4096
     with nogil:
-        for f in range(n_cols):
-            for i in range(m):
-                x = raw[i, f]
-                if not isfinite(x):
-                    z[i, f] = NAN
-                    row_flags[i] |= ROW_NONFINITE
-                    counts[f, 1] += 1
-                    continue
-                seen = n_seen[f]
-                pos = seen % W
-                if seen == 0:
-                    run_length[f] = 1
-                    shift[f] = x
-                    mean[f] = 0.0
-                    m2[f] = 0.0
-                    m2_peak[f] = 0.0
-                else:
-                    if x == ring[f, (seen - 1) % W]:
-                        if run_length[f] < W:
-                            run_length[f] += 1
-                    else:
-                        run_length[f] = 1
-                    xs = x - shift[f]
-                    if seen < W:        # the window grows: Welford add
-                        delta = xs - mean[f]
-                        mean[f] += delta / (seen + 1)
-                        m2[f] += delta * (xs - mean[f])
-                    else:               # the window slides: replace the oldest value
-                        old_s = ring[f, pos] - shift[f]
-                        delta = xs - old_s
-                        new_mean = mean[f] + delta / W
-                        m2[f] += delta * (xs - new_mean + old_s - mean[f])
-                        mean[f] = new_mean
-                ring[f, pos] = x
-                n_seen[f] = seen + 1
-                n = W if seen + 1 >= W else seen + 1
-                since_recompute[f] += 1
-                if m2[f] > m2_peak[f]:
-                    m2_peak[f] = m2[f]
-                if since_recompute[f] >= W or m2[f] < _RECOMPUTE_DROP * m2_peak[f]:
-                    _rolling_recompute(ring, f, n, &shift[f], &mean[f], &m2[f])
-                    since_recompute[f] = 0
-                    m2_peak[f] = m2[f]
-                if seen + 1 < W:
-                    z[i, f] = NAN
-                    row_flags[i] |= ROW_WARMUP
-                    counts[f, 0] += 1
-                    continue
-                centre = shift[f] + mean[f]
-                var = m2[f] / (W - 1)
-                std = sqrt(var) if var > 0.0 else 0.0
-                if run_length[f] >= W or std <= _ZERO_STD_REL * (fabs(centre) if fabs(centre) > 1.0 else 1.0):
-                    z[i, f] = 0.0
-                    row_flags[i] |= ROW_ZERO_STD
-                    counts[f, 2] += 1
-                    continue
-                zz = ((x - shift[f]) - mean[f]) / std
-                if zz > z_clip:
-                    zz = z_clip
-                    row_flags[i] |= ROW_CLIPPED
-                    counts[f, 3] += 1
-                elif zz < -z_clip:
-                    zz = -z_clip
-                    row_flags[i] |= ROW_CLIPPED
-                    counts[f, 3] += 1
-                z[i, f] = zz
+        while lo < m:
+            hi = lo + block if lo + block < m else m
+            for f in range(col_lo, n_cols):
+                _rolling_column(raw, f, lo, hi, ring, n_seen, run_length, since_recompute,
+                                shift, mean, m2, m2_peak, z_clip, z, row_flags, counts)
+            lo = hi
