@@ -154,7 +154,7 @@ def test_random_tapes_equal_the_batch_pipeline(seed):
                             half_spread_bps=0.05, half_life_s=1.0, signal_scale_trades=2.0)
     feats, labels, batch = _batch(tape, model, config)
     online = replay_online(tape, model, config, record_features=True)
-    assert online.result.summary.fills > 0 or seed % 3      # most seeds fill: the test has teeth
+    assert online.result.summary.fills > 0      # fills, post-only and the inventory limit all occur
     _assert_same(tape, feats, labels, batch, online)
 
 
