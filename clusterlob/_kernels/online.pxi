@@ -2,13 +2,15 @@
 #
 # It reuses the batch kernels' own code wherever they expose it as C functions, so the
 # numbers are the same to the last bit:
-#   features.pxi  _take_snapshot (the as-of book: touch, top-D depths, times of change)
-#   rolling.pxi   _rolling_recompute (the exact re-centring of a window)
-#   replay.pxi    QuoteParams, ReplayState, _decide (the quote rule), and the accounting
-#   accumulator.pxi  acc_add / acc_weight (the signal accumulator)
-# The rolling window's per-value update is written inline in rolling_zscore_kernel, so it is
-# repeated here (_online_rolling_value) operation for operation; the tests compare the two
-# bit for bit (tests/test_online.py) and tests/reference_online.py is the plain twin.
+#   features.pxi  _pass_snapshot / _read_sizes (the as-of book: touch, log1p top-D depths,
+#                 spread, times of the last mid and best-price changes)
+#   rolling.pxi   _rolling_column (the rolling z-score of one column over a block of rows,
+#                 here a block of one row)
+#   replay.pxi    QuoteParams, ReplayState, _decide (the quote rule)
+#   accumulator.pxi  acc_add / acc_weight / acc_values (the signal accumulator)
+# Only the fill accounting (replay.pxi keeps it inline in its loop) and the nearest-centre
+# search (kmeans_lloyd_pass's inner loop) are repeated here, operation for operation; the
+# tests compare the engine with the batch pipeline bit for bit (tests/test_online.py).
 #
 # Book updates at one timestamp form a group: a trade at that same timestamp must see the
 # book as it was strictly before it (asof="strict"), so the state before the group is kept.
@@ -17,7 +19,7 @@
 # orders and cancels reach it order_latency later in FIFO order, a trade fills the order on
 # the side it consumes at the trade's own price (replay.pxi's fill rule).
 
-from libc.math cimport isfinite, sqrt, fabs, log1p, NAN
+from libc.math cimport isfinite, fabs, NAN
 from libc.stdint cimport int64_t, int8_t, uint8_t, INT64_MIN
 
 cdef enum:
@@ -123,9 +125,11 @@ cdef class _OnlineCore:
     # model
     cdef double[:, ::1] centers
     cdef int8_t[::1] cluster_roles
-    # the last trade's outputs
-    cdef double[::1] raw
-    cdef double[::1] z
+    # the last trade's outputs, as a block of one row for _rolling_column
+    cdef double[:, ::1] raw
+    cdef double[:, ::1] z
+    cdef uint8_t[::1] row_flags
+    cdef int64_t[:, ::1] z_counts
     cdef readonly int last_cluster
     cdef readonly int last_role
     cdef readonly int last_flags       # rolling.pxi row flags; 16 = no features (no book / side 0)
@@ -167,8 +171,10 @@ cdef class _OnlineCore:
         self.snap_ts = numpy.zeros(1, numpy.int64)
         self.feature_rows = feature_rows
         self.centers, self.cluster_roles = centers, cluster_roles
-        self.raw = numpy.full(_ONLINE_N_FEATURES, numpy.nan)
-        self.z = numpy.full(_ONLINE_N_FEATURES, numpy.nan)
+        self.raw = numpy.full((1, _ONLINE_N_FEATURES), numpy.nan)
+        self.z = numpy.full((1, _ONLINE_N_FEATURES), numpy.nan)
+        self.row_flags = numpy.zeros(1, numpy.uint8)
+        self.z_counts = numpy.zeros((_ONLINE_N_FEATURES, 4), numpy.int64)
         self.last_cluster = -1
         self.last_role = -1
         self.p.tick = tick
@@ -217,67 +223,6 @@ cdef class _OnlineCore:
         self.s.last_ts_us = t
         return 0
 
-    # -- rolling z-score of one value (rolling_zscore_kernel's body, unchanged) -----------
-    cdef inline double _online_rolling_value(self, Py_ssize_t f, double x, int* flags) noexcept:
-        cdef Py_ssize_t W = self.window, pos, n
-        cdef double xs, old_s, delta, new_mean, std, centre, zz, var
-        cdef int64_t seen
-        if not isfinite(x):
-            flags[0] |= ROW_NONFINITE
-            return NAN
-        seen = self.n_seen[f]
-        pos = seen % W
-        if seen == 0:
-            self.run_length[f] = 1
-            self.shift[f] = x
-            self.mean[f] = 0.0
-            self.m2[f] = 0.0
-            self.m2_peak[f] = 0.0
-        else:
-            if x == self.ring[f, (seen - 1) % W]:
-                if self.run_length[f] < W:
-                    self.run_length[f] += 1
-            else:
-                self.run_length[f] = 1
-            xs = x - self.shift[f]
-            if seen < W:
-                delta = xs - self.mean[f]
-                self.mean[f] += delta / (seen + 1)
-                self.m2[f] += delta * (xs - self.mean[f])
-            else:
-                old_s = self.ring[f, pos] - self.shift[f]
-                delta = xs - old_s
-                new_mean = self.mean[f] + delta / W
-                self.m2[f] += delta * (xs - new_mean + old_s - self.mean[f])
-                self.mean[f] = new_mean
-        self.ring[f, pos] = x
-        self.n_seen[f] = seen + 1
-        n = W if seen + 1 >= W else seen + 1
-        self.since_recompute[f] += 1
-        if self.m2[f] > self.m2_peak[f]:
-            self.m2_peak[f] = self.m2[f]
-        if self.since_recompute[f] >= W or self.m2[f] < _RECOMPUTE_DROP * self.m2_peak[f]:
-            _rolling_recompute(self.ring, f, n, &self.shift[f], &self.mean[f], &self.m2[f])
-            self.since_recompute[f] = 0
-            self.m2_peak[f] = self.m2[f]
-        if seen + 1 < W:
-            flags[0] |= ROW_WARMUP
-            return NAN
-        centre = self.shift[f] + self.mean[f]
-        var = self.m2[f] / (W - 1)
-        std = sqrt(var) if var > 0.0 else 0.0
-        if self.run_length[f] >= W or std <= _ZERO_STD_REL * (fabs(centre) if fabs(centre) > 1.0 else 1.0):
-            flags[0] |= ROW_ZERO_STD
-            return 0.0
-        zz = ((x - self.shift[f]) - self.mean[f]) / std
-        if zz > self.z_clip:
-            zz = self.z_clip
-            flags[0] |= ROW_CLIPPED
-        elif zz < -self.z_clip:
-            zz = -self.z_clip
-            flags[0] |= ROW_CLIPPED
-        return zz
-
     # -- features, cluster and role of one trade (asof_trade_features' body) -----------------
     cdef inline int _trade_features(self, int64_t t, int side, double amount) noexcept:
         cdef double[::1] bs = self.book_state
@@ -294,29 +239,33 @@ cdef class _OnlineCore:
         if side == 0 or not bt[BT_HAS]:
             self.last_flags = 16
             for f in range(_ONLINE_N_FEATURES):
-                self.raw[f] = NAN
-                self.z[f] = NAN
+                self.raw[0, f] = NAN
+                self.z[0, f] = NAN
             return 0
-        self.raw[0] = amount / (bs[BS_BID_SZ] + bs[BS_ASK_SZ])
+        self.raw[0, 0] = amount / bs[BS_TOUCH_SZ]
         if side > 0:
-            consumed = bs[BS_ASK_DEPTH]
-            other = bs[BS_BID_DEPTH]
+            consumed = bs[BS_LOG_ASK_DEPTH]
+            other = bs[BS_LOG_BID_DEPTH]
             t_change = bt[BT_ASK_CHANGE]
         else:
-            consumed = bs[BS_BID_DEPTH]
-            other = bs[BS_ASK_DEPTH]
+            consumed = bs[BS_LOG_BID_DEPTH]
+            other = bs[BS_LOG_ASK_DEPTH]
             t_change = bt[BT_BID_CHANGE]
         if self.aggressor:
             sw = consumed
             consumed = other
             other = sw
-        self.raw[1] = log1p(consumed)
-        self.raw[2] = log1p(other)
-        self.raw[3] = (bs[BS_ASK_PX] - bs[BS_BID_PX]) / self.p.tick
-        self.raw[4] = NAN if bt[BT_MID_CHANGE] == _NO_TIME else (t - bt[BT_MID_CHANGE]) * 1e-6
-        self.raw[5] = NAN if t_change == _NO_TIME else (t - t_change) * 1e-6
+        self.raw[0, 1] = consumed
+        self.raw[0, 2] = other
+        self.raw[0, 3] = bs[BS_SPREAD]
+        self.raw[0, 4] = NAN if bt[BT_MID_CHANGE] == _NO_TIME else (t - bt[BT_MID_CHANGE]) * 1e-6
+        self.raw[0, 5] = NAN if t_change == _NO_TIME else (t - t_change) * 1e-6
+        self.row_flags[0] = 0
         for f in range(_ONLINE_N_FEATURES):
-            self.z[f] = self._online_rolling_value(f, self.raw[f], &flags)
+            _rolling_column(self.raw, f, 0, 1, self.ring, self.n_seen, self.run_length,
+                            self.since_recompute, self.shift, self.mean, self.m2, self.m2_peak,
+                            self.z_clip, self.z, self.row_flags, self.z_counts)
+        flags = self.row_flags[0]
         self.feature_rows += 1
         self.last_flags = flags
         if flags & (ROW_WARMUP | ROW_NONFINITE):
@@ -325,12 +274,12 @@ cdef class _OnlineCore:
         best = 0
         best_dist = 0.0
         for f in range(_ONLINE_N_FEATURES):
-            diff = self.z[f] - self.centers[0, f]
+            diff = self.z[0, f] - self.centers[0, f]
             best_dist = best_dist + diff * diff
         for j in range(1, k):
             dist = 0.0
             for f in range(_ONLINE_N_FEATURES):
-                diff = self.z[f] - self.centers[j, f]
+                diff = self.z[0, f] - self.centers[j, f]
                 dist = dist + diff * diff
             if dist < best_dist:
                 best_dist = dist
@@ -413,8 +362,8 @@ cdef class _OnlineCore:
             self.group_ts_us = ts_us
             self.has_group = 1
         self.snap_ts[0] = ts_us
-        _take_snapshot(0, self.snap_ts, levels[0:1, :], levels[2:3, :], levels[1:2, :],
-                       levels[3:4, :], self.levels, self.book_state, self.book_times)
+        _pass_snapshot(0, self.snap_ts, levels[0:1, :], levels[2:3, :], self.book_state, self.book_times)
+        _read_sizes(0, levels[1:2, :], levels[3:4, :], self.levels, self.p.tick, self.book_state)
         cdef double new_mid = 0.5 * (b0 + a0)
         if self.s.has_mid:
             self.s.drift = self.s.drift + self.s.inventory * (new_mid - self.s.mid)
@@ -468,7 +417,7 @@ cdef class _OnlineCore:
     def features(self):
         """(raw (6,), z (6,)) copies for the last trade."""
         import numpy
-        return numpy.array(self.raw), numpy.array(self.z)
+        return numpy.array(self.raw[0]), numpy.array(self.z[0])
 
     def signals(self, int64_t ts_us):
         cdef double alpha, hazard
