@@ -15,6 +15,7 @@ from clusterlob.strategy import StrategyConfig
 from clusterlob.tape import Book, Instrument, Tape, Trades, read_tape
 
 from conftest import DATA, shared_file
+from reference_replay import reference_replay
 
 TICK = 0.1
 
@@ -156,6 +157,14 @@ def test_random_tapes_equal_the_batch_pipeline(seed):
     online = replay_online(tape, model, config, record_features=True)
     assert online.result.summary.fills > 0      # fills, post-only and the inventory limit all occur
     _assert_same(tape, feats, labels, batch, online)
+    # and the plain-Python twin of the replay rules, fed the engine's own labels
+    ref = reference_replay(tape.trades.ts_local_us, tape.trades.price, tape.trades.amount,
+                           tape.trades.side, online.role, tape.book.ts_local_us, tape.book.bid_px[:, 0],
+                           tape.book.ask_px[:, 0], TICK, config)
+    fills = online.result.fills
+    got = list(zip(*(getattr(fills, c).tolist() for c in
+                     ("trade_index", "ts_us", "side", "price", "qty", "mid", "fee", "inventory", "cash"))))
+    assert got == [tuple(r) for r in ref["fills"]]
 
 
 def test_book_update_before_a_trade_at_the_same_instant():
