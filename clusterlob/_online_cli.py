@@ -34,9 +34,9 @@ def run_pipeline_online(args, progress):
     """What :func:`clusterlob._replay_cli.run_pipeline` does, through the online path."""
     from . import _replay_cli as cli
     from .features import build_features
-    from .model import label_trades, load_model
+    from .model import load_model
     from .online import replay_online
-    from .tape import US_PER_DAY, Tape, day_of_us, day_start_us, read_manifest, read_tape
+    from .tape import US_PER_DAY, Tape, day_start_us, read_manifest, read_tape
 
     config = cli._config(args)
     configs = ([config.with_mapping("inverted"), config.with_mapping("traditional")]

@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
 from . import _core
 from .errors import ParameterError
-from .features import FEATURE_NAMES, FeatureSettings, RollingState
+from .features import FEATURE_NAMES, RollingState
 from .model import ClusterModel
 from .strategy import StrategyConfig
 

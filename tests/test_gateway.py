@@ -1,6 +1,5 @@
 """The gateway interface, the simulated gateway's latency and fill rules, the strategy loop
 written against the interface, and the Binance message decoder."""
-import gzip
 import json
 
 import numpy as np

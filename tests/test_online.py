@@ -173,7 +173,6 @@ def test_book_update_before_a_trade_at_the_same_instant():
     tape = _random_tape(rng)
     settings = FeatureSettings(levels=3, window=5)
     model = _model(rng.normal(0, 1, (3, 6)), [0, 1, 2], settings)
-    feats = build_features(tape, settings)
     trade_first = OnlineEngine(model, tick_size=TICK, trades_before_book="count")
     book_first = OnlineEngine(model, tick_size=TICK, trades_before_book="count")
     events = list(tape_events(tape))
@@ -181,7 +180,7 @@ def test_book_update_before_a_trade_at_the_same_instant():
     swapped = sorted(range(len(events)), key=lambda i: (events[i].ts_us, not isinstance(events[i], BookEvent), i))
     rows = {}
     for engine, order in ((trade_first, range(len(events))), (book_first, swapped)):
-        out, k = [], 0
+        out = []
         for i in order:
             engine.on_event(events[i])
             if isinstance(events[i], TradeEvent):
