@@ -271,6 +271,7 @@ def _busy_engine():
     (lambda e, t: e.on_book(t + 1, _levels([float("nan")], [1], [60_000.1], [1], 5)), "finite"),
     (lambda e, t: e.on_book(t + 1, _levels([60_000.2], [1], [60_000.1], [1], 5)), "crossed"),
     (lambda e, t: e.on_book(t + 1, _levels([60_000.0], [1], [60_000.1], [1], 2)), "shape"),
+    (lambda e, t: e.on_book(t + 1, _levels([60_000.0] * 2, [1, -1], [60_000.1], [1], 5)), "size"),
     (lambda e, t: e.on_fill(t + 1, 1, 1, float("nan"), 0.1, False), "price"),
     (lambda e, t: e.on_fill(t - 1, 1, 1, 60_000.0, 0.1, False), "backwards"),
 ])

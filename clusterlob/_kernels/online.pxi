@@ -337,6 +337,7 @@ cdef class _OnlineCore:
     def on_book(self, int64_t ts_us, const double[:, :] levels):
         """One book update, ``levels`` (4, >= D): bid_px, bid_sz, ask_px, ask_sz, best first."""
         cdef Py_ssize_t lv
+        cdef int row
         cdef double b0, a0, x
         if levels.shape[0] != 4 or levels.shape[1] < self.levels:
             from clusterlob.errors import ParameterError
@@ -352,6 +353,13 @@ cdef class _OnlineCore:
         if not b0 < a0:
             from clusterlob.errors import ParameterError
             raise ParameterError(f"book is crossed or locked: best bid {b0!r} >= best ask {a0!r}")
+        for lv in range(1, self.levels):      # a missing level is NaN; a present one has size > 0
+            for row in (1, 3):
+                x = levels[row, lv]
+                if not (x != x or (x > 0.0 and isfinite(x))):
+                    from clusterlob.errors import ParameterError
+                    raise ParameterError(f"book level {lv}: {'bid' if row == 1 else 'ask'} size must be "
+                                         f"> 0 and finite (NaN: no level), got {x!r}")
         self._check_time(ts_us)
         self._clock(ts_us)
         if not self.has_group or ts_us != self.group_ts_us:
