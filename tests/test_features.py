@@ -32,6 +32,12 @@ US = 1_000_000
 #   T4 t=4   buy 0.5  sees S2
 #   T5 t=5   sell 4   strict: S2; at-or-before: S3
 
+
+def spread_ticks(x):
+    """Reference: a spread within 1e-6 of a whole number of ticks is that whole number."""
+    r = np.round(x)
+    return np.where(np.abs(x - r) < 1e-6, r, x)
+
 def hand_tape():
     ts_book = np.array([1, 2, 3, 5], dtype=np.int64) * US
     book = Book(ts_book, ts_book.copy(),
@@ -137,7 +143,7 @@ def reference_raw_features(tape, settings):
     raw = np.column_stack([
         tape.trades.amount[rows] / (bid_sz[j, 0] + ask_sz[j, 0]),
         np.log1p(consumed), np.log1p(other),
-        (ask_px[j, 0] - bid_px[j, 0]) / tape.instrument.tick_size,
+        spread_ticks((ask_px[j, 0] - bid_px[j, 0]) / tape.instrument.tick_size),
         last_change(0.5 * (bid_px[:, 0] + ask_px[:, 0])),
         np.where(buy, last_change(ask_px[:, 0]), last_change(bid_px[:, 0])),
     ])
@@ -333,3 +339,23 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     write_tape(random_tape(1, n_trades=200, n_book=100, days=2), tmp_path / "tape")
     assert main([str(tmp_path / "tape"), "--window", "1"]) == 2
     assert capsys.readouterr().err == "error: `window` must be >= 2, got 1\n"
+
+
+def test_spread_on_the_tick_grid_is_a_whole_number_of_ticks():
+    # 60000.1 - 60000.0 is 0.10000000000218279 in floats: without snapping the spread feature
+    # would be 1.0000000000218 on one snapshot and 0.99999999998 on another, and z-scores
+    # would standardise that noise into a fake feature
+    from clusterlob import Book, Instrument, Tape, Trades
+    from clusterlob.features import FeatureSettings, compute_raw_features
+    bids = np.array([60000.0, 61234.5, 59999.9])
+    asks = bids + np.array([0.1, 0.1, 0.25])
+    n = bids.size
+    ts = np.arange(n, dtype=np.int64) * 1000 + 1_714_521_600_000_000
+    book = Book(ts, ts, bids[:, None], np.ones((n, 1)), asks[:, None], np.ones((n, 1)))
+    tts = ts + 500
+    trades = Trades(tts, tts, asks, np.full(n, 0.5), np.ones(n, np.int8), np.arange(n, dtype=np.int64))
+    tape = Tape(Instrument("x", "y", 0.1, 0.001), trades, book)
+    _, raw, _ = compute_raw_features(tape, FeatureSettings(levels=1))
+    spread = raw[:, 3]
+    assert spread[0] == 1.0 and spread[1] == 1.0
+    assert abs(spread[2] - 2.5) < 1e-9

@@ -158,3 +158,17 @@ def test_default_run_on_the_embedded_tape(capsys):
         pytest.skip(f"no embedded default tape at {DEFAULT_TAPE}")
     assert main([]) == 0
     assert "OUT OF SAMPLE" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 3, 5, 8, 9])
+def test_default_run_finds_all_three_roles_whatever_the_seed(seed, capsys):
+    # the default tape plants three flow types; a run that labels every trade passive (as
+    # float noise in the spread feature once caused for some seeds) must not pass silently
+    from clusterlob._replay_cli import DEFAULT_TAPE
+    if not (DEFAULT_TAPE / "manifest.json").is_file():
+        pytest.skip(f"no embedded default tape at {DEFAULT_TAPE}")
+    assert main(["--json", "--seed", str(seed)]) == 0
+    roles = json.loads(capsys.readouterr().out)["replay_trade_roles"]
+    total = sum(roles.values())
+    for role in ("directional", "opportunistic", "passive"):
+        assert roles[role] > 0.15 * total, roles

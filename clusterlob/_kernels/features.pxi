@@ -7,7 +7,7 @@
 # that a trade actually sees.  The current book is carried in two small arrays so that
 # a tape processed day by day gives exactly the one-pass result.
 
-from libc.math cimport log1p, NAN
+from libc.math cimport log1p, NAN, fabs, round as c_round
 from libc.stdint cimport int64_t, int8_t, INT64_MIN
 
 # book_state (float64): the current snapshot's touch prices, touch size (bid_sz[0] +
@@ -69,7 +69,15 @@ cdef inline void _read_sizes(Py_ssize_t b, const double[:, :] bid_sz, const doub
     book_state[BS_TOUCH_SZ] = bid_sz[b, 0] + ask_sz[b, 0]
     book_state[BS_LOG_BID_DEPTH] = log1p(dbid)
     book_state[BS_LOG_ASK_DEPTH] = log1p(dask)
-    book_state[BS_SPREAD] = (book_state[BS_ASK_PX] - book_state[BS_BID_PX]) / tick_size
+    book_state[BS_SPREAD] = _ticks((book_state[BS_ASK_PX] - book_state[BS_BID_PX]) / tick_size)
+
+
+cdef inline double _ticks(double x) noexcept nogil:
+    # Prices on the tick grid give a whole number of ticks; the division leaves float noise
+    # (1.00000000006) that a rolling std would standardise into a fake feature.  Snap to the
+    # whole number when within 1e-6 of it; an off-grid spread keeps its fraction.
+    cdef double r = c_round(x)
+    return r if fabs(x - r) < 1e-6 else x
 
 
 def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
