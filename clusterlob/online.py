@@ -73,6 +73,12 @@ class OnlineEngine(_core._OnlineCore):
         Rolling windows and book carried from earlier data (``Features.state`` of the
         batch pipeline, or :meth:`rolling_state` of an earlier engine); not modified.
         Without it the z-scores warm up over the first W trades.
+    quote_updates : {"replace", "changes"}
+        "replace" (default): every decision cancels and re-places both quotes, which is what
+        the batch replay models (results identical to it).  "changes": a side whose new
+        price equals its resting, never-filled order is left alone (fewer messages for a
+        live venue; differs from the replay only when such an order fills between a decision
+        and the moment its replacement would have arrived).
     trades_before_book : {"raise", "count"}
         A trade before any book update: "raise" a :class:`ParameterError` (default, the
         engine unchanged), or "count" it as the batch pipeline does (no features, unassigned
@@ -81,8 +87,8 @@ class OnlineEngine(_core._OnlineCore):
     Notes
     -----
     Per event: :meth:`on_trade` ``(ts_us, price, amount, side)`` and :meth:`on_book`
-    ``(ts_us, levels)`` return a tuple of :class:`OrderAction` when the requote clock fired,
-    else None.  :meth:`on_fill` ``(ts_us, side, order_id, price, qty, done)`` books our
+    ``(ts_us, levels)`` return a tuple of :class:`OrderAction` when the requote clock fired
+    (empty when "changes" finds nothing to change), else None.  :meth:`on_fill` ``(ts_us, side, order_id, price, qty, done)`` books our
     fill (side +1 we bought) and returns the fee.  Bad input (time going backwards, NaN or
     non-positive prices, a crossed book, a trade before any book) raises
     :class:`ParameterError` and leaves every part of the state unchanged.
@@ -90,7 +96,7 @@ class OnlineEngine(_core._OnlineCore):
 
     def __init__(self, model: ClusterModel, config: StrategyConfig | None = None, *,
                  tick_size: float, state: RollingState | None = None,
-                 trades_before_book: str = "raise"):
+                 quote_updates: str = "replace", trades_before_book: str = "raise"):
         if not isinstance(model, ClusterModel):
             raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
         config = StrategyConfig() if config is None else config
@@ -99,6 +105,8 @@ class OnlineEngine(_core._OnlineCore):
         if isinstance(tick_size, bool) or not isinstance(tick_size, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(tick_size) or tick_size <= 0:
             raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
+        if quote_updates not in ("replace", "changes"):
+            raise ParameterError(f"`quote_updates` must be 'replace' or 'changes', got {quote_updates!r}")
         if trades_before_book not in ("raise", "count"):
             raise ParameterError(f"`trades_before_book` must be 'raise' or 'count', got {trades_before_book!r}")
         settings = model.settings
@@ -132,6 +140,7 @@ class OnlineEngine(_core._OnlineCore):
             config.signal_scale_trades, MARK_INTERVAL_US)
         self._state = state         # owns the arrays the compiled core works in
         self.count_trades_before_book = trades_before_book == "count"
+        self.changes_only = quote_updates == "changes"
 
     def on_event(self, event):
         """Dispatch a :class:`TradeEvent` or :class:`BookEvent` (convenience; the typed
@@ -211,7 +220,8 @@ class OnlineReplay:
 
 def replay_online(source, model: ClusterModel, config: StrategyConfig | None = None, *,
                   tick_size: float | None = None, state: RollingState | None = None,
-                  record_features: bool = False, symbol: str | None = None) -> OnlineReplay:
+                  record_features: bool = False, symbol: str | None = None,
+                  quote_updates: str = "replace") -> OnlineReplay:
     """Play a tape or a raw Binance recording through the engine and a simulated gateway.
 
     Parameters
@@ -229,6 +239,8 @@ def replay_online(source, model: ClusterModel, config: StrategyConfig | None = N
         Keep every trade's raw and z features (memory: 96 bytes a trade).
     symbol : str, optional
         For a recording holding several symbols.
+    quote_updates : {"replace", "changes"}
+        As :class:`OnlineEngine`; "replace" (default) equals the batch replay.
 
     Returns
     -------
@@ -250,7 +262,8 @@ def replay_online(source, model: ClusterModel, config: StrategyConfig | None = N
         events = decoder.events_from_file(source)
     else:
         raise ParameterError(f"`source` must be a Tape or a recording path, got {type(source).__name__}")
-    engine = OnlineEngine(model, config, tick_size=tick, state=state, trades_before_book="count")
+    engine = OnlineEngine(model, config, tick_size=tick, state=state, quote_updates=quote_updates,
+                          trades_before_book="count")
     gateway = SimulatedGateway(tick, config)
     out = _run(engine, gateway, events, record_features)
     if decoder is not None:

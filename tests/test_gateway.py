@@ -162,3 +162,30 @@ def test_recording_decoded_live_equals_the_converted_tape(tmp_path):
     for row, name in enumerate(("bid_px", "bid_sz", "ask_px", "ask_sz")):
         assert np.array_equal(levels[:, row], getattr(tape.book, name), equal_nan=True), name
     assert [e.ts_exch_us for e in books] == tape.book.ts_exch_us.tolist()
+
+
+def test_changes_mode_sends_only_what_changed():
+    config = StrategyConfig(order_latency_us=10)
+    engine = OnlineEngine(_model([[0.0] * 6], [0], FeatureSettings(levels=1, window=2)), config,
+                          tick_size=TICK, quote_updates="changes")
+    book = _levels([100.0], [1], [100.1], [1], 1)
+    assert len(engine.on_book(1_000, book)) == 2
+    assert engine.on_book(300_000, book) == ()                 # same quotes: nothing to send
+    engine.on_fill(300_100, 1, 1, 99.9, 0.05, False)          # the bid is partly filled
+    again = engine.on_book(600_000, book)
+    assert [(a.kind, a.side, a.order_id) for a in again] == [("cancel", 1, 1), ("place", 1, 3)]
+    moved = engine.on_book(900_000, _levels([100.2], [1], [100.3], [1], 1))
+    assert [a.kind for a in moved] == ["cancel", "place", "cancel", "place"]
+
+
+def test_changes_mode_on_the_default_tape():
+    tape = read_tape(DATA / "default_tape", "2024-05-01")
+    settings = FeatureSettings()
+    feats = build_features(tape, settings)
+    model, _ = fit_model(feats.z[feats.valid], settings, k=3, seed=0)
+    replace = replay_online(tape, model, StrategyConfig())
+    changes = replay_online(tape, model, StrategyConfig(), quote_updates="changes")
+    sent = {name: sum(run.acks.values()) for name, run in (("replace", replace), ("changes", changes))}
+    assert sent["changes"] < 0.7 * sent["replace"]         # 80,708 vs 141,784 messages
+    assert changes.result.summary.quote_decisions == replace.result.summary.quote_decisions
+    assert changes.result.summary.fills > 0

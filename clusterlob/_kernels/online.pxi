@@ -139,6 +139,9 @@ cdef class _OnlineCore:
     cdef int any_event
     cdef int64_t next_order_id
     cdef int64_t order_ids[2]          # [_BID], [_ASK]: our last order on that side, 0 = none
+    cdef int64_t order_ticks[2]        # its price
+    cdef int order_touched[2]          # it has had a fill
+    cdef public bint changes_only      # keep an untouched order whose price the decision repeats
     cdef readonly list marks
     cdef int64_t mark_interval_us
 
@@ -296,11 +299,16 @@ cdef class _OnlineCore:
         cdef int k, side
         for k in range(2):
             side = 1 if k == _BID else -1
+            if (self.changes_only and self.order_ids[k] and not self.order_touched[k]
+                    and self.s.pending_size[k] > 0.0 and self.s.pending_ticks[k] == self.order_ticks[k]):
+                continue                 # the same quote rests already: nothing to send
             if self.order_ids[k]:
                 out.append(_new_action(ACTION_CANCEL, side, self.order_ids[k], 0, self.p.tick, 0.0, t))
                 self.order_ids[k] = 0
             if self.s.pending_size[k] > 0.0:
                 self.order_ids[k] = self.next_order_id
+                self.order_ticks[k] = self.s.pending_ticks[k]
+                self.order_touched[k] = 0
                 self.next_order_id += 1
                 out.append(_new_action(ACTION_PLACE, side, self.order_ids[k], self.s.pending_ticks[k],
                                        self.p.tick, self.s.pending_size[k], t))
@@ -408,8 +416,10 @@ cdef class _OnlineCore:
             self.s.max_abs_inventory = fabs(self.s.inventory)
         self.s.n_fills += 1
         cdef int k = _BID if side > 0 else _ASK
-        if done and self.order_ids[k] == order_id:
-            self.order_ids[k] = 0
+        if self.order_ids[k] == order_id:
+            self.order_touched[k] = 1
+            if done:
+                self.order_ids[k] = 0
         return fee
 
     def order_gone(self, int64_t order_id):
@@ -485,5 +495,6 @@ cdef class _OnlineCore:
         parts.append(repr((self.group_ts_us, self.has_group, self.feature_rows, self.last_cluster,
                            self.last_role, self.last_flags, self.trades_before_book, self.any_event,
                            self.next_order_id, self.order_ids[0], self.order_ids[1],
-                           len(self.marks))).encode())
+                           self.order_ticks[0], self.order_ticks[1], self.order_touched[0],
+                           self.order_touched[1], len(self.marks))).encode())
         return b"".join(parts)
