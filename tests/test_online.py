@@ -225,16 +225,20 @@ def test_warm_start_from_the_batch_state_equals_one_pass():
     assert np.array_equal(again.ring, whole.state.ring)
 
 
-def _recording_tape(tmp_path):
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """(path of the real Binance recording, the tape convert makes of it); skips when absent."""
     from clusterlob.convert import convert
 
     path = shared_file("binance-futures", "btcusdt_20240808.gz")
-    convert([path], tmp_path / "tape")
-    return path, read_tape(tmp_path / "tape")
+    out = tmp_path_factory.mktemp("recording") / "tape"
+    convert([path], out)
+    return path, out
 
 
-def test_real_recording_online_equals_the_batch_pipeline(tmp_path):
-    path, tape = _recording_tape(tmp_path)
+def test_real_recording_online_equals_the_batch_pipeline(recording):
+    path, tape_dir = recording
+    tape = read_tape(tape_dir)
     settings = FeatureSettings()
     feats = build_features(tape, settings)
     model, _ = fit_model(feats.z[feats.valid], settings, k=3, seed=0)
@@ -323,16 +327,16 @@ def test_cli_online_prints_the_batch_summary(capsys):
     assert "PnL total" in online and online == batch
 
 
-def test_cli_online_raw_recording(tmp_path, capsys):
+def test_cli_online_raw_recording(recording, tmp_path, capsys):
     from clusterlob import _online_cli, _replay_cli
     from clusterlob.model import save_model
 
-    path, tape = _recording_tape(tmp_path)
-    feats = build_features(tape, FeatureSettings())
+    path, tape_dir = recording
+    feats = build_features(read_tape(tape_dir), FeatureSettings())
     model, _ = fit_model(feats.z[feats.valid], FeatureSettings(), k=3, seed=0)
     save_model(model, tmp_path / "model.json")
     common = ["--model", str(tmp_path / "model.json"), "--fill-mode", "touch"]
-    assert _replay_cli.main(["--tape", str(tmp_path / "tape"), *common]) == 0
+    assert _replay_cli.main(["--tape", str(tape_dir), *common]) == 0
     batch = capsys.readouterr().out
     assert _online_cli.main(["--online", "--tape", str(path), "--tick-size", "0.1", *common]) == 0
     online = capsys.readouterr().out
