@@ -517,23 +517,8 @@ def to_markdown(exp: InventoryExperiment) -> str:
 
 def plot_equity(events: SyntheticEvents, results: dict, path, *, title: str | None = None,
                 overwrite: bool = False) -> bool:
-    """Plot one seed's fixed and dynamic equity curves over its shaded regimes (PNG).
-
-    Parameters
-    ----------
-    events : SyntheticEvents
-    results : dict
-        ``{"fixed": ReplayResult, "dynamic": ReplayResult}`` from :func:`run_policies`.
-    path : str or Path
-        The PNG to write (atomically; an existing file is refused unless ``overwrite``).
-    title : str, optional
-
-    Returns
-    -------
-    bool
-        False when matplotlib is not installed: nothing is written
-        (``pip install clusterlob[plot]``).
-    """
+    """One seed's fixed and dynamic equity curves over its shaded regimes, as a PNG; False when
+    matplotlib is missing.  Documented at :func:`clusterlob._inventory_cli.plot_equity`."""
     from ._inventory_cli import plot_equity as _plot_equity
     return _plot_equity(events, results, path, title=title, overwrite=overwrite)
 
