@@ -276,9 +276,9 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
     from .replay import Fills, ReplayResult, _equity_series, _summarise
 
     sim = gateway._exchange
+    sim.quiet = True            # acks that change nothing for the engine are only counted
     fills_rows = []
     cluster, role, raws, zs = [], [], [], []
-    acks = {"accepted": 0, "cancelled": 0, "rejected": 0}
     first_us = last_us = None
     i_trade = 0
     on_trade, on_book, sim_trade, sim_advance = engine.on_trade, engine.on_book, sim.on_trade, sim.advance
@@ -296,9 +296,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
                         fills_rows.append((i_trade, ts, side, px, q, engine.mid, fee,
                                            engine.inventory, engine.cash))
                     else:
-                        acks[e[0]] += 1
-                        if e[0] != "accepted":
-                            engine.order_gone(e[2])
+                        engine.order_gone(e[2])         # a rejected action
             actions = on_trade(t, ev.price, ev.amount, ev.side)
             cluster.append(engine.last_cluster)
             role.append(engine.last_role)
@@ -310,9 +308,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
         else:
             if sim_advance(t):
                 for e in sim.take_events():
-                    acks[e[0]] += 1
-                    if e[0] != "accepted":
-                        engine.order_gone(e[2])
+                    engine.order_gone(e[2])             # a rejected action
             actions = on_book(t, ev.levels)
         if actions is not None:
             sim.submit(actions, t)
@@ -329,6 +325,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
     summary = _summarise(engine.config, state, fills, equity, first_us, last_us)
     result = ReplayResult(fills, equity, summary, engine.config, engine.tick_size)
     n = len(cluster)
+    acks = {"accepted": sim.n_accepted, "cancelled": sim.n_cancelled, "rejected": sim.n_rejected}
     return OnlineReplay(result, np.asarray(cluster, np.int8).reshape(n), np.asarray(role, np.int8).reshape(n),
                         np.asarray(raws).reshape(n, 6) if record_features else None,
                         np.asarray(zs).reshape(n, 6) if record_features else None,

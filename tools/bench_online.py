@@ -58,6 +58,7 @@ def _with_gateway(model, tick, events):
 
     engine = OnlineEngine(model, tick_size=tick, trades_before_book="count")
     sim = SimulatedGateway(tick, engine.config)._exchange
+    sim.quiet = True                # as replay_online: accepted / cancelled acks only counted
     on_trade, on_book, on_fill = engine.on_trade, engine.on_book, engine.on_fill
     sim_trade, sim_advance, submit = sim.on_trade, sim.advance, sim.submit
     w0, c0 = time.perf_counter(), time.process_time()
@@ -68,10 +69,13 @@ def _with_gateway(model, tick, events):
                 for e in sim.take_events():
                     if e[0] == "fill":
                         on_fill(e[1], e[3], e[2], e[4], e[5], e[6] <= 0.0)
+                    else:
+                        engine.order_gone(e[2])
             actions = on_trade(t, ev[2], ev[3], ev[4])
         else:
             if sim_advance(t):
-                sim.take_events()
+                for e in sim.take_events():
+                    engine.order_gone(e[2])
             actions = on_book(t, ev[2])
         if actions is not None:
             submit(actions, t)

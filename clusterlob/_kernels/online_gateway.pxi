@@ -34,6 +34,10 @@ cdef class _SimExchange:
     cdef Py_ssize_t q_len
     cdef readonly int64_t last_ts_us
     cdef readonly list events          # acks and fills not yet polled: tuples, see gateway.py
+    cdef public bint quiet             # count "accepted" / "cancelled" acks instead of listing them
+    cdef readonly int64_t n_accepted
+    cdef readonly int64_t n_cancelled
+    cdef readonly int64_t n_rejected
 
     def __init__(self, double tick, int64_t latency_us, bint touch):
         self.tick = tick
@@ -70,18 +74,24 @@ cdef class _SimExchange:
                 if self.live_id[k] == self.q_id[h] and self.live_size[k] > 0.0:
                     self.live_id[k] = 0
                     self.live_size[k] = 0.0
-                    self.events.append(("cancelled", self.q_arrive[h], self.q_id[h], ""))
+                    self.n_cancelled += 1
+                    if not self.quiet:
+                        self.events.append(("cancelled", self.q_arrive[h], self.q_id[h], ""))
                 else:
+                    self.n_rejected += 1
                     self.events.append(("rejected", self.q_arrive[h], self.q_id[h],
                                         "cancel of an order that is not resting"))
             elif self.live_size[k] > 0.0:
+                self.n_rejected += 1
                 self.events.append(("rejected", self.q_arrive[h], self.q_id[h],
                                     "one resting order per side: cancel the other first"))
             else:
                 self.live_id[k] = self.q_id[h]
                 self.live_ticks[k] = self.q_ticks[h]
                 self.live_size[k] = self.q_size[h]
-                self.events.append(("accepted", self.q_arrive[h], self.q_id[h], ""))
+                self.n_accepted += 1
+                if not self.quiet:
+                    self.events.append(("accepted", self.q_arrive[h], self.q_id[h], ""))
             self.q_head = (h + 1) % _SIM_QUEUE
             self.q_len -= 1
 
