@@ -1,0 +1,500 @@
+# The online engine's compiled core: one market event at a time, O(1) work per event.
+#
+# It reuses the batch kernels' own code wherever they expose it as C functions, so the
+# numbers are the same to the last bit:
+#   features.pxi  _pass_snapshot / _read_sizes (the as-of book: touch, log1p top-D depths,
+#                 spread, times of the last mid and best-price changes)
+#   rolling.pxi   _rolling_column (the rolling z-score of one column over a block of rows,
+#                 here a block of one row)
+#   replay.pxi    QuoteParams, ReplayState, _decide (the quote rule)
+#   accumulator.pxi  acc_add / acc_weight / acc_values (the signal accumulator)
+# Only the fill accounting (replay.pxi keeps it inline in its loop) and the nearest-centre
+# search (kmeans_lloyd_pass's inner loop) are repeated here, operation for operation; the
+# tests compare the engine with the batch pipeline bit for bit (tests/test_online.py).
+#
+# Book updates at one timestamp form a group: a trade at that same timestamp must see the
+# book as it was strictly before it (asof="strict"), so the state before the group is kept.
+#
+# OrderAction (the engine's output) is defined here; the simulated gateway's matching
+# engine is in online_gateway.pxi.
+
+from libc.math cimport isfinite, fabs, NAN
+from libc.stdint cimport int64_t, int8_t, uint8_t, INT64_MIN
+
+cdef enum:
+    _ONLINE_N_FEATURES = 6
+    ACTION_PLACE = 1
+    ACTION_CANCEL = 2
+
+
+cdef class OrderAction:
+    """One order instruction from the online engine to a gateway.
+
+    Attributes
+    ----------
+    kind : str
+        ``"place"`` (a new post-only limit order) or ``"cancel"`` (of ``order_id``).
+    side : int
+        +1 bid (we buy), -1 ask (we sell).
+    order_id : int
+        The engine's id of the order (a cancel names the order it cancels).
+    price_ticks : int
+        Limit price in ticks (0 for a cancel).
+    price : float
+        ``price_ticks * tick_size`` (0.0 for a cancel).
+    size : float
+        Amount (0.0 for a cancel).
+    ts_us : int
+        Local time of the decision, microseconds.
+    """
+
+    cdef readonly int kind_code
+    cdef readonly int side
+    cdef readonly int64_t order_id
+    cdef readonly int64_t price_ticks
+    cdef readonly double price
+    cdef readonly double size
+    cdef readonly int64_t ts_us
+
+    @property
+    def kind(self):
+        return "place" if self.kind_code == ACTION_PLACE else "cancel"
+
+    def to_dict(self):
+        return {"kind": self.kind, "side": self.side, "order_id": self.order_id,
+                "price_ticks": self.price_ticks, "price": self.price, "size": self.size,
+                "ts_us": self.ts_us}
+
+    def __repr__(self):
+        side = "bid" if self.side > 0 else "ask"
+        if self.kind_code == ACTION_CANCEL:
+            return f"OrderAction(cancel {side} #{self.order_id} at {self.ts_us})"
+        return (f"OrderAction(place {side} #{self.order_id} {self.size:g} @ {self.price:.10g} "
+                f"at {self.ts_us})")
+
+    def __eq__(self, other):
+        if not isinstance(other, OrderAction):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None
+
+
+cdef OrderAction _new_action(int kind, int side, int64_t order_id, int64_t ticks, double tick,
+                             double size, int64_t ts_us):
+    cdef OrderAction a = OrderAction.__new__(OrderAction)
+    a.kind_code = kind
+    a.side = side
+    a.order_id = order_id
+    a.price_ticks = ticks
+    a.price = <double>ticks * tick if kind == ACTION_PLACE else 0.0
+    a.size = size
+    a.ts_us = ts_us
+    return a
+
+
+cdef class _OnlineCore:
+    """State of one online engine (private: use clusterlob.online.OnlineEngine)."""
+
+    # feature settings
+    cdef int levels
+    cdef bint strict
+    cdef bint aggressor
+    cdef double z_clip
+    cdef Py_ssize_t window
+    # the as-of book of the features: the current one, and the one before the current group
+    cdef double[::1] book_state
+    cdef int64_t[::1] book_times
+    cdef double[::1] book_state_before
+    cdef int64_t[::1] book_times_before
+    cdef int64_t[::1] snap_ts
+    cdef int64_t group_ts_us
+    cdef int has_group
+    # rolling windows (the RollingState arrays)
+    cdef double[:, ::1] ring
+    cdef int64_t[::1] n_seen
+    cdef int64_t[::1] run_length
+    cdef int64_t[::1] since_recompute
+    cdef double[::1] shift
+    cdef double[::1] mean
+    cdef double[::1] m2
+    cdef double[::1] m2_peak
+    cdef readonly int64_t feature_rows
+    # model
+    cdef double[:, ::1] centers
+    cdef int8_t[::1] cluster_roles
+    # the last trade's outputs, as a block of one row for _rolling_column
+    cdef double[:, ::1] raw
+    cdef double[:, ::1] z
+    cdef uint8_t[::1] row_flags
+    cdef int64_t[:, ::1] z_counts
+    cdef readonly int last_cluster
+    cdef readonly int last_role
+    cdef readonly int last_flags       # rolling.pxi row flags; 16 = no features (no book / side 0)
+    cdef readonly int64_t trades_before_book
+    cdef public bint count_trades_before_book
+    # quoting and accounts
+    cdef QuoteParams p
+    cdef ReplayState s
+    cdef int any_event
+    cdef int64_t next_order_id
+    cdef int64_t order_ids[2]          # [_BID], [_ASK]: our last order on that side, 0 = none
+    cdef int64_t order_ticks[2]        # its price
+    cdef int order_touched[2]          # it has had a fill
+    cdef public bint changes_only      # keep an untouched order whose price the decision repeats
+    cdef readonly list marks
+    cdef int64_t mark_interval_us
+
+    def __init__(self, int levels, bint strict, bint aggressor, double z_clip,
+                 double[:, ::1] ring, int64_t[::1] n_seen, int64_t[::1] run_length,
+                 int64_t[::1] since_recompute, double[::1] shift, double[::1] mean,
+                 double[::1] m2, double[::1] m2_peak, double[::1] book_state,
+                 int64_t[::1] book_times, int64_t feature_rows,
+                 double[:, ::1] centers, int8_t[::1] cluster_roles,
+                 double tick, double skew_ticks, double theta, bint dynamic,
+                 double min_half_ticks, double half_spread_bps, double hazard_k,
+                 double hazard_threshold, double quote_size, double max_inventory,
+                 double maker_fee_bps, int64_t requote_us, int64_t latency_us,
+                 int alpha_role, int hazard_role, double decay_per_us, double size_weight,
+                 double signal_scale_trades, int64_t mark_interval_us):
+        import numpy
+        self.levels = levels
+        self.strict = strict
+        self.aggressor = aggressor
+        self.z_clip = z_clip
+        self.window = ring.shape[1]
+        self.ring, self.n_seen, self.run_length = ring, n_seen, run_length
+        self.since_recompute, self.shift, self.mean = since_recompute, shift, mean
+        self.m2, self.m2_peak = m2, m2_peak
+        self.book_state, self.book_times = book_state, book_times
+        self.book_state_before = numpy.array(book_state)
+        self.book_times_before = numpy.array(book_times)
+        self.snap_ts = numpy.zeros(1, numpy.int64)
+        self.feature_rows = feature_rows
+        self.centers, self.cluster_roles = centers, cluster_roles
+        self.raw = numpy.full((1, _ONLINE_N_FEATURES), numpy.nan)
+        self.z = numpy.full((1, _ONLINE_N_FEATURES), numpy.nan)
+        self.row_flags = numpy.zeros(1, numpy.uint8)
+        self.z_counts = numpy.zeros((_ONLINE_N_FEATURES, 4), numpy.int64)
+        self.last_cluster = -1
+        self.last_role = -1
+        self.p.tick = tick
+        self.p.skew_ticks = skew_ticks
+        self.p.theta = theta
+        self.p.dynamic = dynamic
+        self.p.min_half_ticks = min_half_ticks
+        self.p.half_spread_bps = half_spread_bps
+        self.p.hazard_k = hazard_k
+        self.p.hazard_threshold = hazard_threshold
+        self.p.quote_size = quote_size
+        self.p.max_inventory = max_inventory
+        self.p.maker_fee_bps = maker_fee_bps
+        self.p.requote_us = requote_us
+        self.p.latency_us = latency_us
+        self.p.mark_interval_us = mark_interval_us
+        cdef int r
+        for r in range(256):
+            self.p.to_alpha[r] = acc_weight(<int8_t><uint8_t>r, acc_role_key(alpha_role))
+            self.p.to_hazard[r] = acc_weight(<int8_t><uint8_t>r, acc_role_key(hazard_role))
+        self.s.best_bid = NAN
+        self.s.best_ask = NAN
+        self.s.next_decision_us = INT64_MIN
+        acc_init(&self.s.acc, decay_per_us, size_weight, signal_scale_trades)
+        self.next_order_id = 1
+        self.marks = []
+        self.mark_interval_us = mark_interval_us
+
+    # -- checks (before any state changes) -----------------------------------------------
+    cdef int _check_time(self, int64_t ts_us) except -1:
+        if self.any_event and ts_us < self.s.last_ts_us:
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"`ts_us` must not go backwards: {ts_us} < the last event's {self.s.last_ts_us}")
+        return 0
+
+    # -- the clock: equity marks, as the replay writes them (state before the event) -------
+    cdef int _clock(self, int64_t t) except -1:
+        if not self.any_event:
+            self.any_event = 1
+            self.s.next_mark_us = (t // self.mark_interval_us + 1) * self.mark_interval_us
+        while t >= self.s.next_mark_us:
+            self.marks.append((self.s.next_mark_us, self.s.cash + self.s.inventory * self.s.mid,
+                               self.s.cash, self.s.inventory, self.s.mid if self.s.has_mid else NAN,
+                               self.s.capture, self.s.drift, self.s.fees))
+            self.s.next_mark_us += self.mark_interval_us
+        self.s.last_ts_us = t
+        return 0
+
+    # -- features, cluster and role of one trade (asof_trade_features' body) -----------------
+    cdef inline int _trade_features(self, int64_t t, int side, double amount) noexcept:
+        cdef double[::1] bs = self.book_state
+        cdef int64_t[::1] bt = self.book_times
+        cdef double consumed, other, sw, dist, best_dist, diff
+        cdef int64_t t_change
+        cdef int flags = 0, f, j, best
+        cdef int k = self.centers.shape[0]
+        if self.strict and self.has_group and t == self.group_ts_us:
+            bs = self.book_state_before      # the book strictly before this instant
+            bt = self.book_times_before
+        self.last_cluster = -1
+        self.last_role = -1
+        if side == 0 or not bt[BT_HAS]:
+            self.last_flags = 16
+            for f in range(_ONLINE_N_FEATURES):
+                self.raw[0, f] = NAN
+                self.z[0, f] = NAN
+            return 0
+        self.raw[0, 0] = amount / bs[BS_TOUCH_SZ]
+        if side > 0:
+            consumed = bs[BS_LOG_ASK_DEPTH]
+            other = bs[BS_LOG_BID_DEPTH]
+            t_change = bt[BT_ASK_CHANGE]
+        else:
+            consumed = bs[BS_LOG_BID_DEPTH]
+            other = bs[BS_LOG_ASK_DEPTH]
+            t_change = bt[BT_BID_CHANGE]
+        if self.aggressor:
+            sw = consumed
+            consumed = other
+            other = sw
+        self.raw[0, 1] = consumed
+        self.raw[0, 2] = other
+        self.raw[0, 3] = bs[BS_SPREAD]
+        self.raw[0, 4] = NAN if bt[BT_MID_CHANGE] == _NO_TIME else (t - bt[BT_MID_CHANGE]) * 1e-6
+        self.raw[0, 5] = NAN if t_change == _NO_TIME else (t - t_change) * 1e-6
+        self.row_flags[0] = 0
+        for f in range(_ONLINE_N_FEATURES):
+            _rolling_column(self.raw, f, 0, 1, self.ring, self.n_seen, self.run_length,
+                            self.since_recompute, self.shift, self.mean, self.m2, self.m2_peak,
+                            self.z_clip, self.z, self.row_flags, self.z_counts)
+        flags = self.row_flags[0]
+        self.feature_rows += 1
+        self.last_flags = flags
+        if flags & (ROW_WARMUP | ROW_NONFINITE):
+            return 0
+        # nearest centre (kmeans_lloyd_pass's loop: ties to the lowest index)
+        best = 0
+        best_dist = 0.0
+        for f in range(_ONLINE_N_FEATURES):
+            diff = self.z[0, f] - self.centers[0, f]
+            best_dist = best_dist + diff * diff
+        for j in range(1, k):
+            dist = 0.0
+            for f in range(_ONLINE_N_FEATURES):
+                diff = self.z[0, f] - self.centers[j, f]
+                dist = dist + diff * diff
+            if dist < best_dist:
+                best_dist = dist
+                best = j
+        self.last_cluster = best
+        self.last_role = self.cluster_roles[best]
+        return 0
+
+    # -- the quote decision -> order actions -----------------------------------------------
+    cdef object _maybe_decide(self, int64_t t):
+        if not (self.s.has_mid and t >= self.s.next_decision_us):
+            return None
+        _decide(&self.s, &self.p, t)
+        self.s.has_pending = 0           # the gateway carries the orders, not this object
+        cdef list out = []
+        cdef int k, side
+        for k in range(2):
+            side = 1 if k == _BID else -1
+            if (self.changes_only and self.order_ids[k] and not self.order_touched[k]
+                    and self.s.pending_size[k] > 0.0 and self.s.pending_ticks[k] == self.order_ticks[k]):
+                continue                 # the same quote rests already: nothing to send
+            if self.order_ids[k]:
+                out.append(_new_action(ACTION_CANCEL, side, self.order_ids[k], 0, self.p.tick, 0.0, t))
+                self.order_ids[k] = 0
+            if self.s.pending_size[k] > 0.0:
+                self.order_ids[k] = self.next_order_id
+                self.order_ticks[k] = self.s.pending_ticks[k]
+                self.order_touched[k] = 0
+                self.next_order_id += 1
+                out.append(_new_action(ACTION_PLACE, side, self.order_ids[k], self.s.pending_ticks[k],
+                                       self.p.tick, self.s.pending_size[k], t))
+        return tuple(out)
+
+    # -- events ----------------------------------------------------------------------------
+    def on_trade(self, int64_t ts_us, double price, double amount, int side):
+        """One trade; returns a tuple of OrderAction when a decision was taken, else None."""
+        if not (isfinite(price) and price > 0.0):
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"trade `price` must be a finite number > 0, got {price!r}")
+        if not (isfinite(amount) and amount > 0.0):
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"trade `amount` must be a finite number > 0, got {amount!r}")
+        if side < -1 or side > 1:
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"trade `side` must be -1, 0 or +1, got {side}")
+        self._check_time(ts_us)
+        if not self.book_times[BT_HAS] and not self.count_trades_before_book:
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"a trade at {ts_us} arrived before any book update; send a book "
+                                 f"update first")
+        self._clock(ts_us)
+        if not self.book_times[BT_HAS] and side != 0:
+            self.trades_before_book += 1
+        self._trade_features(ts_us, side, amount)
+        if side != 0:
+            acc_add(&self.s.acc, ts_us, <double>side, amount,
+                    self.p.to_alpha[<uint8_t><int8_t>self.last_role],
+                    self.p.to_hazard[<uint8_t><int8_t>self.last_role])
+        self.s.n_trades += 1
+        return self._maybe_decide(ts_us)
+
+    def on_book(self, int64_t ts_us, const double[:, :] levels):
+        """One book update, ``levels`` (4, >= D): bid_px, bid_sz, ask_px, ask_sz, best first."""
+        cdef Py_ssize_t lv
+        cdef int row
+        cdef double b0, a0, x
+        if levels.shape[0] != 4 or levels.shape[1] < self.levels:
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"book `levels` must have shape (4, >= {self.levels}), got "
+                                 f"{tuple(levels.shape)[:2]}")
+        b0 = levels[0, 0]
+        a0 = levels[2, 0]
+        if not (isfinite(b0) and isfinite(a0) and levels[1, 0] > 0.0 and levels[3, 0] > 0.0
+                and isfinite(levels[1, 0]) and isfinite(levels[3, 0])):
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"book touch must be finite prices with sizes > 0, got bid {b0!r} x "
+                                 f"{levels[1, 0]!r}, ask {a0!r} x {levels[3, 0]!r}")
+        if not b0 < a0:
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"book is crossed or locked: best bid {b0!r} >= best ask {a0!r}")
+        for lv in range(1, self.levels):      # a missing level is NaN; a present one has size > 0
+            for row in (1, 3):
+                x = levels[row, lv]
+                if not (x != x or (x > 0.0 and isfinite(x))):
+                    from clusterlob.errors import ParameterError
+                    raise ParameterError(f"book level {lv}: {'bid' if row == 1 else 'ask'} size must be "
+                                         f"> 0 and finite (NaN: no level), got {x!r}")
+        self._check_time(ts_us)
+        self._clock(ts_us)
+        if not self.has_group or ts_us != self.group_ts_us:
+            self.book_state_before[:] = self.book_state
+            self.book_times_before[:] = self.book_times
+            self.group_ts_us = ts_us
+            self.has_group = 1
+        self.snap_ts[0] = ts_us
+        _pass_snapshot(0, self.snap_ts, levels[0:1, :], levels[2:3, :], self.book_state, self.book_times)
+        _read_sizes(0, levels[1:2, :], levels[3:4, :], self.levels, self.p.tick, self.book_state)
+        cdef double new_mid = 0.5 * (b0 + a0)
+        if self.s.has_mid:
+            self.s.drift = self.s.drift + self.s.inventory * (new_mid - self.s.mid)
+        self.s.mid = new_mid
+        self.s.best_bid = b0
+        self.s.best_ask = a0
+        self.s.has_mid = 1
+        self.s.n_book += 1
+        return self._maybe_decide(ts_us)
+
+    def on_fill(self, int64_t ts_us, int side, int64_t order_id, double price, double qty, bint done):
+        """Our fill: ``side`` +1 we bought (bid), -1 we sold; returns the fee paid."""
+        if side != 1 and side != -1:
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"fill `side` must be +1 (bought) or -1 (sold), got {side}")
+        if not (isfinite(price) and price > 0.0 and isfinite(qty) and qty > 0.0):
+            from clusterlob.errors import ParameterError
+            raise ParameterError(f"fill `price` and `qty` must be finite numbers > 0, got {price!r}, {qty!r}")
+        self._check_time(ts_us)
+        self._clock(ts_us)
+        cdef double q = qty, px = price, fee
+        if side < 0:        # a buy taker lifted our ask: we sold
+            self.s.inventory = self.s.inventory - q
+            self.s.cash = self.s.cash + q * px
+            self.s.capture = self.s.capture + q * (px - self.s.mid)
+        else:
+            self.s.inventory = self.s.inventory + q
+            self.s.cash = self.s.cash - q * px
+            self.s.capture = self.s.capture + q * (self.s.mid - px)
+        fee = q * px * self.p.maker_fee_bps * 1e-4
+        self.s.cash = self.s.cash - fee
+        self.s.fees = self.s.fees + fee
+        self.s.volume = self.s.volume + q
+        self.s.notional = self.s.notional + q * px
+        if fabs(self.s.inventory) > self.s.max_abs_inventory:
+            self.s.max_abs_inventory = fabs(self.s.inventory)
+        self.s.n_fills += 1
+        cdef int k = _BID if side > 0 else _ASK
+        if self.order_ids[k] == order_id:
+            self.order_touched[k] = 1
+            if done:
+                self.order_ids[k] = 0
+        return fee
+
+    def order_gone(self, int64_t order_id):
+        """Forget ``order_id`` (the gateway says it is cancelled or rejected)."""
+        cdef int k
+        for k in range(2):
+            if self.order_ids[k] == order_id:
+                self.order_ids[k] = 0
+
+    # -- read-outs -----------------------------------------------------------------------
+    def features(self):
+        """(raw (6,), z (6,)) copies for the last trade."""
+        import numpy
+        return numpy.array(self.raw[0]), numpy.array(self.z[0])
+
+    def signals(self, int64_t ts_us):
+        cdef double alpha, hazard
+        acc_values(&self.s.acc, ts_us, &alpha, &hazard)
+        return alpha, hazard
+
+    def live_order_ids(self):
+        return self.order_ids[_BID], self.order_ids[_ASK]
+
+    def last_decision(self):
+        """(bid_ticks or None, ask_ticks or None) of the last decision."""
+        if not self.s.n_decisions:
+            return None, None
+        return (self.s.pending_ticks[_BID] if self.s.pending_size[_BID] > 0 else None,
+                self.s.pending_ticks[_ASK] if self.s.pending_size[_ASK] > 0 else None)
+
+    @property
+    def has_book(self):
+        return bool(self.book_times[BT_HAS])
+
+    @property
+    def last_ts_us(self):
+        return self.s.last_ts_us if self.any_event else None
+
+    @property
+    def mid(self):
+        return self.s.mid if self.s.has_mid else NAN
+
+    @property
+    def inventory(self):
+        return self.s.inventory
+
+    @property
+    def cash(self):
+        return self.s.cash
+
+    def snapshot(self):
+        """Accounts and counters, the keys of _ReplayEngine.snapshot."""
+        s = self.s
+        return {
+            "last_ts_us": s.last_ts_us, "mid": s.mid if s.has_mid else float("nan"),
+            "cash": s.cash, "inventory": s.inventory, "fees": s.fees,
+            "spread_capture": s.capture, "inventory_drift": s.drift,
+            "volume": s.volume, "notional": s.notional, "max_abs_inventory": s.max_abs_inventory,
+            "trades": s.n_trades, "book_updates": s.n_book, "fills": s.n_fills,
+            "quote_decisions": s.n_decisions, "bids_placed": s.n_bids_placed,
+            "asks_placed": s.n_asks_placed, "posts_rejected": s.n_post_only,
+            "inventory_limited": s.n_inventory_limited,
+        }
+
+    def _state_bytes(self):
+        """Every field of the state, as bytes, for the tests' "unchanged on error" check."""
+        import numpy
+        arrays = [self.book_state, self.book_times, self.book_state_before, self.book_times_before,
+                  self.ring, self.n_seen, self.run_length, self.since_recompute, self.shift,
+                  self.mean, self.m2, self.m2_peak, self.raw, self.z]
+        parts = [numpy.asarray(a).tobytes() for a in arrays]
+        parts.append(bytes((<char*>&self.s)[:sizeof(ReplayState)]))
+        parts.append(repr((self.group_ts_us, self.has_group, self.feature_rows, self.last_cluster,
+                           self.last_role, self.last_flags, self.trades_before_book, self.any_event,
+                           self.next_order_id, self.order_ids[0], self.order_ids[1],
+                           self.order_ticks[0], self.order_ticks[1], self.order_touched[0],
+                           self.order_touched[1], len(self.marks))).encode())
+        return b"".join(parts)

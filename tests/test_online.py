@@ -1,0 +1,345 @@
+"""The online engine: hand-checked events, bit-for-bit equality with the batch pipeline
+(features, labels, quotes, fills, PnL) on seeded random tapes, the embedded tape and the real
+Binance recording, bad input leaving the state unchanged, and ``replay --online``."""
+import math
+
+import numpy as np
+import pytest
+
+from clusterlob.errors import ParameterError
+from clusterlob.features import FeatureSettings, RollingState, build_features
+from clusterlob.model import ClusterModel, fit_model, label_trades
+from clusterlob.online import BookEvent, OnlineEngine, TradeEvent, replay_online, tape_events
+from clusterlob.replay import replay
+from clusterlob.strategy import StrategyConfig
+from clusterlob.tape import Book, Instrument, Tape, Trades, read_tape
+
+from conftest import DATA, shared_file
+from reference_replay import reference_replay
+
+TICK = 0.1
+
+
+def _model(centers, roles, settings):
+    centers = np.asarray(centers, float)
+    k = centers.shape[0]
+    return ClusterModel(centers_z=centers, settings=settings, roles=np.asarray(roles, np.int8),
+                        directional_score=np.zeros(k), opportunistic_score=np.zeros(k), margin=0.25,
+                        counts=np.zeros(k, np.int64), inertia=0.0, n_iter=0, converged=True, seed=0)
+
+
+def _levels(bids, bid_sizes, asks, ask_sizes, depth=3):
+    out = np.full((4, depth), np.nan)
+    for row, values in enumerate((bids, bid_sizes, asks, ask_sizes)):
+        out[row, :len(values)] = values
+    return out
+
+
+# -- a few events checked by hand -------------------------------------------------------------
+
+def test_hand_checked_features_and_first_quotes():
+    settings = FeatureSettings(levels=2, window=2)
+    engine = OnlineEngine(_model([[0.0] * 6], [0], settings), StrategyConfig(), tick_size=TICK)
+    actions = engine.on_book(1_000, _levels([100.0, 99.9], [1, 2], [100.1, 100.2], [3, 4], 2))
+    # mid 100.05, no signal, no inventory: half-spread max(1 tick, 1 bps * 100.05) = 0.1,
+    # bid floor(999.5) = 999 ticks, ask ceil(1001.5) = 1002 ticks
+    assert [(a.kind, a.side, a.order_id, a.price_ticks, a.size) for a in actions] == [
+        ("place", 1, 1, 999, 0.1), ("place", -1, 2, 1002, 0.1)]
+    assert actions[0].price == pytest.approx(99.9) and actions[1].price == pytest.approx(100.2)
+    assert engine.on_trade(2_000, 100.1, 0.5, 1) is None        # requote clock: 200 ms
+    last = engine.last_trade()
+    np.testing.assert_allclose(last["raw"][:4], [0.5 / 4, math.log(8), math.log(4), 1.0])
+    assert np.isnan(last["raw"][4:]).all()     # no mid change, no ask change seen yet
+    assert not last["valid"] and last["cluster"] == -1
+    engine.on_book(3_000, _levels([100.0, 99.9], [1, 2], [100.2, 100.3], [3, 4], 2))
+    engine.on_trade(3_500, 100.0, 1.0, -1)
+    raw = engine.last_trade()["raw"]
+    # a sell taker consumes the bids: sbs = log1p(1 + 2), obs = log1p(3 + 4)
+    np.testing.assert_allclose(raw[:5], [1.0 / 4, math.log(4), math.log(8), 2.0, 0.0005])
+    assert np.isnan(raw[5])                    # the best bid never changed
+    # a trade at the same instant as a book update sees the book strictly before it
+    engine.on_book(4_000, _levels([100.1, 100.0], [5, 2], [100.2, 100.3], [3, 4], 2))
+    engine.on_trade(4_000, 100.1, 1.0, -1)
+    raw = engine.last_trade()["raw"]
+    assert raw[0] == pytest.approx(1.0 / 4) and raw[3] == pytest.approx(2.0)
+    engine.on_trade(4_001, 100.1, 1.0, -1)
+    assert engine.last_trade()["raw"][3] == pytest.approx(1.0)   # now the new book
+
+
+def test_fill_booking_matches_the_replay_accounts():
+    settings = FeatureSettings(levels=1, window=2)
+    engine = OnlineEngine(_model([[0.0] * 6], [0], settings), StrategyConfig(maker_fee_bps=2.0),
+                          tick_size=TICK)
+    engine.on_book(1_000, _levels([100.0], [1], [100.2], [1], 1))
+    fee = engine.on_fill(1_500, -1, 2, 100.3, 0.1, True)     # we sold 0.1 at 100.3, mid 100.1
+    snap = engine.snapshot()
+    assert fee == pytest.approx(0.1 * 100.3 * 2e-4)
+    assert snap["inventory"] == pytest.approx(-0.1)
+    assert snap["spread_capture"] == pytest.approx(0.1 * 0.2)
+    assert snap["cash"] == pytest.approx(0.1 * 100.3 - fee)
+    engine.on_book(2_000, _levels([100.2], [1], [100.4], [1], 1))
+    assert engine.snapshot()["inventory_drift"] == pytest.approx(-0.1 * 0.2)
+    assert engine.live_order_ids() == (1, 0)                 # the filled ask is done
+
+
+# -- the batch pipeline as the reference ------------------------------------------------------
+
+def _random_tape(rng, n_trades=400, n_book=80, depth=4):
+    t_book = np.sort(rng.integers(0, 60_000_000, n_book))
+    t_trade = np.sort(np.concatenate([rng.integers(0, 60_000_000, n_trades - 20),
+                                      rng.choice(t_book, 20)]))           # some at equal times
+    mid_ticks = 1_000 + np.cumsum(rng.integers(-2, 3, n_book))          # prices near 100
+    spread = rng.integers(1, 4, n_book)
+    bid0 = (mid_ticks - spread // 2 - spread % 2)
+    ask0 = bid0 + spread
+    steps = np.arange(depth)
+    bid_px = (bid0[:, None] - steps) * TICK
+    ask_px = (ask0[:, None] + steps) * TICK
+    bid_sz = rng.exponential(2.0, (n_book, depth)) + 0.001
+    ask_sz = rng.exponential(2.0, (n_book, depth)) + 0.001
+    missing = rng.random((n_book, depth)) < 0.1
+    missing[:, 0] = False
+    missing = np.maximum.accumulate(missing, axis=1)          # missing levels only at the back
+    for a in (bid_px, ask_px, bid_sz, ask_sz):
+        a[missing] = np.nan
+    # trades near the touch of the last book (or anywhere before the first)
+    j = np.clip(np.searchsorted(t_book, t_trade, side="right") - 1, 0, None)
+    side = rng.choice(np.array([-1, 1, 1, -1, 0], np.int8), n_trades)
+    px_ticks = np.where(side >= 0, ask0[j], bid0[j]) + rng.integers(-2, 3, n_trades) * side
+    trades = Trades(t_trade + 5, t_trade, px_ticks * TICK, rng.exponential(0.3, n_trades) + 0.001,
+                    side, np.arange(n_trades, dtype=np.int64))
+    book = Book(t_book + 5, t_book, bid_px, bid_sz, ask_px, ask_sz)
+    return Tape(Instrument("test", "TEST", TICK, 0.001), trades, book, ["1970-01-01"])
+
+
+def _batch(tape, model, config, state=None):
+    feats = build_features(tape, model.settings, state)
+    labels = label_trades(feats, model)
+    return feats, labels, replay(tape, labels.role, config)
+
+
+def _assert_same(tape, feats, labels, batch, online):
+    n = len(tape.trades)
+    raw = np.full((n, 6), np.nan)
+    z = np.full((n, 6), np.nan)
+    raw[feats.trade_index] = feats.raw
+    z[feats.trade_index] = feats.z
+    assert np.array_equal(online.raw, raw, equal_nan=True)
+    assert np.array_equal(online.z, z, equal_nan=True)
+    assert np.array_equal(online.cluster, labels.cluster)
+    assert np.array_equal(online.role, labels.role)
+    for name, column in batch.fills.columns().items():
+        assert np.array_equal(getattr(online.result.fills, name), column), name
+    for name, column in batch.equity.columns().items():
+        assert np.array_equal(getattr(online.result.equity, name), column, equal_nan=True), name
+    a, b = batch.summary.to_dict(), online.result.summary.to_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == b[key] or (a[key] != a[key] and b[key] != b[key]), key
+    for name in ("ring", "n_seen", "run_length", "shift", "mean_shifted", "m2", "book_state", "book_times"):
+        assert np.array_equal(getattr(online.state, name), getattr(feats.state, name), equal_nan=True), name
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_tapes_equal_the_batch_pipeline(seed):
+    rng = np.random.default_rng(seed)
+    tape = _random_tape(rng)
+    settings = FeatureSettings(levels=int(rng.integers(1, 5)), window=int(rng.integers(2, 12)),
+                               z_clip=float(rng.choice([2.0, 5.0, np.inf])),
+                               convention=str(rng.choice(["paper", "aggressor"])))
+    model = _model(rng.normal(0, 1, (3, 6)), rng.permutation([0, 1, 2]).astype(np.int8), settings)
+    config = StrategyConfig(requote_interval_us=int(rng.integers(1, 5)) * 100_000,
+                            order_latency_us=int(rng.integers(0, 100_000)),
+                            fill_mode=str(rng.choice(["cross", "touch"])), quote_size=0.05,
+                            max_inventory=0.2, skew_ticks=float(rng.uniform(0, 5)),
+                            half_spread_bps=0.05, half_life_s=1.0, signal_scale_trades=2.0)
+    feats, labels, batch = _batch(tape, model, config)
+    online = replay_online(tape, model, config, record_features=True)
+    assert online.result.summary.fills > 0      # fills, post-only and the inventory limit all occur
+    _assert_same(tape, feats, labels, batch, online)
+    # and the plain-Python twin of the replay rules, fed the engine's own labels
+    ref = reference_replay(tape.trades.ts_local_us, tape.trades.price, tape.trades.amount,
+                           tape.trades.side, online.role, tape.book.ts_local_us, tape.book.bid_px[:, 0],
+                           tape.book.ask_px[:, 0], TICK, config)
+    fills = online.result.fills
+    got = list(zip(*(getattr(fills, c).tolist() for c in
+                     ("trade_index", "ts_us", "side", "price", "qty", "mid", "fee", "inventory", "cash"))))
+    assert got == [tuple(r) for r in ref["fills"]]
+
+
+def test_book_update_before_a_trade_at_the_same_instant():
+    """Arrival order inside one microsecond does not change a trade's features (strict as-of)."""
+    rng = np.random.default_rng(7)
+    tape = _random_tape(rng)
+    settings = FeatureSettings(levels=3, window=5)
+    model = _model(rng.normal(0, 1, (3, 6)), [0, 1, 2], settings)
+    trade_first = OnlineEngine(model, tick_size=TICK, trades_before_book="count")
+    book_first = OnlineEngine(model, tick_size=TICK, trades_before_book="count")
+    events = list(tape_events(tape))
+    # move every book update ahead of the trades that share its timestamp
+    swapped = sorted(range(len(events)), key=lambda i: (events[i].ts_us, not isinstance(events[i], BookEvent), i))
+    rows = {}
+    for engine, order in ((trade_first, range(len(events))), (book_first, swapped)):
+        out = []
+        for i in order:
+            engine.on_event(events[i])
+            if isinstance(events[i], TradeEvent):
+                out.append((events[i].ts_us, events[i].price, engine.features()[0].tobytes()))
+        rows[id(engine)] = sorted(out)
+    assert sum(isinstance(events[i], BookEvent) for i in swapped[:50]) > 0
+    assert rows[id(trade_first)] == rows[id(book_first)]
+
+
+def test_default_tape_equals_the_batch_pipeline():
+    tape = read_tape(DATA / "default_tape")
+    settings = FeatureSettings()
+    feats = build_features(tape, settings)
+    model, _ = fit_model(feats.z[feats.valid], settings, k=3, seed=0)
+    config = StrategyConfig()
+    labels = label_trades(feats, model)
+    batch = replay(tape, labels.role, config)
+    online = replay_online(tape, model, config, record_features=True)
+    assert batch.summary.fills > 0 and batch.summary.quote_decisions > 1000
+    _assert_same(tape, feats, labels, batch, online)
+
+
+def test_warm_start_from_the_batch_state_equals_one_pass():
+    tape = read_tape(DATA / "default_tape")
+    settings = FeatureSettings()
+    day1 = read_tape(DATA / "default_tape", "2024-05-01")
+    feats1 = build_features(day1, settings)
+    model, _ = fit_model(feats1.z[feats1.valid], settings, k=3, seed=1)
+    day2 = read_tape(DATA / "default_tape", "2024-05-02")
+    state = feats1.state
+    whole = build_features(tape, settings)
+    online = replay_online(day2, model, StrategyConfig(), state=state, record_features=True)
+    n1 = len(day1.trades)
+    rows = whole.trade_index >= n1
+    z = np.full((len(day2.trades), 6), np.nan)
+    z[whole.trade_index[rows] - n1] = whole.z[rows]
+    assert np.array_equal(online.z, z, equal_nan=True)
+    labels = label_trades(whole, model)
+    assert np.array_equal(online.role, labels.role[n1:])
+    # the engine's own state round-trips through JSON and continues identically
+    again = RollingState.from_dict(online.state.to_dict())
+    assert np.array_equal(again.ring, whole.state.ring)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    """(path of the real Binance recording, the tape convert makes of it); skips when absent."""
+    from clusterlob.convert import convert
+
+    path = shared_file("binance-futures", "btcusdt_20240808.gz")
+    out = tmp_path_factory.mktemp("recording") / "tape"
+    convert([path], out)
+    return path, out
+
+
+def test_real_recording_online_equals_the_batch_pipeline(recording):
+    path, tape_dir = recording
+    tape = read_tape(tape_dir)
+    settings = FeatureSettings()
+    feats = build_features(tape, settings)
+    model, _ = fit_model(feats.z[feats.valid], settings, k=3, seed=0)
+    config = StrategyConfig(fill_mode="touch")
+    labels = label_trades(feats, model)
+    batch = replay(tape, labels.role, config)
+    assert batch.summary.fills > 0
+    # the tape through the online engine, and the raw recording decoded as if live
+    for source in (tape, path):
+        online = replay_online(source, model, config, tick_size=tape.instrument.tick_size,
+                               record_features=True)
+        _assert_same(tape, feats, labels, batch, online)
+
+
+# -- bad input leaves the engine unchanged ----------------------------------------------------
+
+def _busy_engine():
+    tape = read_tape(DATA / "default_tape", "2024-05-01")
+    settings = FeatureSettings()
+    feats = build_features(tape, settings)
+    model, _ = fit_model(feats.z[feats.valid], settings, k=3, seed=0)
+    engine = OnlineEngine(model, tick_size=TICK)
+    for event in list(tape_events(tape))[:3000]:
+        engine.on_event(event)
+    return engine
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda e, t: e.on_trade(t - 1, 60_000.0, 0.1, 1), "backwards"),
+    (lambda e, t: e.on_book(t - 1, _levels([60_000.0], [1], [60_000.1], [1], 5)), "backwards"),
+    (lambda e, t: e.on_trade(t + 1, float("nan"), 0.1, 1), "price"),
+    (lambda e, t: e.on_trade(t + 1, 60_000.0, float("inf"), 1), "amount"),
+    (lambda e, t: e.on_trade(t + 1, 60_000.0, 0.1, 2), "side"),
+    (lambda e, t: e.on_book(t + 1, _levels([float("nan")], [1], [60_000.1], [1], 5)), "finite"),
+    (lambda e, t: e.on_book(t + 1, _levels([60_000.2], [1], [60_000.1], [1], 5)), "crossed"),
+    (lambda e, t: e.on_book(t + 1, _levels([60_000.0], [1], [60_000.1], [1], 2)), "shape"),
+    (lambda e, t: e.on_book(t + 1, _levels([60_000.0] * 2, [1, -1], [60_000.1], [1], 5)), "size"),
+    (lambda e, t: e.on_fill(t + 1, 1, 1, float("nan"), 0.1, False), "price"),
+    (lambda e, t: e.on_fill(t - 1, 1, 1, 60_000.0, 0.1, False), "backwards"),
+])
+def test_bad_input_raises_and_leaves_the_state_unchanged(call, message):
+    engine = _busy_engine()
+    t = engine.last_ts_us
+    before = engine._state_bytes()
+    with pytest.raises(ParameterError, match=message):
+        call(engine, t)
+    assert engine._state_bytes() == before
+    engine.on_trade(t + 1, 60_000.0, 0.1, 1)      # and it carries on
+    assert engine._state_bytes() != before
+
+
+def test_trade_before_any_book():
+    settings = FeatureSettings(levels=1, window=2)
+    engine = OnlineEngine(_model([[0.0] * 6], [0], settings), tick_size=TICK)
+    before = engine._state_bytes()
+    with pytest.raises(ParameterError, match="before any book"):
+        engine.on_trade(1_000, 100.0, 0.1, 1)
+    assert engine._state_bytes() == before
+    counting = OnlineEngine(_model([[0.0] * 6], [0], settings), tick_size=TICK, trades_before_book="count")
+    assert counting.on_trade(1_000, 100.0, 0.1, 1) is None
+    assert counting.trades_before_book == 1 and counting.last_role == -1
+
+
+def test_constructor_validation():
+    settings = FeatureSettings(levels=1, window=2)
+    model = _model([[0.0] * 6], [0], settings)
+    with pytest.raises(ParameterError, match="tick_size"):
+        OnlineEngine(model, tick_size=0)
+    with pytest.raises(ParameterError, match="time_key"):
+        OnlineEngine(_model([[0.0] * 6], [0], FeatureSettings(time_key="exchange")), tick_size=TICK)
+    with pytest.raises(ParameterError, match="state"):
+        OnlineEngine(model, tick_size=TICK, state=RollingState.new(FeatureSettings()))
+    with pytest.raises(ParameterError, match="trades_before_book"):
+        OnlineEngine(model, tick_size=TICK, trades_before_book="skip")
+
+
+# -- python -m clusterlob.replay --online ---------------------------------------------------
+
+def test_cli_online_prints_the_batch_summary(capsys):
+    from clusterlob import _online_cli, _replay_cli
+
+    assert _replay_cli.main(["--compare"]) == 0
+    batch = capsys.readouterr().out
+    assert _online_cli.main(["--online", "--compare"]) == 0
+    online = capsys.readouterr().out
+    assert "PnL total" in online and online == batch
+
+
+def test_cli_online_raw_recording(recording, tmp_path, capsys):
+    from clusterlob import _online_cli, _replay_cli
+    from clusterlob.model import save_model
+
+    path, tape_dir = recording
+    feats = build_features(read_tape(tape_dir), FeatureSettings())
+    model, _ = fit_model(feats.z[feats.valid], FeatureSettings(), k=3, seed=0)
+    save_model(model, tmp_path / "model.json")
+    common = ["--model", str(tmp_path / "model.json"), "--fill-mode", "touch"]
+    assert _replay_cli.main(["--tape", str(tape_dir), *common]) == 0
+    batch = capsys.readouterr().out
+    assert _online_cli.main(["--online", "--tape", str(path), "--tick-size", "0.1", *common]) == 0
+    online = capsys.readouterr().out
+    assert online.splitlines()[1:] == batch.splitlines()[1:]        # all but the source line
+    assert _online_cli.main(["--online", "--tape", str(path), *common]) == 2
+    assert "--tick-size" in capsys.readouterr().err
