@@ -157,28 +157,3 @@ def _role_counts(roles) -> dict:
               enumerate(("directional", "opportunistic", "passive"))}
     counts["unassigned"] = int((roles < 0).sum())
     return counts
-
-
-def main(argv=None) -> int:
-    """``python -m clusterlob.replay`` with ``--online`` available (until the replay CLI has it)."""
-    from . import _replay_cli as cli
-
-    original_parser, original_run = cli._parser, cli.run_pipeline
-
-    def parser():
-        p = original_parser()
-        add_arguments(p)
-        return p
-
-    def run(args, progress):
-        return (run_pipeline_online if args.online else original_run)(args, progress)
-
-    cli._parser, cli.run_pipeline = parser, run
-    try:
-        return cli.main(argv)
-    finally:
-        cli._parser, cli.run_pipeline = original_parser, original_run
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -3,7 +3,9 @@
 With no arguments: read the embedded default tape (``data/default_tape``), build the
 features, fit K-Means++ on the first day, align the clusters to roles, label the later
 days' trades with that model (out of sample) and replay the market maker over them;
-print a summary table.  See ``docs/replay.md`` for every line of the output.
+print a summary table.  See ``docs/replay.md`` for every line of the output.  With
+``--online`` the replayed days go event by event through the online engine
+(:mod:`clusterlob._online_cli`, ``docs/online.md``): the same summary, the same numbers.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._online_cli import add_arguments as add_online_arguments, run_pipeline_online
 from .errors import ClusterlobError, ParameterError, TapeError
 from .replay import ReplayResult, replay
 from .report import to_jsonable, write_json
@@ -75,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
     p.add_argument("--seed", type=int, default=0, help="seed of the K-Means++ fit (default 0)")
     p.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts (default 1)")
+    add_online_arguments(p)
     g = p.add_argument_group("strategy (defaults: clusterlob.strategy.StrategyConfig)")
     defaults = StrategyConfig()
     for f in dataclasses.fields(StrategyConfig):
@@ -371,7 +375,7 @@ def main(argv=None) -> int:
                 if existing:
                     raise ParameterError(f"output directory {Path(args.out) / sub} already has "
                                          f"{', '.join(existing)} (use --force to replace)")
-        context, results = run_pipeline(args, progress)
+        context, results = (run_pipeline_online if args.online else run_pipeline)(args, progress)
         written = []
         if args.out:
             for r in results:

@@ -318,17 +318,17 @@ def test_constructor_validation():
 # -- python -m clusterlob.replay --online ---------------------------------------------------
 
 def test_cli_online_prints_the_batch_summary(capsys):
-    from clusterlob import _online_cli, _replay_cli
+    from clusterlob import _replay_cli
 
     assert _replay_cli.main(["--compare"]) == 0
     batch = capsys.readouterr().out
-    assert _online_cli.main(["--online", "--compare"]) == 0
+    assert _replay_cli.main(["--online", "--compare"]) == 0
     online = capsys.readouterr().out
     assert "PnL total" in online and online == batch
 
 
 def test_cli_online_raw_recording(recording, tmp_path, capsys):
-    from clusterlob import _online_cli, _replay_cli
+    from clusterlob import _replay_cli
     from clusterlob.model import save_model
 
     path, tape_dir = recording
@@ -338,8 +338,8 @@ def test_cli_online_raw_recording(recording, tmp_path, capsys):
     common = ["--model", str(tmp_path / "model.json"), "--fill-mode", "touch"]
     assert _replay_cli.main(["--tape", str(tape_dir), *common]) == 0
     batch = capsys.readouterr().out
-    assert _online_cli.main(["--online", "--tape", str(path), "--tick-size", "0.1", *common]) == 0
+    assert _replay_cli.main(["--online", "--tape", str(path), "--tick-size", "0.1", *common]) == 0
     online = capsys.readouterr().out
     assert online.splitlines()[1:] == batch.splitlines()[1:]        # all but the source line
-    assert _online_cli.main(["--online", "--tape", str(path), *common]) == 2
+    assert _replay_cli.main(["--online", "--tape", str(path), *common]) == 2
     assert "--tick-size" in capsys.readouterr().err
