@@ -294,42 +294,57 @@ def _book_to_table(book: Book) -> pa.Table:
     return pa.table(cols)
 
 
-def _column_numpy(col: pa.ChunkedArray) -> np.ndarray:
-    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-        return np.asarray(col.to_pylist(), dtype=object)
-    if col.num_chunks == 1:
-        return col.chunk(0).to_numpy(zero_copy_only=False)
-    return col.to_numpy()
+class _Filler:
+    """Preallocated output columns filled day by day: one copy from Arrow, no concatenation."""
 
+    def __init__(self, total: int):
+        self.total = total
+        self.pos = 0
+        self.out: dict = {}
 
-def _levels_numpy(col: pa.ChunkedArray, levels: int) -> np.ndarray:
-    n = len(col)
-    out = np.empty((n, levels), dtype=np.float64)
-    flat = out.reshape(-1)
-    pos = 0
-    for chunk in col.chunks:
-        values = chunk.flatten().to_numpy(zero_copy_only=False)
-        flat[pos:pos + values.shape[0]] = values
-        pos += values.shape[0]
-    return out
+    def add(self, table: pa.Table, path) -> None:
+        n = table.num_rows
+        if self.pos + n > self.total:
+            raise TapeError(f"{path}: {n} rows, more than the manifest counts for the days read "
+                            f"({self.total}); the tape directory was changed after it was written")
+        for name in table.column_names:
+            col = table[name]
+            if name not in self.out:
+                self.out[name] = self._allocate(col.type)
+            dest = self.out[name]
+            if pa.types.is_fixed_size_list(col.type):
+                flat = dest.reshape(-1)
+                width = col.type.list_size
+                at = self.pos * width
+                for chunk in col.chunks:
+                    values = chunk.flatten().to_numpy(zero_copy_only=False)
+                    flat[at:at + values.shape[0]] = values
+                    at += values.shape[0]
+            elif dest.dtype == object:
+                dest[self.pos:self.pos + n] = col.to_pylist()
+            else:
+                at = self.pos
+                for chunk in col.chunks:
+                    values = chunk.to_numpy(zero_copy_only=False)
+                    dest[at:at + values.shape[0]] = values
+                    at += values.shape[0]
+        self.pos += n
 
+    def _allocate(self, typ: pa.DataType) -> np.ndarray:
+        if pa.types.is_fixed_size_list(typ):
+            return np.empty((self.total, typ.list_size), dtype=typ.value_type.to_pandas_dtype())
+        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            return np.empty(self.total, dtype=object)
+        return np.empty(self.total, dtype=typ.to_pandas_dtype())
 
-def _trades_from_table(table: pa.Table, path) -> Trades:
-    missing = [c for c in _TRADE_CORE if c not in table.column_names]
-    if missing:
-        raise TapeError(f"trades file {path}: missing columns {missing}, found {table.column_names}")
-    cols = {name: _column_numpy(table[name]) for name in table.column_names}
-    return Trades(*(cols.pop(n) for n in _TRADE_CORE), extra=cols)
-
-
-def _book_from_table(table: pa.Table, path) -> Book:
-    need = ("ts_exch_us", "ts_local_us") + _BOOK_SIDES
-    missing = [c for c in need if c not in table.column_names]
-    if missing:
-        raise TapeError(f"book file {path}: missing columns {missing}, found {table.column_names}")
-    levels = table.schema.field("bid_px").type.list_size
-    return Book(_column_numpy(table["ts_exch_us"]), _column_numpy(table["ts_local_us"]),
-                *(_levels_numpy(table[name], levels) for name in _BOOK_SIDES))
+    def columns(self, need, kind: str, path) -> dict:
+        if self.pos != self.total:
+            raise TapeError(f"{path}: the {kind} files hold {self.pos} rows, the manifest counts "
+                            f"{self.total}; the tape directory was changed after it was written")
+        missing = [c for c in need if c not in self.out]
+        if missing:
+            raise TapeError(f"{kind} files in {path}: missing columns {missing}, found {sorted(self.out)}")
+        return self.out
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -378,23 +393,33 @@ def read_tape(path, days=None, *, trades: bool = True, book: bool = True) -> Tap
     available = [d["date"] for d in manifest["days"]]
     chosen = parse_days(days, available)
     levels = int(manifest.get("book_levels") or MAX_LEVELS)
-    trade_parts, book_parts = [], []
-    for day in chosen:
-        if trades:
+    counts = {d["date"]: d for d in manifest["days"]}
+    out_trades = Trades.empty(manifest.get("trade_id_type") == "string")
+    out_book = Book.empty(levels)
+    if trades:
+        fill = _Filler(sum(counts[d]["trades"] for d in chosen))
+        for day in chosen:
             f = path / "trades" / f"{day}.parquet"
-            if f.exists():
-                trade_parts.append(_trades_from_table(_read_parquet(f), f))
-        if book:
+            if counts[day]["trades"]:
+                fill.add(_read_parquet(f), f)
+        if fill.total:
+            cols = dict(fill.columns(_TRADE_CORE, "trades", path))
+            out_trades = Trades(*(cols.pop(n) for n in _TRADE_CORE), extra=cols)
+    if book:
+        fill = _Filler(sum(counts[d]["book"] for d in chosen))
+        for day in chosen:
             f = path / "book" / f"{day}.parquet"
-            if f.exists():
-                book_parts.append(_book_from_table(_read_parquet(f), f))
-    return Tape(instrument,
-                Trades.concat(trade_parts) if trade_parts else Trades.empty(manifest.get("trade_id_type") == "string"),
-                Book.concat(book_parts) if book_parts else Book.empty(levels),
-                chosen)
+            if counts[day]["book"]:
+                fill.add(_read_parquet(f), f)
+        if fill.total:
+            cols = fill.columns(("ts_exch_us", "ts_local_us") + _BOOK_SIDES, "book", path)
+            out_book = Book(*(cols[n] for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
+    return Tape(instrument, out_trades, out_book, chosen)
 
 
 def _read_parquet(f: Path) -> pa.Table:
+    if not f.exists():
+        raise TapeError(f"{f}: missing, though the manifest lists rows for that day")
     try:
         return pq.read_table(f)
     except (pa.ArrowInvalid, OSError) as exc:
