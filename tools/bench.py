@@ -31,6 +31,7 @@ See docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -187,8 +188,17 @@ def ensure_tape(work: Path, days: int, trades_per_day: float, seed: int) -> tupl
 
 # -- the pipeline ----------------------------------------------------------------------------
 
-def run_pipeline(tape_dir: Path, seed: int, meter: Meter) -> dict:
-    """Run every stage once over the tape; returns what the comparisons need."""
+# Quotes close enough to the touch that about 1 trade in 1,000 fills one (tools/bench_replay.py's
+# setting): the project's defaults quote 1 bp away and fill nothing on the synthetic tape.
+REPLAY_CONFIG = dict(quote_size=0.05, max_inventory=5.0, half_spread_bps=0.2)
+
+
+def run_pipeline(tape_dir: Path, seed: int, meter: Meter, keep_raw: bool = False) -> dict:
+    """Run every stage once over the tape; returns what the comparisons need.
+
+    Each day's :class:`Features` is kept for labelling without its raw features (labelling
+    needs the z-scores only), unless ``keep_raw`` (``--compare`` needs them for pandas).
+    """
     settings = FeatureSettings()
     manifest = read_manifest(tape_dir)
     days = [d["date"] for d in manifest["days"]]
@@ -211,7 +221,7 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter) -> dict:
         with meter.stage("features"):
             f = build_features(tape, settings, state)
             state = f.state
-            feats.append(f)
+            feats.append(f if keep_raw else dataclasses.replace(f, raw=np.empty((0, f.raw.shape[1]))))
         del tape, tr, bk
         say(f"{day}: read and features done ({len(f):,} rows), "
             f"t = {time.perf_counter() - t_start:.1f} s")
@@ -262,7 +272,7 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter) -> dict:
                f"pooled + {len(tables)} daily IC tables")
 
     say("replay")
-    config = StrategyConfig()
+    config = StrategyConfig(**REPLAY_CONFIG)
     events = (arrays["ts"], arrays["price"], arrays["amount"], arrays["side"], roles,
               arrays["bts"], arrays["bid"], arrays["ask"])
     with meter.stage("replay"):
@@ -270,7 +280,7 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter) -> dict:
     rep = meter.stages["replay"]
     rep.items, rep.unit = read.items + n_book, "events"
     rep.work = (f"{read.items:,} trades + {n_book:,} book updates, {result.summary.fills:,} fills, "
-                f"default StrategyConfig")
+                f"half-spread {REPLAY_CONFIG['half_spread_bps']} bp")
     wall, cpu = time.perf_counter() - t_start, time.process_time() - c_start
     meter.note_peak()
     del result, signals
@@ -347,7 +357,7 @@ def main(argv=None) -> int:
         meter = Meter()
         load = {"before": os.getloadavg()}
         say(f"pipeline on {tape_dir} (load average {load['before'][0]:.2f} on {os.cpu_count()} CPUs)")
-        out = run_pipeline(tape_dir, args.seed, meter)
+        out = run_pipeline(tape_dir, args.seed, meter, keep_raw=args.compare)
         load["after_pipeline"] = os.getloadavg()
         trades = meter.stages["read"].items
         e2e = {"wall_s": out["wall_s"], "cpu_s": out["cpu_s"], "trades": trades,
