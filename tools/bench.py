@@ -188,8 +188,8 @@ def ensure_tape(work: Path, days: int, trades_per_day: float, seed: int) -> tupl
 
 # -- the pipeline ----------------------------------------------------------------------------
 
-# Quotes close enough to the touch that about 1 trade in 1,000 fills one (tools/bench_replay.py's
-# setting): the project's defaults quote 1 bp away and fill nothing on the synthetic tape.
+# Quotes close to the touch (tools/bench_replay.py's setting) so that the fill path runs: the
+# project's defaults quote 1 bp away and fill nothing on the synthetic tape.
 REPLAY_CONFIG = dict(quote_size=0.05, max_inventory=5.0, half_spread_bps=0.2)
 
 
@@ -204,7 +204,7 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter, keep_raw: bool = False
     days = [d["date"] for d in manifest["days"]]
     read = meter.stages.setdefault("read", StageResult("read", unit="trades"))
     cols = {k: [] for k in ("ts", "price", "amount", "side", "bts", "bid", "ask")}
-    feats, state, n_book, tick = [], None, 0, None
+    feats, state, n_book, tick, levels = [], None, 0, None, 0
     t_start, c_start = time.perf_counter(), time.process_time()
     for day in days:
         with meter.stage("read"):
@@ -217,7 +217,7 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter, keep_raw: bool = False
             cols["ask"].append(np.ascontiguousarray(bk.ask_px[:, 0]))
             read.items += len(tr)
             n_book += len(bk)
-            tick = tape.instrument.tick_size
+            tick, levels = tape.instrument.tick_size, bk.levels
         with meter.stage("features"):
             f = build_features(tape, settings, state)
             state = f.state
@@ -228,7 +228,7 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter, keep_raw: bool = False
     with meter.stage("read"):            # the 7-day columns the later stages use
         arrays = {k: np.concatenate(v) for k, v in cols.items()}
         del cols
-    read.work = f"{read.items:,} trades + {n_book:,} snapshots x 25 levels"
+    read.work = f"{read.items:,} trades + {n_book:,} snapshots x {levels} levels"
     feat = meter.stages["features"]
     feat.items, feat.unit = read.items, "trades"
     n_rows = sum(len(f) for f in feats)
