@@ -19,19 +19,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _rss_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_kmeans import _reset_peak, _status_kb as _rss_kb  # noqa: E402  (one copy of the /proc helpers)
 
 
 def main(argv=None) -> int:
