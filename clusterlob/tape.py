@@ -369,24 +369,25 @@ def read_tape(path, days=None, *, trades: bool = True, book: bool = True) -> Tap
     out_trades = Trades.empty(manifest.get("trade_id_type") == "string")
     out_book = Book.empty(levels)
     if trades:
-        fill = _Filler(sum(counts[d]["trades"] for d in chosen))
-        for day in chosen:
-            f = path / "trades" / f"{day}.parquet"
-            if counts[day]["trades"]:
-                fill.add(_read_parquet(f), f)
-        if fill.total:
-            cols = dict(fill.columns(_TRADE_CORE, "trades", path))
+        cols = _read_days(path, "trades", chosen, counts, _TRADE_CORE)
+        if cols is not None:
             out_trades = Trades(*(cols.pop(n) for n in _TRADE_CORE), extra=cols)
     if book:
-        fill = _Filler(sum(counts[d]["book"] for d in chosen))
-        for day in chosen:
-            f = path / "book" / f"{day}.parquet"
-            if counts[day]["book"]:
-                fill.add(_read_parquet(f), f)
-        if fill.total:
-            cols = fill.columns(("ts_exch_us", "ts_local_us") + _BOOK_SIDES, "book", path)
-            out_book = Book(*(cols[n] for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
+        need = ("ts_exch_us", "ts_local_us") + _BOOK_SIDES
+        cols = _read_days(path, "book", chosen, counts, need)
+        if cols is not None:
+            out_book = Book(*(cols[n] for n in need))
     return Tape(instrument, out_trades, out_book, chosen)
+
+
+def _read_days(path: Path, kind: str, chosen, counts: dict, need) -> dict | None:
+    """Columns of one half of the tape (``kind`` trades or book) over the chosen days."""
+    fill = _Filler(sum(counts[d][kind] for d in chosen))
+    for day in chosen:
+        if counts[day][kind]:
+            f = path / kind / f"{day}.parquet"
+            fill.add(_read_parquet(f), f)
+    return dict(fill.columns(need, kind, path)) if fill.total else None
 
 
 def _read_parquet(f: Path) -> pa.Table:
