@@ -150,6 +150,20 @@ def _spec(spec):
     return spec.split(",") if spec and "," in spec else spec
 
 
+def sample_of(fit_days, replay_days) -> str:
+    """``"in_sample"`` when a replayed day was fit on, ``"future_fit"`` when the model was fit
+    on a day after the first replayed one (look-ahead), ``"out_of_sample"`` when every fit day
+    comes before every replayed day, ``"unknown"`` without fit days."""
+    if not fit_days:
+        return "unknown"
+    fit = {str(d) for d in fit_days}
+    if fit & {str(d) for d in replay_days}:
+        return "in_sample"
+    if max(fit) > min(str(d) for d in replay_days):
+        return "future_fit"
+    return "out_of_sample"
+
+
 def run_pipeline(args, progress):
     """Read, featurise, fit (or load), label and replay; returns (context dict, results)."""
     from .tape import US_PER_DAY, Tape, day_start_us, read_manifest, read_tape
@@ -176,8 +190,7 @@ def run_pipeline(args, progress):
         progress("building features")
         feats = features_mod.build_features(tape, settings)
         fitted_on = model.source.get("days") if isinstance(model.source, dict) else None
-        sample = "in_sample" if fitted_on and set(map(str, fitted_on)) & set(replay_days) else (
-            "out_of_sample" if fitted_on else "unknown")
+        sample = sample_of(fitted_on, replay_days)
     else:
         settings = features_mod.FeatureSettings()
         progress("building features")
@@ -191,7 +204,7 @@ def run_pipeline(args, progress):
                  f"{_days(train)}")
         model, _ = model_mod.fit_model(feats.z[fit_rows], settings, k=3, n_init=args.n_init,
                                        seed=args.seed, source={"tape": str(tape_dir), "days": train})
-        sample = "in_sample" if set(train) & set(replay_days) else "out_of_sample"
+        sample = sample_of(train, replay_days)
     labels = model_mod.label_trades(feats, model)
     replay_day_index = [day_start_us(d) // US_PER_DAY for d in replay_days]
     keep_trades = np.isin(tape.trades.ts_local_us // US_PER_DAY, replay_day_index)
@@ -265,6 +278,8 @@ def format_table(context: dict, results: list) -> str:
                      f"{_days(context['train_days'])}, inertia {m['inertia']:.6g}; clusters {roles}")
     verdict = {"out_of_sample": "OUT OF SAMPLE: no replayed day was used to fit the model",
                "in_sample": "IN SAMPLE: replayed days were used to fit the model (optimistic)",
+               "future_fit": "NOT OUT OF SAMPLE: the model was fit on days after the first replayed "
+                             "day (look-ahead)",
                "unknown": "sample unknown: the model file does not say which days it was fit on"}
     lines.append(f"replay: {_days(days)}, {verdict[context['sample']]}")
     rc = context["replay_trade_roles"]

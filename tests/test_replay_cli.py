@@ -172,3 +172,24 @@ def test_default_run_finds_all_three_roles_whatever_the_seed(seed, capsys):
     total = sum(roles.values())
     for role in ("directional", "opportunistic", "passive"):
         assert roles[role] > 0.15 * total, roles
+
+
+@pytest.mark.parametrize("path", [[], ["--online"]])
+def test_model_fit_on_later_days_is_not_called_out_of_sample(tape_dir, capsys, path):
+    # review: clusters fit on 2024-05-03 and replayed on 2024-05-01 were labelled
+    # "out_of_sample" (only an overlap of days was checked); that is a fit on the future
+    assert main(["--tape", str(tape_dir), "--train-days", "2024-05-03", "--replay-days", "2024-05-01",
+                 "--json", *path]) == 0
+    assert json.loads(capsys.readouterr().out)["sample"] == "future_fit"
+    assert main(["--tape", str(tape_dir), "--train-days", "2024-05-03", "--replay-days", "2024-05-01",
+                 *path]) == 0
+    assert "NOT OUT OF SAMPLE" in capsys.readouterr().out
+
+
+def test_sample_of():
+    from clusterlob._replay_cli import sample_of
+    assert sample_of(["2024-05-01"], ["2024-05-02", "2024-05-03"]) == "out_of_sample"
+    assert sample_of(["2024-05-01", "2024-05-02"], ["2024-05-02"]) == "in_sample"
+    assert sample_of(["2024-05-03"], ["2024-05-01", "2024-05-02"]) == "future_fit"
+    assert sample_of(["2024-05-02"], ["2024-05-01", "2024-05-03"]) == "future_fit"
+    assert sample_of(None, ["2024-05-01"]) == "unknown"
