@@ -417,3 +417,18 @@ def test_distance_alignment_uses_the_first_window_as_reference(tape8, tmp_path):
     for a, b in zip(res.fitted, rule.fitted):                  # same fits, other role mapping
         np.testing.assert_array_equal(a.model.centers_z, b.model.centers_z)
         np.testing.assert_array_equal(b.roles, b.roles_rule)
+
+
+def test_window_models_record_their_fit_days(tape8, tmp_path):
+    # review: window models recorded only "train_days", not the "days" key that the replay
+    # and IC-study CLIs read, so a window model replayed on its own training day was
+    # "sample unknown" instead of IN SAMPLE, and the IC study could not split in / out of sample
+    from clusterlob._replay_cli import sample_of
+    from clusterlob.ic_study import _in_sample_days
+    root, days, _ = tape8
+    res = run_walkforward(root / "tape", tmp_path / "m", FEAT, WF)
+    w = res.fitted[0]
+    assert w.model.source["days"] == list(w.plan.train_days)
+    assert sample_of(w.model.source.get("days"), [w.plan.train_days[-1]]) == "in_sample"
+    assert sample_of(w.model.source.get("days"), list(w.plan.test_days)) == "out_of_sample"
+    assert _in_sample_days(None, w.model, days) == list(w.plan.train_days)

@@ -251,7 +251,8 @@ def _fit_one(store: _DayStore, wf: WalkForwardSettings, plan: WindowPlan, extra_
     z = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
     model, labels = fit_model(z, store.settings, k=wf.k, n_init=wf.n_init, max_iter=wf.max_iter, tol=wf.tol,
                               seed=wf.seed, fit_sample=wf.fit_sample, margin=wf.margin,
-                              source={"train_days": list(plan.train_days)})
+                              source={"tape": str(store.tape_dir), "days": list(plan.train_days),
+                                      "train_days": list(plan.train_days)})
     train_rows = int(z.shape[0])
     del z
     last_rows, _, last_trades = parts[-1]
