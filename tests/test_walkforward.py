@@ -340,10 +340,11 @@ def test_two_test_days_and_task_split_do_not_change_results(tape8, tmp_path):
     root, days, _ = tape8
     wf = WalkForwardSettings(train_days=3, test_days=2, margin=-10.0, fit_sample=None)
     res = run_walkforward(root / "tape", tmp_path / "t", FEAT, wf)
-    assert [w.plan.test_days for w in res.windows][0] == (days[3], days[4]) and len(res.windows) == 4
+    # the step defaults to the test days: windows test 3-4 and 5-6 (review: it was 1, overlapping)
+    assert [w.plan.test_days for w in res.windows] == [(days[3], days[4]), (days[5], days[6])]
     w = res.fitted[0]
     assert w.pnl_times_us.shape[0] == 2 * 288 and w.ic.label == f"{days[3]},{days[4]}"
-    assert len(res.stability) == 3
+    assert len(res.stability) == 1
     # one run of all windows, or one task per window: the same fits
     _build(root / "tape", FEAT, tmp_path / "t" / "cache")
     valid = {d["date"]: d["valid_rows"] for d in res.days}
@@ -432,3 +433,20 @@ def test_window_models_record_their_fit_days(tape8, tmp_path):
     assert sample_of(w.model.source.get("days"), [w.plan.train_days[-1]]) == "in_sample"
     assert sample_of(w.model.source.get("days"), list(w.plan.test_days)) == "out_of_sample"
     assert _in_sample_days(None, w.model, days) == list(w.plan.train_days)
+
+
+def test_test_days_of_windows_never_overlap(tape8, tmp_path):
+    # review: test_days=2 with the default step of 1 made consecutive windows share a test
+    # day, so the concatenated OOS equity counted it twice (its times went backwards) and
+    # the IC t-statistic treated overlapping windows as independent
+    root, days, _ = tape8
+    res = run_walkforward(root / "tape", tmp_path / "v", FEAT,
+                          WalkForwardSettings(train_days=3, test_days=2, margin=-10.0, fit_sample=None))
+    t = res.equity_times_us
+    assert t.size == np.unique(t).size and np.all(np.diff(t) > 0)
+    tested = [d for w in res.windows for d in w.plan.test_days]
+    assert len(tested) == len(set(tested))
+    with pytest.raises(ParameterError, match="`step_days` must be >= `test_days` \\(2\\), got 1"):
+        WalkForwardSettings(test_days=2, step_days=1)
+    assert WalkForwardSettings(test_days=3).step_days == 3
+    assert WalkForwardSettings(test_days=1, step_days=2).step_days == 2

@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="results folder (its cache/ is reused)")
     p.add_argument("--train-days", type=int, default=7, help="training days T (default 7)")
     p.add_argument("--test-days", type=int, default=1, help="test days after each training block (default 1)")
-    p.add_argument("--step-days", type=int, default=1, help="days between window starts (default 1)")
+    p.add_argument("--step-days", type=int, default=None,
+                   help="days between window starts (default: --test-days; smaller would overlap test days)")
     p.add_argument("--alignment", default="rule", choices=ALIGNMENTS,
                    help="roles by rule (default) or by distance to the first window's centres")
     p.add_argument("--workers", type=int, default=None,

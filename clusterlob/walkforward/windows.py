@@ -56,7 +56,10 @@ class WalkForwardSettings:
     Parameters
     ----------
     train_days, test_days, step_days : int
-        T training days, then ``test_days`` test days; windows start every ``step_days``.
+        T training days, then ``test_days`` test days; windows start every ``step_days``
+        (None, the default: ``test_days``).  A step shorter than ``test_days`` is refused:
+        the test days of consecutive windows would overlap, so the concatenated out-of-sample
+        equity would count a day twice and the IC windows would not be independent.
     k, n_init, seed, fit_sample, max_iter, tol
         K-Means++ (:func:`clusterlob.kmeans.kmeans`); ``fit_sample`` rows (seeded) fit the
         centres, all training rows are labelled; None fits on all rows.
@@ -78,7 +81,7 @@ class WalkForwardSettings:
 
     train_days: int = 7
     test_days: int = 1
-    step_days: int = 1
+    step_days: int | None = None
     k: int = 3
     n_init: int = 1
     seed: int = 0
@@ -94,11 +97,16 @@ class WalkForwardSettings:
     min_day_rows: int = 1
 
     def __post_init__(self):
+        if self.step_days is None and isinstance(self.test_days, (int, np.integer)):
+            object.__setattr__(self, "step_days", self.test_days)
         for name, lo in (("train_days", 1), ("test_days", 1), ("step_days", 1), ("k", 2),
                          ("n_init", 1), ("seed", 0), ("max_iter", 1), ("min_day_rows", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
                 raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
+        if self.step_days < self.test_days:
+            raise ParameterError(f"`step_days` must be >= `test_days` ({self.test_days}), got {self.step_days}: "
+                                 f"overlapping test days would be counted twice")
         if self.fit_sample is not None and (isinstance(self.fit_sample, bool) or not isinstance(
                 self.fit_sample, (int, np.integer)) or self.fit_sample < self.k):
             raise ParameterError(f"`fit_sample` must be None or an integer >= k ({self.k}), got {self.fit_sample!r}")
