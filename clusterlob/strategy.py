@@ -98,7 +98,9 @@ class StrategyConfig:
         Least time between two quote decisions, microseconds.
     order_latency_us : int
         Time from a decision until its quotes (and the cancel of the old ones) reach the
-        exchange, microseconds; must not exceed ``requote_interval_us``.
+        exchange, microseconds; > 0 (a quote decided at t never meets another event of that
+        same microsecond, e.g. the rest of the sweep that triggered it) and must not exceed
+        ``requote_interval_us``.
     fill_mode : {"cross", "touch"}
         ``cross``: a buy taker fills our ask only when its price is above the ask;
         ``touch``: at or above.  Sell takers against our bid likewise.
@@ -156,7 +158,7 @@ class StrategyConfig:
         number("max_inventory", 0)
         number("maker_fee_bps", -100, 100)
         number("requote_interval_us", 0, integer=True)
-        number("order_latency_us", 0, integer=True)
+        number("order_latency_us", 0, integer=True, lo_open=True)
         number("half_life_s", 0, lo_open=True)
         number("size_weight", 0, 1, lo_open=True)
         number("signal_scale_trades", 0, lo_open=True)

@@ -52,7 +52,7 @@ def test_latency_then_fill_at_our_price_and_size_used_up():
 
 @pytest.mark.parametrize("mode, fills", [("cross", 0), ("touch", 1)])
 def test_fill_mode_at_our_price(mode, fills):
-    config = StrategyConfig(order_latency_us=0, fill_mode=mode)
+    config = StrategyConfig(order_latency_us=1, fill_mode=mode)
     _, actions = _engine_actions(config)
     gw = SimulatedGateway(TICK, config)
     gw.submit(actions, 1_000)

@@ -149,7 +149,7 @@ def test_random_tapes_equal_the_batch_pipeline(seed):
                                convention=str(rng.choice(["paper", "aggressor"])))
     model = _model(rng.normal(0, 1, (3, 6)), rng.permutation([0, 1, 2]).astype(np.int8), settings)
     config = StrategyConfig(requote_interval_us=int(rng.integers(1, 5)) * 100_000,
-                            order_latency_us=int(rng.integers(0, 100_000)),
+                            order_latency_us=int(rng.integers(1, 100_000)),
                             fill_mode=str(rng.choice(["cross", "touch"])), quote_size=0.05,
                             max_inventory=0.2, skew_ticks=float(rng.uniform(0, 5)),
                             half_spread_bps=0.05, half_life_s=1.0, signal_scale_trades=2.0)

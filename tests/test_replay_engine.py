@@ -169,7 +169,7 @@ def random_config(rng):
         quote_size=float(rng.choice([0.05, 0.5, 3.0])), max_inventory=float(rng.choice([0.1, 1.0, 10.0])),
         maker_fee_bps=float(rng.choice([2.0, -0.5, 0.0])),
         requote_interval_us=int(rng.choice([1_000, 20_000, 200_000])),
-        order_latency_us=int(rng.choice([0, 1_000])), fill_mode=str(rng.choice(["cross", "touch"])),
+        order_latency_us=int(rng.choice([1, 1_000])), fill_mode=str(rng.choice(["cross", "touch"])),
         half_life_s=float(rng.choice([0.05, 1.0, 10.0])), size_weight=float(rng.choice([0.001, 0.2])),
         signal_scale_trades=float(rng.choice([0.5, 5.0, 50.0])),
         alpha_role=str(rng.choice(["directional", "opportunistic", "none"])), hazard_role="passive")
@@ -207,7 +207,7 @@ def test_fill_buffer_refills_across_chunks(monkeypatch):
     rng = np.random.default_rng(7)
     tape = random_tape(rng, 3000, 500, 0.5)
     cfg = StrategyConfig(skew_ticks=0.0, theta=0.0, half_spread_bps=0.0, quote_size=0.01,
-                         max_inventory=1e6, requote_interval_us=1000, order_latency_us=0,
+                         max_inventory=1e6, requote_interval_us=1000, order_latency_us=1,
                          fill_mode="touch")
     whole = replay_arrays(*tape, tick_size=0.5, config=cfg)
     monkeypatch.setattr(rp, "_FILL_CHUNK", 3)
@@ -313,3 +313,19 @@ def test_real_binance_recording_engine_equals_reference(tmp_path):
     assert r.summary.ending_inventory == ref["inventory"]
     s = r.summary
     assert abs(s.spread_capture + s.inventory_drift - s.fees - s.pnl_total) <= 1e-9 * (1 + s.notional)
+
+
+def test_a_quote_never_fills_a_trade_of_its_own_decision_time():
+    # review: order_latency_us = 0 was accepted; a quote decided after trade 1 (t = 1000) then
+    # went live at t = 1000 and filled trade 2 of that same microsecond (the rest of the sweep
+    # that triggered the decision).  Now the latency must be > 0; with 1 us nothing fills.
+    bts, bid, ask = np.array([0], np.int64), np.array([100.0]), np.array([100.5])
+    tts = np.array([-100, 1000, 1000], np.int64)           # a hazard trade, then two at one time
+    args = (tts, np.array([100.0, 100.5, 101.5]), np.ones(3), np.array([-1, 1, 1], np.int8),
+            np.array([OPPORTUNISTIC, UNASSIGNED, UNASSIGNED], np.int8), bts, bid, ask)
+    kw = dict(skew_ticks=0, theta=0, half_spread_bps=1.0, min_half_ticks=1.0, hazard_k=100.0,
+              half_life_s=0.0001, signal_scale_trades=0.01, requote_interval_us=1000, maker_fee_bps=0.0)
+    with pytest.raises(ParameterError, match="`order_latency_us` must be > 0, got 0"):
+        StrategyConfig(order_latency_us=0, **kw)
+    r = replay_arrays(*args, tick_size=0.5, config=StrategyConfig(order_latency_us=1, **kw))
+    assert r.summary.quote_decisions == 2 and len(r.fills) == 0

@@ -40,6 +40,7 @@ def test_dict_round_trip_and_mapping_key():
     ({"inventory_mode": "static"}, "`inventory_mode` must be one of"),
     ({"min_half_ticks": 0.25}, "`min_half_ticks` must be >= 0.5, got 0.25"),
     ({"order_latency_us": 300_000}, "`order_latency_us` must be <= `requote_interval_us` (200000), got 300000"),
+    ({"order_latency_us": 0}, "`order_latency_us` must be > 0, got 0"),
     ({"requote_interval_us": 1.5}, "`requote_interval_us` must be a whole number of microseconds"),
     ({"size_weight": 1.5}, "`size_weight` must be <= 1"),
     ({"alpha_role": "toxic"}, "`alpha_role` must be one of"),
