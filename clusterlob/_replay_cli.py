@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._online_cli import add_arguments as add_online_arguments, run_pipeline_online
+from ._cli import OneLineParser
 from .errors import ClusterlobError, ParameterError, TapeError
 from .replay import ReplayResult, replay
 from .report import to_jsonable, write_json
@@ -53,7 +54,7 @@ _HELP = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.replay",
         description="Fit the clusters on the first part of a tape, then replay the market maker "
                     "on the rest, event by event (out of sample). With no arguments: the embedded "

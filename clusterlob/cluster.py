@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import OneLineParser
 from .errors import ClusterlobError, ParameterError
 from .features import FEATURE_NAMES, FeatureSettings, build_features
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance
@@ -284,7 +285,7 @@ def write_cluster_outputs(out_dir, model: ClusterModel, summary: FeatureSummary 
 # -- command line --------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.cluster",
         description="Fit K-Means++ on a tape's trade features, align roles, write model and centroid report.")
     p.add_argument("tape_dir", metavar="TAPE_DIR", help="tape directory (python -m clusterlob.convert)")

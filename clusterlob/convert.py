@@ -13,7 +13,6 @@ says which).  The summary lists rows per day and every dropped or flagged count.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ._cli import OneLineParser
 from .errors import ClusterlobError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import IncrementGuess
@@ -146,7 +146,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clusterlob.convert",
+    parser = OneLineParser(prog="python -m clusterlob.convert",
                                      description="Convert trades and book snapshots into a clusterlob tape directory.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="Tardis CSV/CSV.gz, flat or pointline Parquet, Binance stream recordings (.gz or text)")
     parser.add_argument("--out", required=True, metavar="TAPE_DIR")

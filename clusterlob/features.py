@@ -29,7 +29,6 @@ whole tape, exactly.  See ``docs/features.md``.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -41,6 +40,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from . import _core
+from ._cli import OneLineParser
 from .errors import ClusterlobError, ParameterError, TapeError
 from .tape import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
@@ -555,7 +555,7 @@ def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -
 def main(argv=None) -> int:
     """``python -m clusterlob.features TAPE_DIR [--days FROM:TO] [--json]``: feature counts."""
     defaults = FeatureSettings()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m clusterlob.features",
         description="Compute the six trade features and their rolling z-scores day by day "
                     "(state carried across days) and print what was used, skipped and floored.")

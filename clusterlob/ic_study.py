@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import OneLineParser
 from .errors import ClusterlobError, ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
                  ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
@@ -447,7 +448,7 @@ def _float_list(text: str, what: str) -> tuple:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.ic",
         description="Bucketed OFI per role/cluster vs future mid returns: IC tables (pooled and per day), "
                     "the taker timeframe analysis (with the BIASED simultaneous diagnostic beside it) and "

@@ -44,7 +44,6 @@ passive about 0.  Same arguments give byte-identical Parquet files (one
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import math
 import sys
@@ -54,6 +53,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
+from ._cli import OneLineParser
 from .errors import ClusterlobError, ParameterError
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from .tape import MAX_LEVELS, US_PER_DAY, Book, Instrument, TapeWriter, Trades, day_start_us
@@ -560,16 +560,9 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     return SynthResult(str(path), written, sum(totals.values()), snapshots, totals)
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (exit status 2)."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def main(argv=None) -> int:
     """``python -m clusterlob.synth``: write a synthetic tape; one-line errors, progress on stderr."""
-    parser = _OneLineParser(prog="python -m clusterlob.synth", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m clusterlob.synth", description=__doc__.splitlines()[0])
     parser.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
     parser.add_argument("--days", type=int, required=True, help="number of days (>= 1)")
     parser.add_argument("--trades-per-day", type=float, required=True, help="mean trades per day over a week")

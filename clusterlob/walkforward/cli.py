@@ -21,6 +21,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from .._cli import OneLineParser
 from ..errors import ClusterlobError, ParameterError
 from ..features import FeatureSettings
 from ..report import to_jsonable
@@ -33,7 +34,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.walkforward",
         description="Rolling walk-forward: fit on T days, label and score the next day out of sample.")
     p.add_argument("tape_dir", metavar="TAPE_DIR", help="tape directory (python -m clusterlob.convert)")

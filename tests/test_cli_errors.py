@@ -1,0 +1,53 @@
+"""Every command: a usage error (unknown flag, a number that is not one, a missing argument) is
+one line on stderr and exit status 2, like the commands' other user errors; --help still works."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+COMMANDS = {
+    "clusterlob.convert": ["in.csv", "--out", "o", "--tick-size", "abc"],
+    "clusterlob.synth": ["--start", "2024-05-01", "--days", "x", "--trades-per-day", "10", "--seed", "1",
+                         "--out", "o"],
+    "clusterlob.features": ["tape", "--window", "x"],
+    "clusterlob.cluster": ["tape", "--out", "o", "--k", "three"],
+    "clusterlob.compare": ["a", "b", "--out", "o", "--seed", "1.5"],
+    "clusterlob.ic": ["tape", "--out", "o", "--bucket", "five"],
+    "clusterlob.walkforward": ["tape", "--out", "o", "--train-days", "x"],
+    "clusterlob.replay": ["--skew-ticks", "abc"],
+    "clusterlob.inventory": ["--seeds", "x"],
+}
+MAINS = {"clusterlob.replay": "clusterlob._replay_cli", "clusterlob.inventory": "clusterlob._inventory_cli",
+         "clusterlob.walkforward": "clusterlob.walkforward.cli"}
+
+
+def _main(name):
+    return importlib.import_module(MAINS.get(name, name)).main
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_bad_number_is_one_line(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _main(name)(COMMANDS[name])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: argument --") and "invalid" in err, err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_unknown_flag_and_missing_arguments_are_one_line(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _main(name)(["--no-such-flag"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and err.endswith("(see --help)\n"), err
+    assert "--no-such-flag" in err or "required" in err, err
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_help_still_prints_usage(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _main(name)(["--help"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m {name}")
