@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import ParameterError, TapeError
 
-__all__ = ["add_arguments", "run_pipeline_online", "main"]
+__all__ = ["add_arguments", "run_pipeline_online"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +66,7 @@ def run_pipeline_online(args, progress):
             raise ParameterError(f"model file {args.model} was fit on features of {model.settings.levels} "
                                  f"book levels, but tape {tape_dir} has {tape.book.levels}")
         fitted_on = model.source.get("days") if isinstance(model.source, dict) else None
-        sample = "in_sample" if fitted_on and set(map(str, fitted_on)) & set(replay_days) else (
-            "out_of_sample" if fitted_on else "unknown")
+        sample = cli.sample_verdict(fitted_on, replay_days)
     else:
         settings = features_mod.FeatureSettings()
         progress("building the training days' features")
@@ -80,7 +79,7 @@ def run_pipeline_online(args, progress):
         progress(f"fitting K-Means++ (k=3, seed {args.seed}) on {int(fit_rows.sum()):,} trades")
         model, _ = model_mod.fit_model(feats.z[fit_rows], settings, k=3, n_init=args.n_init,
                                        seed=args.seed, source={"tape": str(tape_dir), "days": train})
-        sample = "in_sample" if set(train) & set(replay_days) else "out_of_sample"
+        sample = cli.sample_verdict(train, replay_days)
     # the rolling windows as they stand just before the first replayed event
     start_us = day_start_us(replay_days[0])
     before_t = tape.trades.ts_local_us < start_us
@@ -132,8 +131,8 @@ def _recording(args, configs, progress):
     s = results[0].summary
     days = sorted({day_of_us(s.first_ts_us), day_of_us(s.last_ts_us)})
     fitted_on = model.source.get("days") if isinstance(model.source, dict) else None
-    sample = "in_sample" if fitted_on and set(map(str, fitted_on)) & set(days) else (
-        "out_of_sample" if fitted_on else "unknown")
+    from ._replay_cli import sample_verdict
+    sample = sample_verdict(fitted_on, days)
     context = {
         "tape": str(args.tape),
         "instrument": {"exchange": "binance-futures", "symbol": runs[0].source.get("symbol") or "?",

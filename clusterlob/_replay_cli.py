@@ -177,8 +177,7 @@ def run_pipeline(args, progress):
         progress("building features")
         feats = features_mod.build_features(tape, settings)
         fitted_on = model.source.get("days") if isinstance(model.source, dict) else None
-        sample = "in_sample" if fitted_on and set(map(str, fitted_on)) & set(replay_days) else (
-            "out_of_sample" if fitted_on else "unknown")
+        sample = sample_verdict(fitted_on, replay_days)
     else:
         settings = features_mod.FeatureSettings()
         progress("building features")
@@ -192,7 +191,7 @@ def run_pipeline(args, progress):
                  f"{_days(train)}")
         model, _ = model_mod.fit_model(feats.z[fit_rows], settings, k=3, n_init=args.n_init,
                                        seed=args.seed, source={"tape": str(tape_dir), "days": train})
-        sample = "in_sample" if set(train) & set(replay_days) else "out_of_sample"
+        sample = sample_verdict(train, replay_days)
     labels = model_mod.label_trades(feats, model)
     replay_day_index = [day_start_us(d) // US_PER_DAY for d in replay_days]
     keep_trades = np.isin(tape.trades.ts_local_us // US_PER_DAY, replay_day_index)
@@ -218,6 +217,18 @@ def run_pipeline(args, progress):
         "replay_trade_roles": role_counts,
     }
     return context, results
+
+
+def sample_verdict(fit_days, replay_days) -> str:
+    """``"in_sample"`` when a replayed day was a fit day, ``"before_fit"`` when the model was fit
+    on days after a replayed one (it saw that day's future), ``"out_of_sample"`` when every
+    replayed day comes after the last fit day, ``"unknown"`` without fit days."""
+    if not fit_days:
+        return "unknown"
+    fit = {str(d) for d in fit_days}
+    if fit & set(replay_days):
+        return "in_sample"
+    return "before_fit" if min(replay_days) < max(fit) else "out_of_sample"
 
 
 def _role_name(code) -> str:
@@ -266,6 +277,7 @@ def format_table(context: dict, results: list) -> str:
                      f"{_days(context['train_days'])}, inertia {m['inertia']:.6g}; clusters {roles}")
     verdict = {"out_of_sample": "OUT OF SAMPLE: no replayed day was used to fit the model",
                "in_sample": "IN SAMPLE: replayed days were used to fit the model (optimistic)",
+               "before_fit": "NOT OUT OF SAMPLE: the model was fit on days after replayed ones (it saw their future)",
                "unknown": "sample unknown: the model file does not say which days it was fit on"}
     lines.append(f"replay: {_days(days)}, {verdict[context['sample']]}")
     rc = context["replay_trade_roles"]

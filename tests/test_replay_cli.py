@@ -62,6 +62,26 @@ def test_pipeline_prints_an_out_of_sample_table(tape_dir, capsys):
         assert label in out
 
 
+def test_sample_verdict_by_hand():
+    from clusterlob._replay_cli import sample_verdict
+    assert sample_verdict(["2024-05-01"], ["2024-05-02", "2024-05-03"]) == "out_of_sample"
+    assert sample_verdict(["2024-05-01", "2024-05-02"], ["2024-05-02"]) == "in_sample"
+    assert sample_verdict(["2024-05-03"], ["2024-05-01"]) == "before_fit"
+    assert sample_verdict(["2024-05-01", "2024-05-03"], ["2024-05-02"]) == "before_fit"
+    assert sample_verdict(None, ["2024-05-02"]) == "unknown"
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_replaying_days_before_the_fit_is_not_called_out_of_sample(tape_dir, capsys, online):
+    """The model fit on 2024-05-03 has seen the future of 2024-05-01: no OUT OF SAMPLE label."""
+    args = ["--tape", str(tape_dir), "--train-days", "2024-05-03", "--replay-days", "2024-05-01", "--json"]
+    assert main(args + (["--online"] if online else [])) == 0
+    assert json.loads(capsys.readouterr().out)["sample"] == "before_fit"
+    assert main(args[:-1]) == 0
+    out = capsys.readouterr().out
+    assert "replay: 2024-05-01, NOT OUT OF SAMPLE: the model was fit on days after" in out
+
+
 def test_json_compare_runs_both_mappings_on_the_same_events(tape_dir, capsys):
     assert main(["--tape", str(tape_dir), "--compare", "--json", "--half-spread-bps", "0.2"]) == 0
     doc = json.loads(capsys.readouterr().out)
