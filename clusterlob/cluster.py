@@ -299,8 +299,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     g.add_argument("--fit-sample", type=int, default=None, metavar="N",
                    help="fit on N rows drawn with the seed, then label all rows")
-    g.add_argument("--max-iter", type=int, default=300)
-    g.add_argument("--tol", type=float, default=1e-4)
+    g.add_argument("--max-iter", type=int, default=300, help="Lloyd iterations at most (default 300)")
+    g.add_argument("--tol", type=float, default=1e-4,
+                   help="stop when the centres move less than this, relative (default 1e-4)")
     g.add_argument("--margin", type=float, default=0.25, help="role alignment margin in z (default 0.25)")
     f = p.add_argument_group("features")
     f.add_argument("--levels", type=int, default=5, help="book levels D (default 5)")

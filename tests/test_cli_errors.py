@@ -51,3 +51,10 @@ def test_help_still_prints_usage(name, capsys):
         _main(name)(["--help"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.startswith(f"usage: python -m {name}")
+
+
+@pytest.mark.parametrize("module", ["clusterlob.cluster", "clusterlob.walkforward.cli", "clusterlob.compare",
+                                    "clusterlob.ic_study", "clusterlob._replay_cli", "clusterlob._inventory_cli"])
+def test_every_option_has_help(module):
+    parser = importlib.import_module(module)._parser()
+    assert [a.option_strings or a.dest for a in parser._actions if not a.help] == []
