@@ -55,8 +55,8 @@ class ConvertResult:
         for f in self.report.files:
             out.extend(f.lines())
         s = self.manifest["summary"]
-        out.append(f"out-of-order rows stably sorted: {s['out_of_order_trades_sorted']} trades, "
-                   f"{s['out_of_order_book_sorted']} book; duplicate trade ids (kept): {s['duplicate_trade_ids']}")
+        out.append(f"out-of-order rows stably sorted: {s['out_of_order_trades_sorted']:,} trades, "
+                   f"{s['out_of_order_book_sorted']:,} book; duplicate trade ids (kept): {s['duplicate_trade_ids']:,}")
         return out
 
 
