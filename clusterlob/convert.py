@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ._cli import OneLineParser
-from .errors import ClusterlobError, TapeError
+from .errors import ClusterlobError, ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import IncrementGuess
 from .tape import Book, Instrument, TapeWriter
@@ -136,6 +136,10 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
             increments["lot_size"] = (f"inferred from {lot_guess.count:,} distinct amounts"
                                       + ("" if lot_guess.reliable else ": too few, a lower bound; pass --lot-size"))
         if tick_size is None or lot_size is None:
+            other = sum(n for reason, n in report.total("dropped").items() if reason.startswith("other symbols"))
+            if options.symbol and other:
+                raise ParameterError(f"`--symbol` {options.symbol} matches no row of the inputs "
+                                     f"({other:,} rows of other symbols dropped)")
             raise TapeError("no valid prices or amounts in the inputs: nothing to convert")
         writer.instrument = Instrument(exchange or next(iter(names["exchange"]), "unknown"),
                                        next(iter(names["symbol"]), symbol or "unknown"),
