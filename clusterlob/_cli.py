@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["OneLineParser"]
+__all__ = ["OneLineParser", "os_error_line"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -12,3 +12,10 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"error: {message} (see --help)\n")
+
+
+def os_error_line(exc: OSError) -> str:
+    """The one stderr line for an operating-system error (a folder that cannot be created, a
+    file that cannot be read): ``error: PATH: reason``."""
+    where = exc.filename if exc.filename is not None else ""
+    return f"error: {where}: {exc.strerror or exc}" if where else f"error: {exc.strerror or exc}"

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._online_cli import add_arguments as add_online_arguments, run_pipeline_online
-from ._cli import OneLineParser
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError, TapeError
 from .replay import ReplayResult, replay
 from .report import to_jsonable, write_json
@@ -411,6 +411,6 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     return 0

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import OneLineParser
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError
 from .features import FEATURE_NAMES, FeatureSettings, build_features
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance
@@ -362,6 +362,9 @@ def main(argv=None) -> int:
                                       overwrite=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(to_jsonable({"feature_summary": summary.to_dict(),

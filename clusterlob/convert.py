@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ._cli import OneLineParser
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import IncrementGuess
@@ -174,6 +174,9 @@ def main(argv=None) -> int:
                          force=args.force, progress=lambda line: print(line, file=sys.stderr))
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from . import _core
-from ._cli import OneLineParser
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError, TapeError
 from .tape import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
@@ -579,6 +579,9 @@ def main(argv=None) -> int:
         total = merge_counts(c for _, c in per_day)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps({"tape_dir": str(args.tape_dir), "feature_names": list(FEATURE_NAMES),

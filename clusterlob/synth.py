@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from ._cli import OneLineParser
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from .tape import MAX_LEVELS, US_PER_DAY, Book, Instrument, TapeWriter, Trades, day_start_us
@@ -585,6 +585,9 @@ def main(argv=None) -> int:
                                force=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     print(f"synth: wrote {result.path}: {result.trades:,} trades, {result.snapshots:,} snapshots "
           f"({', '.join(f'{k} {v:,}' for k, v in result.trades_by_agent.items())})", file=sys.stderr)

@@ -58,3 +58,36 @@ def test_help_still_prints_usage(name, capsys):
 def test_every_option_has_help(module):
     parser = importlib.import_module(module)._parser()
     assert [a.option_strings or a.dest for a in parser._actions if not a.help] == []
+
+
+def _impossible_out_cases(tmp_path):
+    from conftest import DATA
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = str(blocker / "out")                      # its parent is a file: cannot be created
+    tape = str(DATA / "default_tape")
+    return {
+        "clusterlob.convert": [str(DATA / "tardis" / "trades_tiny.csv"), "--out", out],
+        "clusterlob.synth": ["--start", "2024-05-01", "--days", "1", "--trades-per-day", "100", "--seed", "1",
+                             "--snapshot-ms", "60000", "--levels", "2", "--out", out],
+        "clusterlob.cluster": [tape, "--out", out],
+        "clusterlob.compare": [tape, tape, "--out", out],
+        "clusterlob.ic": [tape, "--group-by", "agent", "--out", out],
+        "clusterlob.walkforward": [tape, "--train-days", "1", "--workers", "1", "--out", out],
+        "clusterlob.replay": ["--out", out],
+        "clusterlob.inventory": ["--seeds", "1", "--events", "2000", "--theta", "2", "--out", out],
+    }, blocker
+
+
+@pytest.mark.parametrize("name", ["clusterlob.convert", "clusterlob.synth", "clusterlob.cluster",
+                                  "clusterlob.compare", "clusterlob.ic", "clusterlob.walkforward",
+                                  "clusterlob.replay", "clusterlob.inventory"])
+def test_output_folder_that_cannot_be_created_is_one_line(name, tmp_path, capsys):
+    cases, blocker = _impossible_out_cases(tmp_path)
+    assert _main(name)(cases[name]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert last.startswith("error: ") and str(blocker) in last, err
+    assert [line for line in err.splitlines() if line.startswith("error")] == [last]
+    assert blocker.read_text() == "not a folder"

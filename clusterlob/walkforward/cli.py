@@ -21,7 +21,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from .._cli import OneLineParser
+from .._cli import OneLineParser, os_error_line
 from ..errors import ClusterlobError, ParameterError
 from ..features import FeatureSettings
 from ..report import to_jsonable
@@ -158,6 +158,9 @@ def main(argv=None) -> int:
         paths = write_outputs(result, args.out, overwrite=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(to_jsonable(result.to_dict()), indent=2))
