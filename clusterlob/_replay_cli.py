@@ -157,6 +157,9 @@ def run_pipeline(args, progress):
 
     config = _config(args)
     tape_dir = Path(args.tape) if args.tape else DEFAULT_TAPE
+    if args.tape and tape_dir.is_file():
+        raise ParameterError(f"--tape {tape_dir} is a file, not a tape directory: convert it with "
+                             f"`python -m clusterlob.convert`, or replay a raw Binance recording with --online")
     if not args.tape and not (DEFAULT_TAPE / "manifest.json").is_file():
         raise TapeError(f"the embedded default tape is not in this installation ({DEFAULT_TAPE}); it ships "
                         f"with the source tree (pip install -e .), or give --tape DIR")

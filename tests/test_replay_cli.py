@@ -192,3 +192,11 @@ def test_default_run_finds_all_three_roles_whatever_the_seed(seed, capsys):
     total = sum(roles.values())
     for role in ("directional", "opportunistic", "passive"):
         assert roles[role] > 0.15 * total, roles
+
+
+def test_a_recording_file_without_online_says_what_to_do(tmp_path, capsys):
+    recording = tmp_path / "btcusdt.gz"
+    recording.write_bytes(b"")
+    assert main(["--tape", str(recording)]) == 2
+    assert error_line(capsys) == (f"error: --tape {recording} is a file, not a tape directory: convert it with "
+                                  f"`python -m clusterlob.convert`, or replay a raw Binance recording with --online")
