@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError
 from .inventory import (DEFAULT_THETAS, EXPERIMENT_CONFIG, SyntheticMarket, equity_by_step,
                         run_experiment, run_policies, synthetic_events)
@@ -169,7 +170,7 @@ def plot_equity(events, results: dict, path, *, title: str | None = None,
 # -- command line -------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="python -m clusterlob.inventory",
         description="Synthetic inventory experiment (Experiment 6): the replay's market maker with "
                     "fixed vs dynamic theta on seeded regime-switching markets, common random numbers.")
@@ -255,6 +256,9 @@ def main(argv=None) -> int:
             _outputs(args, exp, text, progress)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         from .report import to_jsonable

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import ParameterError, TapeError
 
-__all__ = ["add_arguments", "run_pipeline_online", "main"]
+__all__ = ["add_arguments", "run_pipeline_online"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

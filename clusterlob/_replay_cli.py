@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._online_cli import add_arguments as add_online_arguments, run_pipeline_online
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError, TapeError
 from .replay import ReplayResult, replay
 from .report import to_jsonable, write_json
@@ -53,7 +54,7 @@ _HELP = {
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.replay",
         description="Fit the clusters on the first part of a tape, then replay the market maker "
                     "on the rest, event by event (out of sample). With no arguments: the embedded "
@@ -170,6 +171,9 @@ def run_pipeline(args, progress):
 
     config = _config(args)
     tape_dir = Path(args.tape) if args.tape else DEFAULT_TAPE
+    if args.tape and tape_dir.is_file():
+        raise ParameterError(f"--tape {tape_dir} is a file, not a tape directory: convert it with "
+                             f"`python -m clusterlob.convert`, or replay a raw Binance recording with --online")
     if not args.tape and not (DEFAULT_TAPE / "manifest.json").is_file():
         raise TapeError(f"the embedded default tape is not in this installation ({DEFAULT_TAPE}); it ships "
                         f"with the source tree (pip install -e .), or give --tape DIR")
@@ -413,6 +417,6 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     return 0

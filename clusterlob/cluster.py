@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError
 from .features import FEATURE_NAMES, FeatureSettings, build_features
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance
@@ -284,7 +285,7 @@ def write_cluster_outputs(out_dir, model: ClusterModel, summary: FeatureSummary 
 # -- command line --------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.cluster",
         description="Fit K-Means++ on a tape's trade features, align roles, write model and centroid report.")
     p.add_argument("tape_dir", metavar="TAPE_DIR", help="tape directory (python -m clusterlob.convert)")
@@ -298,8 +299,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     g.add_argument("--fit-sample", type=int, default=None, metavar="N",
                    help="fit on N rows drawn with the seed, then label all rows")
-    g.add_argument("--max-iter", type=int, default=300)
-    g.add_argument("--tol", type=float, default=1e-4)
+    g.add_argument("--max-iter", type=int, default=300, help="Lloyd iterations at most (default 300)")
+    g.add_argument("--tol", type=float, default=1e-4,
+                   help="stop when the centres move less than this, relative (default 1e-4)")
     g.add_argument("--margin", type=float, default=0.25, help="role alignment margin in z (default 0.25)")
     f = p.add_argument_group("features")
     f.add_argument("--levels", type=int, default=5, help="book levels D (default 5)")
@@ -360,6 +362,9 @@ def main(argv=None) -> int:
                                       overwrite=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(to_jsonable({"feature_summary": summary.to_dict(),

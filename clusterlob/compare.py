@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .cluster import CentroidRow, FeatureSummary, centroid_table, collect_features
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError
 from .features import FEATURE_NAMES, FeatureSettings
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance, importance_for_centers
@@ -465,7 +466,7 @@ _FEATURE_FLAGS = (("levels", int, "book levels D (default 5)"),
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.compare",
         description="Compare two tapes: activity per day, cluster centroids and the features "
                     "that separate the clusters, side by side.")
@@ -532,6 +533,9 @@ def main(argv=None) -> int:
         paths = write_compare_outputs(out_dir, comparison, overwrite=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         doc = comparison.to_dict()

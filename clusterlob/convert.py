@@ -13,7 +13,6 @@ says which).  The summary lists rows per day and every dropped or flagged count.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .errors import ClusterlobError, TapeError
+from ._cli import OneLineParser, os_error_line
+from .errors import ClusterlobError, ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import IncrementGuess
 from .tape import Book, Instrument, TapeWriter
@@ -55,8 +55,8 @@ class ConvertResult:
         for f in self.report.files:
             out.extend(f.lines())
         s = self.manifest["summary"]
-        out.append(f"out-of-order rows stably sorted: {s['out_of_order_trades_sorted']} trades, "
-                   f"{s['out_of_order_book_sorted']} book; duplicate trade ids (kept): {s['duplicate_trade_ids']}")
+        out.append(f"out-of-order rows stably sorted: {s['out_of_order_trades_sorted']:,} trades, "
+                   f"{s['out_of_order_book_sorted']:,} book; duplicate trade ids (kept): {s['duplicate_trade_ids']:,}")
         return out
 
 
@@ -136,6 +136,10 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
             increments["lot_size"] = (f"inferred from {lot_guess.count:,} distinct amounts"
                                       + ("" if lot_guess.reliable else ": too few, a lower bound; pass --lot-size"))
         if tick_size is None or lot_size is None:
+            other = sum(n for reason, n in report.total("dropped").items() if reason.startswith("other symbols"))
+            if options.symbol and other:
+                raise ParameterError(f"`--symbol` {options.symbol} matches no row of the inputs "
+                                     f"({other:,} rows of other symbols dropped)")
             raise TapeError("no valid prices or amounts in the inputs: nothing to convert")
         writer.instrument = Instrument(exchange or next(iter(names["exchange"]), "unknown"),
                                        next(iter(names["symbol"]), symbol or "unknown"),
@@ -146,7 +150,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clusterlob.convert",
+    parser = OneLineParser(prog="python -m clusterlob.convert",
                                      description="Convert trades and book snapshots into a clusterlob tape directory.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="Tardis CSV/CSV.gz, flat or pointline Parquet, Binance stream recordings (.gz or text)")
     parser.add_argument("--out", required=True, metavar="TAPE_DIR")
@@ -170,6 +174,9 @@ def main(argv=None) -> int:
                          force=args.force, progress=lambda line: print(line, file=sys.stderr))
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

@@ -29,7 +29,6 @@ whole tape, exactly.  See ``docs/features.md``.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -41,6 +40,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from . import _core
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError, TapeError
 from .tape import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
@@ -555,7 +555,7 @@ def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -
 def main(argv=None) -> int:
     """``python -m clusterlob.features TAPE_DIR [--days FROM:TO] [--json]``: feature counts."""
     defaults = FeatureSettings()
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m clusterlob.features",
         description="Compute the six trade features and their rolling z-scores day by day "
                     "(state carried across days) and print what was used, skipped and floored.")
@@ -579,6 +579,9 @@ def main(argv=None) -> int:
         total = merge_counts(c for _, c in per_day)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps({"tape_dir": str(args.tape_dir), "feature_names": list(FEATURE_NAMES),

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
                  ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
@@ -447,7 +448,7 @@ def _float_list(text: str, what: str) -> tuple:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.ic",
         description="Bucketed OFI per role/cluster vs future mid returns: IC tables (pooled and per day), "
                     "the taker timeframe analysis (with the BIASED simultaneous diagnostic beside it) and "
@@ -498,6 +499,9 @@ def main(argv=None) -> int:
         paths = write_ic_outputs(study, args.out, overwrite=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(to_jsonable({"outputs": {k: str(v) for k, v in paths.items()},

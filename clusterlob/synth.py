@@ -44,7 +44,6 @@ passive about 0.  Same arguments give byte-identical Parquet files (one
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import math
 import sys
@@ -54,6 +53,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
+from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from .tape import MAX_LEVELS, US_PER_DAY, Book, Instrument, TapeWriter, Trades, day_start_us
@@ -486,13 +486,14 @@ def _day_target(trades_per_day: float, day: _dt.date) -> float:
 
 def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, *,
                   snapshot_ms: int = 100, levels: int = MAX_LEVELS, params: SynthParams | None = None,
-                  progress=None) -> SynthResult:
+                  progress=None, force: bool = False) -> SynthResult:
     """Generate a synthetic BTCUSDT-futures tape directory with planted agent types.
 
     Parameters
     ----------
     out : str or Path
-        New tape directory; must not exist.
+        New tape directory; must not exist unless ``force`` (then an existing tape directory
+        is replaced only after the new one is complete).
     start : str
         First UTC day, ``YYYY-MM-DD``.
     days : int
@@ -509,6 +510,8 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
         Model knobs (defaults are the documented model).
     progress : callable, optional
         Called after each day as ``progress(day, trades, snapshots)``.
+    force : bool
+        Replace an existing tape directory at ``out``.
 
     Returns
     -------
@@ -527,8 +530,8 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
         raise ParameterError(f"`snapshot_ms` must be an integer in 10..60000 dividing a day, got {snapshot_ms!r}")
     if not isinstance(levels, (int, np.integer)) or not 1 <= levels <= MAX_LEVELS:
         raise ParameterError(f"`levels` must be an integer in 1..{MAX_LEVELS}, got {levels!r}")
-    if path.exists():
-        raise ParameterError(f"`out` {path} already exists; choose a new folder")
+    if path.exists() and not force:
+        raise ParameterError(f"`out` {path} already exists (use --force to replace it)")
     try:
         first = _dt.date.fromisoformat(start)
     except (TypeError, ValueError):
@@ -541,7 +544,7 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     state = _State(log_price=math.log(params.start_price))
     totals = {name: 0 for name in AGENT_NAMES.values()}
     written, snapshots = [], 0
-    with TapeWriter(path, INSTRUMENT) as writer:
+    with TapeWriter(path, INSTRUMENT, force=bool(force)) as writer:
         for i in range(days):
             day = first + _dt.timedelta(days=i)
             rng = np.random.default_rng([seed, i])
@@ -560,16 +563,9 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     return SynthResult(str(path), written, sum(totals.values()), snapshots, totals)
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr (exit status 2)."""
-
-    def error(self, message):
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def main(argv=None) -> int:
     """``python -m clusterlob.synth``: write a synthetic tape; one-line errors, progress on stderr."""
-    parser = _OneLineParser(prog="python -m clusterlob.synth", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m clusterlob.synth", description=__doc__.splitlines()[0])
     parser.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")
     parser.add_argument("--days", type=int, required=True, help="number of days (>= 1)")
     parser.add_argument("--trades-per-day", type=float, required=True, help="mean trades per day over a week")
@@ -577,6 +573,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="new tape directory")
     parser.add_argument("--snapshot-ms", type=int, default=100, help="book snapshot cadence (default 100)")
     parser.add_argument("--levels", type=int, default=MAX_LEVELS, help="book levels per side (default 25)")
+    parser.add_argument("--force", action="store_true", help="replace an existing tape directory at --out")
     args = parser.parse_args(argv)
 
     def progress(day, n, m):
@@ -584,9 +581,13 @@ def main(argv=None) -> int:
 
     try:
         result = generate_tape(args.out, args.start, args.days, args.trades_per_day, args.seed,
-                               snapshot_ms=args.snapshot_ms, levels=args.levels, progress=progress)
+                               snapshot_ms=args.snapshot_ms, levels=args.levels, progress=progress,
+                               force=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     print(f"synth: wrote {result.path}: {result.trades:,} trades, {result.snapshots:,} snapshots "
           f"({', '.join(f'{k} {v:,}' for k, v in result.trades_by_agent.items())})", file=sys.stderr)

@@ -79,6 +79,11 @@ class TapeWriter:
             if any(self.path.iterdir()) and not force:
                 raise TapeError(f"output directory {self.path} is not empty (use --force to replace it)")
         self.force = force
+        for parent in self.path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise TapeError(f"output {self.path}: {parent} is not a directory")
+                break
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
         (self._tmp / "_stage").mkdir()

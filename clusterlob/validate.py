@@ -62,12 +62,12 @@ class FileReport:
                 "first_row": dict(self.first_row)}
 
     def lines(self) -> list[str]:
-        out = [f"{self.path} ({self.format}): {self.rows_read} rows read, "
-               f"{self.trades_kept} trades and {self.book_kept} book snapshots kept"]
+        out = [f"{self.path} ({self.format}): {self.rows_read:,} rows read, "
+               f"{self.trades_kept:,} trades and {self.book_kept:,} book snapshots kept"]
         for kind, counts in (("dropped", self.dropped), ("flagged", self.flagged)):
             for reason, n in counts.items():
                 where = f" (first at row {self.first_row[reason]})" if reason in self.first_row else ""
-                out.append(f"  {kind}: {n} rows, {reason}{where}")
+                out.append(f"  {kind}: {n:,} rows, {reason}{where}")
         return out
 
 

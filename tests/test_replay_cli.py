@@ -193,3 +193,11 @@ def test_sample_of():
     assert sample_of(["2024-05-03"], ["2024-05-01", "2024-05-02"]) == "future_fit"
     assert sample_of(["2024-05-02"], ["2024-05-01", "2024-05-03"]) == "future_fit"
     assert sample_of(None, ["2024-05-01"]) == "unknown"
+
+
+def test_a_recording_file_without_online_says_what_to_do(tmp_path, capsys):
+    recording = tmp_path / "btcusdt.gz"
+    recording.write_bytes(b"")
+    assert main(["--tape", str(recording)]) == 2
+    assert error_line(capsys) == (f"error: --tape {recording} is a file, not a tape directory: convert it with "
+                                  f"`python -m clusterlob.convert`, or replay a raw Binance recording with --online")

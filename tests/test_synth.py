@@ -269,7 +269,19 @@ def test_cli_existing_folder(tmp_path, capsys):
     code = main(["--start", "2024-05-01", "--days", "1", "--trades-per-day", "1000", "--seed", "1",
                  "--out", str(tmp_path / "t")])
     err = capsys.readouterr().err
-    assert code != 0 and "already exists" in err and len(err.strip().splitlines()) == 1
+    assert code != 0 and "already exists (use --force to replace it)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_force_replaces_a_tape_only_when_asked(tmp_path, capsys):
+    args = ["--start", "2024-05-01", "--days", "1", "--trades-per-day", "500", "--seed", "1",
+            "--out", str(tmp_path / "t"), "--snapshot-ms", "60000", "--levels", "2"]
+    assert main(args) == 0
+    assert main(args[:7] + ["2"] + args[8:]) == 2            # another seed, same folder: refused
+    assert json.loads((tmp_path / "t" / "manifest.json").read_text())["summary"]["seed"] == 1
+    assert main(args[:7] + ["2"] + args[8:] + ["--force"]) == 0
+    assert json.loads((tmp_path / "t" / "manifest.json").read_text())["summary"]["seed"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]   # no temporary folder left
 
 
 def test_cli_writes_tape_with_progress(tmp_path, capsys):

@@ -177,3 +177,21 @@ def test_cli_user_errors_are_one_line_and_non_zero(tmp_path, capsys):
     assert "not empty" in capsys.readouterr().err and (out / "keep.txt").exists()
     assert main([str(DATA / "tardis" / "trades_tiny.csv"), "--out", str(out), "--force"]) == 0
     assert not (out / "keep.txt").exists()
+
+
+def test_file_report_lines_group_thousands():
+    """The conversion report writes counts like its day table: 93,954, not 93954."""
+    from clusterlob.validate import FileReport
+    rep = FileReport("x.gz", "binance stream recording")
+    rep.rows_read, rep.trades_kept, rep.book_kept = 93_954, 21_313, 6_546
+    rep.flagged["bookTicker messages"] = 66_089
+    assert rep.lines() == ["x.gz (binance stream recording): 93,954 rows read, 21,313 trades and "
+                           "6,546 book snapshots kept", "  flagged: 66,089 rows, bookTicker messages"]
+
+
+def test_symbol_matching_nothing_names_the_flag(tmp_path, capsys):
+    """--symbol that no row has: say so (it used to read 'no valid prices or amounts')."""
+    assert main([str(DATA / "tardis" / "trades_tiny.csv"), "--out", str(tmp_path / "t"), "--symbol", "FOO"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == "error: `--symbol` FOO matches no row of the inputs (7 rows of other symbols dropped)"
+    assert not (tmp_path / "t").exists()

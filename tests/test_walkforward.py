@@ -322,6 +322,20 @@ def test_cli_progress_json_and_refusal(tape8, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_cli_tape_too_short_for_one_window_is_one_line_error(tmp_path, capsys):
+    """A 2-day tape cannot hold 7 + 1 days: error before any work, nothing written, exit 2."""
+    days = day_list("2024-05-01", 2)
+    write_random_tape(tmp_path / "tape", 3, days)
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "tape"), "--out", str(out), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: tape ")
+    assert "spans 2 day(s) (2024-05-01 .. 2024-05-02)" in err and "7 + 1 = 8" in err
+    assert not (out / "summary.md").exists() and not (out / "cache").exists()
+    with pytest.raises(ParameterError, match="too short"):
+        run_walkforward(tmp_path / "tape", out, FEAT, WalkForwardSettings(train_days=2, test_days=1))
+
+
 def test_rolling_pnl_plot_with_the_plot_extra(tape8, tmp_path):
     pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
     root, days, _ = tape8

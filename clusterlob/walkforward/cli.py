@@ -21,6 +21,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from .._cli import OneLineParser, os_error_line
 from ..errors import ClusterlobError, ParameterError
 from ..features import FeatureSettings
 from ..report import to_jsonable
@@ -33,7 +34,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m clusterlob.walkforward",
         description="Rolling walk-forward: fit on T days, label and score the next day out of sample.")
     p.add_argument("tape_dir", metavar="TAPE_DIR", help="tape directory (python -m clusterlob.convert)")
@@ -49,25 +50,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing result files")
     g = p.add_argument_group("clustering and scoring")
-    g.add_argument("--k", type=int, default=3)
-    g.add_argument("--n-init", type=int, default=1)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
+    g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts, best inertia kept (default 1)")
+    g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     g.add_argument("--fit-sample", default="1000000", metavar="N|all",
                    help="rows (seeded sample) the centres are fit on (default 1000000; all = every row)")
-    g.add_argument("--margin", type=float, default=DEFAULT_MARGIN, help="rule-alignment margin in z")
+    g.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"rule-alignment margin in z (default {DEFAULT_MARGIN:g})")
     g.add_argument("--bucket-s", type=float, default=300.0, help="OFI bucket width in seconds (default 300)")
     g.add_argument("--horizons", default="1", help="IC horizons in buckets, comma separated (default 1)")
     g.add_argument("--fee-bps", type=float, default=3.0, help="taker fee per side (default 3)")
-    g.add_argument("--quantile", type=float, default=0.5, help="taker threshold quantile of past |OFI|")
+    g.add_argument("--quantile", type=float, default=0.5,
+                   help="taker threshold quantile of past |OFI| (default 0.5)")
     g.add_argument("--min-day-rows", type=int, default=1,
-                   help="a day with fewer valid feature rows is empty: its windows are skipped")
+                   help="a day with fewer valid feature rows is empty: its windows are skipped (default 1)")
     f = p.add_argument_group("features")
-    f.add_argument("--levels", type=int, default=5)
-    f.add_argument("--window", type=int, default=100)
-    f.add_argument("--z-clip", type=float, default=5.0)
-    f.add_argument("--convention", default="paper")
-    f.add_argument("--asof", default="strict")
-    f.add_argument("--time-key", default="local")
+    f.add_argument("--levels", type=int, default=5, help="book levels D (default 5)")
+    f.add_argument("--window", type=int, default=100, help="z-score window W in trades (default 100)")
+    f.add_argument("--z-clip", type=float, default=5.0, help="clip z to +-this (default 5)")
+    f.add_argument("--convention", default="paper", help="paper (sbs = consumed side, default) or aggressor")
+    f.add_argument("--asof", default="strict", help="strict (default) or at_or_before")
+    f.add_argument("--time-key", default="local", help="local (default) or exchange")
     return p
 
 
@@ -156,6 +159,9 @@ def main(argv=None) -> int:
         paths = write_outputs(result, args.out, overwrite=args.force)
     except ClusterlobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
+        print(os_error_line(exc), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(to_jsonable(result.to_dict()), indent=2))

@@ -124,6 +124,18 @@ def _day_notes(statuses, valid_rows: dict, wf: WalkForwardSettings) -> list[str]
     return notes
 
 
+def _check_long_enough(tape_dir, dates: list, wf: WalkForwardSettings) -> None:
+    """One line, before any work, when the tape's calendar span cannot hold a single window."""
+    from .windows import _calendar
+    span = len(_calendar(dates[0], dates[-1])) if dates else 0
+    need = wf.train_days + wf.test_days
+    if span < need:
+        where = f" ({dates[0]} .. {dates[-1]})" if dates else ""
+        raise ParameterError(f"tape {tape_dir} is too short for a walk-forward window: it spans {span} "
+                             f"day(s){where}, a window needs `train_days` + `test_days` = "
+                             f"{wf.train_days} + {wf.test_days} = {need}")
+
+
 def run_walkforward(tape_dir, out_dir, settings: FeatureSettings = FeatureSettings(),
                     wf: WalkForwardSettings = WalkForwardSettings(), *, executor: Executor | None = None,
                     progress=None) -> WalkForwardResult:
@@ -155,7 +167,9 @@ def run_walkforward(tape_dir, out_dir, settings: FeatureSettings = FeatureSettin
     if executor is not None and not isinstance(executor, Executor) and not hasattr(executor, "submit"):
         raise ParameterError(f"`executor` must be a concurrent.futures.Executor, got {type(executor).__name__}")
     cache_dir = Path(out_dir) / "cache"
-    reused = {s.date for s in plan_cache(tape_dir, settings, cache_dir) if s.cached}
+    planned = plan_cache(tape_dir, settings, cache_dir)
+    _check_long_enough(tape_dir, [s.date for s in planned], wf)
+    reused = {s.date for s in planned if s.cached}
     t0 = time.perf_counter()
     statuses = build_cache(tape_dir, settings, cache_dir, executor=executor,
                            progress=None if progress is None else
