@@ -325,6 +325,8 @@ def read_manifest(path) -> dict:
     """Read and check a tape directory's ``manifest.json``."""
     path = Path(path)
     mpath = path / "manifest.json"
+    if path.is_file():
+        raise TapeError(f"{path} is a file, not a tape directory (convert it with `python -m clusterlob.convert`)")
     if not path.is_dir():
         raise TapeError(f"tape directory {path} does not exist")
     if not mpath.is_file():

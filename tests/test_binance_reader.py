@@ -17,9 +17,10 @@ from clusterlob.readers.binance_book import parse_levels
 from clusterlob.tape import Book, Trades, read_tape
 from clusterlob.validate import FileReport
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, SHARED_DATA  # noqa: E402
+
 FIXTURES = ROOT / "data" / "binance"
-REAL = ROOT.parent / "shared" / "data" / "binance-futures" / "btcusdt_20240808.gz"
+REAL = SHARED_DATA / "binance-futures" / "btcusdt_20240808.gz"
 
 
 def read(path, fast: bool = True, on_apply=None, **options):

@@ -125,6 +125,9 @@ def test_book_depth_must_not_change(tmp_path):
 def test_read_errors_name_the_problem(tmp_path):
     with pytest.raises(TapeError, match="does not exist"):
         read_tape(tmp_path / "nope")
+    (tmp_path / "rec.gz").write_bytes(b"x")
+    with pytest.raises(TapeError, match="is a file, not a tape directory .*clusterlob.convert"):
+        read_tape(tmp_path / "rec.gz")
     (tmp_path / "empty").mkdir()
     with pytest.raises(TapeError, match="no manifest.json"):
         read_tape(tmp_path / "empty")
