@@ -113,7 +113,8 @@ def information_coefficient(signal, target, *, name: str = "signal") -> ICValue:
     n = int(use.sum())
     if n < MIN_BUCKETS:
         raise ParameterError(f"{name}: an IC needs at least {MIN_BUCKETS} usable buckets "
-                             f"(signal and return both finite), got {n} of {x.shape[0]}")
+                             f"(signal and return both finite), got {n} of {x.shape[0]}; a short tape "
+                             f"needs narrower buckets (--bucket, in seconds)")
     x, y = x[use], y[use]
     if _constant(x) or _constant(y):
         which = "signal" if _constant(x) else "target"
