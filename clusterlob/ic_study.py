@@ -33,7 +33,7 @@ from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutT
                  ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
 from .model import label_trades, load_model
 from .report import markdown_table, to_jsonable, write_csv, write_json, write_markdown
-from .signals import (ROLE_GROUPS, BucketGrid, BucketSignals, SignalAccumulator, _check_bucket_s,
+from .signals import (ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, _check_bucket_s,
                       cluster_groups, covered_buckets)
 from .tape import US_PER_DAY, day_start_us, parse_days, read_manifest, read_tape
 from .timeframes import BIASED, ThresholdRule, TimeframeTable, timeframe_analysis
@@ -193,7 +193,7 @@ def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_
     widths = {"ic": _check_bucket_s(settings.bucket_s)}
     for m in settings.timeframes_min:
         widths[m] = _check_bucket_s(m * 60)
-    accs = {key: SignalAccumulator(BucketGrid.for_days(chosen, us), groups, time_key=column)
+    accs = {key: BucketAccumulator(BucketGrid.for_days(chosen, us), groups, time_key=column)
             for key, us in widths.items()}
     counts: dict = {}
     state = None

@@ -33,7 +33,7 @@ simultaneity trap of the research log's Experiment 5, see ``docs/signals.md``).
 
 Core functions take plain arrays (times int64 us, side int8, amount float64, labels int8) so they
 can be used without a tape; :func:`tape_signals` is the thin layer over a :class:`~clusterlob.tape.Tape`
-and :class:`SignalAccumulator` builds the same result day by day for tapes that do not fit in memory.
+and :class:`BucketAccumulator` builds the same result day by day for tapes that do not fit in memory.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ __all__ = [
     "TIME_KEYS",
     "BucketGrid",
     "BucketSignals",
-    "SignalAccumulator",
+    "BucketAccumulator",
     "bucket_signals",
     "cluster_groups",
     "covered_buckets",
@@ -293,14 +293,14 @@ def mid_close(book_ts_us: np.ndarray, mid: np.ndarray, grid: BucketGrid) -> np.n
     ndarray, shape (grid.n_buckets,)
         NaN before the first usable snapshot.
     """
-    acc = SignalAccumulator(grid, ())
+    acc = BucketAccumulator(grid, ())
     acc.add_book(book_ts_us, mid)
     return acc.finish().mid_close
 
 
 # -- the accumulator ----------------------------------------------------------------------------
 
-class SignalAccumulator:
+class BucketAccumulator:
     """Build :class:`BucketSignals` from trades and snapshots added in batches (for example by day).
 
     Parameters
@@ -459,7 +459,7 @@ def bucket_signals(trade_ts_us, side, amount, labels, book_ts_us, mid, grid: Buc
     -------
     BucketSignals
     """
-    acc = SignalAccumulator(grid, groups)
+    acc = BucketAccumulator(grid, groups)
     acc.add_trades(trade_ts_us, side, amount, labels)
     acc.add_book(book_ts_us, mid)
     return acc.finish(covered)
@@ -518,7 +518,7 @@ def tape_signals(tape: Tape, labels=None, *, bucket_s: float = 300, groups=ROLE_
         raise ParameterError(f"`labels` must have one code per trade ({len(tape.trades)}), "
                              f"got shape {np.shape(labels)}")
     grid = BucketGrid.for_days(tape.days, bucket_us)
-    acc = SignalAccumulator(grid, groups, time_key=time_key)
+    acc = BucketAccumulator(grid, groups, time_key=time_key)
     acc.add_trades(getattr(tape.trades, time_key), tape.trades.side, tape.trades.amount, labels)
     acc.add_book(getattr(tape.book, time_key), tape.book.mid())
     return acc.finish(covered_buckets(grid, tape.days))

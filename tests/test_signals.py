@@ -8,7 +8,7 @@ import pytest
 
 from clusterlob.errors import ParameterError
 from clusterlob.ic import information_coefficient
-from clusterlob.signals import (ROLE_GROUPS, BucketGrid, SignalAccumulator, bucket_signals,
+from clusterlob.signals import (ROLE_GROUPS, BucketGrid, BucketAccumulator, bucket_signals,
                                 close_to_close_returns, cluster_groups, covered_buckets,
                                 forward_returns, mid_close, tape_signals)
 from clusterlob.tape import Book, Instrument, Tape, Trades
@@ -76,7 +76,7 @@ def test_returns_helpers():
 
 def test_validation_messages():
     grid = BucketGrid(0, 10, 2)
-    acc = SignalAccumulator(grid)
+    acc = BucketAccumulator(grid)
     with pytest.raises(ParameterError, match=r"`side` must be \+1, -1 or 0, got 2 \(first at row 1\)"):
         acc.add_trades(np.array([0, 1]), np.array([1, 2]), np.array([1.0, 1.0]), np.array([0, 0]))
     with pytest.raises(ParameterError, match="`labels` are needed"):
@@ -86,9 +86,9 @@ def test_validation_messages():
     with pytest.raises(ParameterError, match="int64 microseconds"):
         acc.add_trades(np.array([0.5]), np.array([1]), np.array([1.0]), np.array([0]))
     with pytest.raises(ParameterError, match="used twice"):
-        SignalAccumulator(grid, [("a", 0), ("b", 0)])
+        BucketAccumulator(grid, [("a", 0), ("b", 0)])
     with pytest.raises(ParameterError, match="reserved"):
-        SignalAccumulator(grid, [("all", 0)])
+        BucketAccumulator(grid, [("all", 0)])
     assert cluster_groups(3) == (("cluster 0", 0), ("cluster 1", 1), ("cluster 2", 2))
 
 
@@ -143,7 +143,7 @@ def test_matches_reference(seed):
     np.testing.assert_array_equal(got.ofi_count, count)
     np.testing.assert_array_equal(got.mid_close, closes)
     # batches in any split give the same result as one pass
-    acc = SignalAccumulator(grid, groups)
+    acc = BucketAccumulator(grid, groups)
     cut, bcut = n // 3, m // 2
     acc.add_trades(ts[:cut], side[:cut], amount[:cut], labels[:cut])
     acc.add_book(book_ts[:bcut], mids[:bcut])

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from clusterlob.ic import ic_table, window_ic_tables, aggregate_ic
-from clusterlob.signals import ROLE_GROUPS, BucketGrid, SignalAccumulator, covered_buckets
+from clusterlob.signals import ROLE_GROUPS, BucketGrid, BucketAccumulator, covered_buckets
 from clusterlob.timeframes import timeframe_analysis
 
 DAY0 = 1_714_521_600_000_000
@@ -42,7 +42,7 @@ def main():
     signals = {}
     for minutes in (5, 15, 30):
         grid = BucketGrid.for_days(days, minutes * 60_000_000)
-        acc = SignalAccumulator(grid, ROLE_GROUPS)
+        acc = BucketAccumulator(grid, ROLE_GROUPS)
         t = time.perf_counter()
         for d in range(a.days):          # day by day, as the CLI feeds it
             s, e = per_day_t[d], per_day_t[d + 1]

@@ -36,7 +36,7 @@ from ..kmeans import assign_clusters
 from ..model import ClusterModel, fit_model
 from ..roles import (DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_to_reference, adjusted_rand_index,
                      label_stability)
-from ..signals import ALL_TRADES, BucketSignals, BucketGrid, SignalAccumulator, cluster_groups, covered_buckets
+from ..signals import ALL_TRADES, BucketSignals, BucketGrid, BucketAccumulator, cluster_groups, covered_buckets
 from ..tape import day_start_us
 from ..timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
 from .cache import load_cached_day, load_cached_flow, load_cached_mids
@@ -274,7 +274,7 @@ def _fit_one(store: _DayStore, wf: WalkForwardSettings, plan: WindowPlan, extra_
     prev_day = plan.train_days[-1]
     grid_days = (prev_day,) + plan.test_days
     grid = BucketGrid.for_days(list(grid_days), int(round(wf.bucket_s * 1e6)))
-    acc = SignalAccumulator(grid, cluster_groups(wf.k), time_key=store.time_col)
+    acc = BucketAccumulator(grid, cluster_groups(wf.k), time_key=store.time_col)
     acc.add_trades(*store.trades(prev_day), prev_ids)
     for d in plan.test_days:
         acc.add_trades(*store.trades(d), ids[d])
