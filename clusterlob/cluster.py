@@ -25,6 +25,7 @@ import numpy as np
 
 from ._cli import OneLineParser, os_error_line
 from .errors import ClusterlobError, ParameterError
+from .features import add_arguments as add_feature_arguments, settings_from_args as feature_settings_from_args
 from .features import FEATURE_NAMES, FeatureSettings, build_features
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance
 from .model import ClusterModel, fit_model, save_model
@@ -304,12 +305,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop when the centres move less than this, relative (default 1e-4)")
     g.add_argument("--margin", type=float, default=0.25, help="role alignment margin in z (default 0.25)")
     f = p.add_argument_group("features")
-    f.add_argument("--levels", type=int, default=5, help="book levels D (default 5)")
-    f.add_argument("--window", type=int, default=100, help="z-score window W in trades (default 100)")
-    f.add_argument("--z-clip", type=float, default=5.0, help="clip z to +-this (default 5)")
-    f.add_argument("--convention", default="paper", help="paper (sbs = consumed side) or aggressor")
-    f.add_argument("--asof", default="strict", help="strict or at_or_before")
-    f.add_argument("--time-key", default="local", help="local or exchange")
+    add_feature_arguments(f)
     return p
 
 
@@ -337,8 +333,7 @@ def main(argv=None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        settings = FeatureSettings(levels=args.levels, window=args.window, z_clip=args.z_clip,
-                                   convention=args.convention, asof=args.asof, time_key=args.time_key)
+        settings = feature_settings_from_args(args)
         out_dir = Path(args.out)
         if not args.force:   # refuse before the long work, not after
             existing = [n for n in OUTPUT_FILES if (out_dir / n).exists()]

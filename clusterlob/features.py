@@ -54,6 +54,8 @@ __all__ = [
     "build_features",
     "iter_features",
     "merge_counts",
+    "add_arguments",
+    "settings_from_args",
     "main",
 ]
 
@@ -552,26 +554,40 @@ def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -
     return "\n".join(lines)
 
 
+def add_arguments(group) -> None:
+    """Add the feature-setting flags (``--levels --window --z-clip --convention --asof
+    --time-key``) to an argparse parser or argument group; :func:`settings_from_args` reads them."""
+    d = FeatureSettings()
+    group.add_argument("--levels", type=int, default=d.levels, help=f"book levels D, 1..25 (default {d.levels})")
+    group.add_argument("--window", type=int, default=d.window, help=f"z-score window W in trades (default {d.window})")
+    group.add_argument("--z-clip", type=float, default=d.z_clip, help=f"clip z to +-this (default {d.z_clip:g})")
+    group.add_argument("--convention", choices=CONVENTIONS, default=d.convention,
+                       help="paper: sbs = consumed side (default); aggressor: swapped")
+    group.add_argument("--asof", choices=ASOF_RULES, default=d.asof,
+                       help="strict: the snapshot before the trade (default); at_or_before")
+    group.add_argument("--time-key", choices=TIME_KEYS, default=d.time_key,
+                       help="local receive time (default) or exchange time")
+
+
+def settings_from_args(args) -> FeatureSettings:
+    """The :class:`FeatureSettings` of flags added by :func:`add_arguments`."""
+    return FeatureSettings(levels=args.levels, window=args.window, z_clip=args.z_clip,
+                           convention=args.convention, asof=args.asof, time_key=args.time_key)
+
+
 def main(argv=None) -> int:
     """``python -m clusterlob.features TAPE_DIR [--days FROM:TO] [--json]``: feature counts."""
-    defaults = FeatureSettings()
     parser = OneLineParser(
         prog="python -m clusterlob.features",
         description="Compute the six trade features and their rolling z-scores day by day "
                     "(state carried across days) and print what was used, skipped and floored.")
     parser.add_argument("tape_dir", help="tape directory (manifest.json, trades/, book/)")
     parser.add_argument("--days", help="FROM:TO (inclusive, either end optional) or one day")
-    parser.add_argument("--levels", type=int, default=defaults.levels, help="D, book levels (1..25)")
-    parser.add_argument("--window", type=int, default=defaults.window, help="W, trades per z window")
-    parser.add_argument("--z-clip", type=float, default=defaults.z_clip)
-    parser.add_argument("--convention", choices=CONVENTIONS, default=defaults.convention)
-    parser.add_argument("--asof", choices=ASOF_RULES, default=defaults.asof)
-    parser.add_argument("--time-key", choices=TIME_KEYS, default=defaults.time_key)
+    add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     try:
-        settings = FeatureSettings(args.levels, args.window, args.z_clip, args.convention,
-                                   args.asof, args.time_key)
+        settings = settings_from_args(args)
         per_day = []
         for day, features in iter_features(args.tape_dir, settings, args.days):
             per_day.append((day, features.counts))

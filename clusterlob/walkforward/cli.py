@@ -23,6 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from .._cli import OneLineParser, os_error_line
 from ..errors import ClusterlobError, ParameterError
+from ..features import add_arguments as add_feature_arguments, settings_from_args as feature_settings_from_args
 from ..features import FeatureSettings
 from ..report import to_jsonable
 from ..roles import DEFAULT_MARGIN
@@ -65,18 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--min-day-rows", type=int, default=1,
                    help="a day with fewer valid feature rows is empty: its windows are skipped (default 1)")
     f = p.add_argument_group("features")
-    f.add_argument("--levels", type=int, default=5, help="book levels D (default 5)")
-    f.add_argument("--window", type=int, default=100, help="z-score window W in trades (default 100)")
-    f.add_argument("--z-clip", type=float, default=5.0, help="clip z to +-this (default 5)")
-    f.add_argument("--convention", default="paper", help="paper (sbs = consumed side, default) or aggressor")
-    f.add_argument("--asof", default="strict", help="strict (default) or at_or_before")
-    f.add_argument("--time-key", default="local", help="local (default) or exchange")
+    add_feature_arguments(f)
     return p
 
 
 def _settings(args) -> tuple[FeatureSettings, WalkForwardSettings]:
-    settings = FeatureSettings(levels=args.levels, window=args.window, z_clip=args.z_clip,
-                               convention=args.convention, asof=args.asof, time_key=args.time_key)
+    settings = feature_settings_from_args(args)
     if args.fit_sample == "all":
         fit_sample = None
     else:
