@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import OneLineParser, os_error_line
+from ._cli import OneLineParser, error_exit
 from .errors import ClusterlobError, ParameterError
 from .inventory import (DEFAULT_THETAS, EXPERIMENT_CONFIG, SyntheticMarket, equity_by_step,
                         run_experiment, run_policies, synthetic_events)
@@ -254,12 +254,8 @@ def main(argv=None) -> int:
         text = to_markdown(exp)
         if args.out is not None:
             _outputs(args, exp, text, progress)
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     if args.json:
         from .report import to_jsonable
         print(json.dumps(to_jsonable(exp), indent=2, allow_nan=False))

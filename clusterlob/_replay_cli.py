@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ._online_cli import add_arguments as add_online_arguments, run_pipeline_online
-from ._cli import OneLineParser, os_error_line
+from ._cli import OneLineParser, error_exit
 from .errors import ClusterlobError, ParameterError, TapeError
 from .replay import ReplayResult, replay
 from .report import to_jsonable, write_json
@@ -413,10 +413,6 @@ def main(argv=None) -> int:
             if written:
                 print("wrote " + ", ".join(str(p) for p in written))
             progress(f"done in {seconds:.1f} s")
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     return 0

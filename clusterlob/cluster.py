@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import OneLineParser, os_error_line
+from ._cli import OneLineParser, add_feature_arguments, error_exit, feature_settings_from_args
 from .errors import ClusterlobError, ParameterError
-from .features import add_arguments as add_feature_arguments, settings_from_args as feature_settings_from_args
 from .features import FEATURE_NAMES, FeatureSettings, build_features
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance
 from .model import ClusterModel, fit_model, save_model
@@ -355,12 +354,8 @@ def main(argv=None) -> int:
         del z, labels
         paths = write_cluster_outputs(out_dir, model, summary, importance=importance,
                                       overwrite=args.force)
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     if args.json:
         print(json.dumps(to_jsonable({"feature_summary": summary.to_dict(),
                           "model": {k: v for k, v in model.to_dict().items() if k != "source"},

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .cluster import CentroidRow, FeatureSummary, centroid_table, collect_features
-from ._cli import OneLineParser, os_error_line
+from ._cli import OneLineParser, error_exit
 from .errors import ClusterlobError, ParameterError
 from .features import FEATURE_NAMES, FeatureSettings
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance, importance_for_centers
@@ -531,12 +531,8 @@ def main(argv=None) -> int:
             seed=args.seed, fit_sample=args.fit_sample, margin=args.margin,
             min_rows_per_cluster=args.min_rows_per_cluster)
         paths = write_compare_outputs(out_dir, comparison, overwrite=args.force)
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     if args.json:
         doc = comparison.to_dict()
         doc["files"] = {k: str(v) for k, v in paths.items()}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ._cli import OneLineParser, os_error_line
+from ._cli import OneLineParser, error_exit
 from .errors import ClusterlobError, ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import IncrementGuess
@@ -172,12 +172,8 @@ def main(argv=None) -> int:
                          price_increment=args.price_increment, amount_increment=args.amount_increment,
                          strict=args.strict, skip_bad=args.skip_bad, keep_non_market=args.keep_non_market,
                          force=args.force, progress=lambda line: print(line, file=sys.stderr))
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

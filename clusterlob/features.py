@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from . import _core
-from ._cli import OneLineParser, os_error_line
+from ._cli import OneLineParser, add_feature_arguments, error_exit, feature_settings_from_args
 from .errors import ClusterlobError, ParameterError, TapeError
 from .tape import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
@@ -54,8 +54,6 @@ __all__ = [
     "build_features",
     "iter_features",
     "merge_counts",
-    "add_arguments",
-    "settings_from_args",
     "main",
 ]
 
@@ -554,27 +552,6 @@ def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -
     return "\n".join(lines)
 
 
-def add_arguments(group) -> None:
-    """Add the feature-setting flags (``--levels --window --z-clip --convention --asof
-    --time-key``) to an argparse parser or argument group; :func:`settings_from_args` reads them."""
-    d = FeatureSettings()
-    group.add_argument("--levels", type=int, default=d.levels, help=f"book levels D, 1..25 (default {d.levels})")
-    group.add_argument("--window", type=int, default=d.window, help=f"z-score window W in trades (default {d.window})")
-    group.add_argument("--z-clip", type=float, default=d.z_clip, help=f"clip z to +-this (default {d.z_clip:g})")
-    group.add_argument("--convention", choices=CONVENTIONS, default=d.convention,
-                       help="paper: sbs = consumed side (default); aggressor: swapped")
-    group.add_argument("--asof", choices=ASOF_RULES, default=d.asof,
-                       help="strict: the snapshot before the trade (default); at_or_before")
-    group.add_argument("--time-key", choices=TIME_KEYS, default=d.time_key,
-                       help="local receive time (default) or exchange time")
-
-
-def settings_from_args(args) -> FeatureSettings:
-    """The :class:`FeatureSettings` of flags added by :func:`add_arguments`."""
-    return FeatureSettings(levels=args.levels, window=args.window, z_clip=args.z_clip,
-                           convention=args.convention, asof=args.asof, time_key=args.time_key)
-
-
 def main(argv=None) -> int:
     """``python -m clusterlob.features TAPE_DIR [--days FROM:TO] [--json]``: feature counts."""
     parser = OneLineParser(
@@ -583,22 +560,18 @@ def main(argv=None) -> int:
                     "(state carried across days) and print what was used, skipped and floored.")
     parser.add_argument("tape_dir", help="tape directory (manifest.json, trades/, book/)")
     parser.add_argument("--days", help="FROM:TO (inclusive, either end optional) or one day")
-    add_arguments(parser)
+    add_feature_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     try:
-        settings = settings_from_args(args)
+        settings = feature_settings_from_args(args)
         per_day = []
         for day, features in iter_features(args.tape_dir, settings, args.days):
             per_day.append((day, features.counts))
             print(f"{day}: {features.counts['rows']:,} rows", file=sys.stderr, flush=True)
         total = merge_counts(c for _, c in per_day)
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     if args.json:
         print(json.dumps({"tape_dir": str(args.tape_dir), "feature_names": list(FEATURE_NAMES),
                           "settings": settings.to_dict(), "settings_key": settings.key(),

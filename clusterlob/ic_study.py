@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import OneLineParser, os_error_line
+from ._cli import OneLineParser, error_exit
 from .errors import ClusterlobError, ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
                  ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
@@ -497,12 +497,8 @@ def main(argv=None) -> int:
                              in_sample=args.in_sample, settings=settings,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
         paths = write_ic_outputs(study, args.out, overwrite=args.force)
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     if args.json:
         print(json.dumps(to_jsonable({"outputs": {k: str(v) for k, v in paths.items()},
                                       "ic_pooled": study.pooled.to_dict(), "notes": study.notes}), indent=2))

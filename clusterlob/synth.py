@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from ._cli import OneLineParser, os_error_line
+from ._cli import OneLineParser, error_exit
 from .errors import ClusterlobError, ParameterError
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from .tape import MAX_LEVELS, US_PER_DAY, Book, Instrument, TapeWriter, Trades, day_start_us
@@ -583,12 +583,8 @@ def main(argv=None) -> int:
         result = generate_tape(args.out, args.start, args.days, args.trades_per_day, args.seed,
                                snapshot_ms=args.snapshot_ms, levels=args.levels, progress=progress,
                                force=args.force)
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     print(f"synth: wrote {result.path}: {result.trades:,} trades, {result.snapshots:,} snapshots "
           f"({', '.join(f'{k} {v:,}' for k, v in result.trades_by_agent.items())})", file=sys.stderr)
     return 0

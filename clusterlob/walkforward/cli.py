@@ -21,9 +21,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from .._cli import OneLineParser, os_error_line
+from .._cli import OneLineParser, add_feature_arguments, error_exit, feature_settings_from_args
 from ..errors import ClusterlobError, ParameterError
-from ..features import add_arguments as add_feature_arguments, settings_from_args as feature_settings_from_args
 from ..features import FeatureSettings
 from ..report import to_jsonable
 from ..roles import DEFAULT_MARGIN
@@ -152,12 +151,8 @@ def main(argv=None) -> int:
                 result = run_walkforward(args.tape_dir, args.out, settings, wf, executor=pool,
                                          progress=progress)
         paths = write_outputs(result, args.out, overwrite=args.force)
-    except ClusterlobError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:       # an output folder that cannot be created, a file that cannot be read
-        print(os_error_line(exc), file=sys.stderr)
-        return 2
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
     if args.json:
         print(json.dumps(to_jsonable(result.to_dict()), indent=2))
     else:
