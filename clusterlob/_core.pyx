@@ -22,6 +22,27 @@ def build_info():
     return {"debug": bool(CLUSTERLOB_DEBUG_BUILD)}
 
 
+# -- the project's exception types -----------------------------------------------------------
+# Defined here, at the bottom of the import tree, so a kernel can raise them without importing
+# any module of the package; ``clusterlob.errors`` re-exports them (that is where users import
+# them from).
+
+class ClusterlobError(Exception):
+    """Base class of every error caused by user input or user data."""
+
+
+class TapeError(ClusterlobError, ValueError):
+    """Input market data (a file, a column, a row) is missing, malformed or inconsistent."""
+
+
+class ParameterError(ClusterlobError, ValueError):
+    """A parameter is outside its allowed range."""
+
+
+for _cls in (ClusterlobError, TapeError, ParameterError):
+    _cls.__module__ = "clusterlob.errors"
+
+
 # -- kernels ------------------------------------------------------------------------------
 include "_kernels/tape.pxi"
 include "_kernels/signals.pxi"

@@ -53,7 +53,7 @@ def seed_potential(X, candidate, closest):
 
 
 def kmeans_plusplus(X, k, rng, n_local_trials):
-    """Greedy K-Means++ drawing from ``rng`` exactly as clusterlob.kmeans does."""
+    """Greedy K-Means++ drawing from ``rng`` exactly as clusterlob.cluster.kmeans does."""
     n = X.shape[0]
     idx = [int(rng.integers(n))]
     pot, closest = seed_potential(X, X[idx[0]], np.full(n, np.inf))

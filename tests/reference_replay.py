@@ -2,14 +2,14 @@
 
 This file is the specification the compiled engine (``clusterlob/_kernels/replay.pxi``,
 ``accumulator.pxi``) is tested against: the same rules, written as obviously as possible,
-with the quote rule taken from :func:`clusterlob.strategy.decide_quotes` (one definition).
+with the quote rule taken from :func:`clusterlob.replay.strategy.decide_quotes` (one definition).
 Benchmarks load it by path (``tools/bench_replay.py``).
 """
 from __future__ import annotations
 
 import math
 
-from clusterlob.strategy import GRID_TOLERANCE_TICKS, StrategyConfig, decide_quotes
+from clusterlob.replay.strategy import GRID_TOLERANCE_TICKS, StrategyConfig, decide_quotes
 
 
 class ReferenceAccumulator:

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clusterlob.accumulator import SignalAccumulator
+from clusterlob.replay.accumulator import SignalAccumulator
 from clusterlob.errors import ParameterError
-from clusterlob.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
-from clusterlob.strategy import StrategyConfig
+from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
+from clusterlob.replay.strategy import StrategyConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_replay import ReferenceAccumulator  # noqa: E402

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from clusterlob.convert import main as convert_main
+from clusterlob.convert.__main__ import main as convert_main
 from clusterlob.errors import TapeError
-from clusterlob.readers import ReaderOptions, detect_reader
-from clusterlob.readers.binance import BinanceReader, DepthSync, L2Book, iter_messages
-from clusterlob.readers.binance_book import parse_levels
+from clusterlob.tape.readers import ReaderOptions, detect_reader
+from clusterlob.tape.readers.binance import BinanceReader, DepthSync, L2Book, iter_messages
+from clusterlob.tape.readers.binance_book import parse_levels
 from clusterlob.tape import Book, Trades, read_tape
-from clusterlob.validate import FileReport
+from clusterlob.tape.validate import FileReport
 
 from conftest import ROOT, SHARED_DATA  # noqa: E402
 
@@ -392,7 +392,7 @@ def test_real_convert(tmp_path):
 
 
 def test_scanner_hands_back_long_or_odd_depth_lines(monkeypatch, tmp_path):
-    import clusterlob.readers.binance as binance
+    import clusterlob.tape.readers.binance as binance
 
     reference = read(FIXTURES / "sequence_gap.txt", False)
     monkeypatch.setattr(binance, "_MAX_SCANNED_LEVELS", 1)   # diffs of 2+ levels go to json

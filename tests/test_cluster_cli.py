@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from cluster_fixtures import LOG_CENTERS, make_tape
-from clusterlob.cluster import OUTPUT_FILES, centroid_table, interpret_centroid, main
+from clusterlob.cluster import OUTPUT_FILES, centroid_table, interpret_centroid
+from clusterlob.cluster.__main__ import main
 from clusterlob.features import FEATURE_NAMES, FeatureSettings
-from clusterlob.model import fit_model, label_trades, load_model
-from clusterlob.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, adjusted_rand_index
+from clusterlob.cluster.model import fit_model, label_trades, load_model
+from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, adjusted_rand_index
 from clusterlob.tape import Book, Tape, Trades, read_tape, write_tape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +189,7 @@ def test_planted_types_over_represented_in_their_roles(planted):
 def test_real_binance_recording(tmp_path, capsys):
     """5.7 minutes of real BTCUSDT futures: convert, cluster, and check the report adds up."""
     from conftest import shared_file
-    from clusterlob import convert
+    from clusterlob.convert import __main__ as convert
 
     path = shared_file("binance-futures", "btcusdt_20240808.gz")
     if convert.main([str(path), "--out", str(tmp_path / "tape")]) != 0:

@@ -12,11 +12,11 @@ import pytest
 from cluster_fixtures import make_tape
 from compare_fixtures import planted_tape
 from conftest import DATA, shared_file
-from clusterlob.compare import (MODEL_FILES, OUTPUT_FILES, activity_ratios, compare_tapes, main,
-                                tape_activity)
+from clusterlob.compare import MODEL_FILES, OUTPUT_FILES, activity_ratios, compare_tapes, tape_activity
+from clusterlob.compare.__main__ import main
 from clusterlob.errors import ParameterError
 from clusterlob.features import FEATURE_NAMES, FeatureSettings, build_features
-from clusterlob.model import load_model
+from clusterlob.cluster.model import load_model
 from clusterlob.tape import US_PER_DAY, Book, Tape, Trades, read_tape, write_tape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,7 +201,7 @@ def test_module_entry_point(tapes, tmp_path):
 def test_real_binance_recording_against_the_default_tape(tmp_path, capsys):
     """The BTCUSDT recording in ../shared/data, converted, against the committed generated tape."""
     raw = shared_file("binance-futures", "btcusdt_20240808.gz")
-    pytest.importorskip("clusterlob.readers.binance", reason="the Binance reader is not on this branch yet")
+    pytest.importorskip("clusterlob.tape.readers.binance", reason="the Binance reader is not on this branch yet")
     default = DATA / "default_tape"
     if not (default / "manifest.json").exists():
         pytest.skip(f"the committed generated tape {default} is not on this branch yet")

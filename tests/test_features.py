@@ -316,7 +316,7 @@ def test_real_binance_recording(tmp_path):
 # -- command line -----------------------------------------------------------------------------
 
 def test_cli_json_summary_matches_one_pass(tmp_path, capsys):
-    from clusterlob.features import main
+    from clusterlob.features.__main__ import main
 
     tape = random_tape(9, n_trades=4000, n_book=1500, days=3)
     write_tape(tape, tmp_path / "tape")
@@ -331,7 +331,7 @@ def test_cli_json_summary_matches_one_pass(tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    from clusterlob.features import main
+    from clusterlob.features.__main__ import main
 
     assert main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

@@ -7,10 +7,10 @@ import pytest
 
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.features import FeatureSettings, build_features
-from clusterlob.gateway import Ack, BinanceDecoder, Fill, Gateway, SimulatedGateway, drive
-from clusterlob.model import fit_model
+from clusterlob.replay.gateway import Ack, BinanceDecoder, Fill, Gateway, SimulatedGateway, drive
+from clusterlob.cluster.model import fit_model
 from clusterlob.online import BookEvent, OnlineEngine, TradeEvent, replay_online, tape_events
-from clusterlob.strategy import StrategyConfig
+from clusterlob.replay.strategy import StrategyConfig
 from clusterlob.tape import read_tape
 
 from conftest import DATA, shared_file

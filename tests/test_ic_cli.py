@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clusterlob.ic import main
-from clusterlob.ic_study import ICSettings, run_ic_study
-from clusterlob.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
+from clusterlob.ic.__main__ import main
+from clusterlob.signals.study import ICSettings, run_ic_study
+from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from clusterlob.tape import Book, Instrument, Tape, Trades, write_tape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -138,7 +138,7 @@ def test_module_entry_point(planted, tmp_path):
 
 
 def test_cli_with_a_model(tmp_path, capsys):
-    from clusterlob.cluster import main as cluster_main
+    from clusterlob.cluster.__main__ import main as cluster_main
 
     tape = _planted_tape(tmp_path / "t5", days=3, trades_per_day=4_000, levels=5)
     assert cluster_main([str(tape), "--days", "2024-05-01", "--out", str(tmp_path / "m"), "--seed", "3"]) == 0
@@ -162,7 +162,7 @@ def test_cli_with_a_model(tmp_path, capsys):
 
 def test_groups_without_trades_are_noted_once():
     from clusterlob.ic import ic_table
-    from clusterlob.ic_study import _constant_notes
+    from clusterlob.signals.study import _constant_notes
     from clusterlob.signals import ROLE_GROUPS, BucketGrid, bucket_signals
 
     rng = np.random.default_rng(0)
@@ -182,14 +182,14 @@ def test_groups_without_trades_are_noted_once():
 def test_planted_truth_on_the_default_tape(tmp_path, capsys):
     """Point 7: directional size-weighted OFI has the highest IC at h=1 and beats all trades, both
     by the planted agent column (independent of clustering) and by the roles of a fitted model."""
-    from clusterlob.cluster import main as cluster_main
+    from clusterlob.cluster.__main__ import main as cluster_main
     from conftest import DATA
 
     tape = DATA / "default_tape"
     by_agent = run_ic_study(tape, group_by="agent", settings=ICSettings(horizons=(1,), timeframes_min=(30,)))
     assert cluster_main([str(tape), "--out", str(tmp_path / "m"), "--seed", "0"]) == 0
     capsys.readouterr()
-    from clusterlob.model import load_model
+    from clusterlob.cluster.model import load_model
     by_role = run_ic_study(tape, model=load_model(tmp_path / "m" / "model.json"), group_by="role",
                            settings=ICSettings(horizons=(1,), timeframes_min=(30,)))
     for study in (by_agent, by_role):
@@ -202,8 +202,8 @@ def test_planted_truth_on_the_default_tape(tmp_path, capsys):
 
 def test_cli_on_the_real_binance_sample(tmp_path, capsys):
     """5.7 minutes of real BTCUSDT futures: 10 s buckets, roles from a model fit on the same data."""
-    from clusterlob.cluster import main as cluster_main
-    from clusterlob.convert import main as convert_main
+    from clusterlob.cluster.__main__ import main as cluster_main
+    from clusterlob.convert.__main__ import main as convert_main
     from clusterlob.tape import read_tape
     from conftest import shared_file
 

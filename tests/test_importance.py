@@ -10,9 +10,9 @@ from importance_reference import moments_update, two_pass
 from clusterlob import _core
 from clusterlob.errors import ParameterError
 from clusterlob.features import FEATURE_NAMES, FeatureSettings, build_features
-from clusterlob.importance import IMPORTANCE_HEADER, feature_importance, importance_for_centers
-from clusterlob.kmeans import assign_clusters
-from clusterlob.model import fit_model
+from clusterlob.cluster.importance import IMPORTANCE_HEADER, feature_importance, importance_for_centers
+from clusterlob.cluster.kmeans import assign_clusters
+from clusterlob.cluster.model import fit_model
 from clusterlob.report import markdown_table, write_json
 
 
@@ -204,7 +204,8 @@ def test_centroid_report_ranks_the_separating_features(tmp_path, capsys):
     import inspect
 
     from cluster_fixtures import make_tape
-    from clusterlob.cluster import main as cluster_main, write_cluster_outputs
+    from clusterlob.cluster import write_cluster_outputs
+    from clusterlob.cluster.__main__ import main as cluster_main
     from clusterlob.tape import write_tape
     if "importance" not in inspect.signature(write_cluster_outputs).parameters:
         pytest.skip("the centroid report does not take the importance yet (cluster.py patch of issue 12)")

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 
 from clusterlob.errors import ParameterError
-from clusterlob.inventory import (EXPERIMENT_CONFIG, SeedRun, SyntheticEvents, SyntheticMarket,
-                                  _paired, equity_by_step, main, run_experiment, run_policies,
-                                  synthetic_events)
+from clusterlob.replay.inventory import EXPERIMENT_CONFIG, SeedRun, SyntheticEvents, SyntheticMarket, _paired, equity_by_step, run_experiment, run_policies, synthetic_events
+from clusterlob.inventory.__main__ import main
 from clusterlob.replay import replay_arrays
-from clusterlob.roles import DIRECTIONAL, PASSIVE
-from clusterlob.strategy import StrategyConfig
+from clusterlob.cluster.roles import DIRECTIONAL, PASSIVE
+from clusterlob.replay.strategy import StrategyConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from reference_replay import reference_replay  # noqa: E402

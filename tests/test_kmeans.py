@@ -7,8 +7,8 @@ import kmeans_reference as ref
 from cluster_fixtures import z_blobs
 from clusterlob import _core
 from clusterlob.errors import ParameterError
-from clusterlob.kmeans import assign_clusters, kmeans, kmeans_plusplus
-from clusterlob.roles import adjusted_rand_index
+from clusterlob.cluster.kmeans import assign_clusters, kmeans, kmeans_plusplus
+from clusterlob.cluster.roles import adjusted_rand_index
 
 # Four points worked out by hand: two pairs one unit apart, the pairs four units apart.
 #   p0 = (0, 0), p1 = (0, 1), p2 = (4, 0), p3 = (4, 1)
@@ -266,6 +266,6 @@ def test_errors_are_one_line(call, message):
 
 def test_no_copy_of_float64_input():
     X = np.ascontiguousarray(np.random.default_rng(0).standard_normal((100, 6)))
-    from clusterlob.kmeans import check_matrix
+    from clusterlob.cluster.kmeans import check_matrix
     assert check_matrix(X) is X
     assert not np.shares_memory(check_matrix(np.asfortranarray(X)), X)

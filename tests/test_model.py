@@ -8,8 +8,8 @@ from cluster_fixtures import LOG_CENTERS, make_tape, z_blobs
 from clusterlob import __version__
 from clusterlob.errors import ParameterError
 from clusterlob.features import FEATURE_NAMES, FeatureSettings, build_features
-from clusterlob.model import ClusterModel, fit_model, label_trades, load_model, save_model
-from clusterlob.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
+from clusterlob.cluster.model import ClusterModel, fit_model, label_trades, load_model, save_model
+from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
 from clusterlob.tape import Tape, Trades, Book
 
 SETTINGS = FeatureSettings(window=20)

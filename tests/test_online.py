@@ -8,10 +8,10 @@ import pytest
 
 from clusterlob.errors import ParameterError
 from clusterlob.features import FeatureSettings, RollingState, build_features
-from clusterlob.model import ClusterModel, fit_model, label_trades
+from clusterlob.cluster.model import ClusterModel, fit_model, label_trades
 from clusterlob.online import BookEvent, OnlineEngine, TradeEvent, replay_online, tape_events
 from clusterlob.replay import replay
-from clusterlob.strategy import StrategyConfig
+from clusterlob.replay.strategy import StrategyConfig
 from clusterlob.tape import Book, Instrument, Tape, Trades, read_tape
 
 from conftest import DATA, shared_file
@@ -318,7 +318,7 @@ def test_constructor_validation():
 # -- python -m clusterlob.replay --online ---------------------------------------------------
 
 def test_cli_online_prints_the_batch_summary(capsys):
-    from clusterlob import _replay_cli
+    from clusterlob.replay import __main__ as _replay_cli
 
     assert _replay_cli.main(["--compare"]) == 0
     batch = capsys.readouterr().out
@@ -328,8 +328,8 @@ def test_cli_online_prints_the_batch_summary(capsys):
 
 
 def test_cli_online_raw_recording(recording, tmp_path, capsys):
-    from clusterlob import _replay_cli
-    from clusterlob.model import save_model
+    from clusterlob.replay import __main__ as _replay_cli
+    from clusterlob.cluster.model import save_model
 
     path, tape_dir = recording
     feats = build_features(read_tape(tape_dir), FeatureSettings())

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from clusterlob import TapeError, read_tape
-from clusterlob.convert import convert, main
-from clusterlob.readers import detect_reader
-from clusterlob.readers.base import IncrementGuess
+from clusterlob.convert import convert
+from clusterlob.convert.__main__ import main
+from clusterlob.tape.readers import detect_reader
+from clusterlob.tape.readers.base import IncrementGuess
 
 from conftest import DATA, shared_file
 

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from clusterlob.replay import main
+from clusterlob.replay.__main__ import main
 from clusterlob.tape import Book, Instrument, Tape, Trades, US_PER_DAY, write_tape
 
 DAY0 = 19844 * US_PER_DAY      # 2024-05-01
@@ -111,7 +111,7 @@ def test_in_sample_replay_is_flagged(tape_dir, capsys):
 
 def test_given_model_is_used_and_checked_against_the_tape(tape_dir, tmp_path, capsys):
     from clusterlob.features import FeatureSettings, build_features
-    from clusterlob.model import fit_model, save_model
+    from clusterlob.cluster.model import fit_model, save_model
     from clusterlob.tape import read_tape
 
     settings = FeatureSettings()
@@ -153,7 +153,7 @@ def test_bad_config_file_and_missing_tape(tmp_path, tape_dir, capsys):
 
 
 def test_default_run_on_the_embedded_tape(capsys):
-    from clusterlob._replay_cli import DEFAULT_TAPE
+    from clusterlob.replay.pipeline import DEFAULT_TAPE
     if not (DEFAULT_TAPE / "manifest.json").is_file():
         pytest.skip(f"no embedded default tape at {DEFAULT_TAPE}")
     assert main([]) == 0
@@ -164,7 +164,7 @@ def test_default_run_on_the_embedded_tape(capsys):
 def test_default_run_finds_all_three_roles_whatever_the_seed(seed, capsys):
     # the default tape plants three flow types; a run that labels every trade passive (as
     # float noise in the spread feature once caused for some seeds) must not pass silently
-    from clusterlob._replay_cli import DEFAULT_TAPE
+    from clusterlob.replay.pipeline import DEFAULT_TAPE
     if not (DEFAULT_TAPE / "manifest.json").is_file():
         pytest.skip(f"no embedded default tape at {DEFAULT_TAPE}")
     assert main(["--json", "--seed", str(seed)]) == 0
@@ -187,7 +187,7 @@ def test_model_fit_on_later_days_is_not_called_out_of_sample(tape_dir, capsys, p
 
 
 def test_sample_of():
-    from clusterlob._replay_cli import sample_of
+    from clusterlob.replay.pipeline import sample_of
     assert sample_of(["2024-05-01"], ["2024-05-02", "2024-05-03"]) == "out_of_sample"
     assert sample_of(["2024-05-01", "2024-05-02"], ["2024-05-02"]) == "in_sample"
     assert sample_of(["2024-05-03"], ["2024-05-01", "2024-05-02"]) == "future_fit"

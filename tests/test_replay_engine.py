@@ -8,8 +8,8 @@ import pytest
 
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.replay import MARK_INTERVAL_US, replay, replay_arrays
-from clusterlob.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
-from clusterlob.strategy import StrategyConfig
+from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
+from clusterlob.replay.strategy import StrategyConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import shared_file  # noqa: E402
@@ -203,7 +203,7 @@ def test_engine_equals_reference_on_random_tapes(seed):
 
 
 def test_fill_buffer_refills_across_chunks(monkeypatch):
-    import clusterlob.replay as rp
+    import clusterlob.replay.engine as rp
     rng = np.random.default_rng(7)
     tape = random_tape(rng, 3000, 500, 0.5)
     cfg = StrategyConfig(skew_ticks=0.0, theta=0.0, half_spread_bps=0.0, quote_size=0.01,
@@ -288,10 +288,10 @@ def test_replay_takes_a_tape():
 def test_real_binance_recording_engine_equals_reference(tmp_path):
     """A real BTCUSDT recording (../shared/data): fit on its first half, replay the second."""
     recording = shared_file("binance-futures", "btcusdt_20240808.gz")
-    pytest.importorskip("clusterlob.readers.binance", reason="the Binance recording reader is not in this checkout")
+    pytest.importorskip("clusterlob.tape.readers.binance", reason="the Binance recording reader is not in this checkout")
     from clusterlob.convert import convert
     from clusterlob.features import FeatureSettings, build_features
-    from clusterlob.model import fit_model, label_trades
+    from clusterlob.cluster.model import fit_model, label_trades
     from clusterlob.tape import Tape, read_tape
 
     convert([recording], tmp_path / "tape")

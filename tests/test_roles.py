@@ -6,7 +6,7 @@ import pytest
 
 from cluster_fixtures import LOG_CENTERS
 from clusterlob.errors import ParameterError
-from clusterlob.roles import (DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED,
+from clusterlob.cluster.roles import (DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED,
                               adjusted_rand_index, align_by_rule, align_to_reference,
                               label_stability, role_name)
 

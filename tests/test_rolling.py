@@ -166,7 +166,7 @@ def test_bad_shape_raises():
 
 
 def test_two_threads_give_the_same_answer(monkeypatch):
-    import clusterlob.features as features
+    import clusterlob.features.build as features
 
     rng = np.random.default_rng(3)
     raw = random_raw(rng, 5000, "mixed")

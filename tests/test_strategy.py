@@ -4,8 +4,8 @@ import math
 import pytest
 
 from clusterlob.errors import ParameterError
-from clusterlob.roles import DIRECTIONAL, OPPORTUNISTIC, UNASSIGNED
-from clusterlob.strategy import ROLE_PRESETS, StrategyConfig, decide_quotes, load_config
+from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, UNASSIGNED
+from clusterlob.replay.strategy import ROLE_PRESETS, StrategyConfig, decide_quotes, load_config
 
 
 def test_defaults_are_the_issue_defaults():

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from clusterlob.errors import ParameterError
-from clusterlob.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
-from clusterlob.synth import (LATENCY_BASE_US, LATENCY_JITTER_US, _walk, generate_tape, main)
+from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
+from clusterlob.tape.synth import LATENCY_BASE_US, LATENCY_JITTER_US, _walk, generate_tape
+from clusterlob.synth.__main__ import main
 from clusterlob.tape import read_manifest, read_tape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,8 +197,8 @@ def test_planted_truth_signs(small_tape):
 def test_pipeline_recovers_planted_types(small_tape):
     """Issue 5 point 8 on a fresh tape: rolling z-features, 3-means, rule-based roles."""
     from clusterlob.features import FeatureSettings, build_features
-    from clusterlob.model import fit_model, label_trades
-    from clusterlob.roles import adjusted_rand_index
+    from clusterlob.cluster.model import fit_model, label_trades
+    from clusterlob.cluster.roles import adjusted_rand_index
 
     _, tape, _ = small_tape
     settings = FeatureSettings()

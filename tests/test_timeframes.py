@@ -6,7 +6,7 @@ import pytest
 
 from clusterlob.errors import ParameterError
 from clusterlob.signals import BucketGrid, bucket_signals
-from clusterlob.timeframes import (BIASED, HONEST, ThresholdRule, rolling_threshold, taker_backtest,
+from clusterlob.signals.timeframes import (BIASED, HONEST, ThresholdRule, rolling_threshold, taker_backtest,
                                    taker_positions, taker_returns, timeframe_analysis)
 
 

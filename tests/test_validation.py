@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from clusterlob import TapeError, read_tape
-from clusterlob.convert import convert, main
-from clusterlob.readers.tardis import book_columns
+from clusterlob.convert import convert
+from clusterlob.convert.__main__ import main
+from clusterlob.tape.readers.tardis import book_columns
 
 from conftest import DATA
 
@@ -181,7 +182,7 @@ def test_cli_user_errors_are_one_line_and_non_zero(tmp_path, capsys):
 
 def test_file_report_lines_group_thousands():
     """The conversion report writes counts like its day table: 93,954, not 93954."""
-    from clusterlob.validate import FileReport
+    from clusterlob.tape.validate import FileReport
     rep = FileReport("x.gz", "binance stream recording")
     rep.rows_read, rep.trades_kept, rep.book_kept = 93_954, 21_313, 6_546
     rep.flagged["bookTicker messages"] = 66_089

@@ -11,10 +11,10 @@ import pytest
 
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.features import FeatureSettings, build_features
-from clusterlob.roles import UNASSIGNED
+from clusterlob.cluster.roles import UNASSIGNED
 from clusterlob.tape import US_PER_DAY, Book, Tape, Trades, day_start_us, read_manifest, read_tape, write_tape
-from clusterlob.walkforward import (WalkForwardSettings, build_cache, load_cached_day, main, plan_cache,
-                                    plan_windows, run_walkforward, write_outputs)
+from clusterlob.walkforward import WalkForwardSettings, build_cache, load_cached_day, plan_cache, plan_windows, run_walkforward, write_outputs
+from clusterlob.walkforward.__main__ import main
 from clusterlob.walkforward.cache import _raw_day
 
 from walkforward_fixtures import INSTRUMENT, day_list, random_tape, write_random_tape
@@ -397,7 +397,7 @@ def test_leftover_temporary_files_are_removed(tmp_path):
 def test_real_recording_across_a_shifted_midnight(tmp_path):
     """The real Binance recording (5.7 minutes before midnight), shifted by 3 minutes so that
     midnight falls inside it: the two-day cache equals one pass over real book data."""
-    from clusterlob.convert import main as convert_main
+    from clusterlob.convert.__main__ import main as convert_main
     from conftest import shared_file
 
     real = shared_file("binance-futures", "btcusdt_20240808.gz")
@@ -438,8 +438,8 @@ def test_window_models_record_their_fit_days(tape8, tmp_path):
     # review: window models recorded only "train_days", not the "days" key that the replay
     # and IC-study CLIs read, so a window model replayed on its own training day was
     # "sample unknown" instead of IN SAMPLE, and the IC study could not split in / out of sample
-    from clusterlob._replay_cli import sample_of
-    from clusterlob.ic_study import _in_sample_days
+    from clusterlob.replay.pipeline import sample_of
+    from clusterlob.signals.study import _in_sample_days
     root, days, _ = tape8
     res = run_walkforward(root / "tape", tmp_path / "m", FEAT, WF)
     w = res.fitted[0]

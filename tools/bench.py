@@ -56,11 +56,11 @@ from clusterlob import __version__  # noqa: E402
 from clusterlob.errors import ClusterlobError, ParameterError  # noqa: E402
 from clusterlob.features import FeatureSettings, build_features  # noqa: E402
 from clusterlob.ic import aggregate_ic, ic_table, window_ic_tables  # noqa: E402
-from clusterlob.model import fit_model, label_trades  # noqa: E402
+from clusterlob.cluster.model import fit_model, label_trades  # noqa: E402
 from clusterlob.replay import replay_arrays  # noqa: E402
 from clusterlob.report import markdown_table, write_json  # noqa: E402
 from clusterlob.signals import ROLE_GROUPS, BucketGrid, bucket_signals, covered_buckets  # noqa: E402
-from clusterlob.strategy import StrategyConfig  # noqa: E402
+from clusterlob.replay.strategy import StrategyConfig  # noqa: E402
 from clusterlob.tape import read_manifest, read_tape  # noqa: E402
 
 START = "2024-05-01"

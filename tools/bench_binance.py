@@ -28,9 +28,9 @@ DEFAULT = ROOT.parent / "shared" / "data" / "binance-futures" / "btcusdt_2024080
 
 
 def reader_pass(path: Path) -> tuple[float, int]:
-    from clusterlob.readers import ReaderOptions
-    from clusterlob.readers.binance import BinanceReader
-    from clusterlob.validate import FileReport
+    from clusterlob.tape.readers import ReaderOptions
+    from clusterlob.tape.readers.binance import BinanceReader
+    from clusterlob.tape.validate import FileReport
 
     started = time.perf_counter()
     report = FileReport(str(path), BinanceReader.format_name)

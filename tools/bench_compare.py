@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from clusterlob.features import FEATURE_NAMES, rolling_zscore
-from clusterlob.kmeans import kmeans, kmeans_plusplus
+from clusterlob.cluster.kmeans import kmeans, kmeans_plusplus
 from clusterlob.replay import replay_arrays
 
 

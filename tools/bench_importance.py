@@ -31,8 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from clusterlob.importance import feature_importance, importance_for_centers
-    from clusterlob.kmeans import assign_clusters
+    from clusterlob.cluster.importance import feature_importance, importance_for_centers
+    from clusterlob.cluster.kmeans import assign_clusters
 
     rng = np.random.default_rng(args.seed)
     centers = rng.normal(0, 1, (args.k, 6))

@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from clusterlob import _core
-    from clusterlob.kmeans import kmeans
+    from clusterlob.cluster.kmeans import kmeans
 
     rss0 = _status_kb("VmRSS")
     t = time.perf_counter()

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _events(tape, levels: int):
-    from clusterlob.online import _merged_order
+    from clusterlob.replay.online import _merged_order
 
     tr, bk = tape.trades, tape.book
     lv = np.ascontiguousarray(np.stack([bk.bid_px, bk.bid_sz, bk.ask_px, bk.ask_sz], axis=1)[:, :, :levels])
@@ -53,7 +53,7 @@ def _engine_only(model, tick, events):
 
 
 def _with_gateway(model, tick, events):
-    from clusterlob.gateway import SimulatedGateway
+    from clusterlob.replay.gateway import SimulatedGateway
     from clusterlob.online import OnlineEngine
 
     engine = OnlineEngine(model, tick_size=tick, trades_before_book="count")
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from clusterlob.features import FeatureSettings, build_features
-    from clusterlob.model import fit_model
+    from clusterlob.cluster.model import fit_model
     from clusterlob.tape import read_tape
 
     tape = read_tape(args.tape)
@@ -109,8 +109,8 @@ def main(argv=None) -> int:
         print(f"{name:28} {wall / n * 1e6:6.3f} us/event wall, {cpu / n * 1e6:6.3f} us/event CPU "
               f"(best of {args.repeat}; {snap['quote_decisions']:,} decisions, {snap['fills']:,} fills)")
     if args.recording:
-        from clusterlob.gateway import BinanceDecoder
-        from clusterlob.readers.binance import iter_messages
+        from clusterlob.replay.gateway import BinanceDecoder
+        from clusterlob.tape.readers.binance import iter_messages
 
         msgs = list(iter_messages(args.recording))
         best = None

@@ -21,7 +21,7 @@ import numpy as np
 
 from clusterlob import _core
 from clusterlob.replay import replay_arrays
-from clusterlob.strategy import StrategyConfig
+from clusterlob.replay.strategy import StrategyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
 
 def _engine_inputs(events, tick, config):
     """A factory of (fresh engine, inputs, output buffers big enough for one run)."""
-    from clusterlob.replay import MARK_INTERVAL_US, _new_engine
+    from clusterlob.replay.engine import MARK_INTERVAL_US, _new_engine
 
     def make():
         ts, bts = events[0], events[5]

@@ -13,7 +13,7 @@ import numpy as np
 
 from clusterlob.ic import ic_table, window_ic_tables, aggregate_ic
 from clusterlob.signals import ROLE_GROUPS, BucketGrid, BucketAccumulator, covered_buckets
-from clusterlob.timeframes import timeframe_analysis
+from clusterlob.signals.timeframes import timeframe_analysis
 
 DAY0 = 1_714_521_600_000_000
 US_DAY = 86_400_000_000

@@ -124,7 +124,6 @@ cdef class SignalAccumulator:
 
     def __init__(self, double half_life_s=10.0, double size_weight=0.001,
                  double signal_scale_trades=50.0, int alpha_role=0, int hazard_role=1):
-        from clusterlob.errors import ParameterError
         if not (half_life_s > 0.0 and half_life_s < float("inf")):
             raise ParameterError(f"`half_life_s` must be a finite number > 0, got {half_life_s!r}")
         if not (0.0 < size_weight <= 1.0):
@@ -147,7 +146,6 @@ cdef class SignalAccumulator:
 
     def _check_time(self, int64_t ts_us):
         if self.state.has_data and ts_us < self.state.last_ts_us:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"`ts_us` must not go backwards: {ts_us} < last update {self.state.last_ts_us}")
 
     def update(self, int64_t ts_us, int side, double amount, int role):
@@ -159,7 +157,6 @@ cdef class SignalAccumulator:
         if side == 0:
             return
         if not (amount > 0.0 and amount < float("inf")):
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"`amount` must be a finite number > 0, got {amount!r}")
         acc_add(&self.state, ts_us, 1.0 if side > 0 else -1.0, amount,
                 acc_weight(<int8_t>role, acc_role_key(self.alpha_role)),
@@ -174,7 +171,6 @@ cdef class SignalAccumulator:
         cdef Py_ssize_t i, n = ts_us.shape[0]
         cdef int alpha_key = acc_role_key(self.alpha_role), hazard_key = acc_role_key(self.hazard_role)
         if side.shape[0] != n or amount.shape[0] != n or role.shape[0] != n:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"arrays must have equal lengths, got {n}, {side.shape[0]}, "
                                  f"{amount.shape[0]}, {role.shape[0]}")
         if n:

@@ -207,7 +207,6 @@ cdef class _OnlineCore:
     # -- checks (before any state changes) -----------------------------------------------
     cdef int _check_time(self, int64_t ts_us) except -1:
         if self.any_event and ts_us < self.s.last_ts_us:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"`ts_us` must not go backwards: {ts_us} < the last event's {self.s.last_ts_us}")
         return 0
 
@@ -318,17 +317,13 @@ cdef class _OnlineCore:
     def on_trade(self, int64_t ts_us, double price, double amount, int side):
         """One trade; returns a tuple of OrderAction when a decision was taken, else None."""
         if not (isfinite(price) and price > 0.0):
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"trade `price` must be a finite number > 0, got {price!r}")
         if not (isfinite(amount) and amount > 0.0):
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"trade `amount` must be a finite number > 0, got {amount!r}")
         if side < -1 or side > 1:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"trade `side` must be -1, 0 or +1, got {side}")
         self._check_time(ts_us)
         if not self.book_times[BT_HAS] and not self.count_trades_before_book:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"a trade at {ts_us} arrived before any book update; send a book "
                                  f"update first")
         self._clock(ts_us)
@@ -348,24 +343,20 @@ cdef class _OnlineCore:
         cdef int row
         cdef double b0, a0, x
         if levels.shape[0] != 4 or levels.shape[1] < self.levels:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"book `levels` must have shape (4, >= {self.levels}), got "
                                  f"{tuple(levels.shape)[:2]}")
         b0 = levels[0, 0]
         a0 = levels[2, 0]
         if not (isfinite(b0) and isfinite(a0) and levels[1, 0] > 0.0 and levels[3, 0] > 0.0
                 and isfinite(levels[1, 0]) and isfinite(levels[3, 0])):
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"book touch must be finite prices with sizes > 0, got bid {b0!r} x "
                                  f"{levels[1, 0]!r}, ask {a0!r} x {levels[3, 0]!r}")
         if not b0 < a0:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"book is crossed or locked: best bid {b0!r} >= best ask {a0!r}")
         for lv in range(1, self.levels):      # a missing level is NaN; a present one has size > 0
             for row in (1, 3):
                 x = levels[row, lv]
                 if not (x != x or (x > 0.0 and isfinite(x))):
-                    from clusterlob.errors import ParameterError
                     raise ParameterError(f"book level {lv}: {'bid' if row == 1 else 'ask'} size must be "
                                          f"> 0 and finite (NaN: no level), got {x!r}")
         self._check_time(ts_us)
@@ -391,10 +382,8 @@ cdef class _OnlineCore:
     def on_fill(self, int64_t ts_us, int side, int64_t order_id, double price, double qty, bint done):
         """Our fill: ``side`` +1 we bought (bid), -1 we sold; returns the fee paid."""
         if side != 1 and side != -1:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"fill `side` must be +1 (bought) or -1 (sold), got {side}")
         if not (isfinite(price) and price > 0.0 and isfinite(qty) and qty > 0.0):
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"fill `price` and `qty` must be finite numbers > 0, got {price!r}, {qty!r}")
         self._check_time(ts_us)
         self._clock(ts_us)

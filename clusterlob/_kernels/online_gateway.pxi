@@ -51,7 +51,6 @@ cdef class _SimExchange:
         cdef OrderAction a
         cdef Py_ssize_t slot
         if self.q_len + len(actions) > _SIM_QUEUE:
-            from clusterlob.errors import ParameterError
             raise ParameterError(f"more than {_SIM_QUEUE} order actions in flight")
         for obj in actions:
             a = <OrderAction?>obj

@@ -52,9 +52,9 @@ import pyarrow.parquet as pq
 
 from .. import _core
 from ..errors import ParameterError, TapeError
-from ..features import FEATURE_NAMES, FeatureSettings, RollingState, _raw_features, _time_order, rolling_zscore
+from ..features.build import FEATURE_NAMES, FeatureSettings, RollingState, _raw_features, _time_order, rolling_zscore
 from ..report import write_json
-from ..tape import read_manifest, read_tape
+from ..tape.store import read_manifest, read_tape
 
 __all__ = ["CACHE_FORMAT", "DayStatus", "CachedDay", "day_fingerprint", "plan_cache",
            "build_cache", "load_cached_day", "load_cached_mids", "load_cached_flow", "atomic_path"]

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ParameterError
-from ..features import FeatureSettings
-from ..model import save_model
+from ..features.build import FeatureSettings
+from ..cluster.model import save_model
 from ..report import markdown_table, to_jsonable, write_csv, write_json, write_markdown
-from ..roles import ROLE_NAMES
-from ..signals import ALL_TRADES
+from ..cluster.roles import ROLE_NAMES
+from ..signals.ofi import ALL_TRADES
 from .cache import atomic_path, build_cache, plan_cache
 from .windows import WalkForwardSettings, aggregate, fit_windows, plan_windows, score_windows, stability_rows
 

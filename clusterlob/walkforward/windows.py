@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ClusterlobError, ParameterError
-from ..features import FeatureSettings
-from ..ic import WEIGHTINGS, ICRow, ICTable, aggregate_ic, ic_table
-from ..kmeans import assign_clusters
-from ..model import ClusterModel, fit_model
-from ..roles import (DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_to_reference, adjusted_rand_index,
+from ..features.build import FeatureSettings
+from ..signals.ic import WEIGHTINGS, ICRow, ICTable, aggregate_ic, ic_table
+from ..cluster.kmeans import assign_clusters
+from ..cluster.model import ClusterModel, fit_model
+from ..cluster.roles import (DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_to_reference, adjusted_rand_index,
                      label_stability)
-from ..signals import ALL_TRADES, BucketSignals, BucketGrid, BucketAccumulator, cluster_groups, covered_buckets
-from ..tape import day_start_us
-from ..timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
+from ..signals.ofi import ALL_TRADES, BucketSignals, BucketGrid, BucketAccumulator, cluster_groups, covered_buckets
+from ..tape.store import day_start_us
+from ..signals.timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
 from .cache import load_cached_day, load_cached_flow, load_cached_mids
 
 __all__ = ["ALIGNMENTS", "WalkForwardSettings", "WindowPlan", "plan_windows", "WindowFit",
@@ -153,7 +153,7 @@ class WindowPlan:
 
 
 def _calendar(first: str, last: str) -> list[str]:
-    from ..tape import day_of_us
+    from ..tape.store import day_of_us
     return [day_of_us(t) for t in range(day_start_us(first), day_start_us(last) + 1, _DAY)]
 
 
@@ -388,7 +388,7 @@ class WindowResult:
              "test_days": list(self.plan.test_days), "status": self.status, "reason": self.reason}
         if self.model is None:
             return d
-        from ..roles import role_name
+        from ..cluster.roles import role_name
         d.update({
             "train_rows": self.train_rows,
             "centers_z": self.model.centers_z.tolist(),

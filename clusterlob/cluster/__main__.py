@@ -1,0 +1,105 @@
+from __future__ import annotations
+from ..report import to_jsonable
+from ..errors import ClusterlobError
+from ..features.build import FeatureSettings
+from .._cli import OneLineParser
+from ..errors import ParameterError
+from pathlib import Path
+import argparse
+from .._cli import error_exit
+import json
+import sys
+import time
+from .model import ClusterModel, fit_model
+from ..features.build import FEATURE_NAMES
+from .importance import FeatureImportance, feature_importance
+from .centroids import FeatureSummary, OUTPUT_FILES, centroid_table, collect_features, write_cluster_outputs
+
+def _parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="python -m clusterlob.cluster",
+        description="Fit K-Means++ on a tape's trade features, align roles, write model and centroid report.")
+    p.add_argument("tape_dir", metavar="TAPE_DIR", help="tape directory (python -m clusterlob.convert)")
+    p.add_argument("--days", default=None, help="FROM:TO (inclusive, either end optional) or one day")
+    p.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for model.json and centroids.*")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    g = p.add_argument_group("clustering")
+    g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
+    g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts, best inertia kept (default 1)")
+    g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
+    g.add_argument("--fit-sample", type=int, default=None, metavar="N",
+                   help="fit on N rows drawn with the seed, then label all rows")
+    g.add_argument("--max-iter", type=int, default=300, help="Lloyd iterations at most (default 300)")
+    g.add_argument("--tol", type=float, default=1e-4,
+                   help="stop when the centres move less than this, relative (default 1e-4)")
+    g.add_argument("--margin", type=float, default=0.25, help="role alignment margin in z (default 0.25)")
+    f = p.add_argument_group("features")
+    FeatureSettings.add_arguments(f)
+    return p
+
+
+def _text_summary(model: ClusterModel, summary: FeatureSummary, paths: dict, seconds: float,
+                  importance: FeatureImportance | None = None) -> str:
+    lines = [f"features: {summary.trades:,} trades, {summary.unknown_side_trades:,} unknown side, "
+             f"{summary.warmup_rows:,} warm-up rows, {summary.zero_std_rows:,} zero-std rows, "
+             f"{summary.rows_used:,} rows used",
+             f"model: k={model.k}, inertia {model.inertia:.6g}, {model.n_iter} iterations, "
+             f"{'converged' if model.converged else 'not converged'}, {seconds:.1f} s"]
+    for r in centroid_table(model):
+        lines.append(f"  cluster {r.cluster} {r.role:<13} {r.count:>12,} {100 * r.share:5.1f}%  "
+                     + " ".join(f"{n}={v:+.2f}" for n, v in zip(FEATURE_NAMES, r.centroid_z)))
+    if importance is not None:
+        lines.append(f"separating features (share of between-cluster SS): "
+                     f"{importance.summary(len(FEATURE_NAMES))}")
+    lines.append("wrote " + ", ".join(str(p) for p in paths.values()))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+
+    def progress(line):
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        settings = FeatureSettings.from_args(args)
+        out_dir = Path(args.out)
+        if not args.force:   # refuse before the long work, not after
+            existing = [n for n in OUTPUT_FILES if (out_dir / n).exists()]
+            if existing:
+                raise ParameterError(f"output directory {out_dir} already has {', '.join(existing)} "
+                                     f"(use --force to replace)")
+        z, summary = collect_features(args.tape_dir, settings, args.days, progress=progress)
+        if summary.rows_used < args.k:
+            raise ParameterError(f"only {summary.rows_used} valid feature rows in {args.tape_dir} "
+                                 f"(days {args.days or 'all'}), fewer than k={args.k}")
+        progress(f"fitting k={args.k} on {summary.rows_used:,} rows")
+        start = time.perf_counter()
+        model, labels = fit_model(z, settings, k=args.k, n_init=args.n_init, max_iter=args.max_iter,
+                                  tol=args.tol, seed=args.seed, fit_sample=args.fit_sample,
+                                  margin=args.margin,
+                                  source={"tape": str(Path(args.tape_dir)), "days": list(summary.days)})
+        seconds = time.perf_counter() - start
+        importance = feature_importance(z, labels, model.k)
+        del z, labels
+        paths = write_cluster_outputs(out_dir, model, summary, importance=importance,
+                                      overwrite=args.force)
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
+    if args.json:
+        print(json.dumps(to_jsonable({"feature_summary": summary.to_dict(),
+                          "model": {k: v for k, v in model.to_dict().items() if k != "source"},
+                          "clusters": [r.to_dict() for r in centroid_table(model)],
+                          "feature_importance": importance.to_dict(),
+                          "fit_seconds": seconds,
+                          "files": {k: str(v) for k, v in paths.items()}}), indent=2))
+    else:
+        print(_text_summary(model, summary, paths, seconds, importance))
+    return 0
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

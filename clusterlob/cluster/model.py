@@ -1,0 +1,345 @@
+"""The fitted cluster model: centres in z units, the feature settings, the roles; as JSON.
+
+A :class:`ClusterModel` is everything needed to label new trades the same way: the
+centres (z units, columns in ``FEATURE_NAMES`` order), the :class:`FeatureSettings` the
+features were built with (D levels, W window, clip, convention, as-of rule, time key),
+the role of every cluster with its alignment scores, and how it was fit (seed, n_init,
+inertia, iterations, package version).  It is stored as JSON (never pickle) by
+:func:`save_model`, written atomically, and :func:`load_model` validates the file and
+refuses a model whose features or settings do not match what the caller uses.
+
+:func:`label_trades` is the one way to turn a tape (or its features) into per-trade
+cluster ids and roles; the IC, walk-forward and replay stages call it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import ClusterlobError, ParameterError
+from ..features.build import FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features
+from .kmeans import assign_clusters, kmeans
+from ..report import write_json
+from .roles import DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_by_rule, role_name
+from ..tape.store import Tape
+
+__all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ClusterModel", "fit_model", "save_model",
+           "load_model", "TradeLabels", "label_trades"]
+
+MODEL_FORMAT = "clusterlob-model"
+MODEL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClusterModel:
+    """A fitted model (see the module doc).
+
+    Attributes
+    ----------
+    centers_z : ndarray, shape (k, 6), float64
+        Cluster centres in z units, columns in ``feature_names`` order.
+    settings : FeatureSettings
+        How the features were built (levels D, window W, z_clip, convention, asof, time_key).
+    roles : ndarray, shape (k,), int8
+        Role code of each cluster (``clusterlob.roles``).
+    directional_score, opportunistic_score : ndarray, shape (k,)
+        Rule-alignment scores ``z_obs - z_sbs`` and ``z_sbs - z_obs`` of each centre.
+    margin : float
+        Alignment margin the roles were assigned with.
+    counts : ndarray, shape (k,), int64
+        Trades of the fit data in each cluster.
+    inertia : float
+        Sum of squared distances (z units squared) of the fit data to their centres.
+    n_iter : int
+    converged : bool
+    seed : int
+    fit : dict
+        ``n_init``, ``max_iter``, ``tol``, ``fit_sample``, ``rows_fit``, ``init_inertias``.
+    feature_names : tuple of str
+    package_version : str
+    source : dict
+        Free-form provenance (tape path, days); not validated.
+    """
+
+    centers_z: np.ndarray
+    settings: FeatureSettings
+    roles: np.ndarray
+    directional_score: np.ndarray
+    opportunistic_score: np.ndarray
+    margin: float
+    counts: np.ndarray
+    inertia: float
+    n_iter: int
+    converged: bool
+    seed: int
+    fit: dict = field(default_factory=dict)
+    feature_names: tuple = FEATURE_NAMES
+    package_version: str = ""
+    source: dict = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return int(self.centers_z.shape[0])
+
+    def cluster_of(self, role: int) -> int:
+        """Cluster carrying ``role``, or -1 when no cluster does."""
+        hits = np.flatnonzero(self.roles == role)
+        return int(hits[0]) if hits.size else -1
+
+    def __repr__(self) -> str:
+        roles = ", ".join(f"{j}:{role_name(r)}" for j, r in enumerate(self.roles))
+        return (f"ClusterModel(k={self.k}, roles=[{roles}], W={self.settings.window}, "
+                f"D={self.settings.levels}, convention={self.settings.convention!r}, "
+                f"inertia={self.inertia:.6g})")
+
+    def to_dict(self) -> dict:
+        """The JSON document :func:`save_model` writes."""
+        return {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "package_version": self.package_version,
+            "feature_names": list(self.feature_names),
+            "feature_settings": self.settings.to_dict(),
+            "k": self.k,
+            "centers_z": self.centers_z.tolist(),
+            "roles": [role_name(r) for r in self.roles],
+            "role_codes": [int(r) for r in self.roles],
+            "alignment": {"method": "rule", "margin": float(self.margin),
+                          "directional_score": self.directional_score.tolist(),
+                          "opportunistic_score": self.opportunistic_score.tolist()},
+            "counts": [int(c) for c in self.counts],
+            "inertia": float(self.inertia),
+            "n_iter": int(self.n_iter),
+            "converged": bool(self.converged),
+            "seed": self.seed,
+            "fit": dict(self.fit),
+            "source": dict(self.source),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "model") -> "ClusterModel":
+        """Validate a model document and build the model; errors name ``where``."""
+        def fail(msg):
+            raise ParameterError(f"{where}: {msg}")
+
+        if not isinstance(d, dict):
+            fail(f"expected a JSON object, got {type(d).__name__}")
+        if d.get("format") != MODEL_FORMAT:
+            fail(f"`format` must be {MODEL_FORMAT!r}, got {d.get('format')!r}")
+        if d.get("version") != MODEL_VERSION:
+            fail(f"model version {d.get('version')!r} is not supported (this clusterlob reads {MODEL_VERSION})")
+        missing = [key for key in ("feature_names", "feature_settings", "centers_z", "role_codes",
+                                   "alignment", "counts", "inertia", "n_iter", "converged", "seed")
+                   if key not in d]
+        if missing:
+            fail(f"missing keys {missing}")
+        names = tuple(d["feature_names"])
+        if names != FEATURE_NAMES:
+            fail(f"features {list(names)} do not match this clusterlob's {list(FEATURE_NAMES)}")
+        try:
+            settings = FeatureSettings.from_dict(d["feature_settings"])
+        except ClusterlobError as exc:
+            fail(str(exc))
+        try:
+            centers = np.asarray(d["centers_z"], dtype=np.float64)
+        except (TypeError, ValueError):
+            centers = np.empty((0, 0))
+        if centers.ndim != 2 or centers.shape[1] != len(FEATURE_NAMES) or centers.shape[0] < 1:
+            fail(f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers, got shape {centers.shape}"
+                 if centers.size else f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers")
+        try:
+            roles = np.asarray(d["role_codes"], dtype=np.int64)
+            counts = np.asarray(d["counts"], dtype=np.int64)
+            dscore = np.asarray(d["alignment"]["directional_score"], dtype=np.float64)
+            oscore = np.asarray(d["alignment"]["opportunistic_score"], dtype=np.float64)
+            margin = float(d["alignment"]["margin"])
+        except (TypeError, ValueError, KeyError) as exc:
+            fail(f"malformed roles, counts or alignment ({str(exc).splitlines()[0] if str(exc) else exc!r})")
+        if not np.isfinite(centers).all():
+            fail("`centers_z` has NaN or inf values")
+        k = centers.shape[0]
+        if k > 127:
+            fail(f"k must be <= 127 (cluster ids are int8), got {k}")
+        for name, arr in (("role_codes", roles), ("counts", counts), ("directional_score", dscore),
+                          ("opportunistic_score", oscore)):
+            if arr.shape != (k,):
+                fail(f"`{name}` must have {k} entries (one per centre), got shape {arr.shape}")
+        if ((roles < UNASSIGNED) | (roles >= len(ROLE_NAMES))).any():
+            fail(f"`role_codes` must be in -1..{len(ROLE_NAMES) - 1}, got {roles.tolist()}")
+        seed = d["seed"]
+        if not (seed is None or (isinstance(seed, int) and not isinstance(seed, bool))):
+            fail(f"`seed` must be an integer or null, got {seed!r}")
+        return cls(centers_z=centers, settings=settings, roles=roles.astype(np.int8),
+                   directional_score=dscore, opportunistic_score=oscore, margin=margin,
+                   counts=counts, inertia=float(d["inertia"]), n_iter=int(d["n_iter"]),
+                   converged=bool(d["converged"]), seed=seed, fit=dict(d.get("fit", {})),
+                   feature_names=names, package_version=str(d.get("package_version", "")),
+                   source=dict(d.get("source", {})))
+
+    def check_settings(self, settings: FeatureSettings, where: str = "model") -> None:
+        """Raise a one-line :class:`ParameterError` if ``settings`` differ from the model's."""
+        if not isinstance(settings, FeatureSettings):
+            raise ParameterError(f"`settings` must be a FeatureSettings, got {type(settings).__name__}")
+        mine, theirs = self.settings.to_dict(), settings.to_dict()
+        diff = [k for k in mine if mine[k] != theirs.get(k)]
+        if diff:
+            raise ParameterError(
+                f"{where} was fit with features " + ", ".join(f"{k}={mine[k]!r}" for k in diff)
+                + " but the features use " + ", ".join(f"{k}={theirs.get(k)!r}" for k in diff))
+
+
+def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_iter: int = 300,
+              tol: float = 1e-4, seed: int = 0, fit_sample: int | None = None,
+              margin: float = DEFAULT_MARGIN, source: dict | None = None):
+    """Cluster z-scored features and align the clusters to roles by rule.
+
+    Parameters
+    ----------
+    z : array_like, shape (n, 6)
+        z-scores of the valid trades (``features.z[features.valid]``), finite.
+    settings : FeatureSettings
+        The settings ``z`` was built with (stored in the model).
+    k, n_init, max_iter, tol, fit_sample
+        As :func:`clusterlob.kmeans.kmeans`.
+    seed : int
+        Seed of all randomness (stored in the model).
+    margin : float
+        Rule-alignment margin (z units).
+    source : dict, optional
+        Provenance stored in the model (tape path, days).
+
+    Returns
+    -------
+    model : ClusterModel
+    labels : ndarray, shape (n,), int32
+        Cluster of every row of ``z``.
+    """
+    from .. import __version__
+    if not isinstance(settings, FeatureSettings):
+        raise ParameterError(f"`settings` must be a FeatureSettings, got {type(settings).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"`seed` must be an integer >= 0, got {seed!r}")
+    z = np.asarray(z)
+    if z.ndim != 2 or z.shape[1] != len(FEATURE_NAMES):
+        raise ParameterError(f"`z` must have shape (n, {len(FEATURE_NAMES)}), got {z.shape}")
+    if isinstance(k, (int, np.integer)) and k > 127:
+        raise ParameterError(f"`k` must be <= 127 (cluster ids are int8), got {k}")
+    result = kmeans(z, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=int(seed),
+                    fit_sample=fit_sample)
+    aligned = align_by_rule(result.centers, FEATURE_NAMES, margin=margin)
+    model = ClusterModel(
+        centers_z=result.centers, settings=settings, roles=aligned.roles,
+        directional_score=aligned.directional_score, opportunistic_score=aligned.opportunistic_score,
+        margin=float(margin), counts=result.counts, inertia=result.inertia, n_iter=result.n_iter,
+        converged=result.converged, seed=int(seed),
+        fit={"k": int(k), "n_init": int(n_init), "max_iter": int(max_iter), "tol": float(tol),
+             "fit_sample": fit_sample, "rows": int(z.shape[0]), "rows_fit": result.rows_fit,
+             "fit_inertia": result.fit_inertia, "init_inertias": list(result.init_inertias)},
+        package_version=__version__, source=dict(source or {}))
+    return model, result.labels
+
+
+def save_model(model: ClusterModel, path, *, overwrite: bool = False) -> Path:
+    """Write ``model`` as JSON to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
+    if not isinstance(model, ClusterModel):
+        raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
+    return write_json(path, model.to_dict(), overwrite=overwrite)
+
+
+def load_model(path, *, settings: FeatureSettings | None = None) -> ClusterModel:
+    """Read and validate a model file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A JSON file written by :func:`save_model` (``python -m clusterlob.cluster``).
+    settings : FeatureSettings, optional
+        The settings the caller will build features with; a model fit with other
+        settings is refused with a one-line :class:`ParameterError`.
+
+    Returns
+    -------
+    ClusterModel
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParameterError(f"model file {path} does not exist")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"model file {path}: not valid JSON ({exc})") from None
+    model = ClusterModel.from_dict(doc, where=f"model file {path}")
+    if settings is not None:
+        model.check_settings(settings, where=f"model file {path}")
+    return model
+
+
+class TradeLabels(NamedTuple):
+    """Per-trade labels of one tape.
+
+    Attributes
+    ----------
+    cluster : ndarray, shape (n_trades,), int8
+        Cluster id of every trade of the tape, -1 where the trade has no valid features
+        (unknown side, no book snapshot before it, z-score warm-up, non-finite feature).
+    role : ndarray, shape (n_trades,), int8
+        Role code of that cluster, ``UNASSIGNED`` (-1) where there is no cluster or the
+        cluster has no role.
+    state : RollingState or None
+        Rolling state after the tape (pass it with the next day's tape); None when
+        labels came from a :class:`Features` object (use its own ``state``).
+    counts : dict
+        The feature counts (``trades``, ``unknown_side``, ``valid_rows``, ...).
+    """
+
+    cluster: np.ndarray
+    role: np.ndarray
+    state: RollingState | None
+    counts: dict
+
+
+def label_trades(source, model: ClusterModel, *, state: RollingState | None = None) -> TradeLabels:
+    """Cluster id and role of every trade of a tape, by the nearest model centre.
+
+    Parameters
+    ----------
+    source : Tape or Features
+        A tape (its features are built with ``model.settings``, continuing from
+        ``state``), or features already built for one tape with the model's settings.
+    model : ClusterModel
+    state : RollingState, optional
+        Rolling state of the previous day, only with a tape; labelling day by day with
+        the returned state passed on equals labelling the whole tape at once.
+
+    Returns
+    -------
+    TradeLabels
+        ``cluster`` and ``role`` have one int8 entry per trade of the tape, in the
+        tape's row order (``tape.trades``), -1 where none.
+    """
+    if not isinstance(model, ClusterModel):
+        raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
+    if isinstance(source, Tape):
+        features = build_features(source, model.settings, state)
+        out_state = features.state
+    elif isinstance(source, Features):
+        if state is not None:
+            raise ParameterError("`state` is only used with a Tape; Features already carry theirs")
+        model.check_settings(source.settings)
+        features = source
+        out_state = None
+    else:
+        raise ParameterError(f"`source` must be a Tape or Features, got {type(source).__name__}")
+    n_trades = int(features.counts["trades"])
+    cluster = np.full(n_trades, -1, dtype=np.int8)
+    role = np.full(n_trades, UNASSIGNED, dtype=np.int8)
+    rows = features.trade_index[features.valid]
+    if rows.size:
+        labels, _, _ = assign_clusters(features.z[features.valid], model.centers_z)
+        cluster[rows] = labels
+        role[rows] = model.roles[labels]
+    return TradeLabels(cluster, role, out_state, dict(features.counts))

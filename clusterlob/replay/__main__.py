@@ -1,0 +1,104 @@
+"""``python -m clusterlob.replay``: the main job, then its summary.
+
+With no arguments: read the embedded default tape (``data/default_tape``), build the
+features, fit K-Means++ on the first day, align the clusters to roles, label the later
+days' trades with that model (out of sample) and replay the market maker over them;
+print a summary table.  The work is :func:`clusterlob.replay.run_pipeline`; this module
+parses the flags, prints and writes.  See ``docs/replay.md`` for every line of the output;
+with ``--online`` the replayed days go event by event through the online engine
+(``docs/online.md``): the same summary, the same numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .._cli import OneLineParser, error_exit
+from ..cluster.fit import FitSettings
+from ..errors import ClusterlobError, ParameterError
+from ..report import to_jsonable
+from .pipeline import DEFAULT_TAPE, run_pipeline
+from .strategy import StrategyConfig
+from .summary import OUTPUT_FILES, format_table, write_outputs
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="python -m clusterlob.replay",
+        description="Fit the clusters on the first part of a tape, then replay the market maker "
+                    "on the rest, event by event (out of sample). With no arguments: the embedded "
+                    "default tape.")
+    p.add_argument("--tape", metavar="DIR", default=None,
+                   help=f"tape directory (default: the embedded {DEFAULT_TAPE.parent.name}/{DEFAULT_TAPE.name})")
+    p.add_argument("--model", metavar="MODEL.json", default=None,
+                   help="use this fitted model (python -m clusterlob.cluster) instead of fitting one")
+    p.add_argument("--train-days", metavar="SPEC", default=None,
+                   help="days to fit the model on: FROM:TO, one day or a comma list (default: the first day)")
+    p.add_argument("--replay-days", metavar="SPEC", default=None,
+                   help="days to replay (default: every day after the training days; with --model, all days)")
+    p.add_argument("--compare", action="store_true",
+                   help="run the inverted and the traditional mapping on the same events, side by side")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="write fills.parquet, equity.parquet, summary.json (and equity.png with matplotlib)")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a table")
+    p.add_argument("--online", action="store_true",
+                   help="replay event by event through the online engine (clusterlob.replay.online) "
+                        "and the simulated gateway; --tape may then be a raw Binance recording")
+    p.add_argument("--tick-size", type=float, default=None, metavar="FLOAT",
+                   help="price increment of a raw recording (--online with a recording file)")
+    FitSettings.add_arguments(p.add_argument_group("clustering (when no --model is given)"))
+    StrategyConfig.add_arguments(p)
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+
+    def progress(line):
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        start = time.perf_counter()
+        if args.out and not args.force:     # refuse before the work, not after
+            for sub in (("inverted", "traditional") if args.compare else ("",)):
+                existing = [n for n in OUTPUT_FILES if (Path(args.out) / sub / n).exists()]
+                if existing:
+                    raise ParameterError(f"output directory {Path(args.out) / sub} already has "
+                                         f"{', '.join(existing)} (use --force to replace)")
+        if args.model and args.train_days:
+            raise ParameterError("--train-days cannot be used with --model (the model is already fit)")
+        run = run_pipeline(args.tape, args.train_days, args.replay_days, StrategyConfig.from_args(args),
+                           fit=FitSettings.from_args(args), model=args.model,
+                           engine="online" if args.online else "batch",
+                           mappings=("inverted", "traditional") if args.compare else None,
+                           tick_size=args.tick_size, progress=progress)
+        written = []
+        if args.out:
+            for mapping, result in run.results.items():
+                sub = Path(args.out) / (mapping if args.compare else "")
+                paths, notes = write_outputs(sub, run, result, args.force)
+                written += paths
+                for note in notes:
+                    progress(note)
+        seconds = time.perf_counter() - start
+        if args.json:
+            doc = {**run.to_dict(), "seconds": seconds, "written": [str(p) for p in written]}
+            print(json.dumps(to_jsonable(doc), indent=2))
+        else:
+            print(format_table(run))
+            if written:
+                print("wrote " + ", ".join(str(p) for p in written))
+            progress(f"done in {seconds:.1f} s")
+    except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
+        return error_exit(exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

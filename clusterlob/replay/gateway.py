@@ -1,0 +1,271 @@
+"""Where the online engine meets an exchange: the gateway interface, a simulated gateway, and
+a decoder from Binance futures stream messages to online-engine events.
+
+Nothing here opens a network connection.  A live gateway is whatever implements
+:class:`Gateway` (send order actions, hand back acknowledgements and fills); the
+:class:`SimulatedGateway` implements it with the batch replay's rules (the order latency,
+one resting quote per side, fills at the trade's own price, quote size used up), so a loop
+written against the interface (:func:`drive`) runs unchanged in simulation and live.
+:class:`BinanceDecoder` turns the messages a Binance USD-M futures stream delivers (the JSON
+that :mod:`clusterlob.readers.binance` reads from recordings) into :class:`TradeEvent` and
+:class:`BookEvent`, keeping the L2 book with the reader's own :class:`DepthSync`, so a
+recording can be played through the online path as if it were live.  See ``docs/online.md``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .. import _core
+from ..errors import ParameterError, TapeError
+from .events import BookEvent, OrderAction, TradeEvent
+from ..tape.readers.binance import DIFF_STREAM, parse_line, iter_messages
+from ..tape.readers.binance_book import DepthSync, parse_levels
+from .strategy import StrategyConfig
+from ..tape.store import MAX_LEVELS
+
+__all__ = ["Ack", "Fill", "Gateway", "SimulatedGateway", "BinanceDecoder", "drive"]
+
+
+class Ack(NamedTuple):
+    """An order acknowledgement: ``status`` "accepted", "cancelled" or "rejected" (with
+    ``reason``), the exchange time it happened (us) and the order id."""
+
+    status: str
+    ts_us: int
+    order_id: int
+    reason: str = ""
+
+
+class Fill(NamedTuple):
+    """A fill of one of our orders: time (us), order id, our side (+1 bought, -1 sold),
+    price, quantity, and the order's remaining size (0: the order is done)."""
+
+    ts_us: int
+    order_id: int
+    side: int
+    price: float
+    qty: float
+    remaining: float
+
+
+@runtime_checkable
+class Gateway(Protocol):
+    """What the online engine needs from an exchange connection.
+
+    ``submit(actions, ts_us)`` sends :class:`OrderAction` objects (place / cancel) decided at
+    local time ``ts_us``; ``poll(ts_us)`` returns the :class:`Ack` and :class:`Fill` objects
+    received up to ``ts_us``, oldest first, each once; ``on_market(event)`` shows the gateway
+    a market event before the engine sees it (a live gateway ignores it; the simulated one
+    matches its resting orders against trades there).
+    """
+
+    def submit(self, actions: Sequence[OrderAction], ts_us: int) -> None: ...
+
+    def poll(self, ts_us: int) -> list: ...
+
+    def on_market(self, event) -> None: ...
+
+
+class SimulatedGateway:
+    """A :class:`Gateway` with the tape replay's rules (``docs/replay.md``).
+
+    Actions reach the simulated exchange ``config.order_latency_us`` after they are sent, in
+    order.  One resting order per side: a cancel removes it, a place on a free side rests at
+    once (a place while another order rests is rejected).  A trade fills the order on the side
+    it consumes when its own price is beyond the order's (``fill_mode`` "cross") or at or
+    beyond it ("touch"), for at most the order's remaining size.
+
+    Parameters
+    ----------
+    tick_size : float
+    config : StrategyConfig
+        ``order_latency_us`` and ``fill_mode`` are used.
+    """
+
+    def __init__(self, tick_size: float, config: StrategyConfig | None = None):
+        config = StrategyConfig() if config is None else config
+        if not isinstance(config, StrategyConfig):
+            raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
+        if not (isinstance(tick_size, (int, float, np.integer, np.floating)) and not isinstance(tick_size, bool)
+                and np.isfinite(tick_size) and tick_size > 0):
+            raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
+        self._exchange = _core._SimExchange(float(tick_size), config.order_latency_us,
+                                            config.fill_mode == "touch")
+
+    def submit(self, actions: Sequence[OrderAction], ts_us: int) -> None:
+        """Send order actions decided at ``ts_us``."""
+        if actions:
+            self._exchange.submit(tuple(actions), int(ts_us))
+
+    def on_market(self, event) -> None:
+        """Advance the simulated exchange to the event's time; match a trade."""
+        if isinstance(event, TradeEvent):
+            self._exchange.on_trade(event.ts_us, event.price, event.amount, event.side)
+        else:
+            self._exchange.advance(event.ts_us)
+
+    def poll(self, ts_us: int) -> list:
+        """Acks and fills up to ``ts_us`` (what ``on_market`` has produced), oldest first."""
+        self._exchange.advance(int(ts_us))
+        return [Fill(*e[1:]) if e[0] == "fill" else Ack(*e) for e in self._exchange.take_events()]
+
+    def resting(self) -> dict:
+        """The resting orders: ``{"bid": (order_id, price_ticks, size) or None, "ask": ...}``."""
+        bid, ask = self._exchange.resting()
+        return {"bid": bid if bid[0] else None, "ask": ask if ask[0] else None}
+
+    @property
+    def in_flight(self) -> int:
+        """Actions sent that have not reached the exchange yet."""
+        return self._exchange.in_flight
+
+
+def drive(engine, gateway: Gateway, events: Iterable) -> Iterator[tuple]:
+    """The event loop of a strategy written against :class:`Gateway` (live or simulated).
+
+    For each market event: show it to the gateway, book the fills and acks received, let the
+    engine decide, send its actions.  Yields ``(event, actions, received)`` per event
+    (``actions`` None when the engine did not decide; ``received`` the Acks and Fills).
+    """
+    for event in events:
+        gateway.on_market(event)
+        received = gateway.poll(event.ts_us)
+        for msg in received:
+            if isinstance(msg, Fill):
+                engine.on_fill(msg.ts_us, msg.side, msg.order_id, msg.price, msg.qty, msg.remaining <= 0.0)
+            elif msg.status != "accepted":
+                engine.order_gone(msg.order_id)
+        actions = engine.on_event(event)
+        if actions:
+            gateway.submit(actions, event.ts_us)
+        yield event, actions, received
+
+
+class BinanceDecoder:
+    """Binance USD-M futures stream messages -> :class:`TradeEvent` / :class:`BookEvent`.
+
+    Takes the messages a recorder writes (``<receive time ns> <JSON>`` lines) or a live
+    client receives (the JSON text or the parsed dict, with the local receive time), one at a
+    time.  The rules are the recording reader's (``docs/binance.md``), with its own code:
+    ``trade`` messages with ``X`` = MARKET (or no ``X``) become trades (``aggTrade`` instead
+    with ``trade_stream="aggTrade"``); ``depthUpdate`` diffs and REST depth snapshots keep
+    the L2 book in sync with :class:`~clusterlob.readers.binance_book.DepthSync`, and every
+    update that leaves it in sync emits the top ``levels`` levels.  Like the tape's rules, a
+    book whose touch is missing or crossed, and a trade with a non-finite or non-positive
+    price or amount, are dropped and counted (:attr:`dropped`).  Other messages are ignored
+    (counted in :attr:`ignored`).
+
+    Parameters
+    ----------
+    symbol : str, optional
+        Keep this symbol's messages; by default the first symbol seen (another is an error).
+    levels : int
+        Book levels per event (the model's D or more; default 25).
+    trade_stream : {"trade", "aggTrade"}
+    """
+
+    def __init__(self, symbol: str | None = None, levels: int = MAX_LEVELS, trade_stream: str = "trade"):
+        if trade_stream not in ("trade", "aggTrade"):
+            raise ParameterError(f"`trade_stream` must be 'trade' or 'aggTrade', got {trade_stream!r}")
+        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 1 <= levels <= MAX_LEVELS:
+            raise ParameterError(f"`levels` must be an integer in 1..{MAX_LEVELS}, got {levels!r}")
+        self.symbol = symbol.upper() if symbol else None
+        self.levels = int(levels)
+        self.trade_stream = trade_stream
+        self.sync = DepthSync(self._bad)
+        self.dropped: dict = {}
+        self.ignored: dict = {}
+        self._line_no = 0
+
+    def _bad(self, line_no: int, reason: str) -> None:
+        raise TapeError(f"binance message {line_no}: {reason}")
+
+    def _count(self, table: dict, reason: str) -> None:
+        table[reason] = table.get(reason, 0) + 1
+
+    def _symbol_ok(self, symbol: str) -> bool:
+        if self.symbol is None:
+            self.symbol = symbol
+        elif symbol != self.symbol:
+            self._count(self.ignored, "other symbol")
+            return False
+        return True
+
+    def decode_line(self, line: bytes | str) -> list:
+        """One recorder line ``<receive time ns> <JSON>``; returns the events (0 or 1)."""
+        raw = line.encode() if isinstance(line, str) else line
+        self._line_no += 1
+        if not raw.strip():
+            return []
+        try:
+            ts_ns, stream, data = parse_line(raw.rstrip(b"\r\n"))
+        except ValueError as exc:
+            raise TapeError(f"binance message {self._line_no}: {exc}") from None
+        return self.decode(data, ts_ns // 1000, stream)
+
+    def decode(self, data: dict, ts_local_us: int, stream: str | None = None) -> list:
+        """One parsed message (``data`` the payload, ``stream`` the combined-stream name if
+        any) received at ``ts_local_us``; returns the events it gives (0 or 1)."""
+        try:
+            event = data.get("e")
+            if event == "depthUpdate":
+                if stream is not None and not DIFF_STREAM.search(stream):
+                    self._count(self.ignored, f"stream {stream}")
+                    return []
+                if not self._symbol_ok(str(data["s"])):
+                    return []
+                levels, n_bids = parse_levels(data["b"], data["a"])
+                prev = data.get("pu")
+                ts_exch = int(data["T"] if "T" in data else data["E"]) * 1000
+                if self.sync.diff(int(data["U"]), int(data["u"]), None if prev is None else int(prev),
+                                  levels, n_bids, ts_exch, ts_local_us, self._line_no):
+                    return self._book_event(ts_local_us)
+                return []
+            if event in ("trade", "aggTrade"):
+                if event != self.trade_stream:
+                    self._count(self.ignored, f"{event} messages")
+                    return []
+                if not self._symbol_ok(str(data["s"])):
+                    return []
+                if data.get("X", "MARKET") != "MARKET":
+                    self._count(self.dropped, f"non-market trades (X = {data['X']})")
+                    return []
+                maker = data["m"]
+                if type(maker) is not bool:
+                    raise ValueError(f"`m` must be true or false, got {maker!r}")
+                price, amount = float(data["p"]), float(data["q"])
+                if not (np.isfinite(price) and price > 0 and np.isfinite(amount) and amount > 0):
+                    self._count(self.dropped, "trades with a non-finite or non-positive price or amount")
+                    return []
+                return [TradeEvent(ts_local_us, price, amount, 1 - 2 * maker, int(data["T"]) * 1000)]
+            if event is None and "lastUpdateId" in data and "bids" in data and "asks" in data:
+                levels, n_bids = parse_levels(data["bids"], data["asks"])
+                if self.sync.snapshot(int(data["lastUpdateId"]), levels, n_bids, ts_local_us, self._line_no):
+                    return self._book_event(ts_local_us)
+                return []
+            self._count(self.ignored, stream or (f"e={event}" if event else "other messages"))
+            return []
+        except KeyError as exc:
+            raise TapeError(f"binance message {self._line_no}: no field `{exc.args[0]}`") from None
+        except (TypeError, ValueError) as exc:
+            raise TapeError(f"binance message {self._line_no}: {exc}") from None
+
+    def _book_event(self, ts_local_us: int) -> list:
+        top = self.sync.book.top(self.levels)           # (4, L): bid_px, bid_sz, ask_px, ask_sz
+        if not (np.isfinite(top[0, 0]) and np.isfinite(top[2, 0])):
+            self._count(self.dropped, "books with an empty side")
+            return []
+        if top[0, 0] >= top[2, 0]:
+            self._count(self.dropped, "crossed or locked books")
+            return []
+        return [BookEvent(ts_local_us, top, self.sync.last_ts_exch_us)]
+
+    def events_from_file(self, path) -> Iterator:
+        """Every event of a recording file, in the file's order (line by line, as if live)."""
+        path = Path(path)
+        for msg in iter_messages(path):
+            self._line_no = msg.line_no
+            yield from self.decode(msg.data, msg.ts_local_ns // 1000, msg.stream)

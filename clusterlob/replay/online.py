@@ -1,0 +1,147 @@
+"""The online engine: market events in, one at a time; order actions out.
+
+:class:`OnlineEngine` is what a trading stack embeds.  Feed it every book update
+(:meth:`~OnlineEngine.on_book`: the touch and at least D levels) and every trade
+(:meth:`~OnlineEngine.on_trade`) as they arrive, and the fills of its own orders
+(:meth:`~OnlineEngine.on_fill`); it keeps, in constant time per event, the as-of book,
+the six features of each trade and their rolling z-scores, the trade's cluster and role
+(nearest centre of a :class:`~clusterlob.model.ClusterModel`), the signal accumulator,
+the inventory and the accounts, and runs the quote rule of :mod:`clusterlob.strategy` on
+the requote clock.  When it decides, it returns the order actions (cancel the old quote,
+place the new one, per side) as :class:`OrderAction` objects; otherwise None.
+
+The numbers are the batch pipeline's, bit for bit: driving the engine over a tape with the
+simulated gateway (:func:`replay_online`) gives the same features, labels, quotes, fills
+and PnL as :func:`~clusterlob.features.build_features` + :func:`~clusterlob.model.label_trades`
++ :func:`~clusterlob.replay.replay` (``tests/test_online.py``).  See ``docs/online.md``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _core
+from ..errors import ParameterError
+from ..features.build import FEATURE_NAMES, RollingState
+from ..cluster.model import ClusterModel
+from .engine import MARK_INTERVAL_US
+from .events import BookEvent, TradeEvent
+from .strategy import StrategyConfig
+
+__all__ = ["OnlineEngine"]
+_NO_FEATURES = 16       # last_flags of a trade without features (side 0 or no book yet)
+
+
+class OnlineEngine(_core._OnlineCore):
+    """The ClusterLOB market maker, one event at a time (see the module doc).
+
+    Parameters
+    ----------
+    model : ClusterModel
+        Centres, roles and the feature settings (D, W, clip, convention, as-of rule).  The
+        online path orders events by local receive time, so ``time_key`` must be "local".
+    config : StrategyConfig, optional
+        Quoting parameters (default :class:`StrategyConfig`).
+    tick_size : float
+        The instrument's price increment (spread feature, quote grid).
+    state : RollingState, optional
+        Rolling windows and book carried from earlier data (``Features.state`` of the
+        batch pipeline, or :meth:`rolling_state` of an earlier engine); not modified.
+        Without it the z-scores warm up over the first W trades.
+    quote_updates : {"replace", "changes"}
+        "replace" (default): every decision cancels and re-places both quotes, which is what
+        the batch replay models (results identical to it).  "changes": a side whose new
+        price equals its resting, never-filled order is left alone (fewer messages for a
+        live venue; differs from the replay only when such an order fills between a decision
+        and the moment its replacement would have arrived).
+    trades_before_book : {"raise", "count"}
+        A trade before any book update: "raise" a :class:`ParameterError` (default, the
+        engine unchanged), or "count" it as the batch pipeline does (no features, unassigned
+        role, it still feeds the accumulator's mean trade size).
+
+    Notes
+    -----
+    Per event: :meth:`on_trade` ``(ts_us, price, amount, side)`` and :meth:`on_book`
+    ``(ts_us, levels)`` return a tuple of :class:`OrderAction` when the requote clock fired
+    (empty when "changes" finds nothing to change), else None.  :meth:`on_fill` ``(ts_us, side, order_id, price, qty, done)`` books our
+    fill (side +1 we bought) and returns the fee.  Bad input (time going backwards, NaN or
+    non-positive prices, a crossed book, a trade before any book) raises
+    :class:`ParameterError` and leaves every part of the state unchanged.
+    """
+
+    def __init__(self, model: ClusterModel, config: StrategyConfig | None = None, *,
+                 tick_size: float, state: RollingState | None = None,
+                 quote_updates: str = "replace", trades_before_book: str = "raise"):
+        if not isinstance(model, ClusterModel):
+            raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
+        config = StrategyConfig() if config is None else config
+        if not isinstance(config, StrategyConfig):
+            raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
+        if isinstance(tick_size, bool) or not isinstance(tick_size, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(tick_size) or tick_size <= 0:
+            raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
+        if quote_updates not in ("replace", "changes"):
+            raise ParameterError(f"`quote_updates` must be 'replace' or 'changes', got {quote_updates!r}")
+        if trades_before_book not in ("raise", "count"):
+            raise ParameterError(f"`trades_before_book` must be 'raise' or 'count', got {trades_before_book!r}")
+        settings = model.settings
+        if settings.time_key != "local":
+            raise ParameterError(f"the online engine orders events by local time; the model's "
+                                 f"`time_key` must be 'local', got {settings.time_key!r}")
+        if state is None:
+            state = RollingState.new(settings)
+        elif not isinstance(state, RollingState):
+            raise ParameterError(f"`state` must be a RollingState, got {type(state).__name__}")
+        else:
+            state.check(settings)
+            state = state.copy()
+
+        self.model = model
+        self.config = config
+        self.tick_size = float(tick_size)
+        self._settings_key = state.settings_key
+        super().__init__(
+            settings.levels, settings.asof == "strict", settings.convention == "aggressor",
+            settings.z_clip, state.ring, state.n_seen, state.run_length, state.since_recompute,
+            state.shift, state.mean_shifted, state.m2, state.m2_peak, state.book_state,
+            state.book_times, state.rows,
+            np.ascontiguousarray(model.centers_z, dtype=np.float64),
+            np.ascontiguousarray(model.roles, dtype=np.int8),
+            float(tick_size), config.skew_ticks, config.theta, config.inventory_mode == "dynamic",
+            config.min_half_ticks, config.half_spread_bps, config.hazard_k, config.hazard_threshold,
+            config.quote_size, config.max_inventory, config.maker_fee_bps,
+            config.requote_interval_us, config.order_latency_us, config.alpha_code,
+            config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6), config.size_weight,
+            config.signal_scale_trades, MARK_INTERVAL_US)
+        self._state = state         # owns the arrays the compiled core works in
+        self.count_trades_before_book = trades_before_book == "count"
+        self.changes_only = quote_updates == "changes"
+
+    def on_event(self, event):
+        """Dispatch a :class:`TradeEvent` or :class:`BookEvent` (convenience; the typed
+        methods are faster)."""
+        if isinstance(event, TradeEvent):
+            return self.on_trade(event.ts_us, event.price, event.amount, event.side)
+        if isinstance(event, BookEvent):
+            return self.on_book(event.ts_us, np.asarray(event.levels, dtype=np.float64))
+        raise ParameterError(f"`event` must be a TradeEvent or BookEvent, got {type(event).__name__}")
+
+    # -- read-outs ---------------------------------------------------------------------
+    def last_trade(self) -> dict:
+        """The last trade's ``raw`` and ``z`` features (6,), ``valid``, ``cluster``, ``role``."""
+        raw, z = self.features()
+        return {"raw": raw, "z": z, "valid": self.last_flags & (1 | 2 | _NO_FEATURES) == 0,
+                "cluster": self.last_cluster, "role": self.last_role,
+                "feature_names": FEATURE_NAMES}
+
+    def rolling_state(self) -> RollingState:
+        """A copy of the rolling windows and the book, to save (``to_dict``) or start another engine."""
+        st = self._state.copy()
+        st.rows = int(self.feature_rows)
+        return st
+
+    def __repr__(self) -> str:
+        return (f"OnlineEngine(k={self.model.k}, D={self.model.settings.levels}, "
+                f"W={self.model.settings.window}, mapping={self.config.mapping!r}, "
+                f"last_ts_us={self.last_ts_us}, inventory={self.inventory:g})")

@@ -1,0 +1,162 @@
+"""What a person reads of a replay: the summary table and the output files.
+
+:func:`format_table` is the table ``python -m clusterlob.replay`` prints (every line is explained
+in ``docs/replay.md``); :func:`write_outputs` writes ``fills.parquet``, ``equity.parquet``,
+``summary.json`` and, with the plot extra, ``equity.png``.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import ParameterError
+from ..report import write_json
+from .engine import ReplayResult
+from .pipeline import DEFAULT_TAPE, PipelineRun
+
+__all__ = ["OUTPUT_FILES", "format_table", "write_outputs"]
+
+OUTPUT_FILES = ("fills.parquet", "equity.parquet", "summary.json", "equity.png")
+
+_ROWS = (  # (label, summary field, format)
+    ("events", "events", "{:,}"),
+    ("  trades", "trades", "{:,}"),
+    ("  book updates", "book_updates", "{:,}"),
+    ("quote decisions", "quote_decisions", "{:,}"),
+    ("posts rejected (post-only)", "posts_rejected", "{:,}"),
+    ("sides held by inventory limit", "inventory_limited", "{:,}"),
+    ("fills", "fills", "{:,}"),
+    ("  we bought / we sold", None, None),
+    ("fill rate (fills / trades)", "fill_rate", "{:.4%}"),
+    ("volume", "volume", "{:,.4f}"),
+    ("notional", "notional", "{:,.2f}"),
+    ("PnL total", "pnl_total", "{:+,.2f}"),
+    ("  spread capture", "spread_capture", "{:+,.2f}"),
+    ("  inventory drift", "inventory_drift", "{:+,.2f}"),
+    ("  fees (paid; < 0 rebate)", "fees", "{:,.2f}"),
+    ("ending inventory", "ending_inventory", "{:+,.4f}"),
+    ("largest |inventory|", "largest_inventory", "{:,.4f}"),
+    ("one-minute equity changes", "minutes", "{:,}"),
+    ("Sharpe (per minute)", "sharpe_1min", "{:+.3f}"),
+    ("Sharpe (annualised)", "sharpe_annualised", "{:+.2f}"),
+)
+
+
+def format_table(run: PipelineRun) -> str:
+    """The summary table of a pipeline run: tape, model, sample verdict, strategy, then one
+    column of figures per role mapping."""
+    context, results = run.context(), list(run.results.values())
+    inst = context["instrument"]
+    days = context["replay_days"]
+    where = ("the embedded default tape, data/default_tape" if Path(context["tape"]) == DEFAULT_TAPE
+             else context["tape"])
+    lines = [f"tape: {where} ({inst['exchange']} {inst['symbol']}, tick {inst['tick_size']:g})"]
+    m = context["model"]
+    roles = ", ".join(f"{j}={r}" for j, r in m["roles"].items())
+    if m["file"]:
+        lines.append(f"model: {m['file']} (k={m['k']}; clusters {roles})")
+    else:
+        lines.append(f"model: K-Means++ k={m['k']}, seed {m['seed']}, fitted on "
+                     f"{_days(context['train_days'])}, inertia {m['inertia']:.6g}; clusters {roles}")
+    verdict = {"out_of_sample": "OUT OF SAMPLE: no replayed day was used to fit the model",
+               "in_sample": "IN SAMPLE: replayed days were used to fit the model (optimistic)",
+               "future_fit": "NOT OUT OF SAMPLE: the model was fit on days after the first replayed "
+                             "day (look-ahead)",
+               "unknown": "sample unknown: the model file does not say which days it was fit on"}
+    lines.append(f"replay: {_days(days)}, {verdict[context['sample']]}")
+    rc = context["replay_trade_roles"]
+    lines.append("replayed trades by role: " + ", ".join(f"{k} {v:,}" for k, v in rc.items()))
+    cfg = results[0].config
+    lines.append(f"strategy: skew {cfg.skew_ticks:g} ticks, theta {cfg.theta:g} ({cfg.inventory_mode}), "
+                 f"half-spread max({cfg.min_half_ticks:g} ticks, {cfg.half_spread_bps:g} bps), "
+                 f"size {cfg.quote_size:g}, limit {cfg.max_inventory:g}, fee {cfg.maker_fee_bps:g} bps, "
+                 f"requote {cfg.requote_interval_us / 1000:g} ms, latency {cfg.order_latency_us / 1000:g} ms, "
+                 f"fills {cfg.fill_mode}")
+    header = [r.config.mapping for r in results]
+    width = max(18, *(len(f"{r.config.alpha_role} / {r.config.hazard_role}") for r in results))
+    lines.append("")
+    lines.append(f"{'mapping':32}" + "".join(f"{h:>{width + 2}}" for h in header))
+    lines.append(f"{'  alpha / hazard role':32}" + "".join(
+        f"{r.config.alpha_role + ' / ' + r.config.hazard_role:>{width + 2}}" for r in results))
+    for label, name, fmt in _ROWS:
+        cells = []
+        for r in results:
+            s = r.summary
+            if name is None:
+                text = f"{s.buy_fills:,} / {s.sell_fills:,}"
+            else:
+                value = getattr(s, name)
+                text = "n/a" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
+            cells.append(f"{text:>{width + 2}}")
+        lines.append(f"{label:32}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def _days(days) -> str:
+    return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
+
+
+def _atomic(path: Path, write, force: bool) -> Path:
+    if path.exists() and not force:
+        raise ParameterError(f"output file {path} exists (use --force to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; give the usual file mode
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: bool):
+    """Write fills.parquet, equity.parquet, summary.json and (with matplotlib) equity.png of one
+    mapping's ``result`` of ``run`` into ``out_dir``.
+
+    Returns (paths written, notes), a note saying why the picture was skipped if it was.
+    """
+    context = run.context()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    written = []
+    for name, table in (("fills.parquet", result.fills.columns()), ("equity.parquet", result.equity.columns())):
+        arrow = pa.table({k: pa.array(v) for k, v in table.items()})
+        written.append(_atomic(out_dir / name, lambda tmp, t=arrow: pq.write_table(t, tmp), force))
+    written.append(write_json(out_dir / "summary.json", {**context, **result.to_dict()}, overwrite=force))
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return written, [f"{out_dir / 'equity.png'} skipped: matplotlib is not installed "
+                         f"(pip install clusterlob[plot])"]
+    eq = result.equity
+    hours = (eq.ts_us - eq.ts_us[0]) / 3.6e9
+    fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
+    axes[0].plot(hours, eq.equity, label="PnL")
+    axes[0].plot(hours, eq.spread_capture, label="spread capture")
+    axes[0].plot(hours, eq.inventory_drift, label="inventory drift")
+    axes[0].plot(hours, -eq.fees, label="-fees")
+    axes[0].set_ylabel("quote currency")
+    axes[0].set_title(f"{context['instrument']['symbol']} replay, {_days(context['replay_days'])}, "
+                      f"{result.config.mapping} mapping ({context['sample'].replace('_', ' ')})")
+    axes[0].legend()
+    axes[1].plot(hours, eq.inventory, color="tab:orange", label="inventory")
+    axes[1].set_ylabel("base units")
+    axes[1].legend()
+    axes[2].plot(hours, eq.mid, color="tab:green", label="mid")
+    axes[2].set_ylabel("price")
+    axes[2].set_xlabel("hours since the first replayed event")
+    axes[2].legend()
+    fig.tight_layout()
+    written.append(_atomic(out_dir / "equity.png", lambda tmp: fig.savefig(tmp, format="png"), force))
+    plt.close(fig)
+    return written, []
