@@ -46,8 +46,12 @@ def test_output_dir_rules(tmp_path, monkeypatch):
     src.write_text("x")
     with pytest.raises(ParameterError, match="holds the input"):
         check_output_dir(src.parent, kind="tape", force=True, inputs=[src])
+    with pytest.raises(ParameterError, match="current folder"):
+        check_output_dir(tmp_path, kind="tape", force=True, inputs=[src])
+    monkeypatch.chdir(src.parent)
     with pytest.raises(ParameterError, match="holds the input"):
         check_output_dir(tmp_path, kind="tape", force=True, inputs=[src])
+    monkeypatch.chdir(tmp_path)
     user = tmp_path / "mine"
     user.mkdir()
     (user / "notes.txt").write_text("precious")
