@@ -253,10 +253,10 @@ def test_settings_round_trip_and_key():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"levels": 0}, "`levels` must be in 1..25, got 0"),
-    ({"levels": 26}, "`levels` must be in 1..25, got 26"),
-    ({"window": 1}, "`window` must be >= 2, got 1"),
-    ({"window": 2.5}, "`window` must be an integer, got 2.5"),
+    ({"levels": 0}, "`levels` must be an integer in 1..25, got 0"),
+    ({"levels": 26}, "`levels` must be an integer in 1..25, got 26"),
+    ({"window": 1}, "`window` must be an integer >= 2, got 1"),
+    ({"window": 2.5}, "`window` must be an integer >= 2, got 2.5"),
     ({"z_clip": 0}, "`z_clip` must be a number > 0, got 0"),
     ({"convention": "same"}, "`convention` must be one of paper, aggressor, got 'same'"),
     ({"asof": "before"}, "`asof` must be one of strict, at_or_before, got 'before'"),
@@ -338,7 +338,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error: tape directory") and err.count("\n") == 1
     write_tape(random_tape(1, n_trades=200, n_book=100, days=2), tmp_path / "tape")
     assert main([str(tmp_path / "tape"), "--window", "1"]) == 2
-    assert capsys.readouterr().err == "error: `window` must be >= 2, got 1\n"
+    assert capsys.readouterr().err == "error: `window` must be an integer >= 2, got 1\n"
 
 
 def test_spread_on_the_tick_grid_is_a_whole_number_of_ticks():

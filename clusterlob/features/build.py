@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from .. import _core
+from .._io import check_choice, check_int, check_number
 from ..errors import ParameterError, TapeError
 from ..tape.store import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
@@ -69,6 +70,15 @@ _THREADED_ROWS = 1 << 20        # from this many rows the z-scores use two threa
 
 # -- settings ------------------------------------------------------------------------------
 
+_FEATURE_FLAGS = (   # (field, argparse type, help) of FeatureSettings.add_arguments
+    ("levels", int, f"book levels D summed into sbs / obs, 1..{MAX_LEVELS}"),
+    ("window", int, "z-score window W in trades"),
+    ("z_clip", float, "clip z to +-this (inf: no clipping)"),
+    ("convention", str, f"{' or '.join(CONVENTIONS)}: paper = sbs is the consumed side"),
+    ("asof", str, f"{' or '.join(ASOF_RULES)}: the snapshot strictly before the trade, or at or before it"),
+    ("time_key", str, f"{' or '.join(TIME_KEYS)}: local receive time or exchange time"),
+)
+
 @dataclass(frozen=True)
 class FeatureSettings:
     """How trades become features; one object that travels through the whole pipeline.
@@ -97,24 +107,12 @@ class FeatureSettings:
     time_key: str = "local"
 
     def __post_init__(self):
-        for name, lo, hi in (("levels", 1, MAX_LEVELS), ("window", 2, None)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ParameterError(f"`{name}` must be an integer, got {value!r}")
-            if value < lo or (hi is not None and value > hi):
-                rule = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
-                raise ParameterError(f"`{name}` must be {rule}, got {value}")
-            object.__setattr__(self, name, int(value))
-        clip = self.z_clip
-        if isinstance(clip, bool) or not isinstance(clip, (int, float, np.floating)) \
-                or math.isnan(clip) or clip <= 0:
-            raise ParameterError(f"`z_clip` must be a number > 0, got {clip!r}")
-        object.__setattr__(self, "z_clip", float(clip))
+        object.__setattr__(self, "levels", check_int("levels", self.levels, 1, MAX_LEVELS))
+        object.__setattr__(self, "window", check_int("window", self.window, 2))
+        object.__setattr__(self, "z_clip", check_number("z_clip", self.z_clip, 0, lo_open=True, finite=False))
         for name, allowed in (("convention", CONVENTIONS), ("asof", ASOF_RULES),
                               ("time_key", TIME_KEYS)):
-            if getattr(self, name) not in allowed:
-                raise ParameterError(f"`{name}` must be one of {', '.join(allowed)}, "
-                                     f"got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), allowed)
 
     def to_dict(self) -> dict:
         """Plain dict (JSON-able; an infinite ``z_clip`` becomes the string "inf")."""
@@ -139,26 +137,32 @@ class FeatureSettings:
         return cls(**d)
 
     @classmethod
-    def add_arguments(cls, parser) -> None:
+    def add_arguments(cls, parser, *, unset: bool = False) -> None:
         """Add the feature flags (``--levels --window --z-clip --convention --asof --time-key``)
-        to an argparse parser or argument group; :meth:`from_args` reads them back."""
+        to an argparse parser or argument group; :meth:`from_args` reads them back.
+
+        ``unset``: the flags default to None, so that :meth:`from_args` can take the values not
+        given from another object (``python -m clusterlob.compare`` takes a given model's).
+        """
         d = cls()
-        parser.add_argument("--levels", type=int, default=d.levels, help=f"book levels D, 1..25 (default {d.levels})")
-        parser.add_argument("--window", type=int, default=d.window,
-                            help=f"z-score window W in trades (default {d.window})")
-        parser.add_argument("--z-clip", type=float, default=d.z_clip, help=f"clip z to +-this (default {d.z_clip:g})")
-        parser.add_argument("--convention", choices=CONVENTIONS, default=d.convention,
-                            help="paper: sbs = consumed side (default); aggressor: swapped")
-        parser.add_argument("--asof", choices=ASOF_RULES, default=d.asof,
-                            help="strict: the snapshot before the trade (default); at_or_before")
-        parser.add_argument("--time-key", choices=TIME_KEYS, default=d.time_key,
-                            help="local receive time (default) or exchange time")
+
+        def default(name):
+            return None if unset else getattr(d, name)
+
+        def shown(value):
+            return f"{value:g}" if isinstance(value, float) else str(value)
+
+        for name, kind, text in _FEATURE_FLAGS:
+            parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default(name),
+                                help=f"{text} (default {shown(getattr(d, name))})")
 
     @classmethod
-    def from_args(cls, args) -> "FeatureSettings":
-        """The settings of the flags of :meth:`add_arguments`."""
-        return cls(levels=args.levels, window=args.window, z_clip=args.z_clip,
-                   convention=args.convention, asof=args.asof, time_key=args.time_key)
+    def from_args(cls, args, base: "FeatureSettings | None" = None) -> "FeatureSettings":
+        """The settings of the flags of :meth:`add_arguments`; a flag left at None (``unset``)
+        takes its value from ``base`` (default: the defaults)."""
+        base = cls() if base is None else base
+        given = {name: getattr(args, name) for name, _, _ in _FEATURE_FLAGS if getattr(args, name) is not None}
+        return replace(base, **given)
 
     def key(self) -> str:
         """Stable 16-hex-digit hash of the settings, for cache file names."""

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from .._io import check_choice, check_number
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED
 
@@ -161,15 +162,10 @@ class StrategyConfig:
     def __post_init__(self):
         def number(name, lo=None, hi=None, lo_open=False, integer=False):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ParameterError(f"`{name}` must be a finite number, got {value!r}")
-            if integer and int(value) != value:
+            if integer and isinstance(value, float) and math.isfinite(value) and int(value) != value:
                 raise ParameterError(f"`{name}` must be a whole number of microseconds, got {value!r}")
-            if lo is not None and (value <= lo if lo_open else value < lo):
-                raise ParameterError(f"`{name}` must be {'>' if lo_open else '>='} {lo}, got {value!r}")
-            if hi is not None and value > hi:
-                raise ParameterError(f"`{name}` must be <= {hi}, got {value!r}")
-            object.__setattr__(self, name, int(value) if integer else float(value))
+            checked = check_number(name, value, lo, hi, lo_open=lo_open)
+            object.__setattr__(self, name, int(checked) if integer else checked)
 
         number("skew_ticks", 0)
         number("theta", 0)
@@ -189,11 +185,9 @@ class StrategyConfig:
             raise ParameterError(f"`order_latency_us` must be <= `requote_interval_us` "
                                  f"({self.requote_interval_us}), got {self.order_latency_us}")
         for name, allowed in (("inventory_mode", ("dynamic", "fixed")), ("fill_mode", ("cross", "touch"))):
-            if getattr(self, name) not in allowed:
-                raise ParameterError(f"`{name}` must be one of {list(allowed)}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), allowed)
         for name in ("alpha_role", "hazard_role"):
-            if getattr(self, name) not in _ROLE_CODES:
-                raise ParameterError(f"`{name}` must be one of {sorted(_ROLE_CODES)}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), sorted(_ROLE_CODES))
         if self.alpha_role == self.hazard_role != "none":
             raise ParameterError(f"`alpha_role` and `hazard_role` must differ, both are {self.alpha_role!r}")
 
@@ -208,8 +202,7 @@ class StrategyConfig:
 
     def with_mapping(self, preset: str) -> "StrategyConfig":
         """A copy using a role-mapping preset (``"inverted"`` or ``"traditional"``)."""
-        if preset not in ROLE_PRESETS:
-            raise ParameterError(f"`mapping` must be one of {sorted(ROLE_PRESETS)}, got {preset!r}")
+        check_choice("mapping", preset, sorted(ROLE_PRESETS))
         alpha, hazard = ROLE_PRESETS[preset]
         return dataclasses.replace(self, alpha_role=alpha, hazard_role=hazard)
 
