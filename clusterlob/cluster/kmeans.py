@@ -172,8 +172,8 @@ def kmeans_plusplus(X, k: int, *, seed=None, n_local_trials: int | None = None):
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(k))
     n_local_trials = check_int("n_local_trials", n_local_trials, 1)
-    if n_local_trials > 64:
-        raise ParameterError(f"`n_local_trials` must be <= 64, got {n_local_trials}")
+    if n_local_trials > _core.KMEANS_MAX_SEED_CANDIDATES:
+        raise ParameterError(f"`n_local_trials` must be <= {_core.KMEANS_MAX_SEED_CANDIDATES}, got {n_local_trials}")
     return _seed(X, k, _rng(seed), n_local_trials)
 
 

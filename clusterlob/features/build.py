@@ -61,9 +61,9 @@ ASOF_RULES = ("strict", "at_or_before")
 TIME_KEYS = ("local", "exchange")
 
 _N_FEATURES = len(FEATURE_NAMES)
-_NO_TIME = np.iinfo(np.int64).min          # "no change seen yet" in the carried book
-# row flags written by the rolling kernel
-_ROW_WARMUP, _ROW_NONFINITE, _ROW_ZERO_STD, _ROW_CLIPPED = 1, 2, 4, 8
+# row flags written by the rolling kernel (defined there)
+_ROW_WARMUP, _ROW_NONFINITE, _ROW_ZERO_STD, _ROW_CLIPPED = (
+    _core.ROLLING_ROW_WARMUP, _core.ROLLING_ROW_NONFINITE, _core.ROLLING_ROW_ZERO_STD, _core.ROLLING_ROW_CLIPPED)
 _STATE_FORMAT = "clusterlob-rolling-state"
 _THREADED_ROWS = 1 << 20        # from this many rows the z-scores use two threads
 
@@ -173,9 +173,14 @@ class FeatureSettings:
 # -- state carried across days --------------------------------------------------------------
 
 def _new_book_state() -> tuple[np.ndarray, np.ndarray]:
-    book_state = np.full(6, np.nan)    # touch px, touch size, log1p top-D depths, spread (ticks)
-    book_times = np.array([0, 0, _NO_TIME, _NO_TIME, _NO_TIME], dtype=np.int64)
-    return book_state, book_times
+    """The carried book before any snapshot (layout: ``_kernels/features.pxi``)."""
+    return _core.new_book_state()
+
+
+def _kernel_params(settings: FeatureSettings, tick_size: float) -> dict:
+    """The feature kernel's ``FeatureParams`` struct, built here and nowhere else."""
+    return {"levels": settings.levels, "strict": settings.asof == "strict",
+            "tick_size": float(tick_size), "aggressor": settings.convention == "aggressor"}
 
 
 @dataclass
@@ -242,7 +247,7 @@ class RollingState:
             "m2": floats(self.m2),
             "m2_peak": floats(self.m2_peak),
             "book_state": floats(self.book_state),
-            "book_times": [None if t == _NO_TIME else t for t in self.book_times.tolist()],
+            "book_times": [None if t == _core.BOOK_NO_TIME else t for t in self.book_times.tolist()],
         }
 
     @classmethod
@@ -267,7 +272,8 @@ class RollingState:
         return cls(str(d.get("settings_key")), window, array("ring", (f, window), fl, np.nan),
                    *(array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute")),
                    *(array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak")),
-                   array("book_state", (6,), fl, np.nan), array("book_times", (5,), it, int(_NO_TIME)),
+                   array("book_state", (_core.BOOK_STATE_SIZE,), fl, np.nan),
+                   array("book_times", (_core.BOOK_TIMES_SIZE,), it, int(_core.BOOK_NO_TIME)),
                    int(d.get("rows", 0)))
 
 
@@ -370,8 +376,7 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
         trade_ts, side, amount, rows, book_ts, book_order,
         *(np.asarray(getattr(book, name), dtype=np.float64)
           for name in ("bid_px", "ask_px", "bid_sz", "ask_sz")),
-        settings.levels, settings.asof == "strict", float(tape.instrument.tick_size),
-        settings.convention == "aggressor", book_state, book_times, raw)
+        _kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw)
     counts = {"trades": len(trades), "unknown_side": int(len(trades) - rows.shape[0]),
               "no_book_before": int(n_no_book), "rows": int(rows.shape[0] - n_no_book)}
     return rows[n_no_book:], raw[n_no_book:], counts, book_state, book_times
@@ -418,10 +423,7 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
 
     def run(col_lo, col_hi):
         flags = np.zeros(m, dtype=np.uint8)
-        _core.rolling_zscore_kernel(raw, state.ring, state.n_seen, state.run_length,
-                                    state.since_recompute, state.shift, state.mean_shifted,
-                                    state.m2, state.m2_peak, settings.z_clip, z, flags,
-                                    per_feature, col_lo, col_hi)
+        _core.rolling_zscore_kernel(raw, state, settings.z_clip, z, flags, per_feature, col_lo, col_hi)
         return flags
 
     if m >= _THREADED_ROWS and (os.cpu_count() or 1) >= 2:

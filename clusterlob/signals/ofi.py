@@ -368,7 +368,7 @@ class BucketAccumulator:
             np.ascontiguousarray(ts, dtype=np.int64), np.ascontiguousarray(side, dtype=np.int8),
             np.ascontiguousarray(amount),
             np.empty(0, np.int8) if labels is None else np.ascontiguousarray(labels, dtype=np.int8),
-            self._row_of_code, self.grid.start_us, self.grid.bucket_us, self._size, self._count, self._trades)
+            self._row_of_code, self.grid, self._size, self._count, self._trades)
         self._unknown += unknown
         self._outside += outside
 
