@@ -256,30 +256,37 @@ class StrategyConfig:
 
     # -- command-line flags (defined once, here) --------------------------------------------
     @classmethod
-    def add_arguments(cls, parser) -> None:
+    def add_arguments(cls, parser, defaults: "StrategyConfig | None" = None, *, exclude=()) -> None:
         """Add ``--config FILE.toml``, ``--mapping`` and one flag per field (``--skew-ticks`` ...)
-        to an argparse parser; :meth:`from_args` reads them back (flags override the file)."""
+        to an argparse parser; :meth:`from_args` reads them back (flags override the file).
+
+        ``defaults``: the config the help shows (pass the same to :meth:`from_args` as ``base``);
+        ``exclude``: fields a command sets itself (no flag; ``python -m clusterlob.inventory``
+        sweeps ``theta`` and runs both ``inventory_mode`` values)."""
         parser.add_argument("--config", metavar="FILE.toml", default=None,
                             help="strategy parameters from a TOML file (flags below override it)")
         parser.add_argument("--mapping", choices=sorted(ROLE_PRESETS), default=None,
                             help="role mapping preset (default inverted: alpha <- directional, "
                                  "hazard <- opportunistic)")
-        g = parser.add_argument_group("strategy (defaults: clusterlob.replay.StrategyConfig)")
-        defaults = cls()
+        g = parser.add_argument_group("strategy (defaults: clusterlob.replay.StrategyConfig)"
+                                      if defaults is None else "strategy")
+        defaults = cls() if defaults is None else defaults
         for f in dataclasses.fields(cls):
+            if f.name in exclude:
+                continue
             kind = int if f.type in ("int", int) else float if f.type in ("float", float) else str
-            g.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+            g.add_argument("--" + f.name.replace("_", "-"), dest=_DEST + f.name, type=kind, default=None,
                            metavar=kind.__name__.upper(),
                            help=f"{FIELD_HELP[f.name]} (default {getattr(defaults, f.name)})")
 
     @classmethod
-    def from_args(cls, args) -> "StrategyConfig":
-        """The config of the flags of :meth:`add_arguments`: the TOML file (or the defaults),
-        then ``--mapping``, then each field flag given."""
-        base = load_config(args.config).to_dict() if args.config else cls().to_dict()
+    def from_args(cls, args, base: "StrategyConfig | None" = None) -> "StrategyConfig":
+        """The config of the flags of :meth:`add_arguments`: the TOML file (or ``base``, default
+        the defaults), then ``--mapping``, then each field flag given."""
+        base = (load_config(args.config) if args.config else base if base is not None else cls()).to_dict()
         base.pop("mapping")
-        flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-                 if getattr(args, f.name) is not None}
+        flags = {f.name: getattr(args, _DEST + f.name) for f in dataclasses.fields(cls)
+                 if getattr(args, _DEST + f.name, None) is not None}
         if args.mapping:
             alpha, hazard = ROLE_PRESETS[args.mapping]
             for key, value in (("alpha_role", alpha), ("hazard_role", hazard)):
@@ -288,6 +295,9 @@ class StrategyConfig:
                                          f"but --{key.replace('_', '-')} {flags[key]} was also given")
                 flags[key] = value
         return cls.from_dict({**base, **flags}, source="command line")
+
+
+_DEST = "strategy."     # the flags' namespace attributes, apart from a command's own flags
 
 
 def load_config(path) -> StrategyConfig:
