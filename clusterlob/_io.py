@@ -185,11 +185,19 @@ class Progress:
 
 # -- validators -------------------------------------------------------------------------------------
 
-def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
-    """``value`` as an int, or a one-line error naming ``name``: "`k` must be an integer >= 2, got 1"."""
+def check_int(name: str, value, lo: int | None = None, hi: int | None = None, *,
+              none_ok: bool = False) -> int | None:
+    """``value`` as an int, or a one-line error naming ``name``: "`k` must be an integer >= 2, got 1".
+
+    ``none_ok``: None is allowed (and returned); the message then says "None or an integer ...".
+    """
+    if none_ok and value is None:
+        return None
     rule = ("an integer" + (f" >= {lo}" if lo is not None and hi is None else "")
             + (f" in {lo}..{hi}" if lo is not None and hi is not None else "")
             + (f" <= {hi}" if hi is not None and lo is None else ""))
+    if none_ok:
+        rule = "None or " + rule
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise ParameterError(f"`{name}` must be {rule}, got {value!r}")
     value = int(value)
@@ -199,22 +207,33 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
 
 
 def check_number(name: str, value, lo: float | None = None, hi: float | None = None, *,
-                 lo_open: bool = False, hi_open: bool = False) -> float:
-    """``value`` as a finite float within the bounds, or a one-line error naming ``name``."""
+                 lo_open: bool = False, hi_open: bool = False, finite: bool = True) -> float:
+    """``value`` as a float within the bounds, or a one-line error naming ``name``:
+    "`tol` must be a finite number >= 0, got -1.0".  NaN is always refused; ``finite=False``
+    lets +-inf through (still subject to the bounds)."""
+    rule = ("a finite number" if finite else "a number")
+    if lo is not None and hi is not None:
+        rule += f" in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    elif lo is not None:
+        rule += f" {'>' if lo_open else '>='} {lo:g}"
+    elif hi is not None:
+        rule += f" {'<' if hi_open else '<='} {hi:g}"
     if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise ParameterError(f"`{name}` must be a finite number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ParameterError(f"`{name}` must be a finite number, got {value!r}")
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        raise ParameterError(f"`{name}` must be {'>' if lo_open else '>='} {lo:g}, got {value!r}")
-    if hi is not None and (v >= hi if hi_open else v > hi):
-        raise ParameterError(f"`{name}` must be {'<' if hi_open else '<='} {hi:g}, got {value!r}")
+        raise ParameterError(f"`{name}` must be {rule}, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"`{name}` must be {rule}, got {value!r}") from None
+    if math.isnan(v) or (finite and math.isinf(v)):
+        raise ParameterError(f"`{name}` must be {rule}, got {value!r}")
+    if (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and (v >= hi if hi_open else v > hi)):
+        raise ParameterError(f"`{name}` must be {rule}, got {value!r}")
     return v
 
 
 def check_choice(name: str, value, choices: Sequence) -> Any:
-    """``value`` if it is one of ``choices``, or a one-line error listing them."""
-    if value not in choices:
-        raise ParameterError(f"`{name}` must be one of {list(choices)}, got {value!r}")
+    """``value`` if it is one of ``choices``, or a one-line error listing them:
+    "`asof` must be one of strict, at_or_before, got 'before'"."""
+    if isinstance(value, bool) or value not in choices:
+        raise ParameterError(f"`{name}` must be one of {', '.join(str(c) for c in choices)}, got {value!r}")
     return value

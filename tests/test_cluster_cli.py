@@ -78,7 +78,7 @@ def test_cli_refuses_existing_outputs_and_reports_errors(tape_dir, tmp_path, cap
     assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert main([str(tape_dir), "--out", str(tmp_path / "o3"), "--window", "1"]) == 2
-    assert "`window` must be >= 2, got 1" in capsys.readouterr().err
+    assert "`window` must be an integer >= 2, got 1" in capsys.readouterr().err
     assert main([str(tape_dir), "--out", str(tmp_path / "o4"), "--days", "2024-06-01:2024-06-02"]) == 2
     assert "select none" in capsys.readouterr().err
 
@@ -99,7 +99,7 @@ def test_module_entry_point(tape_dir, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "clusterlob.cluster", str(tape_dir), "--out",
                            str(tmp_path / "o"), "--window", "1"], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "error: `window` must be >= 2, got 1"
+    assert proc.stderr.strip() == "error: `window` must be an integer >= 2, got 1"
 
 
 def test_interpretation_follows_the_centroid():

@@ -182,7 +182,7 @@ def test_cli_days_and_errors(tapes, tmp_path, capsys):
             ([a, b, "--days", "2024-05-01"], "days not in the tape: 2024-05-01"),
             ([a, b, "--convention", "spot"], "`convention` must be one of"),
             ([a, b, "--min-rows-per-cluster", "0"], "`min_rows_per_cluster` must be an integer >= 1, got 0"),
-            ([a, b, "--k", "0"], "`k` must be an integer >= 1, got 0"),
+            ([a, b, "--k", "0"], "`k` must be an integer in 2..127, got 0"),
             ([a, b, "--seed", "-1"], "`seed` must be an integer >= 0, got -1"),
             ([a, b, "--model-a", str(tmp_path / "none.json")], "does not exist")):
         assert main(argv + ["--out", str(tmp_path / "e")]) == 2

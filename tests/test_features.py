@@ -12,6 +12,7 @@ from clusterlob.tape import (Book, Instrument, Tape, Trades, day_start_us, read_
                              read_tape, write_tape)
 
 from conftest import shared_file
+from twins.features import raw_features as twin_raw_features, spread_ticks
 
 NAN = np.nan
 US = 1_000_000
@@ -32,11 +33,6 @@ US = 1_000_000
 #   T4 t=4   buy 0.5  sees S2
 #   T5 t=5   sell 4   strict: S2; at-or-before: S3
 
-
-def spread_ticks(x):
-    """Reference: a spread within 1e-6 of a whole number of ticks is that whole number."""
-    r = np.round(x)
-    return np.where(np.abs(x - r) < 1e-6, r, x)
 
 def hand_tape():
     ts_book = np.array([1, 2, 3, 5], dtype=np.int64) * US
@@ -106,50 +102,6 @@ def test_hand_tape_build_features_window_two():
     assert d["feature_names"] == list(FEATURE_NAMES) and d["counts"]["rows"] == 4
 
 
-# -- a NumPy reference for the raw features -------------------------------------------------
-
-def _differs(a, b):
-    return ~((a == b) | (np.isnan(a) & np.isnan(b)))
-
-
-def reference_raw_features(tape, settings):
-    """The definitions written plainly with searchsorted (trades and book in time order)."""
-    col = "ts_local_us" if settings.time_key == "local" else "ts_exch_us"
-    t_tr, t_bk = getattr(tape.trades, col), getattr(tape.book, col)
-    tr_order = np.argsort(t_tr, kind="stable")
-    bk_order = np.argsort(t_bk, kind="stable")
-    t_bk = t_bk[bk_order]
-    bid_px, ask_px = tape.book.bid_px[bk_order], tape.book.ask_px[bk_order]
-    bid_sz, ask_sz = tape.book.bid_sz[bk_order], tape.book.ask_sz[bk_order]
-    rows = tr_order[tape.trades.side[tr_order] != 0]
-    t = t_tr[rows]
-    j = np.searchsorted(t_bk, t, side="left" if settings.asof == "strict" else "right") - 1
-    rows, t, j = rows[j >= 0], t[j >= 0], j[j >= 0]
-
-    def last_change(x):
-        idx = np.arange(len(x))
-        changed = np.zeros(len(x), bool)
-        changed[1:] = _differs(x[1:], x[:-1])
-        last = np.maximum.accumulate(np.where(changed, idx, -1))[j]
-        return np.where(last >= 0, (t - t_bk[np.maximum(last, 0)]) * 1e-6, np.nan)
-
-    D = settings.levels
-    depth_bid = np.nansum(bid_sz[:, :D], axis=1)[j]
-    depth_ask = np.nansum(ask_sz[:, :D], axis=1)[j]
-    buy = tape.trades.side[rows] > 0
-    consumed, other = np.where(buy, depth_ask, depth_bid), np.where(buy, depth_bid, depth_ask)
-    if settings.convention == "aggressor":
-        consumed, other = other, consumed
-    raw = np.column_stack([
-        tape.trades.amount[rows] / (bid_sz[j, 0] + ask_sz[j, 0]),
-        np.log1p(consumed), np.log1p(other),
-        spread_ticks((ask_px[j, 0] - bid_px[j, 0]) / tape.instrument.tick_size),
-        last_change(0.5 * (bid_px[:, 0] + ask_px[:, 0])),
-        np.where(buy, last_change(ask_px[:, 0]), last_change(bid_px[:, 0])),
-    ])
-    return rows, raw
-
-
 def random_tape(seed, n_trades=3000, n_book=1000, levels=5, days=3):
     """A seeded multi-day tape with ties between trades and snapshots, missing levels,
     unknown sides, a missing touch now and then, and exchange times that are out of order."""
@@ -188,7 +140,7 @@ def test_raw_features_match_reference(levels, asof, time_key):
         for convention in ("paper", "aggressor"):
             settings = FeatureSettings(levels=levels, asof=asof, time_key=time_key, convention=convention)
             trade_index, raw, counts = compute_raw_features(tape, settings)
-            rows_ref, raw_ref = reference_raw_features(tape, settings)
+            rows_ref, raw_ref = twin_raw_features(tape, settings)
             np.testing.assert_array_equal(trade_index, rows_ref)
             np.testing.assert_allclose(raw, raw_ref, rtol=1e-12, atol=0)
             np.testing.assert_array_equal(np.isnan(raw), np.isnan(raw_ref))
@@ -253,10 +205,10 @@ def test_settings_round_trip_and_key():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"levels": 0}, "`levels` must be in 1..25, got 0"),
-    ({"levels": 26}, "`levels` must be in 1..25, got 26"),
-    ({"window": 1}, "`window` must be >= 2, got 1"),
-    ({"window": 2.5}, "`window` must be an integer, got 2.5"),
+    ({"levels": 0}, "`levels` must be an integer in 1..25, got 0"),
+    ({"levels": 26}, "`levels` must be an integer in 1..25, got 26"),
+    ({"window": 1}, "`window` must be an integer >= 2, got 1"),
+    ({"window": 2.5}, "`window` must be an integer >= 2, got 2.5"),
     ({"z_clip": 0}, "`z_clip` must be a number > 0, got 0"),
     ({"convention": "same"}, "`convention` must be one of paper, aggressor, got 'same'"),
     ({"asof": "before"}, "`asof` must be one of strict, at_or_before, got 'before'"),
@@ -300,7 +252,7 @@ def test_real_binance_recording(tmp_path):
     for settings in (FeatureSettings(), FeatureSettings(levels=25, asof="at_or_before"),
                      FeatureSettings(time_key="exchange")):
         f = build_features(tape, settings)
-        rows_ref, raw_ref = reference_raw_features(tape, settings)
+        rows_ref, raw_ref = twin_raw_features(tape, settings)
         np.testing.assert_array_equal(f.trade_index, rows_ref)
         np.testing.assert_allclose(f.raw, raw_ref, rtol=1e-12)
         assert f.counts["unknown_side"] == 0
@@ -338,7 +290,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("error: tape directory") and err.count("\n") == 1
     write_tape(random_tape(1, n_trades=200, n_book=100, days=2), tmp_path / "tape")
     assert main([str(tmp_path / "tape"), "--window", "1"]) == 2
-    assert capsys.readouterr().err == "error: `window` must be >= 2, got 1\n"
+    assert capsys.readouterr().err == "error: `window` must be an integer >= 2, got 1\n"
 
 
 def test_spread_on_the_tick_grid_is_a_whole_number_of_ticks():
@@ -359,3 +311,21 @@ def test_spread_on_the_tick_grid_is_a_whole_number_of_ticks():
     spread = raw[:, 3]
     assert spread[0] == 1.0 and spread[1] == 1.0
     assert abs(spread[2] - 2.5) < 1e-9
+
+
+def test_kernel_layout_and_params_are_defined_once():
+    from clusterlob import _core
+    from clusterlob.features.build import _kernel_params
+    from clusterlob.walkforward import cache
+    state, times = _core.new_book_state()
+    assert state.shape == (_core.BOOK_STATE_SIZE,) and np.isnan(state).all()
+    assert times[_core.BOOK_TIMES_HAS] == 0 and times[_core.BOOK_TIMES_MID_CHANGE] == _core.BOOK_NO_TIME
+    assert (cache._HAS, cache._MID, cache._BID, cache._ASK) == (
+        _core.BOOK_TIMES_HAS, _core.BOOK_TIMES_MID_CHANGE, _core.BOOK_TIMES_BID_CHANGE, _core.BOOK_TIMES_ASK_CHANGE)
+    assert RollingState.new(FeatureSettings()).book_times.tolist() == times.tolist()
+    params = _kernel_params(FeatureSettings(levels=3, asof="at_or_before", convention="aggressor"), 0.1)
+    assert params == {"levels": 3, "strict": False, "tick_size": 0.1, "aggressor": True}
+    one = np.zeros(1, np.int64)
+    with pytest.raises((TypeError, ValueError)):      # a struct field missing is refused, not defaulted
+        _core.asof_trade_features(one, np.ones(1, np.int8), np.ones(1), one, one, one, *[np.ones((1, 3))] * 4,
+                                  {"levels": 3, "strict": True, "tick_size": 0.1}, state, times, np.empty((1, 6)))

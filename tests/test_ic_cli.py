@@ -109,7 +109,7 @@ def test_cli_writes_every_output(planted, tmp_path, capsys):
     (["--group-by", "role"], "--group-by role needs --model"),
     (["--horizons", "1,x"], "--horizons must be comma-separated integers"),
     (["--bucket", "0"], "`bucket_s` must be a positive number"),
-    (["--threshold-quantile", "2"], "`quantile` must be in [0, 1]"),
+    (["--threshold-quantile", "2"], "`quantile` must be a finite number in [0, 1]"),
     (["--days", "2024-06-01"], "days not in the tape: 2024-06-01"),
     (["--model", "/nonexistent/model.json"], "model file /nonexistent/model.json does not exist"),
 ])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from compare_fixtures import planted_tape
-from importance_reference import moments_update, two_pass
+from twins.importance import moments_update, two_pass
 from clusterlob import _core
 from clusterlob.errors import ParameterError
 from clusterlob.features import FEATURE_NAMES, FeatureSettings, build_features
@@ -56,7 +56,7 @@ def test_matches_the_two_pass_two_pass(seed):
 
 @pytest.mark.parametrize("seed", range(10))
 def test_kernel_matches_its_numpy_twin(seed):
-    """_core.cluster_moments_update against tests/importance_reference.moments_update, block by block."""
+    """_core.cluster_moments_update against tests/twins/importance.moments_update, block by block."""
     rng = np.random.default_rng(1000 + seed)
     k, f = int(rng.integers(1, 7)), int(rng.integers(1, 8))
     state_fast = (np.zeros(k, np.int64), np.zeros((k, f)), np.zeros((k, f)))

@@ -307,7 +307,16 @@ def test_cli_json_and_errors(capsys):
     assert main(["--events", "1000", "--seeds", "2", "--no-signal", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert all(r["difference"]["pnl_mean"] == 0.0 and r["difference"]["t_stat"] is None for r in doc["results"])
-    for bad in (["--seeds", "0"], ["--theta", "-1"], ["--lean", "2"], ["--events", "0"]):
+    # the strategy flags are StrategyConfig's own (defaults: EXPERIMENT_CONFIG); theta is swept
+    assert main(["--events", "1000", "--seeds", "2", "--theta", "2", "--skew-ticks", "4",
+                 "--maker-fee-bps", "1", "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["skew_ticks"] == 4.0 and config["maker_fee_bps"] == 1.0 and config["min_half_ticks"] == 5.0
+    with pytest.raises(SystemExit):             # both policies run: no --inventory-mode flag
+        main(["--inventory-mode", "fixed"])
+    assert "unrecognized arguments: --inventory-mode" in capsys.readouterr().err
+    for bad in (["--seeds", "0"], ["--theta", "-1"], ["--lean", "2"], ["--events", "0"],
+                ["--quote-size", "0"]):
         assert main(bad) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1

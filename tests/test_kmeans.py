@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import kmeans_reference as ref
+from twins import kmeans as ref
 from cluster_fixtures import z_blobs
 from clusterlob import _core
 from clusterlob.errors import ParameterError

@@ -71,7 +71,7 @@ def test_load_refuses_other_settings(tmp_path, log_model):
     (lambda d: d["centers_z"].pop(), "`role_codes` must have 2 entries"),
     (lambda d: d["centers_z"][0].pop(), "`centers_z` must be (k, 6)"),
     (lambda d: d.update(role_codes=[0, 1, 7]), "`role_codes` must be in -1..2"),
-    (lambda d: d["feature_settings"].update(levels=0), "`levels` must be in 1..25, got 0"),
+    (lambda d: d["feature_settings"].update(levels=0), "`levels` must be an integer in 1..25, got 0"),
     (lambda d: d.pop("inertia"), "missing keys ['inertia']"),
 ])
 def test_load_validates(tmp_path, log_model, edit, fragment):

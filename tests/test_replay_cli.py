@@ -131,7 +131,7 @@ def test_given_model_is_used_and_checked_against_the_tape(tape_dir, tmp_path, ca
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--skew-ticks", "nan"], "`skew_ticks` must be a finite number, got nan"),
+    (["--skew-ticks", "nan"], "`skew_ticks` must be a finite number >= 0, got nan"),
     (["--fill-mode", "through"], "`fill_mode` must be one of"),
     (["--mapping", "traditional", "--alpha-role", "passive"], "--mapping traditional sets --alpha-role"),
     (["--replay-days", "2030-01-01"], "days not in the tape: 2030-01-01"),

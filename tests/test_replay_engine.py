@@ -325,7 +325,7 @@ def test_a_quote_never_fills_a_trade_of_its_own_decision_time():
             np.array([OPPORTUNISTIC, UNASSIGNED, UNASSIGNED], np.int8), bts, bid, ask)
     kw = dict(skew_ticks=0, theta=0, half_spread_bps=1.0, min_half_ticks=1.0, hazard_k=100.0,
               half_life_s=0.0001, signal_scale_trades=0.01, requote_interval_us=1000, maker_fee_bps=0.0)
-    with pytest.raises(ParameterError, match="`order_latency_us` must be > 0, got 0"):
+    with pytest.raises(ParameterError, match="`order_latency_us` must be a finite number > 0, got 0"):
         StrategyConfig(order_latency_us=0, **kw)
     r = replay_arrays(*args, tick_size=0.5, config=StrategyConfig(order_latency_us=1, **kw))
     assert r.summary.quote_decisions == 2 and len(r.fills) == 0

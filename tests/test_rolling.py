@@ -6,41 +6,9 @@ import pytest
 
 from clusterlob.errors import ParameterError
 from clusterlob.features import FEATURE_NAMES, FeatureSettings, RollingState, rolling_zscore
+from twins.features import rolling_zscore as twin_rolling_zscore
 
 F = len(FEATURE_NAMES)
-
-
-def reference_rolling_zscore(raw, window, z_clip):
-    """The rule, written plainly: per column, windows over the finite values only.
-
-    Returns z (m, F) and per-column counts (warm-up, non-finite, zero std, clipped).
-    Window statistics are taken in extended precision (np.longdouble) so that the
-    reference is more accurate than the kernel it checks: in float64, a plain two-pass
-    mean of values near 60000 is itself off by ~1e-12, which is ~1e-9 in z when the
-    window's spread is small.
-    """
-    raw = np.asarray(raw, dtype=np.float64)
-    m, n_cols = raw.shape
-    z = np.full((m, n_cols), np.nan)
-    counts = np.zeros((n_cols, 4), dtype=np.int64)
-    for f in range(n_cols):
-        finite = np.isfinite(raw[:, f])
-        counts[f, 1] = m - finite.sum()
-        pos = np.flatnonzero(finite)
-        values = raw[pos, f]
-        counts[f, 0] = min(len(values), window - 1)
-        if len(values) < window:
-            continue
-        windows = np.lib.stride_tricks.sliding_window_view(values.astype(np.longdouble), window)
-        mean = windows.mean(axis=1)
-        std = windows.std(axis=1, ddof=1)
-        x = values[window - 1:].astype(np.longdouble)
-        zero = std <= 1e-12 * np.maximum(1.0, np.abs(mean))
-        zz = np.where(zero, 0.0, (x - mean) / np.where(zero, 1.0, std)).astype(np.float64)
-        counts[f, 2] = zero.sum()
-        counts[f, 3] = (np.abs(zz) > z_clip).sum()
-        z[pos[window - 1:], f] = np.clip(zz, -z_clip, z_clip)
-    return z, counts
 
 
 def counts_matrix(counts):
@@ -109,7 +77,7 @@ def test_kernel_matches_reference(window, pattern):
         raw = random_raw(rng, 1500, pattern)
         settings = FeatureSettings(window=window, z_clip=4.0)
         z, _, counts = rolling_zscore(raw, settings)
-        z_ref, counts_ref = reference_rolling_zscore(raw, window, 4.0)
+        z_ref, counts_ref = twin_rolling_zscore(raw, window, 4.0)
         np.testing.assert_array_equal(np.isnan(z), np.isnan(z_ref))
         np.testing.assert_allclose(z, z_ref, rtol=0, atol=1e-9)
         np.testing.assert_array_equal(counts_matrix(counts), counts_ref)
@@ -128,7 +96,7 @@ def test_long_series_stays_accurate():
         rng.normal(size=m),
     ])
     z, _, counts = rolling_zscore(raw, FeatureSettings(window=window, z_clip=5.0))
-    z_ref, counts_ref = reference_rolling_zscore(raw, window, 5.0)
+    z_ref, counts_ref = twin_rolling_zscore(raw, window, 5.0)
     np.testing.assert_allclose(z, z_ref, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(counts_matrix(counts), counts_ref)
 

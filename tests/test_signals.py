@@ -14,6 +14,7 @@ from clusterlob.signals import (ROLE_GROUPS, BucketGrid, BucketAccumulator, buck
 from clusterlob.tape import Book, Instrument, Tape, Trades
 
 from conftest import shared_file
+from twins.signals import bucket_signals as twin_bucket_signals
 
 
 
@@ -92,32 +93,7 @@ def test_validation_messages():
     assert cluster_groups(3) == (("cluster 0", 0), ("cluster 1", 1), ("cluster 2", 2))
 
 
-# -- plain-Python twin over seeded random cases ------------------------------------------------
-
-def _reference(ts, side, amount, labels, book_ts, mids, grid, groups):
-    n = grid.n_buckets
-    codes = [None] + [c for _, c in groups]
-    size = np.zeros((len(codes), n))
-    count = np.zeros((len(codes), n))
-    for t, s, a, lab in zip(ts, side, amount, labels):
-        b = (int(t) - grid.start_us) // grid.bucket_us
-        if s == 0 or not 0 <= b < n:
-            continue
-        for row, code in enumerate(codes):
-            if code is None or code == lab:
-                size[row, b] += s * a
-                count[row, b] += s
-    closes = np.full(n, np.nan)
-    for b in range(n):
-        end = grid.start_us + (b + 1) * grid.bucket_us
-        best = None
-        for i, (t, m) in enumerate(zip(book_ts, mids)):
-            if t < end and np.isfinite(m) and (best is None or (t, i) >= best[:2]):
-                best = (t, i, m)
-        if best is not None:
-            closes[b] = best[2]
-    return size, count, closes
-
+# -- the plain-Python twin (tests/twins/signals.py) over seeded random cases ---------------------
 
 @pytest.mark.parametrize("seed", range(12))
 def test_matches_reference(seed):
@@ -138,7 +114,7 @@ def test_matches_reference(seed):
     mids[rng.random(m) < 0.1] = np.nan
     groups = ROLE_GROUPS if seed % 2 else cluster_groups(4)
     got = bucket_signals(ts, side, amount, labels, book_ts, mids, grid, groups)
-    size, count, closes = _reference(ts, side, amount, labels, book_ts, mids, grid, groups)
+    size, count, closes = twin_bucket_signals(ts, side, amount, labels, book_ts, mids, grid, groups)
     np.testing.assert_allclose(got.ofi_size, size, atol=1e-12)
     np.testing.assert_array_equal(got.ofi_count, count)
     np.testing.assert_array_equal(got.mid_close, closes)

@@ -34,18 +34,18 @@ def test_dict_round_trip_and_mapping_key():
 
 
 @pytest.mark.parametrize("changes, words", [
-    ({"quote_size": 0}, "`quote_size` must be > 0, got 0"),
-    ({"skew_ticks": math.nan}, "`skew_ticks` must be a finite number, got nan"),
-    ({"fill_mode": "through"}, "`fill_mode` must be one of ['cross', 'touch'], got 'through'"),
+    ({"quote_size": 0}, "`quote_size` must be a finite number > 0, got 0"),
+    ({"skew_ticks": math.nan}, "`skew_ticks` must be a finite number >= 0, got nan"),
+    ({"fill_mode": "through"}, "`fill_mode` must be one of cross, touch, got 'through'"),
     ({"inventory_mode": "static"}, "`inventory_mode` must be one of"),
-    ({"min_half_ticks": 0.25}, "`min_half_ticks` must be >= 0.5, got 0.25"),
+    ({"min_half_ticks": 0.25}, "`min_half_ticks` must be a finite number >= 0.5, got 0.25"),
     ({"order_latency_us": 300_000}, "`order_latency_us` must be <= `requote_interval_us` (200000), got 300000"),
-    ({"order_latency_us": 0}, "`order_latency_us` must be > 0, got 0"),
+    ({"order_latency_us": 0}, "`order_latency_us` must be a finite number > 0, got 0"),
     ({"requote_interval_us": 1.5}, "`requote_interval_us` must be a whole number of microseconds"),
-    ({"size_weight": 1.5}, "`size_weight` must be <= 1"),
+    ({"size_weight": 1.5}, "`size_weight` must be a finite number in (0, 1], got 1.5"),
     ({"alpha_role": "toxic"}, "`alpha_role` must be one of"),
     ({"alpha_role": "passive", "hazard_role": "passive"}, "must differ, both are 'passive'"),
-    ({"theta": "2"}, "`theta` must be a finite number, got '2'"),
+    ({"theta": "2"}, "`theta` must be a finite number >= 0, got '2'"),
     ({"skew": 3}, "unknown strategy parameter `skew`"),
     ({"mapping": "sideways"}, "`mapping` must be one of ['inverted', 'traditional']"),
     ({"mapping": "inverted", "alpha_role": "passive"}, "`mapping` 'inverted' sets `alpha_role`"),
@@ -69,7 +69,7 @@ def test_toml_loading(tmp_path):
 
 @pytest.mark.parametrize("text, words", [
     ("skew = 1\n", "unknown strategy parameter `skew`"),
-    ("quote_size = -1\n", "`quote_size` must be > 0, got -1"),
+    ("quote_size = -1\n", "`quote_size` must be a finite number > 0, got -1"),
     ("quote_size = \n", "not valid TOML"),
 ])
 def test_toml_errors_name_the_file(tmp_path, text, words):

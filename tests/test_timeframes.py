@@ -138,7 +138,7 @@ def test_timeframes_rebucket_the_same_flow():
 
 
 def test_rule_validation():
-    with pytest.raises(ParameterError, match=r"`quantile` must be in \[0, 1\], got 1.5"):
+    with pytest.raises(ParameterError, match=r"`quantile` must be a finite number in \[0, 1\], got 1.5"):
         ThresholdRule(quantile=1.5)
     with pytest.raises(ParameterError, match="`min_history` must be an integer in 1..window"):
         ThresholdRule(window=5, min_history=6)

@@ -11,6 +11,7 @@ import pytest
 
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.features import FeatureSettings, build_features
+from clusterlob.cluster.fit import FitSettings
 from clusterlob.cluster.roles import UNASSIGNED
 from clusterlob.tape import US_PER_DAY, Book, Tape, Trades, day_start_us, read_manifest, read_tape, write_tape
 from clusterlob.walkforward import WalkForwardSettings, build_cache, load_cached_day, plan_cache, plan_windows, run_walkforward, write_outputs
@@ -198,7 +199,7 @@ def tape8(tmp_path_factory):
     return root, days, tape
 
 
-WF = WalkForwardSettings(train_days=3, margin=-10.0, fit_sample=None, n_init=2, seed=3)
+WF = WalkForwardSettings(train_days=3, fit=FitSettings(margin=-10.0, n_init=2, seed=3))
 FEAT = FeatureSettings(window=20, levels=3)
 
 
@@ -276,7 +277,7 @@ def test_window_outputs_are_consistent(tape8, tmp_path):
 
 def test_unassigned_role_is_reported_and_flat(tape8, tmp_path):
     root, days, _ = tape8
-    wf = WalkForwardSettings(train_days=3, margin=10.0, fit_sample=None)   # no role clears the margin
+    wf = WalkForwardSettings(train_days=3, fit=FitSettings(margin=10.0))   # no role clears the margin
     res = run_walkforward(root / "tape", tmp_path / "u", FEAT, wf)
     w = res.fitted[0]
     assert set(w.unassigned) == {"directional", "opportunistic"}
@@ -292,7 +293,7 @@ def test_gaps_and_empty_days_skip_windows(tmp_path):
     tape = random_tape(2, kept, no_trade_days=[days[6]])
     write_tape(tape, tmp_path / "tape")
     res = run_walkforward(tmp_path / "tape", tmp_path / "g", SMALL,
-                          WalkForwardSettings(train_days=2, margin=-10.0, fit_sample=None))
+                          WalkForwardSettings(train_days=2, fit=FitSettings(margin=-10.0)))
     status = [(w.plan.test_days[0], w.status) for w in res.windows]
     assert status == [(days[2], "fitted"), (days[3], "skipped"), (days[4], "skipped"),
                       (days[5], "skipped"), (days[6], "skipped")]
@@ -352,7 +353,7 @@ def test_two_test_days_and_task_split_do_not_change_results(tape8, tmp_path):
     from clusterlob.walkforward.windows import fit_windows, plan_windows as _plan
 
     root, days, _ = tape8
-    wf = WalkForwardSettings(train_days=3, test_days=2, margin=-10.0, fit_sample=None)
+    wf = WalkForwardSettings(train_days=3, test_days=2, fit=FitSettings(margin=-10.0))
     res = run_walkforward(root / "tape", tmp_path / "t", FEAT, wf)
     # the step defaults to the test days: windows test 3-4 and 5-6 (review: it was 1, overlapping)
     assert [w.plan.test_days for w in res.windows] == [(days[3], days[4]), (days[5], days[6])]
@@ -421,14 +422,14 @@ def test_real_recording_across_a_shifted_midnight(tmp_path):
 
 def test_distance_alignment_uses_the_first_window_as_reference(tape8, tmp_path):
     root, days, _ = tape8
-    wf = WalkForwardSettings(train_days=3, margin=-10.0, fit_sample=None, alignment="distance")
+    wf = WalkForwardSettings(train_days=3, alignment="distance", fit=FitSettings(margin=-10.0))
     res = run_walkforward(root / "tape", tmp_path / "d", FEAT, wf)
     ref = res.fitted[0]
     for w in res.fitted:
         np.testing.assert_array_equal(w.roles, w.roles_distance)
         assert sorted(w.roles.tolist()) == sorted(ref.roles_rule.tolist())   # a permutation of the reference
-    rule = run_walkforward(root / "tape", tmp_path / "d", FEAT, WalkForwardSettings(
-        train_days=3, margin=-10.0, fit_sample=None))
+    rule = run_walkforward(root / "tape", tmp_path / "d", FEAT,
+                           WalkForwardSettings(train_days=3, fit=FitSettings(margin=-10.0)))
     for a, b in zip(res.fitted, rule.fitted):                  # same fits, other role mapping
         np.testing.assert_array_equal(a.model.centers_z, b.model.centers_z)
         np.testing.assert_array_equal(b.roles, b.roles_rule)
@@ -455,7 +456,7 @@ def test_test_days_of_windows_never_overlap(tape8, tmp_path):
     # the IC t-statistic treated overlapping windows as independent
     root, days, _ = tape8
     res = run_walkforward(root / "tape", tmp_path / "v", FEAT,
-                          WalkForwardSettings(train_days=3, test_days=2, margin=-10.0, fit_sample=None))
+                          WalkForwardSettings(train_days=3, test_days=2, fit=FitSettings(margin=-10.0)))
     t = res.equity_times_us
     assert t.size == np.unique(t).size and np.all(np.diff(t) > 0)
     tested = [d for w in res.windows for d in w.plan.test_days]

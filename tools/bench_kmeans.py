@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     parser.add_argument("--fit-sample", type=int, default=None)
     parser.add_argument("--compare", action="store_true", help="also run scikit-learn's KMeans")
     parser.add_argument("--numpy-pass", action="store_true",
-                        help="also time one chunked NumPy assignment pass (tests/kmeans_reference.py)")
+                        help="also time one chunked NumPy assignment pass (tests/twins/kmeans.py)")
     args = parser.parse_args(argv)
 
     from clusterlob import _core
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
 
     if args.numpy_pass:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from kmeans_reference import lloyd_pass_numpy
+        from twins.kmeans import lloyd_pass_numpy
 
         centers = BLOB_CENTERS[: args.k].copy()
         t = time.perf_counter()

@@ -185,6 +185,11 @@ cdef enum:
 
 BINANCE_SCAN_END, BINANCE_SCAN_OTHER, BINANCE_SCAN_DEPTH, BINANCE_SCAN_FULL = SCAN_END, SCAN_OTHER, SCAN_DEPTH, SCAN_FULL
 
+# The scanner's output layout (the reader allocates and reads with these; defined here only)
+BINANCE_TRADE_INTS = ("ts_exch_us", "ts_local_us", "trade_id", "side")      # int64 (rows, 4)
+BINANCE_TRADE_FLOATS = ("price", "amount")                                  # float64 (rows, 2)
+BINANCE_DEPTH_HEADER = ("ts_local_us", "E", "T", "U", "u", "pu", "n_bids", "n_asks")   # int64 (8,)
+
 
 cdef class BinanceLineScanner:
     """Consumes, in C, recording lines of the commonest USD-M shapes for one symbol, exactly as
@@ -222,7 +227,8 @@ cdef class BinanceLineScanner:
 
     def set_output(self, int64_t[:, ::1] ints not None, double[:, ::1] floats not None):
         """Start a new trade output (shapes (rows, 4) and (rows, 2)); ``n_trades`` = 0."""
-        if ints.shape[1] != 4 or floats.shape[1] != 2 or floats.shape[0] != ints.shape[0]:
+        if ints.shape[1] != len(BINANCE_TRADE_INTS) or floats.shape[1] != len(BINANCE_TRADE_FLOATS) \
+                or floats.shape[0] != ints.shape[0]:
             raise ValueError("set_output needs int64 (rows, 4) and float64 (rows, 2) arrays")
         self.ints = ints
         self.floats = floats
@@ -230,7 +236,7 @@ cdef class BinanceLineScanner:
 
     def set_depth_output(self, int64_t[::1] header not None, double[:, ::1] levels not None):
         """Where parsed depth updates go: header (8,) int64 and levels (2, cap) float64."""
-        if header.shape[0] != 8 or levels.shape[0] != 2:
+        if header.shape[0] != len(BINANCE_DEPTH_HEADER) or levels.shape[0] != 2:
             raise ValueError("set_depth_output needs int64 (8,) and float64 (2, cap) arrays")
         self.header = header
         self.levels = levels

@@ -29,6 +29,34 @@ cdef enum:
 
 cdef int64_t _NO_TIME = INT64_MIN   # "no change seen yet"
 
+# The layout above, for Python (the feature cache patches carried book times): defined here only.
+BOOK_STATE_SIZE = BS_SPREAD + 1
+BOOK_TIMES_SIZE = BT_ASK_CHANGE + 1
+BOOK_TIMES_HAS, BOOK_TIMES_TS = BT_HAS, BT_TS
+BOOK_TIMES_MID_CHANGE, BOOK_TIMES_BID_CHANGE, BOOK_TIMES_ASK_CHANGE = BT_MID_CHANGE, BT_BID_CHANGE, BT_ASK_CHANGE
+BOOK_NO_TIME = INT64_MIN
+
+
+def new_book_state():
+    """``(book_state, book_times)`` of a book that has seen no snapshot: NaN (6,) float64 and
+    int64 (5,) with no snapshot and no change seen yet (the layout above)."""
+    import numpy
+    book_state = numpy.full(BOOK_STATE_SIZE, numpy.nan)
+    book_times = numpy.full(BOOK_TIMES_SIZE, INT64_MIN, dtype=numpy.int64)
+    book_times[BT_HAS] = 0
+    book_times[BT_TS] = 0
+    return book_state, book_times
+
+
+# Everything the merge pass needs from FeatureSettings and the instrument, as one struct: Python
+# builds it in one place (clusterlob.features.build._kernel_params) and passes it as a dict with
+# these keys, so two numbers cannot be swapped by position.
+cdef struct FeatureParams:
+    int levels              # D, top book levels summed into the depths
+    bint strict             # asof "strict": only snapshots strictly before the trade
+    double tick_size        # spread in ticks
+    bint aggressor          # convention "aggressor": sbs and obs swapped
+
 
 cdef inline bint _differs(double a, double b) noexcept nogil:
     # a missing value (NaN) equals another missing value
@@ -85,14 +113,15 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                         const int64_t[::1] book_ts_us, const int64_t[::1] book_rows,
                         const double[:, :] bid_px, const double[:, :] ask_px,
                         const double[:, :] bid_sz, const double[:, :] ask_sz,
-                        int levels, bint strict, double tick_size, bint aggressor,
+                        FeatureParams params,
                         double[::1] book_state, int64_t[::1] book_times,
                         double[:, ::1] raw):
     """Six raw features for the trades ``trade_rows`` (processed in that order).
 
     IN: trade_ts_us, side, amount (n_trades,); trade_rows (k,) int64, rows to process, in
     time order, all of known side; book_ts_us (n_book,), book_rows (n_book,) int64 snapshot
-    rows in time order; bid/ask px/sz (n_book, L).  IN/OUT: book_state (6,) float64 and
+    rows in time order; bid/ask px/sz (n_book, L); params (a dict with the keys of
+    ``FeatureParams``: levels, strict, tick_size, aggressor).  IN/OUT: book_state (6,) float64 and
     book_times (5,) int64, the current book (see the layout above).  OUT: raw (k, 6) in the
     order v_rel, sbs, obs, spread, t_m, t_age.
 
@@ -104,6 +133,13 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
     cdef Py_ssize_t n_no_book = 0
     cdef int64_t t, t_change
     cdef double consumed, other, s
+    cdef int levels = params.levels
+    cdef bint strict = params.strict, aggressor = params.aggressor
+    cdef double tick_size = params.tick_size
+    if book_state.shape[0] != BOOK_STATE_SIZE or book_times.shape[0] != BOOK_TIMES_SIZE:
+        raise ValueError(f"book_state / book_times must have {BOOK_STATE_SIZE} / {BOOK_TIMES_SIZE} entries")
+    if n_book and (levels < 1 or levels > bid_sz.shape[1] or levels > ask_sz.shape[1]):
+        raise ValueError(f"params.levels must be in 1..{bid_sz.shape[1]} (the book's levels), got {levels}")
     with nogil:
         for i in range(k):
             r = trade_rows[i]

@@ -64,6 +64,8 @@ def kmeans_lloyd_pass(const double[:, ::1] X, const double[:, ::1] centers,
 cdef enum:
     MAX_SEED_CANDIDATES = 64   # size of the stack buffer of kmeans_seed_potentials
 
+KMEANS_MAX_SEED_CANDIDATES = MAX_SEED_CANDIDATES    # for Python (kmeans_plusplus checks it)
+
 
 def kmeans_seed_potentials(const double[:, ::1] X, const double[:, ::1] candidates,
                            const double[::1] closest_sq_dist, double[::1] potentials):

@@ -22,6 +22,10 @@ cdef enum:
     ROW_ZERO_STD = 4
     ROW_CLIPPED = 8
 
+# the row flags, for Python (clusterlob.features.build counts and masks with them): defined here only
+ROLLING_ROW_WARMUP, ROLLING_ROW_NONFINITE, ROLLING_ROW_ZERO_STD, ROLLING_ROW_CLIPPED = (
+    ROW_WARMUP, ROW_NONFINITE, ROW_ZERO_STD, ROW_CLIPPED)
+
 cdef double _RECOMPUTE_DROP = 1e-2
 cdef double _ZERO_STD_REL = 1e-12
 
@@ -134,17 +138,15 @@ cdef void _rolling_column(const double[:, ::1] raw, Py_ssize_t f, Py_ssize_t lo,
     counts[f, 3] += n_clip
 
 
-def rolling_zscore_kernel(const double[:, ::1] raw,
-                          double[:, ::1] ring, int64_t[::1] n_seen, int64_t[::1] run_length,
-                          int64_t[::1] since_recompute, double[::1] shift, double[::1] mean,
-                          double[::1] m2, double[::1] m2_peak,
-                          double z_clip,
+def rolling_zscore_kernel(const double[:, ::1] raw, object state, double z_clip,
                           double[:, ::1] z, uint8_t[::1] row_flags, int64_t[:, ::1] counts,
                           Py_ssize_t col_lo=0, Py_ssize_t col_hi=-1):
     """Rolling z-scores of columns col_lo..col_hi-1 of ``raw`` over the last W finite values.
 
-    IN: raw (m, F).  IN/OUT (the window state, F columns, W = ring.shape[1]): ring (F, W),
-    n_seen, run_length, since_recompute (F,) int64; shift, mean, m2, m2_peak (F,) float64.
+    IN: raw (m, F); z_clip.  IN/OUT: state, the window state of F columns
+    (``clusterlob.features.RollingState``, read by attribute here and nowhere else; W =
+    ring.shape[1]): ring (F, W), n_seen, run_length, since_recompute (F,) int64; shift,
+    mean_shifted, m2, m2_peak (F,) float64.
     OUT: z (m, F), row_flags (m,) uint8 (zeroed by the caller; bits are OR-ed in),
     counts (F, 4) int64 (accumulated: warm-up, non-finite, zero std, clipped).
 
@@ -153,6 +155,10 @@ def rolling_zscore_kernel(const double[:, ::1] raw,
     are independent: two threads may run disjoint column ranges at once, each with its
     own ``row_flags``.  ``col_hi=-1`` means all columns.
     """
+    cdef double[:, ::1] ring = state.ring
+    cdef int64_t[::1] n_seen = state.n_seen, run_length = state.run_length
+    cdef int64_t[::1] since_recompute = state.since_recompute
+    cdef double[::1] shift = state.shift, mean = state.mean_shifted, m2 = state.m2, m2_peak = state.m2_peak
     cdef Py_ssize_t m = raw.shape[0]
     cdef Py_ssize_t n_cols = raw.shape[1] if col_hi < 0 else col_hi
     cdef Py_ssize_t lo = 0, hi, f

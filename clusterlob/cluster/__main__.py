@@ -10,6 +10,7 @@ from .._cli import error_exit
 import json
 import sys
 import time
+from .fit import FitSettings
 from .model import ClusterModel, fit_model
 from ..features.build import FEATURE_NAMES
 from .importance import FeatureImportance, feature_importance
@@ -24,16 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for model.json and centroids.*")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing output files")
-    g = p.add_argument_group("clustering")
-    g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
-    g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts, best inertia kept (default 1)")
-    g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
-    g.add_argument("--fit-sample", type=int, default=None, metavar="N",
-                   help="fit on N rows drawn with the seed, then label all rows")
-    g.add_argument("--max-iter", type=int, default=300, help="Lloyd iterations at most (default 300)")
-    g.add_argument("--tol", type=float, default=1e-4,
-                   help="stop when the centres move less than this, relative (default 1e-4)")
-    g.add_argument("--margin", type=float, default=0.25, help="role alignment margin in z (default 0.25)")
+    FitSettings.add_arguments(p.add_argument_group("clustering"))
     f = p.add_argument_group("features")
     FeatureSettings.add_arguments(f)
     return p
@@ -64,6 +56,7 @@ def main(argv=None) -> int:
 
     try:
         settings = FeatureSettings.from_args(args)
+        fit = FitSettings.from_args(args)
         out_dir = Path(args.out)
         if not args.force:   # refuse before the long work, not after
             existing = [n for n in OUTPUT_FILES if (out_dir / n).exists()]
@@ -71,14 +64,12 @@ def main(argv=None) -> int:
                 raise ParameterError(f"output directory {out_dir} already has {', '.join(existing)} "
                                      f"(use --force to replace)")
         z, summary = collect_features(args.tape_dir, settings, args.days, progress=progress)
-        if summary.rows_used < args.k:
+        if summary.rows_used < fit.k:
             raise ParameterError(f"only {summary.rows_used} valid feature rows in {args.tape_dir} "
-                                 f"(days {args.days or 'all'}), fewer than k={args.k}")
-        progress(f"fitting k={args.k} on {summary.rows_used:,} rows")
+                                 f"(days {args.days or 'all'}), fewer than k={fit.k}")
+        progress(f"fitting k={fit.k} on {summary.rows_used:,} rows")
         start = time.perf_counter()
-        model, labels = fit_model(z, settings, k=args.k, n_init=args.n_init, max_iter=args.max_iter,
-                                  tol=args.tol, seed=args.seed, fit_sample=args.fit_sample,
-                                  margin=args.margin,
+        model, labels = fit_model(z, settings, fit,
                                   source={"tape": str(Path(args.tape_dir)), "days": list(summary.days)})
         seconds = time.perf_counter() - start
         importance = feature_importance(z, labels, model.k)

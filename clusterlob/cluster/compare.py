@@ -6,7 +6,7 @@ volume), asked of any two tapes (two venues, two symbols, two periods)::
 
     python -m clusterlob.compare TAPE_A TAPE_B [--days FROM:TO] [--days-b FROM:TO] --out OUT_DIR
         [--json] [--model-a MODEL.json] [--model-b MODEL.json] [--k 3] [--n-init 1] [--seed 0]
-        [--fit-sample N] [--margin 0.25] [--min-rows-per-cluster 50]
+        [--fit-sample N|all] [--max-iter 300] [--tol 1e-4] [--margin 0.25] [--min-rows-per-cluster 50]
         [--levels 5] [--window 100] [--z-clip 5] [--convention paper|aggressor]
         [--asof strict|at_or_before] [--time-key local|exchange] [--force]
 
@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from .centroids import CentroidRow, FeatureSummary, centroid_table, collect_features
+from .._io import check_choice, check_int
 from ..errors import ParameterError
-from ..features.build import FEATURE_NAMES, FeatureSettings
+from .fit import FitSettings, resolve_fit
+from ..features.build import FEATURE_NAMES, TIME_KEYS, FeatureSettings
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance, importance_for_centers
 from .model import ClusterModel, fit_model, save_model
 from ..report import markdown_table, write_csv, write_json, write_markdown
@@ -118,8 +120,7 @@ def tape_activity(tape_dir, days=None, *, time_key: str = "local") -> TapeActivi
     -------
     TapeActivity
     """
-    if time_key not in ("local", "exchange"):
-        raise ParameterError(f"`time_key` must be one of local, exchange, got {time_key!r}")
+    check_choice("time_key", time_key, TIME_KEYS)
     manifest = read_manifest(tape_dir)
     chosen = parse_days(days, [d["date"] for d in manifest["days"]])
     trades = unknown = recorded = 0
@@ -179,15 +180,6 @@ class TapeAnalysis:
                 "importance": self.importance.to_dict()}
 
 
-def _check_fit_args(*, k=3, n_init=1, seed=0, min_rows_per_cluster=DEFAULT_MIN_ROWS_PER_CLUSTER,
-                    **_) -> None:
-    """Refuse bad fit arguments before any tape is read (the fit itself would, but later)."""
-    for name, value, lo in (("k", k, 1), ("n_init", n_init, 1), ("seed", seed, 0),
-                            ("min_rows_per_cluster", min_rows_per_cluster, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-            raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
-
-
 def _too_short(tape_dir, summary: FeatureSummary, settings: FeatureSettings, need: int, k: int,
                per_cluster: int, what: str) -> ParameterError:
     return ParameterError(
@@ -199,9 +191,8 @@ def _too_short(tape_dir, summary: FeatureSummary, settings: FeatureSettings, nee
 
 
 def analyse_tape(tape_dir, settings: FeatureSettings, days=None, *, model: ClusterModel | None = None,
-                 k: int = 3, n_init: int = 1, seed: int = 0, fit_sample: int | None = None,
-                 margin: float = 0.25, min_rows_per_cluster: int = DEFAULT_MIN_ROWS_PER_CLUSTER,
-                 progress=None) -> TapeAnalysis:
+                 fit: FitSettings | None = None, min_rows_per_cluster: int = DEFAULT_MIN_ROWS_PER_CLUSTER,
+                 progress=None, **legacy) -> TapeAnalysis:
     """Build a tape's features, fit (or apply ``model``), and measure activity and importance.
 
     Parameters
@@ -212,8 +203,9 @@ def analyse_tape(tape_dir, settings: FeatureSettings, days=None, *, model: Clust
     days : None, str or list of str
     model : ClusterModel, optional
         Label with this model instead of fitting.
-    k, n_init, seed, fit_sample, margin
-        As :func:`clusterlob.model.fit_model` (unused with ``model``).
+    fit : FitSettings, optional
+        How the tape is fit (unused with ``model``); the older keywords ``k=, n_init=, seed=,
+        fit_sample=, margin=`` still work instead (as :func:`clusterlob.model.fit_model`).
     min_rows_per_cluster : int
         The tape needs at least ``min_rows_per_cluster * k`` valid feature rows, otherwise a
         one-line :class:`ParameterError` says how many it has.
@@ -224,7 +216,9 @@ def analyse_tape(tape_dir, settings: FeatureSettings, days=None, *, model: Clust
     -------
     TapeAnalysis
     """
-    _check_fit_args(k=k, n_init=n_init, seed=seed, min_rows_per_cluster=min_rows_per_cluster)
+    fit = resolve_fit(fit, legacy, "analyse_tape")
+    min_rows_per_cluster = check_int("min_rows_per_cluster", min_rows_per_cluster, 1)
+    k = fit.k
     if model is not None:
         model.check_settings(settings, where="the model")
         k = model.k
@@ -237,8 +231,7 @@ def analyse_tape(tape_dir, settings: FeatureSettings, days=None, *, model: Clust
     if model is None:
         if progress is not None:
             progress(f"fitting k={k} on {summary.rows_used:,} rows of {tape_dir}")
-        model, labels = fit_model(z, settings, k=k, n_init=n_init, seed=seed, fit_sample=fit_sample,
-                                  margin=margin, source={"tape": str(tape_dir), "days": list(summary.days)})
+        model, labels = fit_model(z, settings, fit, source={"tape": str(tape_dir), "days": list(summary.days)})
         importance = feature_importance(z, labels, model.k)
         del labels
         fitted = True
@@ -307,7 +300,8 @@ class Comparison:
 
 def compare_tapes(tape_a, tape_b, settings: FeatureSettings, *, days_a=None, days_b=None,
                   model_a: ClusterModel | None = None, model_b: ClusterModel | None = None,
-                  progress=None, **fit) -> Comparison:
+                  fit: FitSettings | None = None, min_rows_per_cluster: int = DEFAULT_MIN_ROWS_PER_CLUSTER,
+                  progress=None, **legacy) -> Comparison:
     """Analyse two tapes with the same feature settings and compare them.
 
     Parameters
@@ -320,20 +314,24 @@ def compare_tapes(tape_a, tape_b, settings: FeatureSettings, *, days_a=None, day
         Days of each tape.
     model_a, model_b : ClusterModel, optional
         Label that tape with this model instead of fitting it.
+    fit : FitSettings, optional
+        How a tape without a model is fit; the older keywords (``k=2, seed=0``) still work instead.
+    min_rows_per_cluster : int
+        As :func:`analyse_tape`.
     progress : callable, optional
-    **fit
-        ``k``, ``n_init``, ``seed``, ``fit_sample``, ``margin``, ``min_rows_per_cluster``
-        for :func:`analyse_tape`.
 
     Returns
     -------
     Comparison
     """
-    _check_fit_args(**fit)                                          # fail before the long work
+    fit = resolve_fit(fit, legacy, "compare_tapes")                 # fail before the long work
+    min_rows_per_cluster = check_int("min_rows_per_cluster", min_rows_per_cluster, 1)
     for tape_dir, days in ((tape_a, days_a), (tape_b, days_b)):
         parse_days(days, [d["date"] for d in read_manifest(tape_dir)["days"]])
-    a = analyse_tape(tape_a, settings, days_a, model=model_a, progress=progress, **fit)
-    b = analyse_tape(tape_b, settings, days_b, model=model_b, progress=progress, **fit)
+    a = analyse_tape(tape_a, settings, days_a, model=model_a, fit=fit,
+                     min_rows_per_cluster=min_rows_per_cluster, progress=progress)
+    b = analyse_tape(tape_b, settings, days_b, model=model_b, fit=fit,
+                     min_rows_per_cluster=min_rows_per_cluster, progress=progress)
     return Comparison(a, b, activity_ratios(a.activity, b.activity))
 
 

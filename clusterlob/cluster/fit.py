@@ -8,16 +8,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from .._io import check_int, check_number
 from ..errors import ParameterError
 from .roles import DEFAULT_MARGIN
 
-__all__ = ["FitSettings"]
+__all__ = ["FitSettings", "MAX_K", "resolve_fit"]
+
+#: Largest number of clusters (cluster ids are int8 in every label column).
+MAX_K = 127
 
 _HELP = {
-    "k": "clusters",
+    "k": f"clusters, 2..{MAX_K}",
     "n_init": "K-Means++ restarts, best inertia kept",
     "seed": "seed of all randomness",
-    "fit_sample": "fit on N rows drawn with the seed, then label all rows (default: all rows)",
+    "fit_sample": "fit on N rows drawn with the seed, then label all rows; all: every row",
     "max_iter": "Lloyd iterations at most",
     "tol": "stop when the centres move less than this, relative",
     "margin": "role alignment margin in z",
@@ -43,7 +47,7 @@ class FitSettings:
     tol : float
         Relative centre movement below which the iterations stop.
     margin : float
-        Rule-alignment margin, z units.
+        Rule-alignment margin, z units (any finite number; negative gives every role a cluster).
     """
 
     k: int = 3
@@ -55,24 +59,14 @@ class FitSettings:
     margin: float = DEFAULT_MARGIN
 
     def __post_init__(self):
-        def whole(name, lo, hi=None, none_ok=False):
-            v = getattr(self, name)
-            if none_ok and v is None:
-                return
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
-                rule = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-                raise ParameterError(f"`{name}` must be an integer {rule}, got {v!r}")
-
-        whole("k", 2, 127)
-        whole("n_init", 1)
-        whole("seed", 0)
-        whole("fit_sample", 1, none_ok=True)
-        whole("max_iter", 1)
-        for name in ("tol", "margin"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf"):
-                raise ParameterError(f"`{name}` must be a finite number >= 0, got {v!r}")
-            object.__setattr__(self, name, float(v))
+        set_ = object.__setattr__
+        set_(self, "k", check_int("k", self.k, 2, MAX_K))
+        set_(self, "n_init", check_int("n_init", self.n_init, 1))
+        set_(self, "seed", check_int("seed", self.seed, 0))
+        set_(self, "fit_sample", check_int("fit_sample", self.fit_sample, 1, none_ok=True))
+        set_(self, "max_iter", check_int("max_iter", self.max_iter, 1))
+        set_(self, "tol", check_number("tol", self.tol, 0))
+        set_(self, "margin", check_number("margin", self.margin))
         if self.fit_sample is not None and self.fit_sample < self.k:
             raise ParameterError(f"`fit_sample` must be >= `k` ({self.k}), got {self.fit_sample}")
 
@@ -82,13 +76,18 @@ class FitSettings:
 
     @classmethod
     def from_dict(cls, d: dict, *, source: str = "fit settings") -> "FitSettings":
-        """Build from a mapping; unknown keys and bad values are one-line errors naming ``source``."""
+        """Build from a mapping (a JSON object or a TOML table; missing keys take their defaults,
+        ``fit_sample = "all"`` is None); unknown keys and bad values are one-line errors naming
+        ``source``."""
         if not isinstance(d, dict):
             raise ParameterError(f"{source}: expected a table of fit settings, got {type(d).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ParameterError(f"{source}: unknown fit setting `{unknown[0]}` (known: {', '.join(sorted(known))})")
+        d = dict(d)
+        if d.get("fit_sample") == "all":     # TOML has no null: "all" means every row
+            d["fit_sample"] = None
         try:
             return cls(**d)
         except ParameterError as exc:
@@ -103,15 +102,13 @@ class FitSettings:
         """Add ``--k --n-init --seed --fit-sample --max-iter --tol --margin`` to an argparse parser
         or argument group; :meth:`from_args` reads them back."""
         d = defaults or cls()
-        parser.add_argument("--k", type=int, default=d.k, help=f"{_HELP['k']} (default {d.k})")
-        parser.add_argument("--n-init", type=int, default=d.n_init, help=f"{_HELP['n_init']} (default {d.n_init})")
-        parser.add_argument("--seed", type=int, default=d.seed, help=f"{_HELP['seed']} (default {d.seed})")
-        parser.add_argument("--fit-sample", default=d.fit_sample, metavar="N|all", help=_HELP["fit_sample"])
-        parser.add_argument("--max-iter", type=int, default=d.max_iter,
-                            help=f"{_HELP['max_iter']} (default {d.max_iter})")
-        parser.add_argument("--tol", type=float, default=d.tol, help=f"{_HELP['tol']} (default {d.tol:g})")
-        parser.add_argument("--margin", type=float, default=d.margin,
-                            help=f"{_HELP['margin']} (default {d.margin:g})")
+        for name, kind in (("k", int), ("n_init", int), ("seed", int), ("fit_sample", str),
+                           ("max_iter", int), ("tol", float), ("margin", float)):
+            value = getattr(d, name)
+            shown = "all rows" if value is None else f"{value:g}" if kind is float else str(value)
+            parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value,
+                                metavar="N|all" if name == "fit_sample" else None,
+                                help=f"{_HELP[name]} (default {shown})")
 
     @classmethod
     def from_args(cls, args) -> "FitSettings":
@@ -127,3 +124,19 @@ class FitSettings:
                     raise ParameterError(f"`--fit-sample` must be an integer or 'all', got {sample!r}") from None
         return cls(k=args.k, n_init=args.n_init, seed=args.seed, fit_sample=sample, max_iter=args.max_iter,
                    tol=args.tol, margin=args.margin)
+
+
+def resolve_fit(fit: FitSettings | None, legacy: dict, where: str) -> FitSettings:
+    """The :class:`FitSettings` of a library call that takes ``fit=`` and, for compatibility,
+    the older keyword arguments (``k=3, seed=0, ...``, the fields of FitSettings): one or the
+    other, never both; neither gives ``FitSettings()``."""
+    if legacy:
+        if fit is not None:
+            raise ParameterError(f"{where}: give either `fit` or the keyword arguments "
+                                 f"{', '.join(sorted(legacy))}, not both")
+        return FitSettings.from_dict(dict(legacy), source=where)
+    if fit is None:
+        return FitSettings()
+    if not isinstance(fit, FitSettings):
+        raise ParameterError(f"`fit` must be a FitSettings, got {type(fit).__name__}")
+    return fit

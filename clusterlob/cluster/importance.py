@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _core
+from .._io import check_int
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES
 
@@ -196,9 +197,7 @@ def _check_z(z, feature_names) -> np.ndarray:
 
 
 def _check_chunk(chunk_rows) -> int:
-    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
-        raise ParameterError(f"`chunk_rows` must be an integer >= 1, got {chunk_rows!r}")
-    return int(chunk_rows)
+    return check_int("chunk_rows", chunk_rows, 1)
 
 
 def _result(moments: _ClusterMoments, feature_names: tuple) -> FeatureImportance:
@@ -265,8 +264,7 @@ def feature_importance(z, labels, k: int | None = None, *, feature_names=FEATURE
         if labels_arr.size == 0 or not np.issubdtype(labels_arr.dtype, np.integer):
             _check_labels(labels_arr, n, 1)
         k = max(int(labels_arr.max()) + 1, 1)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"`k` must be an integer >= 1, got {k!r}")
+    k = check_int("k", k, 1)
     labels_arr = _check_labels(labels_arr, n, int(k))
     moments = _ClusterMoments(int(k), len(feature_names))
     for start in range(0, n, chunk_rows):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _core
+from .._io import check_int, check_number
 from ..errors import ParameterError
 
 __all__ = ["KMeansResult", "kmeans", "kmeans_plusplus", "assign_clusters", "check_matrix"]
@@ -129,25 +130,19 @@ def _moments(X: np.ndarray, name: str = "X"):
 
 
 def _check_k(k, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ParameterError(f"`k` must be an integer >= 1, got {k!r}")
+    k = check_int("k", k, 1)
     if k > n:
         raise ParameterError(f"`k` must be <= the number of rows ({n}), got {k}")
     return int(k)
 
 
-def _check_int(name: str, value, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
-    return int(value)
-
-
 def _rng(seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
-        return np.random.default_rng(seed)
-    raise ParameterError(f"`seed` must be None, an integer >= 0 or a numpy Generator, got {seed!r}")
+    try:
+        return np.random.default_rng(check_int("seed", seed, 0, none_ok=True))
+    except ParameterError:
+        raise ParameterError(f"`seed` must be None, an integer >= 0 or a numpy Generator, got {seed!r}") from None
 
 
 # -- seeding -------------------------------------------------------------------------------
@@ -176,9 +171,9 @@ def kmeans_plusplus(X, k: int, *, seed=None, n_local_trials: int | None = None):
     k = _check_k(k, X.shape[0])
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(k))
-    n_local_trials = _check_int("n_local_trials", n_local_trials, 1)
-    if n_local_trials > 64:
-        raise ParameterError(f"`n_local_trials` must be <= 64, got {n_local_trials}")
+    n_local_trials = check_int("n_local_trials", n_local_trials, 1)
+    if n_local_trials > _core.KMEANS_MAX_SEED_CANDIDATES:
+        raise ParameterError(f"`n_local_trials` must be <= {_core.KMEANS_MAX_SEED_CANDIDATES}, got {n_local_trials}")
     return _seed(X, k, _rng(seed), n_local_trials)
 
 
@@ -318,12 +313,11 @@ def kmeans(X, k: int = 3, *, n_init: int = 1, max_iter: int = 300, tol: float = 
     X = _as_matrix(X)
     _, variance = _moments(X)          # validates (finite) and gives the tolerance's scale
     k = _check_k(k, X.shape[0])
-    n_init = _check_int("n_init", n_init, 1)
-    max_iter = _check_int("max_iter", max_iter, 1)
-    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
-        raise ParameterError(f"`tol` must be a finite number >= 0, got {tol!r}")
+    n_init = check_int("n_init", n_init, 1)
+    max_iter = check_int("max_iter", max_iter, 1)
+    tol = check_number("tol", tol, 0)
     if fit_sample is not None:
-        fit_sample = _check_int("fit_sample", fit_sample, k)
+        fit_sample = check_int("fit_sample", fit_sample, k)
     if init is not None:
         init = check_matrix(init, "init")
         if init.shape != (k, X.shape[1]):

@@ -20,11 +20,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._io import check_int
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features
+from .fit import FitSettings, resolve_fit
 from .kmeans import assign_clusters, kmeans
 from ..report import write_json
-from .roles import DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_by_rule, role_name
+from .roles import ROLE_NAMES, UNASSIGNED, align_by_rule, role_name
 from ..tape.store import Tape
 
 __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ClusterModel", "fit_model", "save_model",
@@ -170,9 +172,10 @@ class ClusterModel:
                 fail(f"`{name}` must have {k} entries (one per centre), got shape {arr.shape}")
         if ((roles < UNASSIGNED) | (roles >= len(ROLE_NAMES))).any():
             fail(f"`role_codes` must be in -1..{len(ROLE_NAMES) - 1}, got {roles.tolist()}")
-        seed = d["seed"]
-        if not (seed is None or (isinstance(seed, int) and not isinstance(seed, bool))):
-            fail(f"`seed` must be an integer or null, got {seed!r}")
+        try:
+            seed = check_int("seed", d["seed"], none_ok=True)
+        except ParameterError as exc:
+            fail(str(exc))
         return cls(centers_z=centers, settings=settings, roles=roles.astype(np.int8),
                    directional_score=dscore, opportunistic_score=oscore, margin=margin,
                    counts=counts, inertia=float(d["inertia"]), n_iter=int(d["n_iter"]),
@@ -192,9 +195,8 @@ class ClusterModel:
                 + " but the features use " + ", ".join(f"{k}={theirs.get(k)!r}" for k in diff))
 
 
-def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_iter: int = 300,
-              tol: float = 1e-4, seed: int = 0, fit_sample: int | None = None,
-              margin: float = DEFAULT_MARGIN, source: dict | None = None):
+def fit_model(z, settings: FeatureSettings, fit: FitSettings | None = None, *,
+              source: dict | None = None, **legacy):
     """Cluster z-scored features and align the clusters to roles by rule.
 
     Parameters
@@ -203,12 +205,11 @@ def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_
         z-scores of the valid trades (``features.z[features.valid]``), finite.
     settings : FeatureSettings
         The settings ``z`` was built with (stored in the model).
-    k, n_init, max_iter, tol, fit_sample
-        As :func:`clusterlob.kmeans.kmeans`.
-    seed : int
-        Seed of all randomness (stored in the model).
-    margin : float
-        Rule-alignment margin (z units).
+    fit : FitSettings, optional
+        How K-Means++ is fit and the roles aligned (k, n_init, seed, fit_sample, max_iter,
+        tol, margin); default ``FitSettings()``.  The older keyword form
+        ``fit_model(z, settings, k=3, seed=0, ...)`` still works: the keywords are the
+        fields of :class:`FitSettings` and build one (not together with ``fit``).
     source : dict, optional
         Provenance stored in the model (tape path, days).
 
@@ -219,25 +220,22 @@ def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_
         Cluster of every row of ``z``.
     """
     from .. import __version__
+    fit = resolve_fit(fit, legacy, "fit_model")
     if not isinstance(settings, FeatureSettings):
         raise ParameterError(f"`settings` must be a FeatureSettings, got {type(settings).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"`seed` must be an integer >= 0, got {seed!r}")
     z = np.asarray(z)
     if z.ndim != 2 or z.shape[1] != len(FEATURE_NAMES):
         raise ParameterError(f"`z` must have shape (n, {len(FEATURE_NAMES)}), got {z.shape}")
-    if isinstance(k, (int, np.integer)) and k > 127:
-        raise ParameterError(f"`k` must be <= 127 (cluster ids are int8), got {k}")
-    result = kmeans(z, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=int(seed),
-                    fit_sample=fit_sample)
-    aligned = align_by_rule(result.centers, FEATURE_NAMES, margin=margin)
+    result = kmeans(z, fit.k, n_init=fit.n_init, max_iter=fit.max_iter, tol=fit.tol, seed=fit.seed,
+                    fit_sample=fit.fit_sample)
+    aligned = align_by_rule(result.centers, FEATURE_NAMES, margin=fit.margin)
     model = ClusterModel(
         centers_z=result.centers, settings=settings, roles=aligned.roles,
         directional_score=aligned.directional_score, opportunistic_score=aligned.opportunistic_score,
-        margin=float(margin), counts=result.counts, inertia=result.inertia, n_iter=result.n_iter,
-        converged=result.converged, seed=int(seed),
-        fit={"k": int(k), "n_init": int(n_init), "max_iter": int(max_iter), "tol": float(tol),
-             "fit_sample": fit_sample, "rows": int(z.shape[0]), "rows_fit": result.rows_fit,
+        margin=fit.margin, counts=result.counts, inertia=result.inertia, n_iter=result.n_iter,
+        converged=result.converged, seed=fit.seed,
+        fit={"k": fit.k, "n_init": fit.n_init, "max_iter": fit.max_iter, "tol": fit.tol,
+             "fit_sample": fit.fit_sample, "rows": int(z.shape[0]), "rows_fit": result.rows_fit,
              "fit_inertia": result.fit_inertia, "init_inertias": list(result.init_inertias)},
         package_version=__version__, source=dict(source or {}))
     return model, result.labels

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._io import check_number
 from ..errors import ParameterError
 
 __all__ = ["DIRECTIONAL", "OPPORTUNISTIC", "PASSIVE", "UNASSIGNED", "ROLE_NAMES",
@@ -123,8 +124,7 @@ def align_by_rule(centers_z, feature_names=None, *, margin: float = DEFAULT_MARG
     for need in ("sbs", "obs"):
         if need not in names:
             raise ParameterError(f"`feature_names` must contain {need!r}, got {list(names)}")
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not np.isfinite(margin):
-        raise ParameterError(f"`margin` must be a finite number, got {margin!r}")
+    margin = check_number("margin", margin)
     sbs, obs = c[:, names.index("sbs")], c[:, names.index("obs")]
     directional_score = obs - sbs
     opportunistic_score = sbs - obs

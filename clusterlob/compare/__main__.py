@@ -5,21 +5,13 @@ from .._cli import OneLineParser
 from ..errors import ParameterError
 from pathlib import Path
 import argparse
-import dataclasses
 from .._cli import error_exit
 import json
 import sys
 from ..cluster.compare import DEFAULT_MIN_ROWS_PER_CLUSTER, MODEL_FILES, OUTPUT_FILES, _existing, compare_tapes, text_report, write_compare_outputs
 from ..features.build import FeatureSettings
+from ..cluster.fit import FitSettings
 from ..cluster.model import load_model
-
-_FEATURE_FLAGS = (("levels", int, "book levels D (default 5)"),
-                  ("window", int, "z-score window W in trades (default 100)"),
-                  ("z_clip", float, "clip z to +-this (default 5)"),
-                  ("convention", str, "paper (sbs = consumed side, default) or aggressor"),
-                  ("asof", str, "strict (default) or at_or_before"),
-                  ("time_key", str, "local (default) or exchange"))
-
 
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(
@@ -40,25 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model-b", default=None, metavar="MODEL",
                    help="label TAPE_B with this model.json, do not fit")
     g = p.add_argument_group("clustering (tapes without a model)")
-    g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
-    g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts (default 1)")
-    g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
-    g.add_argument("--fit-sample", type=int, default=None, metavar="N",
-                   help="fit on N rows drawn with the seed")
-    g.add_argument("--margin", type=float, default=0.25, help="role alignment margin in z (default 0.25)")
+    FitSettings.add_arguments(g)
     g.add_argument("--min-rows-per-cluster", type=int, default=DEFAULT_MIN_ROWS_PER_CLUSTER,
                    help="a tape needs this many valid feature rows per cluster "
                         f"(default {DEFAULT_MIN_ROWS_PER_CLUSTER})")
-    f = p.add_argument_group("features (same for both tapes; default: a given model's, else these defaults)")
-    for name, kind, text in _FEATURE_FLAGS:
-        f.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+    FeatureSettings.add_arguments(
+        p.add_argument_group("features (same for both tapes; default: a given model's, else these defaults)"),
+        unset=True)
     return p
-
-
-def _settings(args, models) -> FeatureSettings:
-    given = {name: getattr(args, name) for name, _, _ in _FEATURE_FLAGS if getattr(args, name) is not None}
-    base = next((m.settings for m in models if m is not None), FeatureSettings())
-    return dataclasses.replace(base, **given)
 
 
 def main(argv=None) -> int:
@@ -75,16 +56,16 @@ def main(argv=None) -> int:
             if _existing(out_dir, names):
                 raise ParameterError(f"output directory {out_dir} already has "
                                      f"{', '.join(_existing(out_dir, names))} (use --force to replace)")
+        fit = FitSettings.from_args(args)
         models = [load_model(m) if m is not None else None for m in (args.model_a, args.model_b)]
-        settings = _settings(args, models)
+        settings = FeatureSettings.from_args(args, base=next((m.settings for m in models if m is not None), None))
         for flag, m in zip(("--model-a", "--model-b"), models):
             if m is not None:
                 m.check_settings(settings, where=f"{flag} {getattr(args, flag[2:].replace('-', '_'))}")
         comparison = compare_tapes(
             args.tape_a, args.tape_b, settings, days_a=args.days,
             days_b=args.days_b if args.days_b is not None else args.days,
-            model_a=models[0], model_b=models[1], progress=progress, k=args.k, n_init=args.n_init,
-            seed=args.seed, fit_sample=args.fit_sample, margin=args.margin,
+            model_a=models[0], model_b=models[1], progress=progress, fit=fit,
             min_rows_per_cluster=args.min_rows_per_cluster)
         paths = write_compare_outputs(out_dir, comparison, overwrite=args.force)
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2

@@ -39,6 +39,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import numpy as np
 
 from .. import _core
+from .._io import check_choice, check_int, check_number
 from ..errors import ParameterError, TapeError
 from ..tape.store import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
@@ -60,14 +61,23 @@ ASOF_RULES = ("strict", "at_or_before")
 TIME_KEYS = ("local", "exchange")
 
 _N_FEATURES = len(FEATURE_NAMES)
-_NO_TIME = np.iinfo(np.int64).min          # "no change seen yet" in the carried book
-# row flags written by the rolling kernel
-_ROW_WARMUP, _ROW_NONFINITE, _ROW_ZERO_STD, _ROW_CLIPPED = 1, 2, 4, 8
+# row flags written by the rolling kernel (defined there)
+_ROW_WARMUP, _ROW_NONFINITE, _ROW_ZERO_STD, _ROW_CLIPPED = (
+    _core.ROLLING_ROW_WARMUP, _core.ROLLING_ROW_NONFINITE, _core.ROLLING_ROW_ZERO_STD, _core.ROLLING_ROW_CLIPPED)
 _STATE_FORMAT = "clusterlob-rolling-state"
 _THREADED_ROWS = 1 << 20        # from this many rows the z-scores use two threads
 
 
 # -- settings ------------------------------------------------------------------------------
+
+_FEATURE_FLAGS = (   # (field, argparse type, help) of FeatureSettings.add_arguments
+    ("levels", int, f"book levels D summed into sbs / obs, 1..{MAX_LEVELS}"),
+    ("window", int, "z-score window W in trades"),
+    ("z_clip", float, "clip z to +-this (inf: no clipping)"),
+    ("convention", str, f"{' or '.join(CONVENTIONS)}: paper = sbs is the consumed side"),
+    ("asof", str, f"{' or '.join(ASOF_RULES)}: the snapshot strictly before the trade, or at or before it"),
+    ("time_key", str, f"{' or '.join(TIME_KEYS)}: local receive time or exchange time"),
+)
 
 @dataclass(frozen=True)
 class FeatureSettings:
@@ -97,24 +107,12 @@ class FeatureSettings:
     time_key: str = "local"
 
     def __post_init__(self):
-        for name, lo, hi in (("levels", 1, MAX_LEVELS), ("window", 2, None)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ParameterError(f"`{name}` must be an integer, got {value!r}")
-            if value < lo or (hi is not None and value > hi):
-                rule = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
-                raise ParameterError(f"`{name}` must be {rule}, got {value}")
-            object.__setattr__(self, name, int(value))
-        clip = self.z_clip
-        if isinstance(clip, bool) or not isinstance(clip, (int, float, np.floating)) \
-                or math.isnan(clip) or clip <= 0:
-            raise ParameterError(f"`z_clip` must be a number > 0, got {clip!r}")
-        object.__setattr__(self, "z_clip", float(clip))
+        object.__setattr__(self, "levels", check_int("levels", self.levels, 1, MAX_LEVELS))
+        object.__setattr__(self, "window", check_int("window", self.window, 2))
+        object.__setattr__(self, "z_clip", check_number("z_clip", self.z_clip, 0, lo_open=True, finite=False))
         for name, allowed in (("convention", CONVENTIONS), ("asof", ASOF_RULES),
                               ("time_key", TIME_KEYS)):
-            if getattr(self, name) not in allowed:
-                raise ParameterError(f"`{name}` must be one of {', '.join(allowed)}, "
-                                     f"got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), allowed)
 
     def to_dict(self) -> dict:
         """Plain dict (JSON-able; an infinite ``z_clip`` becomes the string "inf")."""
@@ -139,26 +137,32 @@ class FeatureSettings:
         return cls(**d)
 
     @classmethod
-    def add_arguments(cls, parser) -> None:
+    def add_arguments(cls, parser, *, unset: bool = False) -> None:
         """Add the feature flags (``--levels --window --z-clip --convention --asof --time-key``)
-        to an argparse parser or argument group; :meth:`from_args` reads them back."""
+        to an argparse parser or argument group; :meth:`from_args` reads them back.
+
+        ``unset``: the flags default to None, so that :meth:`from_args` can take the values not
+        given from another object (``python -m clusterlob.compare`` takes a given model's).
+        """
         d = cls()
-        parser.add_argument("--levels", type=int, default=d.levels, help=f"book levels D, 1..25 (default {d.levels})")
-        parser.add_argument("--window", type=int, default=d.window,
-                            help=f"z-score window W in trades (default {d.window})")
-        parser.add_argument("--z-clip", type=float, default=d.z_clip, help=f"clip z to +-this (default {d.z_clip:g})")
-        parser.add_argument("--convention", choices=CONVENTIONS, default=d.convention,
-                            help="paper: sbs = consumed side (default); aggressor: swapped")
-        parser.add_argument("--asof", choices=ASOF_RULES, default=d.asof,
-                            help="strict: the snapshot before the trade (default); at_or_before")
-        parser.add_argument("--time-key", choices=TIME_KEYS, default=d.time_key,
-                            help="local receive time (default) or exchange time")
+
+        def default(name):
+            return None if unset else getattr(d, name)
+
+        def shown(value):
+            return f"{value:g}" if isinstance(value, float) else str(value)
+
+        for name, kind, text in _FEATURE_FLAGS:
+            parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default(name),
+                                help=f"{text} (default {shown(getattr(d, name))})")
 
     @classmethod
-    def from_args(cls, args) -> "FeatureSettings":
-        """The settings of the flags of :meth:`add_arguments`."""
-        return cls(levels=args.levels, window=args.window, z_clip=args.z_clip,
-                   convention=args.convention, asof=args.asof, time_key=args.time_key)
+    def from_args(cls, args, base: "FeatureSettings | None" = None) -> "FeatureSettings":
+        """The settings of the flags of :meth:`add_arguments`; a flag left at None (``unset``)
+        takes its value from ``base`` (default: the defaults)."""
+        base = cls() if base is None else base
+        given = {name: getattr(args, name) for name, _, _ in _FEATURE_FLAGS if getattr(args, name) is not None}
+        return replace(base, **given)
 
     def key(self) -> str:
         """Stable 16-hex-digit hash of the settings, for cache file names."""
@@ -169,9 +173,14 @@ class FeatureSettings:
 # -- state carried across days --------------------------------------------------------------
 
 def _new_book_state() -> tuple[np.ndarray, np.ndarray]:
-    book_state = np.full(6, np.nan)    # touch px, touch size, log1p top-D depths, spread (ticks)
-    book_times = np.array([0, 0, _NO_TIME, _NO_TIME, _NO_TIME], dtype=np.int64)
-    return book_state, book_times
+    """The carried book before any snapshot (layout: ``_kernels/features.pxi``)."""
+    return _core.new_book_state()
+
+
+def _kernel_params(settings: FeatureSettings, tick_size: float) -> dict:
+    """The feature kernel's ``FeatureParams`` struct, built here and nowhere else."""
+    return {"levels": settings.levels, "strict": settings.asof == "strict",
+            "tick_size": float(tick_size), "aggressor": settings.convention == "aggressor"}
 
 
 @dataclass
@@ -238,7 +247,7 @@ class RollingState:
             "m2": floats(self.m2),
             "m2_peak": floats(self.m2_peak),
             "book_state": floats(self.book_state),
-            "book_times": [None if t == _NO_TIME else t for t in self.book_times.tolist()],
+            "book_times": [None if t == _core.BOOK_NO_TIME else t for t in self.book_times.tolist()],
         }
 
     @classmethod
@@ -263,7 +272,8 @@ class RollingState:
         return cls(str(d.get("settings_key")), window, array("ring", (f, window), fl, np.nan),
                    *(array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute")),
                    *(array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak")),
-                   array("book_state", (6,), fl, np.nan), array("book_times", (5,), it, int(_NO_TIME)),
+                   array("book_state", (_core.BOOK_STATE_SIZE,), fl, np.nan),
+                   array("book_times", (_core.BOOK_TIMES_SIZE,), it, int(_core.BOOK_NO_TIME)),
                    int(d.get("rows", 0)))
 
 
@@ -366,8 +376,7 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
         trade_ts, side, amount, rows, book_ts, book_order,
         *(np.asarray(getattr(book, name), dtype=np.float64)
           for name in ("bid_px", "ask_px", "bid_sz", "ask_sz")),
-        settings.levels, settings.asof == "strict", float(tape.instrument.tick_size),
-        settings.convention == "aggressor", book_state, book_times, raw)
+        _kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw)
     counts = {"trades": len(trades), "unknown_side": int(len(trades) - rows.shape[0]),
               "no_book_before": int(n_no_book), "rows": int(rows.shape[0] - n_no_book)}
     return rows[n_no_book:], raw[n_no_book:], counts, book_state, book_times
@@ -414,10 +423,7 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
 
     def run(col_lo, col_hi):
         flags = np.zeros(m, dtype=np.uint8)
-        _core.rolling_zscore_kernel(raw, state.ring, state.n_seen, state.run_length,
-                                    state.since_recompute, state.shift, state.mean_shifted,
-                                    state.m2, state.m2_peak, settings.z_clip, z, flags,
-                                    per_feature, col_lo, col_hi)
+        _core.rolling_zscore_kernel(raw, state, settings.z_clip, z, flags, per_feature, col_lo, col_hi)
         return flags
 
     if m >= _THREADED_ROWS and (os.cpu_count() or 1) >= 2:

@@ -17,6 +17,7 @@ from .._cli import OneLineParser, error_exit
 from ..errors import ClusterlobError, ParameterError
 from ..replay.inventory import (DEFAULT_THETAS, EXPERIMENT_CONFIG, SyntheticMarket, run_experiment, run_policies, synthetic_events)
 from ..replay.inventory_report import plot_equity, to_markdown
+from ..replay.strategy import StrategyConfig
 
 __all__ = ["main"]
 
@@ -39,14 +40,13 @@ def _parser() -> argparse.ArgumentParser:
                          "0 is a placebo: the signal carries no information)")
     ap.add_argument("--no-signal", action="store_true",
                     help="no trade feeds alpha (alpha = 0): dynamic and fixed must coincide")
-    ap.add_argument("--maker-fee-bps", type=float, default=EXPERIMENT_CONFIG.maker_fee_bps,
-                    help="maker fee, bps of notional (default %(default)s; the replay's default is 2)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     ap.add_argument("--out", type=Path, help="write inventory.md, inventory.json and (with matplotlib) "
                                              "an equity plot into this folder")
     ap.add_argument("--plot-seed", type=int, help="seed of the plot (default: the first seed)")
     ap.add_argument("--plot-theta", type=float, help="theta of the plot (default: the first theta)")
     ap.add_argument("--force", action="store_true", help="replace existing output files")
+    StrategyConfig.add_arguments(ap, defaults=EXPERIMENT_CONFIG, exclude=("theta", "inventory_mode"))
     return ap
 
 
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         if args.first_seed < 0:
             raise ParameterError(f"`--first-seed` must be >= 0, got {args.first_seed}")
         market = SyntheticMarket(n_events=args.events, trend_lean=args.lean, signal=not args.no_signal)
-        config = EXPERIMENT_CONFIG.replace(maker_fee_bps=args.maker_fee_bps)
+        config = StrategyConfig.from_args(args, base=EXPERIMENT_CONFIG)
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         if args.out is not None:
             _targets(args)

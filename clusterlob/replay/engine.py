@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from .. import _core
+from .._io import check_number
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import UNASSIGNED
 from .strategy import StrategyConfig
@@ -175,9 +176,7 @@ def _check_sorted(ts: np.ndarray, name: str) -> None:
 
 def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid,
               book_ask, tick_size):
-    if isinstance(tick_size, bool) or not isinstance(tick_size, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(tick_size) or tick_size <= 0:
-        raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
+    check_number("tick_size", tick_size, 0, lo_open=True)
     ts = _column(trade_ts_us, "trade_ts_us", np.int64)
     n = ts.shape[0]
     price = _column(trade_price, "trade_price", np.float64, n)

@@ -19,6 +19,7 @@ from typing import Iterable, Iterator, NamedTuple, Protocol, Sequence, runtime_c
 import numpy as np
 
 from .. import _core
+from .._io import check_int, check_number
 from ..errors import ParameterError, TapeError
 from .events import BookEvent, OrderAction, TradeEvent
 from ..tape.readers.binance import DIFF_STREAM, parse_line, iter_messages
@@ -89,9 +90,7 @@ class SimulatedGateway:
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
-        if not (isinstance(tick_size, (int, float, np.integer, np.floating)) and not isinstance(tick_size, bool)
-                and np.isfinite(tick_size) and tick_size > 0):
-            raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
+        check_number("tick_size", tick_size, 0, lo_open=True)
         self._exchange = _core._SimExchange(float(tick_size), config.order_latency_us,
                                             config.fill_mode == "touch")
 
@@ -170,8 +169,7 @@ class BinanceDecoder:
     def __init__(self, symbol: str | None = None, levels: int = MAX_LEVELS, trade_stream: str = "trade"):
         if trade_stream not in ("trade", "aggTrade"):
             raise ParameterError(f"`trade_stream` must be 'trade' or 'aggTrade', got {trade_stream!r}")
-        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 1 <= levels <= MAX_LEVELS:
-            raise ParameterError(f"`levels` must be an integer in 1..{MAX_LEVELS}, got {levels!r}")
+        check_int("levels", levels, 1, MAX_LEVELS)
         self.symbol = symbol.upper() if symbol else None
         self.levels = int(levels)
         self.trade_stream = trade_stream

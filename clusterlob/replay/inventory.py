@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._io import check_int, check_number
 from ..errors import ParameterError
 from .engine import ReplayResult, replay_arrays
 from ..cluster.roles import PASSIVE, UNASSIGNED
@@ -118,8 +119,8 @@ class SyntheticMarket:
     def __post_init__(self):
         def check(name, ok, rule):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(value) or not ok(value):
+            check_number(name, value)       # a finite number; then the field's own rule
+            if not ok(value):
                 raise ParameterError(f"`{name}` must be {rule}, got {value!r}")
 
         check("n_events", lambda v: int(v) == v and v >= 1, "a whole number >= 1")
@@ -442,10 +443,8 @@ def _check_experiment(market, config, seeds, thetas):
         raise ParameterError(f"`market` must be a SyntheticMarket, got {type(market).__name__}")
     if not isinstance(config, StrategyConfig):
         raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ParameterError(f"`seeds` must be >= 1, got {seeds}")
-        seeds = tuple(range(int(seeds)))
+    if hasattr(seeds, "__index__") and not isinstance(seeds, bool):
+        seeds = tuple(range(check_int("seeds", seeds, 1)))
     else:
         try:
             seeds = tuple(int(s) for s in seeds)
@@ -456,11 +455,7 @@ def _check_experiment(market, config, seeds, thetas):
     thetas = (config.theta,) if thetas is None else tuple(thetas)
     if not thetas:
         raise ParameterError("`thetas` must hold at least one value, got none")
-    for theta in thetas:
-        if isinstance(theta, bool) or not isinstance(theta, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(theta) or theta < 0:
-            raise ParameterError(f"`theta` must be a finite number >= 0, got {theta!r}")
-    return seeds, tuple(float(t) for t in thetas)
+    return seeds, tuple(check_number("theta", t, 0) for t in thetas)
 
 
 def run_experiment(market: SyntheticMarket | None = None, config: StrategyConfig | None = None,

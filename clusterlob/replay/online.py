@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from .. import _core
+from .._io import check_number
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, RollingState
 from ..cluster.model import ClusterModel
@@ -78,9 +79,7 @@ class OnlineEngine(_core._OnlineCore):
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
-        if isinstance(tick_size, bool) or not isinstance(tick_size, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(tick_size) or tick_size <= 0:
-            raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
+        check_number("tick_size", tick_size, 0, lo_open=True)
         if quote_updates not in ("replace", "changes"):
             raise ParameterError(f"`quote_updates` must be 'replace' or 'changes', got {quote_updates!r}")
         if trades_before_book not in ("raise", "count"):

@@ -17,7 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..cluster.fit import FitSettings
+from .._io import check_choice
+from ..cluster.fit import FitSettings, resolve_fit
 from ..cluster.model import ClusterModel, fit_model, label_trades, load_model
 from ..cluster.roles import ROLE_NAMES
 from ..errors import ParameterError, TapeError
@@ -192,14 +193,11 @@ def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyC
     PipelineRun
     """
     say = progress or (lambda line: None)
-    if engine not in ENGINES:
-        raise ParameterError(f"`engine` must be one of {list(ENGINES)}, got {engine!r}")
+    check_choice("engine", engine, ENGINES)
     config = StrategyConfig() if config is None else config
     if not isinstance(config, StrategyConfig):
         raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
-    fit = FitSettings() if fit is None else fit
-    if not isinstance(fit, FitSettings):
-        raise ParameterError(f"`fit` must be a FitSettings, got {type(fit).__name__}")
+    fit = resolve_fit(fit, {}, "run_pipeline")
     configs = [config.with_mapping(m) for m in mappings] if mappings else [config]
     model_file = str(model) if isinstance(model, (str, Path)) else None
     tape_dir = Path(tape) if tape is not None else DEFAULT_TAPE
@@ -245,9 +243,7 @@ def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyC
             raise TapeError(f"only {n_fit} valid feature rows on the training days "
                             f"{train[0]}..{train[-1]}: too few to fit {fit.k} clusters")
         say(f"fitting K-Means++ (k={fit.k}, seed {fit.seed}) on {n_fit:,} trades of {_days(train)}")
-        model, _ = fit_model(feats.z[fit_rows], settings, k=fit.k, n_init=fit.n_init, max_iter=fit.max_iter,
-                             tol=fit.tol, seed=fit.seed, fit_sample=fit.fit_sample, margin=fit.margin,
-                             source={"tape": str(tape_dir), "days": train})
+        model, _ = fit_model(feats.z[fit_rows], settings, fit, source={"tape": str(tape_dir), "days": train})
         sample = sample_of(train, chosen)
     if engine == "batch":
         if feats is None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from .._io import check_choice, check_number
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED
 
@@ -161,15 +162,10 @@ class StrategyConfig:
     def __post_init__(self):
         def number(name, lo=None, hi=None, lo_open=False, integer=False):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ParameterError(f"`{name}` must be a finite number, got {value!r}")
-            if integer and int(value) != value:
+            if integer and isinstance(value, float) and math.isfinite(value) and int(value) != value:
                 raise ParameterError(f"`{name}` must be a whole number of microseconds, got {value!r}")
-            if lo is not None and (value <= lo if lo_open else value < lo):
-                raise ParameterError(f"`{name}` must be {'>' if lo_open else '>='} {lo}, got {value!r}")
-            if hi is not None and value > hi:
-                raise ParameterError(f"`{name}` must be <= {hi}, got {value!r}")
-            object.__setattr__(self, name, int(value) if integer else float(value))
+            checked = check_number(name, value, lo, hi, lo_open=lo_open)
+            object.__setattr__(self, name, int(checked) if integer else checked)
 
         number("skew_ticks", 0)
         number("theta", 0)
@@ -189,11 +185,9 @@ class StrategyConfig:
             raise ParameterError(f"`order_latency_us` must be <= `requote_interval_us` "
                                  f"({self.requote_interval_us}), got {self.order_latency_us}")
         for name, allowed in (("inventory_mode", ("dynamic", "fixed")), ("fill_mode", ("cross", "touch"))):
-            if getattr(self, name) not in allowed:
-                raise ParameterError(f"`{name}` must be one of {list(allowed)}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), allowed)
         for name in ("alpha_role", "hazard_role"):
-            if getattr(self, name) not in _ROLE_CODES:
-                raise ParameterError(f"`{name}` must be one of {sorted(_ROLE_CODES)}, got {getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), sorted(_ROLE_CODES))
         if self.alpha_role == self.hazard_role != "none":
             raise ParameterError(f"`alpha_role` and `hazard_role` must differ, both are {self.alpha_role!r}")
 
@@ -208,8 +202,7 @@ class StrategyConfig:
 
     def with_mapping(self, preset: str) -> "StrategyConfig":
         """A copy using a role-mapping preset (``"inverted"`` or ``"traditional"``)."""
-        if preset not in ROLE_PRESETS:
-            raise ParameterError(f"`mapping` must be one of {sorted(ROLE_PRESETS)}, got {preset!r}")
+        check_choice("mapping", preset, sorted(ROLE_PRESETS))
         alpha, hazard = ROLE_PRESETS[preset]
         return dataclasses.replace(self, alpha_role=alpha, hazard_role=hazard)
 
@@ -263,30 +256,37 @@ class StrategyConfig:
 
     # -- command-line flags (defined once, here) --------------------------------------------
     @classmethod
-    def add_arguments(cls, parser) -> None:
+    def add_arguments(cls, parser, defaults: "StrategyConfig | None" = None, *, exclude=()) -> None:
         """Add ``--config FILE.toml``, ``--mapping`` and one flag per field (``--skew-ticks`` ...)
-        to an argparse parser; :meth:`from_args` reads them back (flags override the file)."""
+        to an argparse parser; :meth:`from_args` reads them back (flags override the file).
+
+        ``defaults``: the config the help shows (pass the same to :meth:`from_args` as ``base``);
+        ``exclude``: fields a command sets itself (no flag; ``python -m clusterlob.inventory``
+        sweeps ``theta`` and runs both ``inventory_mode`` values)."""
         parser.add_argument("--config", metavar="FILE.toml", default=None,
                             help="strategy parameters from a TOML file (flags below override it)")
         parser.add_argument("--mapping", choices=sorted(ROLE_PRESETS), default=None,
                             help="role mapping preset (default inverted: alpha <- directional, "
                                  "hazard <- opportunistic)")
-        g = parser.add_argument_group("strategy (defaults: clusterlob.replay.StrategyConfig)")
-        defaults = cls()
+        g = parser.add_argument_group("strategy (defaults: clusterlob.replay.StrategyConfig)"
+                                      if defaults is None else "strategy")
+        defaults = cls() if defaults is None else defaults
         for f in dataclasses.fields(cls):
+            if f.name in exclude:
+                continue
             kind = int if f.type in ("int", int) else float if f.type in ("float", float) else str
-            g.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+            g.add_argument("--" + f.name.replace("_", "-"), dest=_DEST + f.name, type=kind, default=None,
                            metavar=kind.__name__.upper(),
                            help=f"{FIELD_HELP[f.name]} (default {getattr(defaults, f.name)})")
 
     @classmethod
-    def from_args(cls, args) -> "StrategyConfig":
-        """The config of the flags of :meth:`add_arguments`: the TOML file (or the defaults),
-        then ``--mapping``, then each field flag given."""
-        base = load_config(args.config).to_dict() if args.config else cls().to_dict()
+    def from_args(cls, args, base: "StrategyConfig | None" = None) -> "StrategyConfig":
+        """The config of the flags of :meth:`add_arguments`: the TOML file (or ``base``, default
+        the defaults), then ``--mapping``, then each field flag given."""
+        base = (load_config(args.config) if args.config else base if base is not None else cls()).to_dict()
         base.pop("mapping")
-        flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-                 if getattr(args, f.name) is not None}
+        flags = {f.name: getattr(args, _DEST + f.name) for f in dataclasses.fields(cls)
+                 if getattr(args, _DEST + f.name, None) is not None}
         if args.mapping:
             alpha, hazard = ROLE_PRESETS[args.mapping]
             for key, value in (("alpha_role", alpha), ("hazard_role", hazard)):
@@ -295,6 +295,9 @@ class StrategyConfig:
                                          f"but --{key.replace('_', '-')} {flags[key]} was also given")
                 flags[key] = value
         return cls.from_dict({**base, **flags}, source="command line")
+
+
+_DEST = "strategy."     # the flags' namespace attributes, apart from a command's own flags
 
 
 def load_config(path) -> StrategyConfig:

@@ -43,6 +43,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import _core
+from .._io import check_int
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES
 from ..tape.store import US_PER_DAY, Tape, day_of_us, day_start_us
@@ -71,9 +72,7 @@ US_PER_SECOND = 1_000_000
 
 def cluster_groups(k: int) -> tuple:
     """Groups ``(("cluster 0", 0), ..., ("cluster k-1", k-1))`` for per-cluster OFI."""
-    if not (isinstance(k, (int, np.integer)) and 1 <= k <= 127):
-        raise ParameterError(f"`k` must be an integer in 1..127, got {k!r}")
-    return tuple((f"cluster {c}", c) for c in range(int(k)))
+    return tuple((f"cluster {c}", c) for c in range(check_int("k", k, 1, 127)))
 
 
 def _check_groups(groups) -> tuple:
@@ -89,7 +88,7 @@ def _check_groups(groups) -> tuple:
             raise ParameterError(f"group name must be a non-empty string, got {name!r}")
         if name in names:
             raise ParameterError(f"group name {name!r} is used twice (or is the reserved {ALL_TRADES!r})")
-        if not (isinstance(code, (int, np.integer)) and -128 <= int(code) <= 127):
+        if not hasattr(code, "__index__") or isinstance(code, bool) or not -128 <= int(code) <= 127:
             raise ParameterError(f"group {name!r}: code must be an int8 value, got {code!r}")
         if int(code) in codes:
             raise ParameterError(f"group code {int(code)} is used twice")
@@ -110,8 +109,7 @@ class BucketGrid:
     n_buckets: int
 
     def __post_init__(self):
-        if not (isinstance(self.bucket_us, (int, np.integer)) and self.bucket_us > 0):
-            raise ParameterError(f"`bucket_us` must be a positive integer, got {self.bucket_us!r}")
+        check_int("bucket_us", self.bucket_us, 1)
         if self.start_us % self.bucket_us:
             raise ParameterError(f"`start_us` must be a multiple of `bucket_us` ({self.bucket_us}), "
                                  f"got {self.start_us}")
@@ -121,8 +119,7 @@ class BucketGrid:
     @classmethod
     def covering(cls, first_us: int, last_us: int, bucket_us: int) -> "BucketGrid":
         """The smallest aligned grid holding every time in ``[first_us, last_us]``."""
-        if not (isinstance(bucket_us, (int, np.integer)) and bucket_us > 0):
-            raise ParameterError(f"`bucket_us` must be a positive integer, got {bucket_us!r}")
+        check_int("bucket_us", bucket_us, 1)
         if last_us < first_us:
             raise ParameterError(f"`last_us` ({last_us}) is before `first_us` ({first_us})")
         start = (int(first_us) // bucket_us) * bucket_us
@@ -257,8 +254,7 @@ def forward_returns(mid_close: np.ndarray, horizon: int) -> np.ndarray:
     ndarray, shape (n,)
         ``ln(mid_close[b + h] / mid_close[b])``; NaN for the last ``h`` buckets and where a mid is NaN.
     """
-    if not (isinstance(horizon, (int, np.integer)) and horizon >= 1):
-        raise ParameterError(f"`horizon` must be an integer >= 1, got {horizon!r}")
+    check_int("horizon", horizon, 1)
     mid = np.asarray(mid_close, dtype=np.float64)
     out = np.full(mid.shape[0], np.nan)
     if mid.shape[0] > horizon:
@@ -372,7 +368,7 @@ class BucketAccumulator:
             np.ascontiguousarray(ts, dtype=np.int64), np.ascontiguousarray(side, dtype=np.int8),
             np.ascontiguousarray(amount),
             np.empty(0, np.int8) if labels is None else np.ascontiguousarray(labels, dtype=np.int8),
-            self._row_of_code, self.grid.start_us, self.grid.bucket_us, self._size, self._count, self._trades)
+            self._row_of_code, self.grid, self._size, self._count, self._trades)
         self._unknown += unknown
         self._outside += outside
 
@@ -480,8 +476,9 @@ def _check_time_key(time_key: str) -> str:
 
 
 def _check_bucket_s(bucket_s) -> int:
-    if not (isinstance(bucket_s, (int, float, np.integer, np.floating)) and np.isfinite(bucket_s)
-            and bucket_s > 0 and float(bucket_s * US_PER_SECOND).is_integer()):
+    if isinstance(bucket_s, bool) or not (isinstance(bucket_s, (int, float, np.integer, np.floating))
+                                          and np.isfinite(bucket_s) and bucket_s > 0
+                                          and float(bucket_s * US_PER_SECOND).is_integer()):
         raise ParameterError(f"`bucket_s` must be a positive number of seconds (whole microseconds), "
                              f"got {bucket_s!r}")
     return int(round(bucket_s * US_PER_SECOND))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import check_choice, check_int, check_number
 from ..errors import ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
                  ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
@@ -69,15 +70,14 @@ class ICSettings:
 
     def __post_init__(self):
         _check_bucket_s(self.bucket_s)
-        if not self.horizons or any(not isinstance(h, (int, np.integer)) or h < 1 for h in self.horizons):
+        if not self.horizons:
             raise ParameterError(f"`horizons` must be integers >= 1, got {self.horizons!r}")
+        for h in self.horizons:
+            check_int("horizons", h, 1)
         for m in self.timeframes_min:
-            if isinstance(m, bool) or not (isinstance(m, (int, float)) and math.isfinite(m) and m > 0):
-                raise ParameterError(f"`timeframes_min` must be positive numbers of minutes, got {m!r}")
-        if not (isinstance(self.fee_bps, (int, float)) and math.isfinite(self.fee_bps) and self.fee_bps >= 0):
-            raise ParameterError(f"`fee_bps` must be a finite number >= 0, got {self.fee_bps!r}")
-        if self.time_key not in _TIME_KEY_COLUMN:
-            raise ParameterError(f"`time_key` must be one of {list(_TIME_KEY_COLUMN)}, got {self.time_key!r}")
+            check_number("timeframes_min", m, 0, lo_open=True)
+        check_number("fee_bps", self.fee_bps, 0)
+        check_choice("time_key", self.time_key, tuple(_TIME_KEY_COLUMN))
 
     def to_dict(self) -> dict:
         return {"bucket_s": self.bucket_s, "horizons": list(self.horizons),

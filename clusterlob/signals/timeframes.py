@@ -27,6 +27,7 @@ from typing import Mapping
 
 import numpy as np
 
+from .._io import check_int, check_number
 from ..errors import ParameterError
 from .ofi import BucketSignals
 
@@ -59,11 +60,10 @@ class ThresholdRule:
     min_history: int = 12
 
     def __post_init__(self):
-        if not (isinstance(self.quantile, (int, float)) and 0.0 <= self.quantile <= 1.0):
-            raise ParameterError(f"`quantile` must be in [0, 1], got {self.quantile!r}")
-        if not (isinstance(self.window, (int, np.integer)) and self.window >= 1):
-            raise ParameterError(f"`window` must be an integer >= 1, got {self.window!r}")
-        if not (isinstance(self.min_history, (int, np.integer)) and 1 <= self.min_history <= self.window):
+        check_number("quantile", self.quantile, 0, 1)
+        check_int("window", self.window, 1)
+        if not (hasattr(self.min_history, "__index__") and not isinstance(self.min_history, bool)
+                and 1 <= self.min_history <= self.window):
             raise ParameterError(f"`min_history` must be an integer in 1..window ({self.window}), "
                                  f"got {self.min_history!r}")
 
@@ -169,8 +169,7 @@ def taker_returns(signal, returns, threshold, usable, *, fee_bps: float = 3.0):
     ``position[b] != 0``; both NaN where the bucket is not scored (not usable, or its return is NaN).
     ``position`` is :func:`taker_positions` (int8).  Parameters as :func:`taker_backtest`.
     """
-    if not (isinstance(fee_bps, (int, float)) and math.isfinite(fee_bps) and fee_bps >= 0):
-        raise ParameterError(f"`fee_bps` must be a finite number >= 0, got {fee_bps!r}")
+    check_number("fee_bps", fee_bps, 0)
     ret = np.asarray(returns, dtype=np.float64)
     usable = np.asarray(usable, dtype=bool)
     position = taker_positions(signal, threshold)

@@ -52,6 +52,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
+from .._io import check_int, check_number
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from .store import MAX_LEVELS, US_PER_DAY, Book, Instrument, Trades, day_start_us
@@ -127,10 +128,7 @@ class SynthParams:
             if isinstance(value, tuple) and len(value) != 3:
                 raise ParameterError(f"`{name}` must have 3 entries, got {value!r}")
             for v in values:
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                        or v < 0 or (v == 0 and name in positive):
-                    raise ParameterError(f"`{name}` must hold finite numbers {'> 0' if name in positive else '>= 0'}, "
-                                         f"got {value!r}")
+                check_number(name, v, 0, lo_open=name in positive)
         if self.share_directional + self.share_opportunistic + self.share_passive <= 0:
             raise ParameterError("agent shares must not all be 0")
 
@@ -517,18 +515,13 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     SynthResult
     """
     path = Path(out)
-    if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days <= 0:
-        raise ParameterError(f"`days` must be an integer >= 1, got {days!r}")
-    if not (isinstance(trades_per_day, (int, float, np.number)) and math.isfinite(trades_per_day)
-            and trades_per_day > 0):
-        raise ParameterError(f"`trades_per_day` must be a finite number > 0, got {trades_per_day!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ParameterError(f"`seed` must be an integer >= 0, got {seed!r}")
-    if not isinstance(snapshot_ms, (int, np.integer)) or not 10 <= snapshot_ms <= 60_000 \
-            or 86_400_000 % snapshot_ms:
+    days = check_int("days", days, 1)
+    check_number("trades_per_day", trades_per_day, 0, lo_open=True)
+    seed = check_int("seed", seed, 0)
+    snapshot_ms = check_int("snapshot_ms", snapshot_ms, 10, 60_000)
+    if 86_400_000 % snapshot_ms:
         raise ParameterError(f"`snapshot_ms` must be an integer in 10..60000 dividing a day, got {snapshot_ms!r}")
-    if not isinstance(levels, (int, np.integer)) or not 1 <= levels <= MAX_LEVELS:
-        raise ParameterError(f"`levels` must be an integer in 1..{MAX_LEVELS}, got {levels!r}")
+    levels = check_int("levels", levels, 1, MAX_LEVELS)
     if path.exists() and not force:
         raise ParameterError(f"`out` {path} already exists (use --force to replace it)")
     try:

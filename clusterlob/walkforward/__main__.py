@@ -4,7 +4,7 @@
 
     python -m clusterlob.walkforward TAPE_DIR --train-days 7 --test-days 1 --out OUT_DIR
         [--alignment rule|distance] [--workers N] [--json] [--force]
-        [--k 3] [--n-init 1] [--seed 0] [--fit-sample N|all] [--margin 0.25]
+        [--k 3] [--n-init 1] [--seed 0] [--fit-sample N|all] [--max-iter 300] [--tol 1e-4] [--margin 0.25]
         [--bucket-s 300] [--horizons 1,2,5] [--fee-bps 3] [--quantile 0.5] [--min-day-rows 1]
         [--levels 5] [--window 100] [--z-clip 5] [--convention paper|aggressor]
         [--asof strict|at_or_before] [--time-key local|exchange]
@@ -25,10 +25,10 @@ from .._cli import OneLineParser, error_exit
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FeatureSettings
 from ..report import to_jsonable
-from ..cluster.roles import DEFAULT_MARGIN
+from ..cluster.fit import FitSettings
 from ..signals.timeframes import ThresholdRule
 from .run import check_outputs_free, run_walkforward, write_outputs
-from .windows import ALIGNMENTS, WalkForwardSettings
+from .windows import ALIGNMENTS, DEFAULT_FIT, WalkForwardSettings
 
 __all__ = ["main"]
 
@@ -50,13 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing result files")
     g = p.add_argument_group("clustering and scoring")
-    g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
-    g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts, best inertia kept (default 1)")
-    g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
-    g.add_argument("--fit-sample", default="1000000", metavar="N|all",
-                   help="rows (seeded sample) the centres are fit on (default 1000000; all = every row)")
-    g.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                   help=f"rule-alignment margin in z (default {DEFAULT_MARGIN:g})")
+    FitSettings.add_arguments(g, defaults=DEFAULT_FIT)
     g.add_argument("--bucket-s", type=float, default=300.0, help="OFI bucket width in seconds (default 300)")
     g.add_argument("--horizons", default="1", help="IC horizons in buckets, comma separated (default 1)")
     g.add_argument("--fee-bps", type=float, default=3.0, help="taker fee per side (default 3)")
@@ -71,20 +65,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args) -> tuple[FeatureSettings, WalkForwardSettings]:
     settings = FeatureSettings.from_args(args)
-    if args.fit_sample == "all":
-        fit_sample = None
-    else:
-        try:
-            fit_sample = int(args.fit_sample)
-        except ValueError:
-            raise ParameterError(f"`--fit-sample` must be an integer or 'all', got {args.fit_sample!r}") from None
+    fit = FitSettings.from_args(args)
     try:
         horizons = tuple(int(h) for h in args.horizons.split(","))
     except ValueError:
         raise ParameterError(f"`--horizons` must be comma-separated integers, got {args.horizons!r}") from None
     wf = WalkForwardSettings(train_days=args.train_days, test_days=args.test_days, step_days=args.step_days,
-                             k=args.k, n_init=args.n_init, seed=args.seed, fit_sample=fit_sample,
-                             margin=args.margin, alignment=args.alignment, bucket_s=args.bucket_s,
+                             fit=fit, alignment=args.alignment, bucket_s=args.bucket_s,
                              horizons=horizons, threshold=ThresholdRule(quantile=args.quantile),
                              fee_bps=args.fee_bps, min_day_rows=args.min_day_rows)
     return settings, wf

@@ -52,7 +52,8 @@ import pyarrow.parquet as pq
 
 from .. import _core
 from ..errors import ParameterError, TapeError
-from ..features.build import FEATURE_NAMES, FeatureSettings, RollingState, _raw_features, _time_order, rolling_zscore
+from ..features.build import (FEATURE_NAMES, FeatureSettings, RollingState, _kernel_params, _raw_features,
+                              _time_order, rolling_zscore)
 from ..report import write_json
 from ..tape.store import read_manifest, read_tape
 
@@ -62,8 +63,10 @@ __all__ = ["CACHE_FORMAT", "DayStatus", "CachedDay", "day_fingerprint", "plan_ca
 CACHE_FORMAT = "clusterlob-feature-cache"
 CACHE_VERSION = 3
 Z_COLUMNS = tuple(f"z_{name}" for name in FEATURE_NAMES)
-_HAS, _TS, _MID, _BID, _ASK = range(5)          # book_times layout of the feature kernel
-_NO_TIME = np.iinfo(np.int64).min
+# the feature kernel's book_times layout (defined in _kernels/features.pxi)
+_HAS, _MID, _BID, _ASK = (_core.BOOK_TIMES_HAS, _core.BOOK_TIMES_MID_CHANGE, _core.BOOK_TIMES_BID_CHANGE,
+                          _core.BOOK_TIMES_ASK_CHANGE)
+_NO_TIME = _core.BOOK_NO_TIME
 
 
 # -- what to build -------------------------------------------------------------------------
@@ -271,8 +274,7 @@ def _patch(day: _RawDay, settings: FeatureSettings, tick_size: float, start: Rol
         _core.asof_trade_features(
             day.pre_ts, day.pre_side, day.pre_amount, np.arange(n_pre, dtype=np.int64),
             np.empty(0, np.int64), np.empty(0, np.int64), empty, empty, empty, empty,
-            settings.levels, settings.asof == "strict", float(tick_size),
-            settings.convention == "aggressor", s_state.copy(), s_times.copy(), pre_raw)
+            _kernel_params(settings, tick_size), s_state.copy(), s_times.copy(), pre_raw)
         raw = np.concatenate([pre_raw, raw])
         trade_index = np.concatenate([day.pre_index, trade_index])
     return trade_index, raw, 0

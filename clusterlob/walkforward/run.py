@@ -219,8 +219,8 @@ def _markdown(result: WalkForwardResult, plot_note: str) -> str:
     wf = result.walkforward
     fitted = result.fitted
     lines = [f"# Walk-forward: train {wf.train_days} day(s), test {wf.test_days}, step {wf.step_days}", "",
-             f"Alignment: **{wf.alignment}** (both are reported in stability). k = {wf.k}, seed {wf.seed}, "
-             f"fit sample {wf.fit_sample}, margin {wf.margin}; buckets {wf.bucket_s:g} s; taker fee "
+             f"Alignment: **{wf.alignment}** (both are reported in stability). k = {wf.fit.k}, seed {wf.fit.seed}, "
+             f"fit sample {wf.fit.fit_sample}, margin {wf.fit.margin}; buckets {wf.bucket_s:g} s; taker fee "
              f"{wf.fee_bps:g} bps per side, threshold q{wf.threshold.quantile:g} of past |OFI| "
              f"(window {wf.threshold.window}, min history {wf.threshold.min_history}).",
              f"Features: {result.settings.to_dict()} (key {result.settings.key()}).", "",

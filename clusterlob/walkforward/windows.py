@@ -29,23 +29,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._io import check_choice, check_int, check_number
+from ..cluster.fit import FitSettings
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FeatureSettings
 from ..signals.ic import WEIGHTINGS, ICRow, ICTable, aggregate_ic, ic_table
 from ..cluster.kmeans import assign_clusters
 from ..cluster.model import ClusterModel, fit_model
-from ..cluster.roles import (DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_to_reference, adjusted_rand_index,
+from ..cluster.roles import (ROLE_NAMES, UNASSIGNED, align_to_reference, adjusted_rand_index,
                      label_stability)
 from ..signals.ofi import ALL_TRADES, BucketSignals, BucketGrid, BucketAccumulator, cluster_groups, covered_buckets
 from ..tape.store import day_start_us
 from ..signals.timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
 from .cache import load_cached_day, load_cached_flow, load_cached_mids
 
-__all__ = ["ALIGNMENTS", "WalkForwardSettings", "WindowPlan", "plan_windows", "WindowFit",
+__all__ = ["ALIGNMENTS", "DEFAULT_FIT", "WalkForwardSettings", "WindowPlan", "plan_windows", "WindowFit",
            "WindowResult", "StabilityRow", "fit_windows", "score_windows", "stability_rows",
            "aggregate"]
 
 ALIGNMENTS = ("rule", "distance")
+#: The walk-forward's fit: K-Means++ defaults, centres fit on a seeded sample of 1 M rows.
+DEFAULT_FIT = FitSettings(fit_sample=1_000_000)
 _DAY = 86_400_000_000
 
 
@@ -60,11 +64,10 @@ class WalkForwardSettings:
         (None, the default: ``test_days``).  A step shorter than ``test_days`` is refused:
         the test days of consecutive windows would overlap, so the concatenated out-of-sample
         equity would count a day twice and the IC windows would not be independent.
-    k, n_init, seed, fit_sample, max_iter, tol
-        K-Means++ (:func:`clusterlob.kmeans.kmeans`); ``fit_sample`` rows (seeded) fit the
-        centres, all training rows are labelled; None fits on all rows.
-    margin : float
-        Rule-alignment margin (z units).
+    fit : FitSettings
+        K-Means++ and the rule alignment (k, n_init, seed, fit_sample, max_iter, tol, margin);
+        ``fit_sample`` rows (seeded) fit the centres, all training rows are labelled.  Default
+        :data:`DEFAULT_FIT`: ``FitSettings(fit_sample=1_000_000)``.
     alignment : {"rule", "distance"}
         Roles by rule (default) or by distance to the first fitted window's centres.
     bucket_s : float
@@ -82,13 +85,7 @@ class WalkForwardSettings:
     train_days: int = 7
     test_days: int = 1
     step_days: int | None = None
-    k: int = 3
-    n_init: int = 1
-    seed: int = 0
-    fit_sample: int | None = 1_000_000
-    max_iter: int = 300
-    tol: float = 1e-4
-    margin: float = DEFAULT_MARGIN
+    fit: FitSettings = DEFAULT_FIT
     alignment: str = "rule"
     bucket_s: float = 300.0
     horizons: tuple = (1,)
@@ -97,40 +94,30 @@ class WalkForwardSettings:
     min_day_rows: int = 1
 
     def __post_init__(self):
-        if self.step_days is None and isinstance(self.test_days, (int, np.integer)):
-            object.__setattr__(self, "step_days", self.test_days)
-        for name, lo in (("train_days", 1), ("test_days", 1), ("step_days", 1), ("k", 2),
-                         ("n_init", 1), ("seed", 0), ("max_iter", 1), ("min_day_rows", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-                raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
+        set_ = object.__setattr__
+        if not isinstance(self.fit, FitSettings):
+            raise ParameterError(f"`fit` must be a FitSettings, got {type(self.fit).__name__}")
+        for name in ("train_days", "test_days", "min_day_rows"):
+            set_(self, name, check_int(name, getattr(self, name), 1))
+        set_(self, "step_days", self.test_days if self.step_days is None else check_int("step_days", self.step_days, 1))
         if self.step_days < self.test_days:
             raise ParameterError(f"`step_days` must be >= `test_days` ({self.test_days}), got {self.step_days}: "
                                  f"overlapping test days would be counted twice")
-        if self.fit_sample is not None and (isinstance(self.fit_sample, bool) or not isinstance(
-                self.fit_sample, (int, np.integer)) or self.fit_sample < self.k):
-            raise ParameterError(f"`fit_sample` must be None or an integer >= k ({self.k}), got {self.fit_sample!r}")
-        if self.alignment not in ALIGNMENTS:
-            raise ParameterError(f"`alignment` must be one of {', '.join(ALIGNMENTS)}, got {self.alignment!r}")
-        for name in ("bucket_s", "fee_bps", "tol"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0 or (name == "bucket_s" and value <= 0):
-                raise ParameterError(f"`{name}` must be a finite number {'> 0' if name == 'bucket_s' else '>= 0'}, "
-                                     f"got {value!r}")
+        check_choice("alignment", self.alignment, ALIGNMENTS)
+        set_(self, "bucket_s", check_number("bucket_s", self.bucket_s, 0, lo_open=True))
+        set_(self, "fee_bps", check_number("fee_bps", self.fee_bps, 0))
         if _DAY % int(round(self.bucket_s * 1e6)) or self.bucket_s * 1e6 != int(round(self.bucket_s * 1e6)):
             raise ParameterError(f"`bucket_s` must divide a day into whole microsecond buckets, got {self.bucket_s!r}")
-        hs = tuple(self.horizons)
-        if not hs or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hs):
+        hs = tuple(self.horizons) if isinstance(self.horizons, (tuple, list)) else ()
+        if not hs:
             raise ParameterError(f"`horizons` must be integers >= 1, got {self.horizons!r}")
-        object.__setattr__(self, "horizons", tuple(int(h) for h in hs))
+        set_(self, "horizons", tuple(check_int("horizons", h, 1) for h in hs))
         if not isinstance(self.threshold, ThresholdRule):
             raise ParameterError(f"`threshold` must be a ThresholdRule, got {type(self.threshold).__name__}")
-        if not isinstance(self.margin, (int, float)) or not math.isfinite(self.margin):
-            raise ParameterError(f"`margin` must be a finite number, got {self.margin!r}")
 
     def to_dict(self) -> dict:
         d = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        d["fit"] = self.fit.to_dict()
         d["horizons"] = list(self.horizons)
         d["threshold"] = self.threshold.to_dict()
         return d
@@ -257,8 +244,7 @@ def _window_days(plan: WindowPlan, extra_day: str | None) -> set:
 def _fit_one(store: _DayStore, wf: WalkForwardSettings, plan: WindowPlan, extra_day: str | None) -> WindowFit:
     parts = [store.features(d) for d in plan.train_days]
     z = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
-    model, labels = fit_model(z, store.settings, k=wf.k, n_init=wf.n_init, max_iter=wf.max_iter, tol=wf.tol,
-                              seed=wf.seed, fit_sample=wf.fit_sample, margin=wf.margin,
+    model, labels = fit_model(z, store.settings, wf.fit,
                               source={"tape": str(store.tape_dir), "days": list(plan.train_days),
                                       "train_days": list(plan.train_days)})
     train_rows = int(z.shape[0])
@@ -274,7 +260,7 @@ def _fit_one(store: _DayStore, wf: WalkForwardSettings, plan: WindowPlan, extra_
     prev_day = plan.train_days[-1]
     grid_days = (prev_day,) + plan.test_days
     grid = BucketGrid.for_days(list(grid_days), int(round(wf.bucket_s * 1e6)))
-    acc = BucketAccumulator(grid, cluster_groups(wf.k), time_key=store.time_col)
+    acc = BucketAccumulator(grid, cluster_groups(wf.fit.k), time_key=store.time_col)
     acc.add_trades(*store.trades(prev_day), prev_ids)
     for d in plan.test_days:
         acc.add_trades(*store.trades(d), ids[d])

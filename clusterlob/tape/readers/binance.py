@@ -73,6 +73,8 @@ _MAX_TRADE_ROWS = 1 << 16
 _MAX_BOOK_ROWS = 1 << 14
 _MAX_GAP_FLAGS = 20
 _MAX_SCANNED_LEVELS = 1 << 14      # longer diffs are read by json
+_TRADE_INTS, _TRADE_FLOATS = _core.BINANCE_TRADE_INTS, _core.BINANCE_TRADE_FLOATS   # the scanner's layout
+_DEPTH_HEADER = _core.BINANCE_DEPTH_HEADER
 _SCAN_END, _SCAN_OTHER, _SCAN_DEPTH, _SCAN_FULL = (_core.BINANCE_SCAN_END, _core.BINANCE_SCAN_OTHER,
                                                    _core.BINANCE_SCAN_DEPTH, _core.BINANCE_SCAN_FULL)
 
@@ -262,8 +264,10 @@ class BinanceReader(Reader):
                 return
             self.report.flag(f"non-market trades kept (X = {market})", 1, line_no - 1)
         row = self._scanner.n_trades
-        self._trade_ints[row] = (ts_exch_us, ts_local_us, trade_id, 1 - 2 * maker)
-        self._trade_floats[row] = (price, amount)
+        values = {"ts_exch_us": ts_exch_us, "ts_local_us": ts_local_us, "trade_id": trade_id,
+                  "side": 1 - 2 * maker, "price": price, "amount": amount}
+        self._trade_ints[row] = [values[c] for c in _TRADE_INTS]
+        self._trade_floats[row] = [values[c] for c in _TRADE_FLOATS]
         self._scanner.n_trades = row + 1
 
     def _use_trade_messages(self, line_no: int) -> None:
@@ -364,8 +368,10 @@ class BinanceReader(Reader):
         if not n:
             return None
         ints, floats = self._trade_ints[:n], self._trade_floats[:n]
-        trades = Trades(ints[:, 0].copy(), ints[:, 1].copy(), floats[:, 0].copy(), floats[:, 1].copy(),
-                        ints[:, 3].astype(np.int8), ints[:, 2].copy())
+        i, f = _TRADE_INTS.index, _TRADE_FLOATS.index
+        trades = Trades(ints[:, i("ts_exch_us")].copy(), ints[:, i("ts_local_us")].copy(),
+                        floats[:, f("price")].copy(), floats[:, f("amount")].copy(),
+                        ints[:, i("side")].astype(np.int8), ints[:, i("trade_id")].copy())
         self._scanner.set_output(self._trade_ints, self._trade_floats)
         if self._trade_source == "aggTrade":
             self._agg_written = True
@@ -382,10 +388,11 @@ class BinanceReader(Reader):
         self._agg_written = False
         self._new_book_rows()
         rows = min(self.options.batch_rows, _MAX_TRADE_ROWS)
-        self._trade_ints, self._trade_floats = np.empty((rows, 4), np.int64), np.empty((rows, 2))
+        self._trade_ints = np.empty((rows, len(_TRADE_INTS)), np.int64)
+        self._trade_floats = np.empty((rows, len(_TRADE_FLOATS)))
         scanner = self._scanner = _core.BinanceLineScanner()
         scanner.set_output(self._trade_ints, self._trade_floats)
-        header, levels = np.zeros(8, np.int64), np.empty((2, _MAX_SCANNED_LEVELS))
+        header, levels = np.zeros(len(_DEPTH_HEADER), np.int64), np.empty((2, _MAX_SCANNED_LEVELS))
         scanner.set_depth_output(header, levels)
         sync = self._sync
         slow_lines = rows_read = 0
@@ -406,10 +413,11 @@ class BinanceReader(Reader):
                 pos = end + 1
                 if kind == _SCAN_DEPTH:
                     self.summary.messages["depthUpdate"] += 1
-                    ts_local_us, _, ts_exch_ms, first_id, final_id, prev_id, n_bids, n_asks = header.tolist()
-                    row_ts = ts_local_us if sync.diff(
-                        first_id, final_id, prev_id, levels[:, :n_bids + n_asks].copy(), n_bids,
-                        ts_exch_ms * 1000, ts_local_us, scanner.lines + slow_lines) else None
+                    h = dict(zip(_DEPTH_HEADER, header.tolist()))
+                    n_bids = h["n_bids"]
+                    row_ts = h["ts_local_us"] if sync.diff(
+                        h["U"], h["u"], h["pu"], levels[:, :n_bids + h["n_asks"]].copy(), n_bids,
+                        h["T"] * 1000, h["ts_local_us"], scanner.lines + slow_lines) else None
                 else:
                     slow_lines += 1
                     raw = block[start:end]
