@@ -92,7 +92,7 @@ class DepthChain:
                         self.unchecked += 1
                     if not ok:
                         flags[s] |= brk
-                        self.gaps.append((offset + s, self.prev_id, p_id if p_id >= 0 else f_id, reason))
+                        self.gaps.append((offset + s, self.prev_id, f"pu={p_id}" if p_id >= 0 else f"first_update_id={f_id}", reason))
                 self.prev_id = l_id
                 self.prev_snap = False
             if flag:
