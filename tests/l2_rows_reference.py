@@ -34,7 +34,11 @@ class ReferenceL2:
 
     def row(self, group, ts_exch, ts_local, kind, price, amount):
         if kind & SKIP:
-            self.counts["stale"] += 1
+            if kind & BREAK:
+                self.synced = False
+                self.counts["breaks"] += 1
+            else:
+                self.counts["stale"] += 1
             return
         snap = bool(kind & SNAPSHOT)
         new_block = snap and (not self.prev_snap or bool(kind & NEW_BLOCK))

@@ -16,7 +16,7 @@ cdef enum:
     L2_SNAPSHOT = 2     # the row belongs to a snapshot block (replaces the book)
     L2_BREAK = 4        # the book is out of sync from this row on (a gap, a skipped bad row)
     L2_NEW_BLOCK = 8    # a snapshot row that starts a new block even after snapshot rows
-    L2_SKIP = 16        # a stale row: ignored (counted), neither applied nor a break
+    L2_SKIP = 16        # a row ignored: stale (counted), or with L2_BREAK a bad row that breaks sync
 
 # state (IN/OUT, int64[L2_STATE_SIZE]); zeros = a fresh stream
 cdef enum:
@@ -37,7 +37,7 @@ cdef enum:
     L2_IN_GAP = 2             # update rows after a break, before the next snapshot (not applied)
     L2_SNAPSHOTS = 3          # snapshot blocks that reset the book
     L2_BREAKS = 4             # rows flagged L2_BREAK
-    L2_STALE = 5              # rows flagged L2_SKIP
+    L2_STALE = 5              # rows flagged L2_SKIP alone
     L2_COUNTS_SIZE = 6
 
 L2_KIND = {"ask": L2_ASK, "snapshot": L2_SNAPSHOT, "break": L2_BREAK, "new_block": L2_NEW_BLOCK,
@@ -99,8 +99,12 @@ def l2_apply_rows(BinanceL2Book book not None, const int64_t[::1] group, const i
         raise ValueError("l2_apply_rows: state and counts have the wrong size")
     for i in range(n):
         k = kind[i]
-        if k & L2_SKIP:
-            counts[L2_STALE] += 1
+        if k & L2_SKIP:              # not applied; with L2_BREAK a bad row (counted by the caller)
+            if k & L2_BREAK:
+                state[L2_STATE_SYNCED] = 0
+                counts[L2_BREAKS] += 1
+            else:
+                counts[L2_STALE] += 1
             continue
         snap = (k & L2_SNAPSHOT) != 0
         new_block = snap and ((not state[L2_STATE_PREV_SNAP]) or (k & L2_NEW_BLOCK))

@@ -122,7 +122,7 @@ class BinanceDepthFileReader(Reader):
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
         cols = set(_header(head))
-        return {"first_update_id", "last_update_id", "update_type"} <= cols
+        return "update_type" in cols or "first_update_id" in cols
 
     def _codes(self, batch, name, allowed: dict, offset: int) -> np.ndarray:
         codes, values = text_codes(batch.column(name))
@@ -181,7 +181,7 @@ class BinanceDepthFileReader(Reader):
             kind = (ask * KIND["ask"] + snap * KIND["snapshot"]).astype(np.int8)
             kind |= chain.mark(ints["first_update_id"], ints["last_update_id"], prev_id, snap.astype(bool), offset)
             if bad.any():
-                kind[bad] |= KIND["break"]
+                kind[bad] |= KIND["break"] | KIND["skip"]
                 price, qty = np.where(bad, 1.0, price), np.where(bad, 0.0, qty)
             out = rb.apply(ints["last_update_id"], ts, ts, kind, price, qty, offset)
             book = clean_rows(out, where, self.report, self.options.strict, names)

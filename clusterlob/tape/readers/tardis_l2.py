@@ -120,7 +120,7 @@ class TardisIncrementalReader(_TardisCsv):
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
-        return _sniff_columns(head, ("is_snapshot", "side", "price", "amount", "local_timestamp"))
+        return _sniff_columns(head, ("is_snapshot",))   # its own column: a damaged header still names it
 
     def _codes(self, batch, name: str, allowed: dict, offset: int, rows) -> np.ndarray:
         codes, values = text_codes(batch.column(name))
@@ -150,7 +150,7 @@ class TardisIncrementalReader(_TardisCsv):
                                      self.options.skip_bad, self.report)
             kind = (ask * KIND["ask"] + snap * KIND["snapshot"]).astype(np.int8)
             if bad.any():
-                kind[bad] |= KIND["break"]
+                kind[bad] |= KIND["break"] | KIND["skip"]
                 price, amount = np.where(bad, 1.0, price), np.where(bad, 0.0, amount)
             out = rb.apply(ts_local, ts_exch, ts_local, kind, price, amount, offset)
             book = clean_rows(out, where, self.report, self.options.strict, _NAMES)
@@ -175,7 +175,7 @@ class TardisQuotesReader(_TardisCsv):
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
-        return _sniff_columns(head, ("ask_price", "bid_price", "ask_amount", "bid_amount", "local_timestamp"))
+        return _sniff_columns(head, ("ask_price", "bid_price"))
 
     def batches(self):
         types = {c: pa.float64() for c in QUOTE_COLUMNS[4:]}
@@ -203,7 +203,7 @@ class TardisDerivativeTickerReader(_TardisCsv):
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
-        return _sniff_columns(head, ("funding_rate", "mark_price", "local_timestamp"))
+        return _sniff_columns(head, ("funding_rate",))
 
     def batches(self):
         types = {c: pa.float64() for c in DERIVATIVE_TICKER_COLUMNS[5:]}
