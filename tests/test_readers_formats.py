@@ -117,6 +117,12 @@ def test_kernel_matches_reference_on_random_rows_in_any_batches(seed):
     assert_same(rows, cuts, levels_=int(rng.choice([1, 5, 25])))
 
 
+def test_kernel_applied_in_small_chunks_matches_reference(monkeypatch):
+    from clusterlob.tape.readers import l2_rows
+    monkeypatch.setattr(l2_rows, "CHUNK_ROWS", 7)
+    assert_same(random_rows(np.random.default_rng(11), 300), [50, 120])
+
+
 def test_kernel_matches_reference_on_the_real_recording():
     """Rows made from the real Binance recording: its REST snapshot as a snapshot block,
     each diff as a group of update rows (the first 400 diffs after it)."""

@@ -140,8 +140,8 @@ def test_mixed_symbols_or_mixed_book_streams_are_one_line_errors(tmp_path):
     eth = tmp_path / "eth.txt"
     eth.write_text((STREAM / "btcusdt_2024-05-02.txt").read_text().replace("BTCUSDT", "ETHUSDT"))
     readers = [(p, detect_reader(p)) for p in [STREAM / "btcusdt_2024-05-01.txt", eth]]
-    with pytest.raises(TapeError, match=r"several symbols: BTCUSDT \(btcusdt_2024-05-01.txt\); ETHUSDT "
-                                        r"\(eth.txt\); choose one with --symbol"):
+    with pytest.raises(TapeError, match=r"disagree on the symbol: BTCUSDT, ETHUSDT \(BTCUSDT: "
+                                        r"btcusdt_2024-05-01.txt; ETHUSDT: eth.txt\); choose one with --symbol"):
         plan_streams(readers)
     assert len(plan_streams(readers, symbol="BTCUSDT")) == 1
     quotes = DATA / "tardis_l2" / "quotes_tiny.csv"
@@ -165,6 +165,6 @@ def test_convert_command_on_a_folder_and_on_mixed_symbols(tmp_path):
     eth.write_text((STREAM / "btcusdt_2024-05-02.txt").read_text().replace("BTCUSDT", "ETHUSDT"))
     proc = run_cli(STREAM / "btcusdt_2024-05-01.txt", eth, "--out", tmp_path / "mixed")
     assert proc.returncode == 2
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: the inputs hold several symbols")
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: inputs disagree on the symbol")
     proc = run_cli(DATA / "binance_depth" / "depth_tiny.csv", "--out", tmp_path / "coin")
     assert proc.returncode == 2 and "--contract-size" in proc.stderr and "Traceback" not in proc.stderr

@@ -29,6 +29,7 @@ __all__ = ["L2RowBook", "KIND", "check_level_values"]
 KIND = _core.L2_KIND          # bits of the per-row ``kind`` code
 _STATE = _core.L2_STATE
 _COUNTS = _core.L2_COUNTS
+CHUNK_ROWS = 1 << 14          # rows per kernel call (output buffers: CHUNK_ROWS x 800 bytes)
 
 
 class L2RowBook:
@@ -55,23 +56,34 @@ class L2RowBook:
               final: bool = False):
         """Apply one batch; ``(Book, file_rows)`` of the groups it finished, or None.
 
-        ``file_rows`` holds, for each book row, the file row of its group's last row.
+        ``file_rows`` holds, for each book row, the file row of its group's last row.  The
+        batch is applied in chunks of at most ``CHUNK_ROWS`` rows, so the output buffers stay
+        small (a group can write one row per input row).
         """
-        n = len(group)
-        out_exch = np.empty(n + 1, np.int64)
-        out_local = np.empty(n + 1, np.int64)
-        out_row = np.empty(n + 1, np.int64)
-        out_levels = np.empty((n + 1, 4, self.levels))
         as_i8 = lambda a: np.ascontiguousarray(a, dtype=np.int64)   # noqa: E731
         as_f8 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-        m = _core.l2_apply_rows(self.book, as_i8(group), as_i8(ts_exch_us), as_i8(ts_local_us),
-                                np.ascontiguousarray(kind, dtype=np.int8), as_f8(price), as_f8(amount),
-                                self.state, self.counts, out_exch, out_local, out_row, out_levels,
-                                row_offset, final)
-        if not m:
+        group, ts_exch_us, ts_local_us = as_i8(group), as_i8(ts_exch_us), as_i8(ts_local_us)
+        kind, price, amount = np.ascontiguousarray(kind, dtype=np.int8), as_f8(price), as_f8(amount)
+        n = len(group)
+        parts = []
+        for a in range(0, max(n, 1), CHUNK_ROWS):
+            b = min(a + CHUNK_ROWS, n)
+            m = b - a
+            out_exch = np.empty(m + 1, np.int64)
+            out_local = np.empty(m + 1, np.int64)
+            out_row = np.empty(m + 1, np.int64)
+            out_levels = np.empty((m + 1, 4, self.levels))
+            k = _core.l2_apply_rows(self.book, group[a:b], ts_exch_us[a:b], ts_local_us[a:b], kind[a:b],
+                                    price[a:b], amount[a:b], self.state, self.counts, out_exch, out_local,
+                                    out_row, out_levels, row_offset + a, final and b == n)
+            if k:
+                parts.append((Book(out_exch[:k].copy(), out_local[:k].copy(),
+                                   *(out_levels[:k, j].copy() for j in range(4))), out_row[:k].copy()))
+        if not parts:
             return None
-        book = Book(out_exch[:m], out_local[:m], *(np.ascontiguousarray(out_levels[:m, k]) for k in range(4)))
-        return book, out_row[:m]
+        if len(parts) == 1:
+            return parts[0]
+        return Book.concat([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def finish(self):
         """Close the pending group at the end of the stream; as :meth:`apply`."""

@@ -143,10 +143,10 @@ def plan_streams(readers, symbol: str | None = None) -> list:
             if sym is not None:
                 by_symbol.setdefault(sym.upper(), []).append(path.name)
         if len(by_symbol) > 1:
-            shown = "; ".join(f"{s} ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+            shown = "; ".join(f"{s}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}"
                               for s, names in sorted(by_symbol.items()))
-            raise TapeError(f"the inputs hold several symbols: {shown}; choose one with --symbol "
-                            f"or convert each into its own tape")
+            raise TapeError(f"inputs disagree on the symbol: {', '.join(sorted(by_symbol))} ({shown}); choose "
+                            f"one with --symbol or convert each into its own tape")
     groups: dict = {}
     for path, cls in readers:
         groups.setdefault(cls, []).append(path)
