@@ -33,7 +33,8 @@ from ...errors import TapeError
 from ..validate import TS_MIN_US, check_timestamps, require_columns
 from .base import Reader, symbol_mask, text_codes
 from .l2_rows import KIND, L2RowBook, check_level_values, clean_rows, report_counts
-from .tardis import _TEXT_CODES, _csv_batches, _header, _read_first_line
+from .tardis import _TEXT_CODES, _header, _read_first_line
+from .tardis_l2 import csv_blocks
 
 __all__ = ["BinanceDepthFileReader", "DepthChain", "DEPTH_FILE_COLUMNS"]
 
@@ -146,7 +147,7 @@ class BinanceDepthFileReader(Reader):
         before, gaps_before, unchecked_before = rb.counts.copy(), len(chain.gaps), chain.unchecked
         names = {"ts_exch_us": time_col, "ts_local_us": time_col}
         rows_read, symbols, unit_ms = 0, set(), None
-        for batch in _csv_batches(self, need, types, cols):
+        for batch in csv_blocks(self, need, types, cols):
             offset = rows_read
             rows_read += batch.num_rows
             self.report.rows_read += batch.num_rows
