@@ -2,19 +2,28 @@ from __future__ import annotations
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
 from .._cli import error_exit
+import argparse
 import json
 import sys
 from ..tape.convert import convert
 
 def main(argv=None) -> int:
     parser = OneLineParser(prog="python -m clusterlob.convert",
-                                     description="Convert trades and book snapshots into a clusterlob tape directory.")
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="Tardis CSV/CSV.gz, flat or pointline Parquet, Binance stream recordings (.gz or text)")
+                                     description="Convert trades, book data and funding into a clusterlob tape directory.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="files, folders or glob patterns: Tardis CSV/CSV.gz (trades, book_snapshot, "
+                             "incremental_book_L2, quotes, book_ticker, derivative_ticker), Binance historical "
+                             "depth CSV, flat or pointline Parquet, Binance stream recordings (.gz or text); "
+                             "many files of one format are read as one stream in time order")
     parser.add_argument("--out", required=True, metavar="TAPE_DIR")
     parser.add_argument("--symbol", help="keep only this symbol (needed when a file holds several)")
     parser.add_argument("--exchange", help="exchange name, when the inputs do not say it")
     parser.add_argument("--tick-size", type=float, help="price increment (inferred when omitted)")
     parser.add_argument("--lot-size", type=float, help="amount increment (inferred when omitted)")
+    parser.add_argument("--contract-size", type=float,
+                        help="value of one contract (inverse: quote currency per contract, e.g. 100 for BTCUSD_PERP)")
+    parser.add_argument("--inverse", action=argparse.BooleanOptionalAction, default=None,
+                        help="amounts are inverse contracts (default: inferred; Binance COIN-M is inverse)")
     parser.add_argument("--price-increment", type=float, help="pointline: price of one integer unit")
     parser.add_argument("--amount-increment", type=float, help="pointline: amount of one integer unit")
     parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed lines (line formats)")
@@ -26,6 +35,7 @@ def main(argv=None) -> int:
     try:
         result = convert(args.inputs, args.out, symbol=args.symbol, exchange=args.exchange,
                          tick_size=args.tick_size, lot_size=args.lot_size,
+                         contract_size=args.contract_size, inverse=args.inverse,
                          price_increment=args.price_increment, amount_increment=args.amount_increment,
                          strict=args.strict, skip_bad=args.skip_bad, keep_non_market=args.keep_non_market,
                          force=args.force, progress=lambda line: print(line, file=sys.stderr))

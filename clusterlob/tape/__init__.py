@@ -2,7 +2,7 @@
 day-partitioned Parquet.
 
 * :mod:`.store` - :class:`Tape`, :class:`Trades`, :class:`Book`, :class:`Instrument`; reading a
-  tape directory (:func:`read_tape`, :func:`iter_days`) and its manifest;
+  tape directory (:func:`read_tape`, :func:`iter_days`, :func:`read_funding`) and its manifest;
 * :mod:`.writer` - :class:`TapeWriter`, :func:`write_tape` (atomic, any day order);
 * :mod:`.validate` - the validation rules every reader applies, with counted drops;
 * :mod:`.readers` - Tardis, flat and pointline Parquet, Binance recordings; format detection;
@@ -11,10 +11,10 @@ day-partitioned Parquet.
 
 See ``docs/tape.md``.
 """
-from .store import (FORMAT_NAME, FORMAT_VERSION, MAX_LEVELS, US_PER_DAY, Book, Instrument, Tape, Trades,
-                    day_of_us, day_start_us, iter_days, parse_days, read_manifest, read_tape)
+from .store import (FORMAT_NAME, FORMAT_VERSION, MAX_LEVELS, US_PER_DAY, Book, Funding, Instrument, Tape,
+                    Trades, day_of_us, day_start_us, iter_days, parse_days, read_funding, read_manifest, read_tape)
 from .writer import TapeWriter, write_tape
 
-__all__ = ["Book", "FORMAT_NAME", "FORMAT_VERSION", "Instrument", "MAX_LEVELS", "Tape", "TapeWriter",
-           "Trades", "US_PER_DAY", "day_of_us", "day_start_us", "iter_days", "parse_days", "read_manifest",
-           "read_tape", "write_tape"]
+__all__ = ["Book", "Funding", "FORMAT_NAME", "FORMAT_VERSION", "Instrument", "MAX_LEVELS", "Tape", "TapeWriter",
+           "Trades", "US_PER_DAY", "day_of_us", "day_start_us", "iter_days", "parse_days", "read_funding",
+           "read_manifest", "read_tape", "write_tape"]

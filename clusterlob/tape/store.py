@@ -19,6 +19,7 @@ On disk (a *tape directory*)
       manifest.json                 format, version, instrument, days, row counts, summary
       trades/2024-05-01.parquet     one file per UTC day of ts_local_us
       book/2024-05-01.parquet
+      funding/2024-05-01.parquet    optional: derivative ticker rows (funding rate, mark, index)
 
 Trades files have columns ``ts_exch_us`` (int64), ``ts_local_us`` (int64), ``price``,
 ``amount`` (float64), ``side`` (int8), ``trade_id`` (int64, or string when the source
@@ -51,7 +52,10 @@ __all__ = [
     "Trades",
     "Book",
     "Tape",
+    "Funding",
+    "FUNDING_COLUMNS",
     "read_tape",
+    "read_funding",
     "read_manifest",
     "iter_days",
     "day_of_us",
@@ -121,29 +125,72 @@ def parse_days(spec, available: Sequence[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Instrument:
-    """What was traded: venue, symbol and its price and amount increments."""
+    """What was traded: venue, symbol, its price and amount increments, and its contract.
+
+    ``contract_size`` and ``inverse`` describe what one unit of ``amount`` is worth.  Linear
+    contracts and spot (``inverse`` False): an amount is in the base asset (times
+    ``contract_size`` when given), and the notional is ``price * amount`` in the quote
+    currency.  Inverse contracts (Binance COIN-M): an amount is a number of contracts worth
+    ``contract_size`` quote-currency units each (100 USD for BTCUSD_PERP), the notional is
+    ``amount * contract_size`` in the quote currency and ``amount * contract_size / price`` in
+    the settlement coin.  An inverse instrument needs a contract size.
+    """
 
     exchange: str
     symbol: str
     tick_size: float
     lot_size: float
+    contract_size: float | None = None
+    inverse: bool = False
 
     def __post_init__(self):
         for name in ("tick_size", "lot_size"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise TapeError(f"instrument `{name}` must be a finite number > 0, got {value!r}")
+        size = self.contract_size
+        if size is not None and not (isinstance(size, (int, float)) and np.isfinite(size) and size > 0):
+            raise TapeError(f"instrument `contract_size` must be a finite number > 0, got {size!r}")
+        if not isinstance(self.inverse, (bool, np.bool_)):
+            raise TapeError(f"instrument `inverse` must be true or false, got {self.inverse!r}")
+        if self.inverse and size is None:
+            raise TapeError(f"instrument {self.exchange}:{self.symbol} is inverse (amounts are contracts) "
+                            f"but has no `contract_size`; give it (--contract-size, e.g. 100 for "
+                            f"BTCUSD_PERP, 10 for other COIN-M contracts)")
+
+    def notional(self, price, amount):
+        """Quote-currency value of ``amount`` at ``price`` (scalars or arrays): ``price *
+        amount * contract_size`` (linear; size 1 when not given) or ``amount *
+        contract_size`` (inverse)."""
+        if self.inverse:
+            return np.asarray(amount, dtype=np.float64) * self.contract_size * np.ones_like(price, dtype=np.float64)
+        return np.asarray(price, dtype=np.float64) * amount * (self.contract_size or 1.0)
+
+    def settlement_value(self, price, amount):
+        """Value in the settlement currency: the quote currency for linear instruments, the
+        coin (``amount * contract_size / price``) for inverse ones."""
+        if self.inverse:
+            return np.asarray(amount, dtype=np.float64) * self.contract_size / np.asarray(price, dtype=np.float64)
+        return self.notional(price, amount)
 
     def to_dict(self) -> dict:
-        return {"exchange": self.exchange, "symbol": self.symbol,
-                "tick_size": float(self.tick_size), "lot_size": float(self.lot_size)}
+        d = {"exchange": self.exchange, "symbol": self.symbol,
+             "tick_size": float(self.tick_size), "lot_size": float(self.lot_size)}
+        if self.contract_size is not None or self.inverse:
+            d["contract_size"] = None if self.contract_size is None else float(self.contract_size)
+            d["inverse"] = bool(self.inverse)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Instrument":
         try:
-            return cls(str(d["exchange"]), str(d["symbol"]), float(d["tick_size"]), float(d["lot_size"]))
+            size = d.get("contract_size")
+            return cls(str(d["exchange"]), str(d["symbol"]), float(d["tick_size"]), float(d["lot_size"]),
+                       None if size is None else float(size), bool(d.get("inverse", False)))
         except KeyError as exc:
             raise TapeError(f"instrument is missing `{exc.args[0]}`, got keys {sorted(d)}") from None
+        except (TypeError, ValueError) as exc:
+            raise TapeError(f"instrument: {exc}") from None
 
 
 _TRADE_CORE = ("ts_exch_us", "ts_local_us", "price", "amount", "side", "trade_id")
@@ -247,6 +294,48 @@ class Book:
     def mid(self) -> np.ndarray:
         """Mid price of every snapshot, (bid_px[0] + ask_px[0]) / 2."""
         return 0.5 * (self.bid_px[:, 0] + self.ask_px[:, 0])
+
+
+FUNDING_COLUMNS = ("ts_exch_us", "ts_local_us", "funding_rate", "next_funding_us", "predicted_funding_rate",
+                   "mark_price", "index_price", "last_price", "open_interest")
+
+
+@dataclass
+class Funding:
+    """Derivative ticker rows (Tardis ``derivative_ticker``), one per update.
+
+    ``ts_exch_us``, ``ts_local_us`` int64 us; ``funding_rate`` float64 (a fraction per
+    funding interval, 0.0001 = 1 bp; always finite); ``next_funding_us`` int64, the time the
+    rate applies (-1 when not given); ``predicted_funding_rate``, ``mark_price``,
+    ``index_price``, ``last_price``, ``open_interest`` float64 (NaN when not given).
+    """
+
+    ts_exch_us: np.ndarray
+    ts_local_us: np.ndarray
+    funding_rate: np.ndarray
+    next_funding_us: np.ndarray
+    predicted_funding_rate: np.ndarray
+    mark_price: np.ndarray
+    index_price: np.ndarray
+    last_price: np.ndarray
+    open_interest: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.ts_local_us.shape[0])
+
+    def __repr__(self) -> str:
+        return f"Funding(n={len(self)})"
+
+    def columns(self) -> dict:
+        return {name: getattr(self, name) for name in FUNDING_COLUMNS}
+
+    def take(self, index) -> "Funding":
+        return Funding(*(getattr(self, n)[index] for n in FUNDING_COLUMNS))
+
+    @classmethod
+    def empty(cls) -> "Funding":
+        i8, f8 = np.empty(0, np.int64), np.empty(0)
+        return cls(i8, i8.copy(), f8, i8.copy(), *(f8.copy() for _ in range(5)))
 
 
 @dataclass
@@ -405,3 +494,29 @@ def iter_days(path, days=None) -> Iterable[Tape]:
     for day in parse_days(days, [d["date"] for d in manifest["days"]]):
         yield read_tape(path, [day])
 
+
+
+def read_funding(path, days=None) -> Funding:
+    """The funding table of a tape directory (``funding/DAY.parquet``), over the chosen days.
+
+    ``days`` as in :func:`read_tape` (days of the tape without funding rows give none).  A
+    tape written without a ``derivative_ticker`` input has no funding table: an error saying
+    so.  Rows are in local-time order.
+    """
+    path = Path(path)
+    manifest = read_manifest(path)
+    table = manifest.get("funding")
+    if not table:
+        raise TapeError(f"tape {path} has no funding table (convert a Tardis derivative_ticker file "
+                        f"with the trades to add one)")
+    counts = {d["date"]: d["rows"] for d in table["days"]}
+    available = sorted(set(counts) | {d["date"] for d in manifest["days"]})
+    chosen = [d for d in parse_days(days, available) if counts.get(d)]
+    fill = _Filler(sum(counts[d] for d in chosen))
+    for day in chosen:
+        f = path / "funding" / f"{day}.parquet"
+        fill.add(_read_parquet(f), f)
+    if not fill.total:
+        return Funding.empty()
+    cols = fill.columns(FUNDING_COLUMNS, "funding", path)
+    return Funding(*(cols[n] for n in FUNDING_COLUMNS))

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import TapeError
-from .store import (_BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, US_PER_DAY, Book,
-                   Instrument, Tape, Trades, day_of_us)
+from .store import (_BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, US_PER_DAY, Book,
+                   Funding, Instrument, Tape, Trades, day_of_us)
 
 __all__ = ["TapeWriter", "write_tape"]
 
@@ -47,6 +47,9 @@ def _book_to_table(book: Book) -> pa.Table:
         cols[name] = _fixed_list(getattr(book, name))
     return pa.table(cols)
 
+
+def _funding_to_table(funding: Funding) -> pa.Table:
+    return pa.table({name: pa.array(arr) for name, arr in funding.columns().items()})
 
 
 # -- writing -------------------------------------------------------------------------------
@@ -96,7 +99,7 @@ class TapeWriter:
         self._pool = None
         self._pending: list = []
         self._input_last: dict = {}    # kind -> last local time in input order
-        self._input_backwards = {"trades": 0, "book": 0}
+        self._input_backwards = {"trades": 0, "book": 0, "funding": 0}
         self._closed = False
 
     # context manager: clean up on error
@@ -140,6 +143,11 @@ class TapeWriter:
             raise TapeError(f"book snapshots with {book.levels} levels cannot join a tape of "
                             f"{self._levels} levels")
         self._add("book", _book_to_table(book), book.ts_local_us)
+
+    def add_funding(self, funding: Funding) -> None:
+        """Append derivative ticker rows (any days, any order): the tape's funding table."""
+        if len(funding):
+            self._add("funding", _funding_to_table(funding), funding.ts_local_us)
 
     def _add(self, kind: str, table: pa.Table, ts_local_us: np.ndarray) -> None:
         from .. import _core
@@ -195,6 +203,20 @@ class TapeWriter:
             self._pool.shutdown()
             self._pool = None
 
+    def _final_file(self, kind: str, day: str) -> Path:
+        """Move a day's staging file to its final place, sorted stably by local time if needed."""
+        stage = self._tmp / "_stage" / f"{kind}-{day}.parquet"
+        final = self._tmp / kind / f"{day}.parquet"
+        if self._unsorted[(kind, day)]:
+            table = pq.read_table(stage)
+            order = np.argsort(table["ts_local_us"].to_numpy(), kind="stable")
+            pq.write_table(table.take(pa.array(order)), final, compression=_COMPRESSION,
+                           row_group_size=1 << 20)
+            stage.unlink()
+        else:
+            os.replace(stage, final)
+        return final
+
     def close(self, summary: dict | None = None) -> dict:
         """Finish every day, write ``manifest.json`` and move the tape into place.
 
@@ -215,7 +237,7 @@ class TapeWriter:
         self._drain()
         for w in self._writers.values():
             w.close()
-        days = sorted({day for _, day in self._rows})
+        days = sorted({day for kind, day in self._rows if kind != "funding"})
         if not days:
             raise TapeError("nothing to write: the input has no trades and no book snapshots")
         (self._tmp / "trades").mkdir()
@@ -229,23 +251,18 @@ class TapeWriter:
                 key = (kind, day)
                 if key not in self._rows:
                     continue
-                stage = self._tmp / "_stage" / f"{kind}-{day}.parquet"
-                final = self._tmp / kind / f"{day}.parquet"
-                n_unsorted = self._unsorted[key]
-                if n_unsorted:
-                    table = pq.read_table(stage)
-                    order = np.argsort(table["ts_local_us"].to_numpy(), kind="stable")
-                    pq.write_table(table.take(pa.array(order)), final, compression=_COMPRESSION,
-                                   row_group_size=1 << 20)
-                    stage.unlink()
-                else:
-                    os.replace(stage, final)
+                final = self._final_file(kind, day)
                 if kind == "trades":
                     ids = pq.read_table(final, columns=["trade_id"])["trade_id"]
                     string_ids |= pa.types.is_string(ids.type)
                     duplicate_ids += _duplicates(ids)
                 entry[kind] = self._rows[key]
             entries.append(entry)
+        funding_days = sorted(day for kind, day in self._rows if kind == "funding")
+        if funding_days:
+            (self._tmp / "funding").mkdir()
+            for day in funding_days:
+                self._final_file("funding", day)
         (self._tmp / "_stage").rmdir()
         own = {"out_of_order_trades_sorted": self._input_backwards["trades"],
                "out_of_order_book_sorted": self._input_backwards["book"],
@@ -262,6 +279,9 @@ class TapeWriter:
             "days": entries,
             "totals": {"trades": sum(e["trades"] for e in entries), "book": sum(e["book"] for e in entries)},
             "summary": {**summary, **own},
+            **({"funding": {"days": [{"date": d, "rows": self._rows[("funding", d)]} for d in funding_days],
+                            "total": sum(self._rows[("funding", d)] for d in funding_days),
+                            "columns": list(FUNDING_COLUMNS)}} if funding_days else {}),
             "created_by": _created_by(),
         }
         (self._tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

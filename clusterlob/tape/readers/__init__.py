@@ -6,6 +6,11 @@
 | Tardis ``trades`` and ``book_snapshot_25/5`` CSV, CSV.gz | :mod:`.tardis` |
 | the same flat columns in Parquet; pointline-style integer Parquet | :mod:`.parquet` |
 | Binance stream recordings (`<ns> <JSON>` lines; book rebuilt from depth diffs) | :mod:`.binance` |
+| Tardis ``incremental_book_L2``, ``quotes`` / ``book_ticker``, ``derivative_ticker`` CSV(.gz) | :mod:`.tardis_l2` |
+| Binance historical depth CSV (``first_update_id``, ``update_type`` snap/set) | :mod:`.binance_depth` |
+
+Many files of one stream (a week of daily recordings) are read as one stream by
+:mod:`.streams`.
 """
 from __future__ import annotations
 
@@ -14,15 +19,22 @@ from pathlib import Path
 from ...errors import TapeError
 from .base import Reader, ReaderOptions, read_head
 from .binance import BinanceReader
+from .binance_depth import BinanceDepthFileReader
 from .parquet import (FlatBookParquetReader, FlatTradesParquetReader, PointlineBookReader,
                       PointlineTradesReader)
 from .tardis import TardisBookReader, TardisTradesReader
+from .tardis_l2 import TardisDerivativeTickerReader, TardisIncrementalReader, TardisQuotesReader
 
 __all__ = ["Reader", "ReaderOptions", "READERS", "detect_reader"]
 
-# Tried in order; the first whose sniff() accepts the file reads it.
+# Tried in order; the first whose sniff() accepts the file reads it (the formats with the
+# most specific headers first: an incremental_book_L2 header also has trades' columns).
 READERS: list = [
     BinanceReader,
+    TardisIncrementalReader,
+    TardisQuotesReader,
+    TardisDerivativeTickerReader,
+    BinanceDepthFileReader,
     TardisTradesReader,
     TardisBookReader,
     FlatTradesParquetReader,
@@ -43,5 +55,6 @@ def detect_reader(path) -> type:
             return cls
     first = head.split(b"\n", 1)[0][:120].decode("utf-8", "replace")
     raise TapeError(f"input {path}: unrecognised format (first line: {first!r}); expected Tardis "
-                    f"trades/book_snapshot CSV(.gz), flat or pointline Parquet, or Binance stream recordings "
-                    f"(`<ns> <JSON>` lines)")
+                    f"trades, book_snapshot, incremental_book_L2, quotes/book_ticker or derivative_ticker "
+                    f"CSV(.gz), Binance historical depth CSV, flat or pointline Parquet, or Binance stream "
+                    f"recordings (`<ns> <JSON>` lines)")

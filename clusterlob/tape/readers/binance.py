@@ -197,6 +197,7 @@ class BinanceReader(Reader):
         self._want = options.symbol.upper() if options.symbol else None
         self._futures = False
         self._fast = True
+        self.continues = False          # the stream goes on in a next file: leave the sync open
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
@@ -381,8 +382,12 @@ class BinanceReader(Reader):
         return out if len(out) else None
 
     # -- main loop ----------------------------------------------------------------------
+    def _new_sync(self) -> DepthSync:
+        """The depth sync this file uses (a stream of many files hands one on)."""
+        return DepthSync(self._bad, self.on_depth_applied)
+
     def batches(self) -> Iterator[Trades | Book]:
-        self._sync = DepthSync(self._bad, self.on_depth_applied)
+        self._sync = self._new_sync()
         self._trades_out = 0
         self._trade_source = None
         self._agg_written = False
@@ -441,7 +446,8 @@ class BinanceReader(Reader):
 
     def _finish(self) -> None:
         sync, s, rep = self._sync, self.summary, self.report
-        sync.finish()
+        if not self.continues:
+            sync.finish()
         s.diffs_applied = sync.applied
         s.diffs_not_applied_before_sync = sync.not_applied_before_sync
         s.snapshots_used = sync.snapshots_used
@@ -451,7 +457,7 @@ class BinanceReader(Reader):
         if self._want is not None and self.symbol is None and s.messages["other_symbol"]:
             raise TapeError(f"{self.where()}: no messages for symbol {self._want} "
                             f"({s.messages['other_symbol']} messages for other symbols)")
-        if sync.diffs_seen and not sync.ever_synced:
+        if sync.diffs_seen and not sync.ever_synced and not self.continues:
             if sync.snapshots_seen == 0:
                 raise TapeError(f"{self.where()}: {sync.diffs_seen} depth updates but no REST depth snapshot "
                                 f"line ({{\"lastUpdateId\", \"bids\", \"asks\"}}); the book cannot be built without one")
