@@ -9,8 +9,9 @@
 An INPUT is a file, a folder (its files) or a glob pattern.  Every input's format is detected
 from its content; trades, book and funding inputs combine into one tape (one instrument).
 Files of one format form one stream, read in order of their first receive time, with the
-book carried over file boundaries (:mod:`clusterlob.readers.streams`).  The tape is written into a temporary folder beside TAPE_DIR and
-renamed into place when complete; a non-empty TAPE_DIR is refused unless ``--force``.
+book carried over file boundaries (:mod:`clusterlob.tape.readers.streams`).  The tape is
+written into a temporary folder beside TAPE_DIR and renamed into place when complete; a
+non-empty TAPE_DIR is refused unless ``--force``.
 The tick and lot sizes are inferred from the prices and amounts when not given (the manifest
 says which).  The summary lists rows per day and every dropped or flagged count.
 """
@@ -89,7 +90,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
     Parameters
     ----------
     inputs : sequence of paths
-        Trades, book and funding files in any supported format (see :mod:`clusterlob.readers`);
+        Trades, book and funding files in any supported format (see :mod:`clusterlob.tape.readers`);
         a folder stands for its files, a glob pattern for the files it matches.
     out : path
         Target tape directory.
