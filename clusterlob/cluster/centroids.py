@@ -99,7 +99,7 @@ def collect_features(tape_dir, settings: FeatureSettings, days=None, *, progress
     filled = 0
     counts: dict = {}
     state = None
-    for tape in iter_days(tape_dir, chosen):
+    for tape in iter_days(tape_dir, chosen, levels=settings.levels, columns=settings.tape_columns()):
         feats = build_features(tape, settings, state)
         state = feats.state
         valid_z = feats.z[feats.valid]

@@ -194,8 +194,11 @@ def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_
     counts: dict = {}
     state = None
     started = time.monotonic()
+    # read only what the labels, the OFI and the mid need
+    levels = model.settings.levels if model is not None and group_by != "agent" else 1
+    columns = {column, "side", "amount"} | ({"agent"} if group_by == "agent" else set(model.settings.tape_columns()))
     for i, day in enumerate(chosen):
-        tape = read_tape(tape_dir, [day])
+        tape = read_tape(tape_dir, [day], levels=levels, columns=columns)
         labels, state, day_counts = label(tape, state)
         _add_counts(counts, day_counts)
         ts, book_ts, mid = getattr(tape.trades, column), getattr(tape.book, column), tape.book.mid()
