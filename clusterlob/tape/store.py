@@ -54,6 +54,7 @@ __all__ = [
     "read_tape",
     "read_manifest",
     "iter_days",
+    "time_span",
     "day_of_us",
     "day_start_us",
     "parse_days",
@@ -440,6 +441,36 @@ def _read_parquet(f: Path, wanted=None):
             yield pf.read_row_group(i, columns=cols)
     except (pa.ArrowInvalid, OSError) as exc:
         raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+
+
+def time_span(path, days=None) -> tuple[int, int] | None:
+    """(first, last) local time (us) of the events of the chosen days of a tape directory, from
+    the Parquet files' statistics (the ``ts_local_us`` column is read only where a file has
+    none); None when the days hold no events."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    counts = {d["date"]: d for d in manifest["days"]}
+    lo = hi = None
+    for day in parse_days(days, list(counts)):
+        for kind in ("trades", "book"):
+            if not counts[day][kind]:
+                continue
+            f = path / kind / f"{day}.parquet"
+            try:
+                meta = pq.ParquetFile(f).metadata
+                col = meta.schema.names.index("ts_local_us")
+                stats = [meta.row_group(i).column(col).statistics for i in range(meta.num_row_groups)]
+                if all(s is not None and s.has_min_max for s in stats):
+                    pairs = [(s.min, s.max) for s in stats]
+                else:
+                    ts = pq.read_table(f, columns=["ts_local_us"])["ts_local_us"].to_numpy()
+                    pairs = [(int(ts.min()), int(ts.max()))] if ts.size else []
+            except (pa.ArrowInvalid, OSError, ValueError) as exc:
+                raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+            for a, b in pairs:
+                lo = int(a) if lo is None else min(lo, int(a))
+                hi = int(b) if hi is None else max(hi, int(b))
+    return None if lo is None else (lo, hi)
 
 
 def iter_days(path, days=None, *, levels: int | None = None, columns=None) -> Iterable[Tape]:
