@@ -38,6 +38,9 @@ DEFAULT_TAPE = Path(__file__).resolve().parent.parent.parent / "data" / "default
 ENGINES = ("batch", "online")
 
 Progress = Callable[[str], None]
+#: Mark spacing of a raw recording by default: recordings are short captures, and their span is
+#: known only once decoded.
+_RECORDING_MARK_INTERVAL_US = 1_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,7 +204,8 @@ def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyC
         Price increment of a raw recording (the messages do not carry it).
     mark_interval_us : int, optional
         Spacing of the equity marks; default one minute, or one second when the replayed
-        events span less than :data:`~clusterlob.replay.engine.MIN_MARKS_ANNUALISED` minutes.
+        events span less than :data:`~clusterlob.replay.engine.MIN_MARKS_ANNUALISED` minutes
+        (and for a raw recording, whose span is known only once it is decoded).
     progress : callable, optional
         Called with one line of text at each step (per day: day N of M, rows, elapsed, ETA).
 
@@ -228,7 +232,7 @@ def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyC
             raise ParameterError(f"--tape {tape_dir} is a file, not a tape directory: convert it with "
                                  f"`python -m clusterlob.convert`, or replay a raw Binance recording with --online")
         return _recording(tape_dir, train_days, replay_days, configs, model, model_file, tick_size,
-                          mark_interval_us or MARK_INTERVAL_US, say)
+                          mark_interval_us or _RECORDING_MARK_INTERVAL_US, say)
     if tick_size is not None:
         raise ParameterError("--tick-size is for a raw recording; a tape carries its own tick")
     if tape is None and not (DEFAULT_TAPE / "manifest.json").is_file():
