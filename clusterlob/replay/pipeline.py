@@ -276,7 +276,7 @@ def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyC
     if model is None:
         fit_through = [d for d in span_days if d <= max(train)]
         say(f"building features of {_days(fit_through)} to fit on {_days(train)}")
-        steps = _Steps(len(fit_through))
+        steps = _day_steps(len(fit_through))
         z_parts = []
         for day in fit_through:
             states[day] = state
@@ -284,7 +284,7 @@ def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyC
             state = feats.state
             if day in train:
                 z_parts.append(feats.z[feats.valid])
-            say(steps.step(len(feats), f"features {day}"))
+            say(steps.step(rows=len(feats), note=f"features {day}"))
             del feats
         z_fit = np.concatenate(z_parts) if len(z_parts) != 1 else z_parts[0]
         del z_parts
@@ -324,15 +324,10 @@ def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyC
     return PipelineRun(trade_roles=counts, engine=path, results=results, **context)
 
 
-class _Steps:
-    """Per-day progress lines (day N of M, rows, elapsed, ETA), formatted by the one progress
-    printer of the package (:class:`clusterlob._io.Progress`); the caller's ``progress`` prints."""
-
-    def __init__(self, total: int):
-        self._progress = _IOProgress("", total=total, unit="day", quiet=True)
-
-    def step(self, rows: int, note: str) -> str:
-        return self._progress.step(rows=rows, note=note)
+def _day_steps(total: int) -> _IOProgress:
+    """Formats the per-day lines (day N of M, rows, elapsed, ETA) with the package's one
+    progress printer, kept quiet: the caller's ``progress`` prints them."""
+    return _IOProgress("", total=total, unit="day", quiet=True)
 
 
 def _split(available, train_days, replay_days, have_model: bool, tape_dir: Path):
@@ -388,7 +383,7 @@ def _default_mark_interval(span) -> int:
 def _replay_batch(read, days, chosen, model, state, configs, tick_size, mark_interval_us, say):
     streams = [ReplayStream(cfg, tick_size, mark_interval_us) for cfg in configs]
     counts = _role_counts(np.empty(0, np.int8))
-    steps = _Steps(len(days))
+    steps = _day_steps(len(days))
     mapping = " and ".join(cfg.mapping for cfg in configs)
     say(f"replaying {_days(chosen)} ({mapping} mapping), one day at a time")
     for day in days:
@@ -406,7 +401,7 @@ def _replay_batch(read, days, chosen, model, state, configs, tick_size, mark_int
             note = f"replayed {day}"
         else:
             note = f"features {day} (between the replayed days)"
-        say(steps.step(len(tape.trades) + len(tape.book), note))
+        say(steps.step(rows=len(tape.trades) + len(tape.book), note=note))
         del tape
     return {cfg.mapping: s.finish() for cfg, s in zip(configs, streams)}, counts
 
@@ -420,14 +415,14 @@ def _replay_online(read, days, chosen, model, state, configs, tick_size, mark_in
             state = build_features(read(day), model.settings, state).state
     results, counts = {}, None
     for cfg in configs:
-        steps = _Steps(len(chosen))
+        steps = _day_steps(len(chosen))
         say(f"replaying {_days(chosen)} online ({cfg.mapping} mapping), one day at a time")
 
         def tapes():
             for day in chosen:
                 tape = read(day)
                 yield tape
-                say(steps.step(len(tape.trades) + len(tape.book), f"replayed {day} online"))
+                say(steps.step(rows=len(tape.trades) + len(tape.book), note=f"replayed {day} online"))
 
         run: OnlineReplay = replay_online(tapes(), model, cfg, tick_size=tick_size, state=state,
                                           mark_interval_us=mark_interval_us)

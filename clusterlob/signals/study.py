@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .._io import Progress
 from ..errors import ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
                  ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
@@ -193,11 +193,11 @@ def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_
             for key, us in widths.items()}
     counts: dict = {}
     state = None
-    started = time.monotonic()
+    steps = Progress("", total=len(chosen), unit="day", quiet=True)     # formats; `progress` prints
     # read only what the labels, the OFI and the mid need
     levels = model.settings.levels if model is not None and group_by != "agent" else 1
     columns = {column, "side", "amount"} | ({"agent"} if group_by == "agent" else set(model.settings.tape_columns()))
-    for i, day in enumerate(chosen):
+    for day in chosen:
         tape = read_tape(tape_dir, [day], levels=levels, columns=columns)
         labels, state, day_counts = label(tape, state)
         _add_counts(counts, day_counts)
@@ -206,10 +206,7 @@ def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_
             acc.add_trades(ts, tape.trades.side, tape.trades.amount, labels)
             acc.add_book(book_ts, mid)
         if progress is not None:
-            elapsed = time.monotonic() - started
-            left = elapsed / (i + 1) * (len(chosen) - i - 1)
-            progress(f"{day}: {len(tape.trades):,} trades ({i + 1}/{len(chosen)} days, "
-                     f"{elapsed:.0f} s elapsed, ~{left:.0f} s left)")
+            progress(steps.step(rows=len(tape.trades), note=day))
         del tape
     signals_by = {key: acc.finish(covered_buckets(acc.grid, chosen)) for key, acc in accs.items()}
     signals = signals_by.pop("ic")
