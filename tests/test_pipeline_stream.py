@@ -141,3 +141,52 @@ def test_mark_interval_and_its_errors(week_tape):
         run_pipeline(week_tape, None, "2024-05-02", NEAR, mark_interval_us=0)
     with pytest.raises(ParameterError, match="--mark-interval 172800 s is longer than the replay"):
         run_pipeline(week_tape, None, "2024-05-02", NEAR, mark_interval_us=2 * US_PER_DAY)
+
+
+# -- bad input: one line naming the parameter and the value --------------------------------------
+
+def _cli(*args):
+    import subprocess
+    import sys
+    from conftest import ROOT
+    return subprocess.run([sys.executable, "-m", "clusterlob.replay", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--replay-days", "2024-06-01:2024-06-03"], "--replay-days 2024-06-01:2024-06-03: days"),
+    (["--mark-interval", "0"], "`--mark-interval` must be > 0, got 0.0"),
+    (["--mark-interval", "-5"], "`--mark-interval` must be > 0, got -5.0"),
+    (["--mark-interval", "200000"], "--mark-interval 200000 s is longer than the replay"),
+])
+def test_bad_input_is_one_line(args, words):
+    proc = _cli(*args)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert words in proc.stderr
+
+
+def test_replay_days_without_data(week_tape, tmp_path):
+    import json
+    import shutil
+    tape = tmp_path / "tape"
+    shutil.copytree(week_tape, tape)
+    manifest = json.loads((tape / "manifest.json").read_text())
+    manifest["days"].append({"date": "2024-05-05", "trades": 0, "book": 0})      # a day listed, no rows
+    (tape / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ParameterError, match="--replay-days 2024-05-05: no trades or book updates on 2024-05-05"):
+        run_pipeline(tape, None, "2024-05-05")
+
+
+def test_days_of_different_instruments(week_tape, tmp_path):
+    import json
+    import shutil
+    tape = tmp_path / "tape"
+    shutil.copytree(week_tape, tape)
+    manifest = json.loads((tape / "manifest.json").read_text())
+    other = dict(manifest["instrument"], symbol="ETHUSDT", tick_size=0.01)
+    manifest["days"][2]["instrument"] = other
+    (tape / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(TapeError, match="day 2024-05-03 holds ETHUSDT \\(tick 0.01\\), the tape's instrument "
+                                        "is BTCUSDT \\(tick 0.1\\)"):
+        run_pipeline(tape)
