@@ -190,3 +190,19 @@ def test_days_of_different_instruments(week_tape, tmp_path):
     with pytest.raises(TapeError, match="day 2024-05-03 holds ETHUSDT \\(tick 0.01\\), the tape's instrument "
                                         "is BTCUSDT \\(tick 0.1\\)"):
         run_pipeline(tape)
+
+
+def test_statistics_carry_their_sample_size():
+    from clusterlob.replay.pipeline import _default_mark_interval
+    from clusterlob.replay.summary import format_table
+    run = run_pipeline(None, mark_interval_us=3_600_000_000)          # 24 hourly marks: too few to annualise
+    s = run.result.summary
+    assert s.minutes == 23 and math.isnan(s.sharpe_annualised) and math.isfinite(s.sharpe_1min)
+    table = format_table(run)
+    assert "n/a (23 marks)" in table and f"{s.sharpe_1min:+.3f} (23 marks)" in table
+    assert f"({s.fills:,} of {s.trades:,})" in table and "equity marked every 60 minutes" in table
+    assert "BTCUSDT, tick 0.1, synthetic)" in table
+    # one-minute marks by default, one-second marks when the replay spans under 30 minutes
+    assert run_pipeline(None).mark_interval_us == 60_000_000
+    assert _default_mark_interval((0, 29 * 60_000_000)) == 1_000_000
+    assert _default_mark_interval((0, 30 * 60_000_000)) == 60_000_000

@@ -176,8 +176,9 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
     inst = context["instrument"]
     source = "SYNTHETIC tape" if context.get("synthetic") else "recorded data"
     axes[0].set_title(f"{inst.get('exchange', '?')} {inst.get('symbol', '?')} ({source}) replay, "
-                      f"{_days(context['replay_days'])}, {result.config.mapping} mapping "
-                      f"({context['sample'].replace('_', ' ')}); marks every {mark_text(run.mark_interval_us)}")
+                      f"{_days(context['replay_days'])}\n{result.config.mapping} mapping "
+                      f"({context['sample'].replace('_', ' ')}); equity marked every "
+                      f"{mark_text(run.mark_interval_us)}", fontsize=11)
     axes[0].legend()
     # inventory changes only at fills: a step, not a slope between marks
     axes[1].step(hours, eq.inventory, where="post", color="tab:orange", label="inventory")
