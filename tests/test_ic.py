@@ -7,6 +7,7 @@ import pytest
 from scipy import stats
 
 from clusterlob.errors import ParameterError
+from clusterlob.signals.ic import _vs, below_its_error, ic_standard_error
 from clusterlob.ic import (ConstantSeriesWarning, ICRow, ICTable, aggregate_ic, ic_table,
                            in_vs_out_of_sample, information_coefficient, plot_in_vs_out,
                            window_ic_tables)
@@ -110,8 +111,8 @@ def test_day_windows_and_aggregate():
     assert row.share_positive == np.mean(values > 0)
 
 
-def _table(label, values):
-    rows = tuple(ICRow(g, "size", 1, v, v / 2, 100, math.nan, math.nan) for g, v in values.items())
+def _table(label, values, n=100):
+    rows = tuple(ICRow(g, "size", 1, v, v / 2, n, math.nan, math.nan) for g, v in values.items())
     return ICTable(label, rows, 300.0)
 
 
@@ -133,8 +134,11 @@ def test_aggregate_by_hand():
 
 
 def test_in_vs_out_of_sample_by_hand(tmp_path):
-    ins = _table("2024-05-01..2024-05-07", {"all": 0.05, "x": 0.08})
+    ins = _table("2024-05-01..2024-05-07", {"all": 0.05, "x": 0.08}, n=2016)
     oos = [_table("2024-05-08", {"all": 0.01, "x": 0.02}), _table("2024-05-09", {"all": 0.03, "x": -0.04})]
+    # over 100 buckets an IS IC of 0.08 is below its standard error (0.10): no ratio
+    noisy = [r for r in in_vs_out_of_sample(_table("is", {"all": 0.05, "x": 0.08}), oos).rows if r.group == "x"][0]
+    assert math.isnan(noisy.ratio_pearson) and noisy.in_sample_buckets == 100
     t = in_vs_out_of_sample(ins, oos)
     x = [r for r in t.rows if r.group == "x"][0]
     assert x.in_sample_pearson == 0.08 and x.oos_pearson_mean == pytest.approx(-0.01)
@@ -166,3 +170,13 @@ def test_constant_group_in_a_table_is_nan():
         t = ic_table(s, horizons=(1,), weightings=("size",))
     assert math.isnan(t.get("opportunistic", "size", 1).pearson)
     assert any(issubclass(w.category, ConstantSeriesWarning) for w in caught)
+
+
+def test_ratio_against_noise_is_not_a_percentage():
+    assert ic_standard_error(0.0, 102) == pytest.approx(0.1)
+    assert ic_standard_error(0.6, 66) == pytest.approx(0.1)
+    assert math.isnan(ic_standard_error(0.5, 2))
+    assert below_its_error(0.05, 102) and not below_its_error(0.2, 102) and below_its_error(math.nan, 500)
+    # a benchmark IC of 0.002 over 288 buckets (SE 0.059): no "vs benchmark +3370%"
+    assert math.isnan(_vs(0.07, 0.002, 288))
+    assert _vs(0.3, 0.2, 2016) == pytest.approx(50.0)

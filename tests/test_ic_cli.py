@@ -134,7 +134,7 @@ def test_module_entry_point(planted, tmp_path):
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "best size-weighted IC at h=1: directional" in proc.stdout
-    assert "2024-05-01: " in proc.stderr                   # progress goes to stderr
+    assert "ic: day 1 of 1 (2024-05-01)" in proc.stderr     # progress goes to stderr
 
 
 def test_cli_with_a_model(tmp_path, capsys):

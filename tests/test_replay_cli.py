@@ -58,7 +58,7 @@ def test_pipeline_prints_an_out_of_sample_table(tape_dir, capsys):
     out = capsys.readouterr().out
     assert "fitted on 2024-05-01" in out
     assert "replay: 2024-05-02..2024-05-03 (2 days), OUT OF SAMPLE" in out
-    for label in ("events", "fills", "spread capture", "inventory drift", "fees", "Sharpe (per minute)"):
+    for label in ("events", "fills", "spread capture", "inventory drift", "fees", "Sharpe (per mark)"):
         assert label in out
 
 

@@ -160,3 +160,38 @@ def test_count_backwards_steps_matches_reference():
 
 def test_build_info_reports_debug_flag():
     assert set(_core.build_info()) == {"debug"}
+
+
+def test_reading_only_some_columns_and_levels(tmp_path):
+    tape = random_tape(3, n_trades=3000, n_book=900, levels=7, extra=True)
+    write_tape(tape, tmp_path / "t")
+    # row groups of 256 rows: the levels are cut group by group
+    for kind in ("trades", "book"):
+        for f in (tmp_path / "t" / kind).iterdir():
+            pq.write_table(pq.read_table(f), f, row_group_size=256)
+    part = read_tape(tmp_path / "t", levels=3, columns=("price", "side", "agent"))
+    assert part.book.levels == 3 and part.book.ts_exch_us is None
+    for name in ("bid_px", "bid_sz", "ask_px", "ask_sz"):
+        np.testing.assert_array_equal(getattr(part.book, name), getattr(tape.book, name)[:, :3])
+    np.testing.assert_array_equal(part.book.ts_local_us, tape.book.ts_local_us)
+    for name in ("ts_local_us", "price", "side"):           # ts_local_us is always read
+        np.testing.assert_array_equal(getattr(part.trades, name), getattr(tape.trades, name))
+    assert part.trades.amount is None and part.trades.trade_id is None and part.trades.ts_exch_us is None
+    np.testing.assert_array_equal(part.trades.extra["agent"], tape.trades.extra["agent"])
+    # an unread column stays None through take and concat
+    half = part.trades.take(slice(0, 10))
+    assert half.amount is None and len(Trades.concat([half, part.trades.take(slice(10, 20))])) == 20
+    assert read_tape(tmp_path / "t", columns=()).trades.extra == {}
+    assert read_tape(tmp_path / "t", columns=("ts_exch_us",)).book.ts_exch_us is not None
+    with pytest.raises(TapeError, match=r"`levels` must be an integer in 1\.\.7 .*got 8"):
+        read_tape(tmp_path / "t", levels=8)
+
+
+def test_time_span_from_the_statistics(tmp_path):
+    from clusterlob.tape.store import time_span
+    tape = random_tape(4)
+    write_tape(tape, tmp_path / "t")
+    both = np.concatenate([tape.trades.ts_local_us, tape.book.ts_local_us])
+    assert time_span(tmp_path / "t") == (both.min(), both.max())
+    day2 = both[(both >= DAY0 + US_PER_DAY) & (both < DAY0 + 2 * US_PER_DAY)]
+    assert time_span(tmp_path / "t", "2024-05-02") == (day2.min(), day2.max())

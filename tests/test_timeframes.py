@@ -77,8 +77,13 @@ def test_taker_by_hand():
     assert res.mean_gross_bps_per_trade == pytest.approx(75.0)
     assert res.mean_net_bps_per_trade == pytest.approx(69.0)
     assert res.hit_rate == 0.5
-    per_bucket = np.array([0, 0.02, 0, -0.005])
-    assert res.sharpe_gross == pytest.approx(per_bucket.mean() / per_bucket.std(ddof=1) * math.sqrt(365 * 288))
+    assert math.isnan(res.sharpe_gross) and math.isnan(res.sharpe_net)     # 4 buckets: no annualised Sharpe
+    # the same four buckets eight times over (32 scored): the Sharpe by hand
+    many = taker_backtest(np.tile(ofi[:4], 8), np.tile(r1[:4], 8), np.tile(thr[:4], 8), np.ones(32, bool),
+                          fee_bps=3.0, bucket_us=300_000_000)
+    per_bucket = np.tile([0, 0.02, 0, -0.005], 8)
+    assert many.buckets_scored == 32
+    assert many.sharpe_gross == pytest.approx(per_bucket.mean() / per_bucket.std(ddof=1) * math.sqrt(365 * 288))
     assert res.variant == HONEST and not res.biased
     gross, net, position = taker_returns(ofi, r1, thr, np.ones(5, bool), fee_bps=3.0)
     np.testing.assert_array_equal(position, [0, -1, 0, 1, 0])

@@ -312,13 +312,18 @@ def test_cli_progress_json_and_refusal(tape8, tmp_path, capsys):
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
     assert len(doc["windows"]) == 3 and doc["walkforward"]["train_days"] == 5
-    assert "features 8/8" in captured.err and "ETA" in captured.err and "windows 3/3" in captured.err
+    assert "day 8 of 8" in captured.err and "ETA" in captured.err and "window 3 of 3" in captured.err
+    assert main(args + ["--force", "--quiet"]) == 0          # --quiet: no progress at all
+    captured = capsys.readouterr()
+    assert captured.err == "" and json.loads(captured.out)["walkforward"]["train_days"] == 5
     assert (tmp_path / "c" / "summary.md").is_file()
     assert main(args) == 2                                   # results exist: refused
     err = capsys.readouterr().err
     assert err.startswith("error: output") and err.count("\n") == 1
     assert main(args + ["--force"]) == 0                     # the cache is reused
-    assert json.loads(capsys.readouterr().out)["timing"]["days_reused"] == 8
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["timing"]["days_reused"] == 8
+    assert "day 8 of 8 reused from the cache" in captured.err
     assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "d")]) == 2
     assert "does not exist" in capsys.readouterr().err
 

@@ -1,13 +1,14 @@
 """Time the whole weekly job at the research log's scale: read, features, fit, label, IC, replay.
 
-    python tools/bench.py [--days 7] [--trades-per-day 3950000] [--seed 7] [--compare]
+    python tools/bench.py [--days 7] [--trades-per-day 3950000] [--seed 7] [--compare | --via-cli]
                           [--work DIR] [--json-out FILE]
 
 1. Generates the synthetic tape with ``python -m clusterlob.synth`` (in a child process, timed
    and reported on its own line, NOT part of the pipeline), or reuses the tape under ``--work``
    made earlier with the same arguments (the folder name is the key; its manifest is checked).
 2. Runs the pipeline once, day by day as ``python -m clusterlob.cluster`` does, and times each
-   stage: read tape (``read_tape`` of one day, keeping the trade columns and the touch),
+   stage: read tape (``read_tape`` of one day, only the trade columns and the book levels the
+   features use; the stages after the features keep the trade columns and the touch),
    features (``build_features`` with the rolling state carried across days), K-Means++ fit
    (``fit_model``, k 3, n_init 1, on all valid rows), labelling (``label_trades`` per day),
    OFI/IC (``bucket_signals`` on 5-minute buckets, ``ic_table`` pooled and per day,
@@ -26,6 +27,11 @@ start of every call), so it includes everything earlier stages still hold; "+RSS
 the stage added over the RSS it started from (its working memory and outputs).  The end-to-end
 peak is the highest RSS of the process over the whole pipeline.  Where the reset is not
 available, both fall back to the monotone ``getrusage`` maximum and the output says so.
+
+``--via-cli`` runs the commands a user runs instead (``python -m clusterlob.replay`` with the
+training day 1 and replay days 2-7, ``python -m clusterlob.cluster``, ``python -m clusterlob.ic``
+with the model just fitted), each in its own process, and reports the wall time, CPU time and peak
+RSS of each (``os.wait4``: that child alone) with the load average before and after.
 See docs/performance.md.
 """
 from __future__ import annotations
@@ -208,7 +214,8 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter, keep_raw: bool = False
     t_start, c_start = time.perf_counter(), time.process_time()
     for day in days:
         with meter.stage("read"):
-            tape = read_tape(tape_dir, [day])
+            tape = read_tape(tape_dir, [day], levels=settings.levels,
+                             columns=settings.tape_columns() + ("price",))
             tr, bk = tape.trades, tape.book
             for key, a in (("ts", tr.ts_local_us), ("price", tr.price), ("amount", tr.amount),
                            ("side", tr.side), ("bts", bk.ts_local_us)):
@@ -295,6 +302,69 @@ def run_pipeline(tape_dir: Path, seed: int, meter: Meter, keep_raw: bool = False
             "events": events, "tick": tick, "config": config, "pooled_ic": pooled}
 
 
+# -- the commands a user runs (--via-cli) -----------------------------------------------------
+
+#: (name, arguments after ``python -m``, wall target s or None, peak RSS target GiB); ``{tape}``,
+#: ``{out}`` are filled in.  The ic command uses the model the cluster command wrote.
+CLI_COMMANDS = (
+    ("replay", ["clusterlob.replay", "--tape", "{tape}", "--train-days", "2024-05-01",
+                "--replay-days", "2024-05-02:2024-05-07", "--quiet"], 40.0, 3.0),
+    ("cluster", ["clusterlob.cluster", "{tape}", "--out", "{out}/cluster", "--quiet"], None, 4.0),
+    ("ic", ["clusterlob.ic", "{tape}", "--model", "{out}/cluster/model.json", "--out", "{out}/ic", "--quiet"],
+     None, 4.0),
+)
+
+
+def run_command(args: list) -> dict:
+    """Run ``python -m ARGS`` in a child process; its own wall time, CPU time and peak RSS
+    (``wait4``'s rusage of that child alone), the load average before and after."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = child.stderr.read().decode(errors="replace")
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - t0
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return {"command": "python -m " + " ".join(args), "exit_status": child.returncode, "wall_s": wall,
+            "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_gb": usage.ru_maxrss * 1024 / GB,
+            "load_before": list(load0), "load_after": list(os.getloadavg()),
+            "stderr_tail": err.strip().splitlines()[-3:]}
+
+
+def run_via_cli(tape_dir: Path, work: Path) -> list:
+    """Each command of :data:`CLI_COMMANDS` once, outputs in a scratch folder under ``work``
+    (removed afterwards)."""
+    import shutil
+    out = Path(tempfile.mkdtemp(prefix="cli-outputs-", dir=work))
+    results = []
+    try:
+        for name, template, wall_target, rss_target in CLI_COMMANDS:
+            args = [a.format(tape=tape_dir, out=out) for a in template]
+            say(f"{name}: python -m {' '.join(args)} (load average {os.getloadavg()[0]:.2f})")
+            r = run_command(args)
+            if r["exit_status"]:
+                raise ParameterError(f"`python -m {' '.join(args)}` failed (exit status {r['exit_status']}): "
+                                     f"{' / '.join(r['stderr_tail'])}")
+            met = (wall_target is None or r["wall_s"] <= wall_target) and r["peak_rss_gb"] <= rss_target
+            results.append({**r, "name": name, "wall_target_s": wall_target, "rss_target_gb": rss_target,
+                            "met": met})
+            say(f"{name}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s CPU, peak RSS {r['peak_rss_gb']:.2f} GiB")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return results
+
+
+def cli_table(results: list) -> str:
+    rows = [[f"`{r['command']}`", f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", f"{r['peak_rss_gb']:.2f}",
+             (f"<= {r['wall_target_s']:g} s, " if r["wall_target_s"] else "") + f"<= {r['rss_target_gb']:g} GiB",
+             "met" if r["met"] else "MISSED", f"{r['load_before'][0]:.2f} / {r['load_after'][0]:.2f}"]
+            for r in results]
+    return markdown_table(["command", "wall s", "CPU s", "peak RSS GiB", "target", "", "load before / after"],
+                          rows, align=["l", "r", "r", "r", "l", "l", "r"])
+
+
 # -- output ----------------------------------------------------------------------------------
 
 STAGE_ORDER = ("read", "features", "fit", "label", "ic", "replay")
@@ -337,6 +407,23 @@ def machine_info() -> dict:
             "numpy": np.__version__, "clusterlob": __version__, "platform": platform.platform()}
 
 
+def _main_via_cli(args, argv, stamp, json_out: Path, tape_dir: Path) -> int:
+    results = run_via_cli(tape_dir, args.work)
+    table = cli_table(results)
+    print(f"clusterlob {__version__} commands as a user runs them, {stamp:%Y-%m-%d %H:%M} UTC, "
+          f"{os.cpu_count()} CPUs")
+    print(f"tape: {tape_dir} ({args.days} days, seed {args.seed})")
+    print()
+    print(table)
+    doc = {"command": "python tools/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+           "date_utc": stamp.isoformat(timespec="seconds"), "machine": machine_info(), "tape": str(tape_dir),
+           "commands": results, "markdown_table": table,
+           "memory_note": "peak_rss_gb: ru_maxrss of the child process alone (os.wait4)"}
+    write_json(json_out, doc)
+    say(f"wrote {json_out}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=7)
@@ -349,6 +436,9 @@ def main(argv=None) -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "clusterlob-bench",
                         help="folder of the cached tapes and default JSON output (default: $TMPDIR/clusterlob-bench)")
     parser.add_argument("--json-out", type=Path, help="new JSON file (default: a time-stamped file under --work)")
+    parser.add_argument("--via-cli", action="store_true",
+                        help="instead of the in-process pipeline, run the commands a user runs (replay, "
+                             "cluster, ic) each in its own process and report its wall time and peak RSS")
     args = parser.parse_args(argv)
     stamp = _dt.datetime.now(_dt.timezone.utc)
     try:
@@ -359,6 +449,8 @@ def main(argv=None) -> int:
             raise ParameterError(f"`--json-out` {args.json_out} exists; choose a new file")
         json_out = args.json_out or args.work / f"bench-{stamp:%Y%m%dT%H%M%SZ}.json"
         tape_dir, generation = ensure_tape(args.work, args.days, args.trades_per_day, args.seed)
+        if args.via_cli:
+            return _main_via_cli(args, argv, stamp, json_out, tape_dir)
         meter = Meter()
         load = {"before": os.getloadavg()}
         say(f"pipeline on {tape_dir} (load average {load['before'][0]:.2f} on {os.cpu_count()} CPUs)")

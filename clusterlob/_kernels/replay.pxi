@@ -302,6 +302,13 @@ cdef class _ReplayEngine:
         self.s = s
         return nf, nm, not (s.i_trade < nt or s.i_book < nb)
 
+    def next_input(self):
+        """Read the next input arrays from their first row (the next day of the same replay,
+        after ``run`` returned finished on this one): the state carries over, only the read
+        positions restart.  Fill rows then index the new arrays."""
+        self.s.i_trade = 0
+        self.s.i_book = 0
+
     def snapshot(self):
         """The state's accounts and counters as a dict of Python numbers."""
         s = self.s

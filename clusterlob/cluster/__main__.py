@@ -3,6 +3,7 @@ from ..report import to_jsonable
 from ..errors import ClusterlobError
 from ..features.build import FeatureSettings
 from .._cli import OneLineParser
+from .._io import Progress
 from ..errors import ParameterError
 from pathlib import Path
 import argparse
@@ -25,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for model.json and centroids.*")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     FitSettings.add_arguments(p.add_argument_group("clustering"))
     f = p.add_argument_group("features")
     FeatureSettings.add_arguments(f)
@@ -51,9 +53,7 @@ def _text_summary(model: ClusterModel, summary: FeatureSummary, paths: dict, sec
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
 
-    def progress(line):
-        print(line, file=sys.stderr, flush=True)
-
+    progress = Progress("cluster", quiet=args.quiet)
     try:
         settings = FeatureSettings.from_args(args)
         fit = FitSettings.from_args(args)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import Progress
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, FeatureSettings, build_features
 from .importance import IMPORTANCE_HEADER, FeatureImportance
@@ -99,7 +100,8 @@ def collect_features(tape_dir, settings: FeatureSettings, days=None, *, progress
     filled = 0
     counts: dict = {}
     state = None
-    for tape in iter_days(tape_dir, chosen):
+    steps = Progress("", total=len(chosen), unit="day", quiet=True)     # formats; `progress` prints
+    for tape in iter_days(tape_dir, chosen, levels=settings.levels, columns=settings.tape_columns()):
         feats = build_features(tape, settings, state)
         state = feats.state
         valid_z = feats.z[feats.valid]
@@ -110,8 +112,8 @@ def collect_features(tape_dir, settings: FeatureSettings, days=None, *, progress
         filled += valid_z.shape[0]
         _add_counts(counts, feats.counts)
         if progress is not None:
-            progress(f"{tape.days[0] if tape.days else '?'}: {len(tape.trades):,} trades, "
-                     f"{int(feats.counts.get('valid_rows', 0)):,} valid rows")
+            progress(steps.step(rows=len(tape.trades), note=f"{tape.days[0] if tape.days else '?'}: "
+                                f"{int(feats.counts.get('valid_rows', 0)):,} valid rows"))
         del feats, valid_z, tape
 
     def total(name):

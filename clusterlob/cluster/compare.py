@@ -126,7 +126,7 @@ def tape_activity(tape_dir, days=None, *, time_key: str = "local") -> TapeActivi
     trades = unknown = recorded = 0
     volume = notional = 0.0
     for day in chosen:
-        t = read_tape(tape_dir, [day], book=False).trades
+        t = read_tape(tape_dir, [day], book=False, columns=("ts_local_us" if time_key == "local" else "ts_exch_us", "price", "amount", "side")).trades
         if len(t) == 0:
             continue
         ts = t.ts_local_us if time_key == "local" else t.ts_exch_us

@@ -335,9 +335,10 @@ def label_trades(source, model: ClusterModel, *, state: RollingState | None = No
     n_trades = int(features.counts["trades"])
     cluster = np.full(n_trades, -1, dtype=np.int8)
     role = np.full(n_trades, UNASSIGNED, dtype=np.int8)
-    rows = features.trade_index[features.valid]
+    every = bool(features.valid.all())          # the usual case after the warm-up: no copies
+    rows = features.trade_index if every else features.trade_index[features.valid]
     if rows.size:
-        labels, _, _ = assign_clusters(features.z[features.valid], model.centers_z)
+        labels, _, _ = assign_clusters(features.z if every else features.z[features.valid], model.centers_z)
         cluster[rows] = labels
         role[rows] = model.roles[labels]
     return TradeLabels(cluster, role, out_state, dict(features.counts))

@@ -2,6 +2,7 @@ from __future__ import annotations
 from ..report import to_jsonable
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
+from .._io import Progress
 from ..errors import ParameterError
 from pathlib import Path
 import argparse
@@ -27,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="folder for compare.md/.json and the CSV tables")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     p.add_argument("--model-a", default=None, metavar="MODEL",
                    help="label TAPE_A with this model.json, do not fit")
     p.add_argument("--model-b", default=None, metavar="MODEL",
@@ -45,8 +47,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
 
-    def progress(line):
-        print(line, file=sys.stderr, flush=True)
+    progress = Progress("compare", quiet=args.quiet)
 
     try:
         out_dir = Path(args.out)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
+from .._io import Progress
 from .._cli import error_exit
 import argparse
 import json
@@ -31,14 +32,16 @@ def main(argv=None) -> int:
     parser.add_argument("--strict", action="store_true", help="fail on any row that would be dropped")
     parser.add_argument("--force", action="store_true", help="replace a non-empty TAPE_DIR")
     parser.add_argument("--json", action="store_true", help="print the manifest and validation report as JSON")
+    parser.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     args = parser.parse_args(argv)
+    steps = Progress("convert", total=len(args.inputs), unit="file", quiet=args.quiet)
     try:
         result = convert(args.inputs, args.out, symbol=args.symbol, exchange=args.exchange,
                          tick_size=args.tick_size, lot_size=args.lot_size,
                          contract_size=args.contract_size, inverse=args.inverse,
                          price_increment=args.price_increment, amount_increment=args.amount_increment,
                          strict=args.strict, skip_bad=args.skip_bad, keep_non_market=args.keep_non_market,
-                         force=args.force, progress=lambda line: print(line, file=sys.stderr))
+                         force=args.force, progress=lambda line: steps.step(note=line))
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     if args.json:

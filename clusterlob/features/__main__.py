@@ -1,6 +1,8 @@
 from __future__ import annotations
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
+from .._io import Progress
+from ..tape.store import parse_days, read_manifest
 from .._cli import error_exit
 import json
 import sys
@@ -32,13 +34,16 @@ def main(argv=None) -> int:
     parser.add_argument("--days", help="FROM:TO (inclusive, either end optional) or one day")
     FeatureSettings.add_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     args = parser.parse_args(argv)
     try:
         settings = FeatureSettings.from_args(args)
+        chosen = parse_days(args.days, [d["date"] for d in read_manifest(args.tape_dir)["days"]])
+        steps = Progress("features", total=len(chosen), unit="day", quiet=args.quiet)
         per_day = []
-        for day, features in iter_features(args.tape_dir, settings, args.days):
+        for day, features in iter_features(args.tape_dir, settings, chosen):
             per_day.append((day, features.counts))
-            print(f"{day}: {features.counts['rows']:,} rows", file=sys.stderr, flush=True)
+            steps.step(rows=features.counts["rows"], note=day)
         total = merge_counts(c for _, c in per_day)
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)

@@ -164,6 +164,11 @@ class FeatureSettings:
         given = {name: getattr(args, name) for name, _, _ in _FEATURE_FLAGS if getattr(args, name) is not None}
         return replace(base, **given)
 
+    def tape_columns(self) -> tuple:
+        """The trade columns the features read: pass them (and ``levels``) to
+        :func:`clusterlob.tape.read_tape` to read nothing else."""
+        return ("ts_local_us" if self.time_key == "local" else "ts_exch_us", "side", "amount")
+
     def key(self) -> str:
         """Stable 16-hex-digit hash of the settings, for cache file names."""
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -556,6 +561,7 @@ def iter_features(path, settings: FeatureSettings = FeatureSettings(), days=None
     """
     manifest = read_manifest(path)
     for day in parse_days(days, [d["date"] for d in manifest["days"]]):
-        features = build_features(read_tape(path, [day]), settings, state)
+        tape = read_tape(path, [day], levels=settings.levels, columns=settings.tape_columns())
+        features = build_features(tape, settings, state)
         state = features.state
         yield day, features

@@ -2,6 +2,7 @@ from __future__ import annotations
 from ..report import to_jsonable
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
+from .._io import Progress
 from ..errors import ParameterError
 import argparse
 from .._cli import error_exit
@@ -61,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (created; existing files are refused)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--json", action="store_true", help="print the JSON summary to stdout")
+    p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     return p
 
 
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
         started = time.monotonic()
         study = run_ic_study(args.tape_dir, model=model, group_by=group_by, days=args.days,
                              in_sample=args.in_sample, settings=settings,
-                             progress=lambda line: print(line, file=sys.stderr, flush=True))
+                             progress=Progress("ic", quiet=args.quiet))
         paths = write_ic_outputs(study, args.out, overwrite=args.force)
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from .._cli import OneLineParser, error_exit
+from .._io import Progress, check_number
 from ..cluster.fit import FitSettings
 from ..errors import ClusterlobError, ParameterError
 from ..report import to_jsonable
@@ -52,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
                         "and the simulated gateway; --tape may then be a raw Binance recording")
     p.add_argument("--tick-size", type=float, default=None, metavar="FLOAT",
                    help="price increment of a raw recording (--online with a recording file)")
+    p.add_argument("--mark-interval", type=float, default=None, metavar="SECONDS",
+                   help="spacing of the equity marks behind the Sharpe ratio and equity.parquet (default "
+                        "60; 1 when the replay spans less than 30 minutes, and for a raw recording)")
+    p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     FitSettings.add_arguments(p.add_argument_group("clustering (when no --model is given)"))
     StrategyConfig.add_arguments(p)
     return p
@@ -60,11 +65,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
 
-    def progress(line):
-        print(line, file=sys.stderr, flush=True)
-
+    progress = Progress("replay", quiet=args.quiet)
     try:
         start = time.perf_counter()
+        mark_interval_us = None
+        if args.mark_interval is not None:
+            seconds = check_number("--mark-interval", args.mark_interval, 0, lo_open=True)
+            mark_interval_us = round(seconds * 1e6)
+            if mark_interval_us < 1:
+                raise ParameterError(f"`--mark-interval` must be at least 1 microsecond, got {args.mark_interval!r}")
         if args.out and not args.force:     # refuse before the work, not after
             for sub in (("inverted", "traditional") if args.compare else ("",)):
                 existing = [n for n in OUTPUT_FILES if (Path(args.out) / sub / n).exists()]
@@ -77,7 +86,7 @@ def main(argv=None) -> int:
                            fit=FitSettings.from_args(args), model=args.model,
                            engine="online" if args.online else "batch",
                            mappings=("inverted", "traditional") if args.compare else None,
-                           tick_size=args.tick_size, progress=progress)
+                           tick_size=args.tick_size, mark_interval_us=mark_interval_us, progress=progress)
         written = []
         if args.out:
             for mapping, result in run.results.items():

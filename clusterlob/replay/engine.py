@@ -21,11 +21,13 @@ from ..cluster.roles import UNASSIGNED
 from .strategy import StrategyConfig
 
 __all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays",
-           "MARK_INTERVAL_US"]
+           "MARK_INTERVAL_US", "MIN_MARKS_ANNUALISED"]
 
-#: Spacing of the equity series (and of the Sharpe ratio's equity changes): one minute.
+#: Default spacing of the equity series (and of the Sharpe ratio's equity changes): one minute.
 MARK_INTERVAL_US = 60_000_000
-_MINUTES_PER_YEAR = 365 * 24 * 60       # crypto futures trade around the clock
+#: An annualised Sharpe ratio needs at least this many equity changes (else NaN, printed "n/a").
+MIN_MARKS_ANNUALISED = 30
+_US_PER_YEAR = 365 * 86_400_000_000     # crypto futures trade around the clock
 _FILL_CHUNK = 1 << 16
 
 
@@ -89,8 +91,10 @@ class ReplaySummary:
     """Counts and PnL of one replay.  Money in quote currency (USDT), amounts in base (BTC).
 
     ``pnl_total`` is the account at the end, ``cash + inventory * mid``; it equals
-    ``spread_capture + inventory_drift - fees`` up to float rounding (tested).  ``sharpe_1min`` is mean / std of the one-minute
-    equity changes; ``sharpe_annualised`` multiplies it by sqrt(525,600).
+    ``spread_capture + inventory_drift - fees`` up to float rounding (tested).  ``sharpe_1min`` is
+    mean / std of the equity changes between marks (one minute apart by default; ``minutes``
+    counts them); ``sharpe_annualised`` multiplies it by sqrt(marks per year), and is NaN
+    with fewer than :data:`MIN_MARKS_ANNUALISED` changes.
     """
 
     mapping: str
@@ -204,7 +208,8 @@ def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts
 
 # -- the replay --------------------------------------------------------------------------
 
-def replay(tape, roles, config: StrategyConfig | None = None) -> ReplayResult:
+def replay(tape, roles, config: StrategyConfig | None = None, *,
+           mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
     """Replay the market maker over a :class:`clusterlob.Tape`.
 
     Parameters
@@ -215,6 +220,8 @@ def replay(tape, roles, config: StrategyConfig | None = None) -> ReplayResult:
         Role code per trade (``clusterlob.roles``; ``UNASSIGNED`` = -1 feeds nothing).
     config : StrategyConfig, optional
         Quoting parameters (defaults: :class:`StrategyConfig`).
+    mark_interval_us : int
+        Spacing of the equity marks (default one minute).
 
     Returns
     -------
@@ -225,12 +232,14 @@ def replay(tape, roles, config: StrategyConfig | None = None) -> ReplayResult:
     ask = book.ask_px[:, 0] if book.ask_px.ndim == 2 else book.ask_px
     return replay_arrays(tape.trades.ts_local_us, tape.trades.price, tape.trades.amount,
                          tape.trades.side, roles, book.ts_local_us, bid, ask,
-                         tick_size=tape.instrument.tick_size, config=config)
+                         tick_size=tape.instrument.tick_size, config=config,
+                         mark_interval_us=mark_interval_us)
 
 
 def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
                   book_bid, book_ask, *, tick_size: float,
-                  config: StrategyConfig | None = None) -> ReplayResult:
+                  config: StrategyConfig | None = None,
+                  mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
     """Replay over plain arrays (what :func:`replay` does after taking them from a tape).
 
     Parameters
@@ -250,12 +259,15 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     tick_size : float
         Price increment (> 0).
     config : StrategyConfig, optional
+    mark_interval_us : int
+        Spacing of the equity marks (> 0; default one minute).
 
     Returns
     -------
     ReplayResult
     """
     config = StrategyConfig() if config is None else config
+    mark_interval_us = check_mark_interval(mark_interval_us)
     if not isinstance(config, StrategyConfig):
         raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
     ts, price, amount, side, role, bts, bid, ask = _validate(
@@ -266,10 +278,10 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     lasts = [a[-1] for a in (ts, bts) if a.shape[0]]
     first_us = int(min(firsts)) if firsts else 0
     last_us = int(max(lasts)) if lasts else 0
-    first_mark = (first_us // MARK_INTERVAL_US + 1) * MARK_INTERVAL_US
-    n_marks = max(0, (last_us - first_mark) // MARK_INTERVAL_US + 1)
+    first_mark = (first_us // mark_interval_us + 1) * mark_interval_us
+    n_marks = max(0, (last_us - first_mark) // mark_interval_us + 1)
 
-    engine = _new_engine(config, tick_size, first_mark)
+    engine = _new_engine(config, tick_size, first_mark, mark_interval_us)
     mark_ts = np.empty(n_marks, np.int64)
     mark_floats = np.empty((n_marks, len(_core.MARK_FLOAT_COLUMNS)))
     fill_int_parts, fill_float_parts = [], []
@@ -291,11 +303,20 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     fills = Fills(fill_ints[:, 0].copy(), fill_ints[:, 1].copy(), fill_floats[:, 0].astype(np.int8),
                   *(fill_floats[:, k].copy() for k in range(1, fill_floats.shape[1])))
     equity = build_equity_series(first_us, mark_ts[:marks_done], mark_floats[:marks_done], state, last_us)
-    summary = summarise(config, state, fills, equity, first_us, last_us)
+    summary = summarise(config, state, fills, equity, first_us, last_us, mark_interval_us)
     return ReplayResult(fills, equity, summary, config, tick_size)
 
 
-def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int):
+def check_mark_interval(mark_interval_us) -> int:
+    """``mark_interval_us`` as an int > 0, or a one-line ParameterError naming it."""
+    if isinstance(mark_interval_us, bool) or not isinstance(mark_interval_us, (int, np.integer)) \
+            or mark_interval_us <= 0:
+        raise ParameterError(f"`mark_interval_us` must be an integer > 0 (microseconds), got {mark_interval_us!r}")
+    return int(mark_interval_us)
+
+
+def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int,
+                mark_interval_us: int = MARK_INTERVAL_US):
     """A fresh compiled engine for ``config``; its equity marks start at ``first_mark_us``."""
     return _core._ReplayEngine(
         tick_size, config.skew_ticks, config.theta, config.inventory_mode == "dynamic",
@@ -303,7 +324,7 @@ def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int):
         config.quote_size, config.max_inventory, config.maker_fee_bps,
         config.requote_interval_us, config.order_latency_us, config.fill_mode == "touch",
         config.alpha_code, config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6),
-        config.size_weight, config.signal_scale_trades, first_mark_us, MARK_INTERVAL_US)
+        config.size_weight, config.signal_scale_trades, first_mark_us, mark_interval_us)
 
 
 def build_equity_series(first_us, mark_ts, mark_floats, state, last_us) -> EquitySeries:
@@ -316,8 +337,9 @@ def build_equity_series(first_us, mark_ts, mark_floats, state, last_us) -> Equit
     return EquitySeries(ts, *(floats[:, k].copy() for k in range(floats.shape[1])))
 
 
-def summarise(config, state, fills, equity, first_us, last_us) -> ReplaySummary:
-    # one-minute changes: the minute marks only (the final partial minute is left out)
+def summarise(config, state, fills, equity, first_us, last_us,
+              mark_interval_us: int = MARK_INTERVAL_US) -> ReplaySummary:
+    # changes between the marks only (the final partial interval is left out)
     minute_equity = equity.equity[:-1]
     changes = np.diff(minute_equity)
     if changes.shape[0] >= 2 and changes.std(ddof=1) > 0:
@@ -341,4 +363,6 @@ def summarise(config, state, fills, equity, first_us, last_us) -> ReplaySummary:
         quote_decisions=int(state["quote_decisions"]), bids_placed=int(state["bids_placed"]),
         asks_placed=int(state["asks_placed"]), posts_rejected=int(state["posts_rejected"]),
         inventory_limited=int(state["inventory_limited"]), minutes=int(changes.shape[0]),
-        sharpe_1min=sharpe, sharpe_annualised=sharpe * math.sqrt(_MINUTES_PER_YEAR))
+        sharpe_1min=sharpe,
+        sharpe_annualised=(sharpe * math.sqrt(_US_PER_YEAR / mark_interval_us)
+                           if changes.shape[0] >= MIN_MARKS_ANNUALISED else math.nan))

@@ -26,7 +26,7 @@ from .._io import check_number
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, RollingState
 from ..cluster.model import ClusterModel
-from .engine import MARK_INTERVAL_US
+from .engine import MARK_INTERVAL_US, check_mark_interval
 from .events import BookEvent, TradeEvent
 from .strategy import StrategyConfig
 
@@ -73,7 +73,8 @@ class OnlineEngine(_core._OnlineCore):
 
     def __init__(self, model: ClusterModel, config: StrategyConfig | None = None, *,
                  tick_size: float, state: RollingState | None = None,
-                 quote_updates: str = "replace", trades_before_book: str = "raise"):
+                 quote_updates: str = "replace", trades_before_book: str = "raise",
+                 mark_interval_us: int = MARK_INTERVAL_US):
         if not isinstance(model, ClusterModel):
             raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
         config = StrategyConfig() if config is None else config
@@ -112,8 +113,9 @@ class OnlineEngine(_core._OnlineCore):
             config.quote_size, config.max_inventory, config.maker_fee_bps,
             config.requote_interval_us, config.order_latency_us, config.alpha_code,
             config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6), config.size_weight,
-            config.signal_scale_trades, MARK_INTERVAL_US)
+            config.signal_scale_trades, check_mark_interval(mark_interval_us))
         self._state = state         # owns the arrays the compiled core works in
+        self._mark_interval_us = int(mark_interval_us)
         self.count_trades_before_book = trades_before_book == "count"
         self.changes_only = quote_updates == "changes"
 

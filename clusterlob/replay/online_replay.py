@@ -3,6 +3,7 @@ gateway, event by event, with the batch replay's result objects: :func:`replay_o
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from ..cluster.model import ClusterModel
 from ..errors import ParameterError
 from ..features.build import RollingState
 from ..tape.store import Tape
-from .engine import Fills, ReplayResult, build_equity_series, summarise
+from .engine import MARK_INTERVAL_US, Fills, ReplayResult, build_equity_series, summarise
 from .events import TradeEvent, tape_events
 from .gateway import BinanceDecoder, SimulatedGateway
 from .online import OnlineEngine
@@ -48,14 +49,15 @@ class OnlineReplay:
 def replay_online(source, model: ClusterModel, config: StrategyConfig | None = None, *,
                   tick_size: float | None = None, state: RollingState | None = None,
                   record_features: bool = False, symbol: str | None = None,
-                  quote_updates: str = "replace") -> OnlineReplay:
+                  quote_updates: str = "replace", mark_interval_us: int = MARK_INTERVAL_US) -> OnlineReplay:
     """Play a tape or a raw Binance recording through the engine and a simulated gateway.
 
     Parameters
     ----------
-    source : Tape, or str / Path of a Binance stream recording (``.gz`` or text)
-        A tape is played in the batch replay's event order; a recording is decoded line by
-        line (:class:`clusterlob.gateway.BinanceDecoder`) as if it were live.
+    source : Tape, an iterable of Tapes, or str / Path of a Binance stream recording (``.gz`` or text)
+        A tape is played in the batch replay's event order; consecutive tapes (for example one
+        per day, read as they are needed) one after the other, as one; a recording is decoded
+        line by line (:class:`clusterlob.gateway.BinanceDecoder`) as if it were live.
     model : ClusterModel
     config : StrategyConfig, optional
     tick_size : float, optional
@@ -68,6 +70,8 @@ def replay_online(source, model: ClusterModel, config: StrategyConfig | None = N
         For a recording holding several symbols.
     quote_updates : {"replace", "changes"}
         As :class:`OnlineEngine`; "replace" (default) equals the batch replay.
+    mark_interval_us : int
+        Spacing of the equity marks (default one minute).
 
     Returns
     -------
@@ -84,10 +88,16 @@ def replay_online(source, model: ClusterModel, config: StrategyConfig | None = N
         tick = tick_size
         decoder = BinanceDecoder(symbol=symbol, levels=model.settings.levels)
         events = decoder.events_from_file(source)
+    elif hasattr(source, "__iter__"):
+        if tick_size is None:
+            raise ParameterError("`tick_size` is required to play an iterable of tapes")
+        tick = tick_size
+        events = itertools.chain.from_iterable(tape_events(t) for t in source)
+        decoder = None
     else:
-        raise ParameterError(f"`source` must be a Tape or a recording path, got {type(source).__name__}")
+        raise ParameterError(f"`source` must be a Tape, tapes or a recording path, got {type(source).__name__}")
     engine = OnlineEngine(model, config, tick_size=tick, state=state, quote_updates=quote_updates,
-                          trades_before_book="count")
+                          trades_before_book="count", mark_interval_us=mark_interval_us)
     gateway = SimulatedGateway(tick, config)
     out = _run(engine, gateway, events, record_features)
     if decoder is not None:
@@ -144,7 +154,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
     mark_ts = np.asarray([m[0] for m in marks], np.int64)
     mark_floats = np.asarray([m[1:] for m in marks], np.float64).reshape(len(marks), 7)
     equity = build_equity_series(first_us, mark_ts, mark_floats, state, last_us)
-    summary = summarise(engine.config, state, fills, equity, first_us, last_us)
+    summary = summarise(engine.config, state, fills, equity, first_us, last_us, engine._mark_interval_us)
     result = ReplayResult(fills, equity, summary, engine.config, engine.tick_size)
     n = len(cluster)
     acks = {"accepted": sim.n_accepted, "cancelled": sim.n_cancelled, "rejected": sim.n_rejected}

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ..errors import ParameterError
 from ..report import write_json
-from .engine import ReplayResult
+from .engine import MIN_MARKS_ANNUALISED, ReplayResult
 from .pipeline import DEFAULT_TAPE, PipelineRun
 
-__all__ = ["OUTPUT_FILES", "format_table", "write_outputs"]
+__all__ = ["OUTPUT_FILES", "format_table", "mark_text", "write_outputs"]
 
 OUTPUT_FILES = ("fills.parquet", "equity.parquet", "summary.json", "equity.png")
 
@@ -29,7 +29,7 @@ _ROWS = (  # (label, summary field, format)
     ("sides held by inventory limit", "inventory_limited", "{:,}"),
     ("fills", "fills", "{:,}"),
     ("  we bought / we sold", None, None),
-    ("fill rate (fills / trades)", "fill_rate", "{:.4%}"),
+    ("fill rate (fills / trades)", "fill_rate", None),
     ("volume", "volume", "{:,.4f}"),
     ("notional", "notional", "{:,.2f}"),
     ("PnL total", "pnl_total", "{:+,.2f}"),
@@ -38,10 +38,30 @@ _ROWS = (  # (label, summary field, format)
     ("  fees (paid; < 0 rebate)", "fees", "{:,.2f}"),
     ("ending inventory", "ending_inventory", "{:+,.4f}"),
     ("largest |inventory|", "largest_inventory", "{:,.4f}"),
-    ("one-minute equity changes", "minutes", "{:,}"),
-    ("Sharpe (per minute)", "sharpe_1min", "{:+.3f}"),
-    ("Sharpe (annualised)", "sharpe_annualised", "{:+.2f}"),
+    ("equity changes (marks)", "minutes", "{:,}"),
+    ("Sharpe (per mark)", "sharpe_1min", None),
+    ("Sharpe (annualised)", "sharpe_annualised", None),
 )
+
+
+def _statistic(s, name: str) -> str:
+    """A ratio with the number of observations behind it; ``n/a (5 marks)`` when too few."""
+    marks = f"{s.minutes:,} mark{'s' if s.minutes != 1 else ''}"
+    if name == "fill_rate":
+        return "n/a (0 trades)" if not s.trades else f"{s.fill_rate:.4%} ({s.fills:,} of {s.trades:,})"
+    value = getattr(s, name)
+    if math.isnan(value):
+        return f"n/a ({marks})"
+    return f"{value:+.3f} ({marks})" if name == "sharpe_1min" else f"{value:+.2f} ({marks})"
+
+
+def mark_text(interval_us: int) -> str:
+    """A mark spacing in words: ``1 minute``, ``5 seconds``, ``1.5 seconds``."""
+    seconds = interval_us / 1e6
+    if seconds >= 60 and seconds % 60 == 0:
+        minutes = int(seconds // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} second{'s' if seconds != 1 else ''}"
 
 
 def format_table(run: PipelineRun) -> str:
@@ -52,7 +72,8 @@ def format_table(run: PipelineRun) -> str:
     days = context["replay_days"]
     where = ("the embedded default tape, data/default_tape" if Path(context["tape"]) == DEFAULT_TAPE
              else context["tape"])
-    lines = [f"tape: {where} ({inst['exchange']} {inst['symbol']}, tick {inst['tick_size']:g})"]
+    kind = ", synthetic" if context.get("synthetic") else ""
+    lines = [f"tape: {where} ({inst['exchange']} {inst['symbol']}, tick {inst['tick_size']:g}{kind})"]
     m = context["model"]
     roles = ", ".join(f"{j}={r}" for j, r in m["roles"].items())
     if m["file"]:
@@ -74,6 +95,8 @@ def format_table(run: PipelineRun) -> str:
                  f"size {cfg.quote_size:g}, limit {cfg.max_inventory:g}, fee {cfg.maker_fee_bps:g} bps, "
                  f"requote {cfg.requote_interval_us / 1000:g} ms, latency {cfg.order_latency_us / 1000:g} ms, "
                  f"fills {cfg.fill_mode}")
+    lines.append(f"equity marked every {mark_text(run.mark_interval_us)}; an annualised Sharpe needs "
+                 f"{MIN_MARKS_ANNUALISED} marks or more")
     header = [r.config.mapping for r in results]
     width = max(18, *(len(f"{r.config.alpha_role} / {r.config.hazard_role}") for r in results))
     lines.append("")
@@ -86,6 +109,8 @@ def format_table(run: PipelineRun) -> str:
             s = r.summary
             if name is None:
                 text = f"{s.buy_fills:,} / {s.sell_fills:,}"
+            elif fmt is None:
+                text = _statistic(s, name)
             else:
                 value = getattr(s, name)
                 text = "n/a" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
@@ -141,15 +166,22 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
     eq = result.equity
     hours = (eq.ts_us - eq.ts_us[0]) / 3.6e9
     fig, axes = plt.subplots(3, 1, figsize=(10, 8), sharex=True)
-    axes[0].plot(hours, eq.equity, label="PnL")
-    axes[0].plot(hours, eq.spread_capture, label="spread capture")
-    axes[0].plot(hours, eq.inventory_drift, label="inventory drift")
-    axes[0].plot(hours, -eq.fees, label="-fees")
+    # the components first and thin, the PnL last, thick and on top: it stays visible where a
+    # component runs along it
+    axes[0].plot(hours, eq.spread_capture, lw=1, label="spread capture", zorder=2)
+    axes[0].plot(hours, eq.inventory_drift, lw=1, label="inventory drift", zorder=2)
+    axes[0].plot(hours, -eq.fees, lw=1, label="-fees", zorder=2)
+    axes[0].plot(hours, eq.equity, lw=2.2, color="black", label="PnL", zorder=3)
     axes[0].set_ylabel("quote currency")
-    axes[0].set_title(f"{context['instrument']['symbol']} replay, {_days(context['replay_days'])}, "
-                      f"{result.config.mapping} mapping ({context['sample'].replace('_', ' ')})")
+    inst = context["instrument"]
+    source = "SYNTHETIC tape" if context.get("synthetic") else "recorded data"
+    axes[0].set_title(f"{inst.get('exchange', '?')} {inst.get('symbol', '?')} ({source}) replay, "
+                      f"{_days(context['replay_days'])}\n{result.config.mapping} mapping "
+                      f"({context['sample'].replace('_', ' ')}); equity marked every "
+                      f"{mark_text(run.mark_interval_us)}", fontsize=11)
     axes[0].legend()
-    axes[1].plot(hours, eq.inventory, color="tab:orange", label="inventory")
+    # inventory changes only at fills: a step, not a slope between marks
+    axes[1].step(hours, eq.inventory, where="post", color="tab:orange", label="inventory")
     axes[1].set_ylabel("base units")
     axes[1].legend()
     axes[2].plot(hours, eq.mid, color="tab:green", label="mid")

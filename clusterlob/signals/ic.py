@@ -32,6 +32,8 @@ __all__ = [
     "ConstantSeriesWarning",
     "ICValue",
     "ICRow",
+    "ic_standard_error",
+    "below_its_error",
     "ICTable",
     "ICAggregateRow",
     "ICAggregate",
@@ -131,7 +133,9 @@ class ICRow:
     """IC of one (group, weighting, horizon); ``vs_benchmark_pct`` compares with all trades.
 
     ``vs_benchmark_pct = 100 * (ic - ic_all) / |ic_all|`` for the same weighting and horizon
-    (the log's "Performance vs. Benchmark"), per statistic; NaN for the benchmark itself.
+    (the log's "Performance vs. Benchmark"), per statistic; NaN for the benchmark itself and
+    when ``|ic_all|`` is not above its own standard error (:func:`ic_standard_error`): a ratio
+    against noise is not a percentage.
     """
 
     group: str
@@ -165,8 +169,23 @@ class ICTable:
         return {"label": self.label, "bucket_s": self.bucket_s, "rows": [r.to_dict() for r in self.rows]}
 
 
-def _vs(ic: float, bench: float) -> float:
-    if not (math.isfinite(ic) and math.isfinite(bench)) or bench == 0.0:
+def ic_standard_error(ic: float, n: int) -> float:
+    """Standard error of a correlation ``ic`` over ``n`` buckets, sqrt((1 - ic^2) / (n - 2));
+    NaN with fewer than 3 buckets or a non-finite ic."""
+    if not math.isfinite(ic) or n < 3:
+        return math.nan
+    return math.sqrt(max(0.0, 1.0 - ic * ic) / (n - 2))
+
+
+def below_its_error(value: float, n: int) -> bool:
+    """True when ``|value|`` is not above its own standard error over ``n`` buckets (or either is
+    unknown): a ratio against it is noise, not a percentage."""
+    se = ic_standard_error(value, n)
+    return not (math.isfinite(se) and abs(value) > se)
+
+
+def _vs(ic: float, bench: float, bench_n: int) -> float:
+    if not (math.isfinite(ic) and math.isfinite(bench)) or below_its_error(bench, bench_n):
         return math.nan
     return 100.0 * (ic - bench) / abs(bench)
 
@@ -227,8 +246,8 @@ def ic_table(signals: BucketSignals, horizons=(1, 2, 5), weightings=WEIGHTINGS, 
                 v = values[g]
                 is_bench = g == ALL_TRADES
                 rows.append(ICRow(g, w, h, v.pearson, v.spearman, v.n,
-                                  math.nan if is_bench else _vs(v.pearson, bench.pearson),
-                                  math.nan if is_bench else _vs(v.spearman, bench.spearman)))
+                                  math.nan if is_bench else _vs(v.pearson, bench.pearson, bench.n),
+                                  math.nan if is_bench else _vs(v.spearman, bench.spearman, bench.n)))
     return ICTable(label, tuple(rows), signals.grid.bucket_us / 1e6)
 
 
@@ -331,7 +350,8 @@ class InOutRow:
     """In-sample IC beside the out-of-sample ICs of the same fit, for one (group, horizon, weighting).
 
     ``ratio_*`` = out-of-sample mean / in-sample IC (1 = no decay, near 0 = the in-sample IC was
-    mostly fit noise, negative = the sign flipped).
+    mostly fit noise, negative = the sign flipped); NaN when the in-sample IC is not above its
+    own standard error over ``in_sample_buckets``.
     """
 
     group: str
@@ -363,8 +383,8 @@ class InOutTable:
                 "rows": [r.to_dict() for r in self.rows]}
 
 
-def _ratio(a: float, b: float) -> float:
-    return a / b if math.isfinite(a) and math.isfinite(b) and b != 0.0 else math.nan
+def _ratio(a: float, b: float, b_n: int) -> float:
+    return a / b if math.isfinite(a) and not below_its_error(b, b_n) else math.nan
 
 
 def in_vs_out_of_sample(in_sample: ICTable, out_of_sample: Sequence[ICTable]) -> InOutTable:
@@ -396,8 +416,8 @@ def in_vs_out_of_sample(in_sample: ICTable, out_of_sample: Sequence[ICTable]) ->
             p_stats = s_stats = (math.nan, math.nan)
             n_win = 0
         rows.append(InOutRow(r.group, r.horizon, r.weighting,
-                             r.pearson, *p_stats, _ratio(p_stats[0], r.pearson),
-                             r.spearman, *s_stats, _ratio(s_stats[0], r.spearman),
+                             r.pearson, *p_stats, _ratio(p_stats[0], r.pearson, r.n_buckets),
+                             r.spearman, *s_stats, _ratio(s_stats[0], r.spearman, r.n_buckets),
                              r.n_buckets, n_win))
     return InOutTable(in_sample.label, tuple(t.label for t in oos), tuple(rows))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +24,17 @@ from pathlib import Path
 import numpy as np
 
 from .._io import check_choice, check_int, check_number
+from .._io import Progress
 from ..errors import ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
-                 ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
+                 below_its_error, ic_standard_error, ic_table, in_vs_out_of_sample, plot_in_vs_out,
+                 window_ic_tables)
 from ..cluster.model import label_trades
 from ..report import markdown_table, write_csv, write_json, write_markdown
-from .ofi import (ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, _check_bucket_s,
+from .ofi import (ALL_TRADES, ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, _check_bucket_s,
                       cluster_groups, covered_buckets)
 from ..tape.store import US_PER_DAY, day_start_us, parse_days, read_manifest, read_tape
-from .timeframes import BIASED, ThresholdRule, TimeframeTable, timeframe_analysis
+from .timeframes import BIASED, MIN_BUCKETS_ANNUALISED, ThresholdRule, TimeframeTable, timeframe_analysis
 
 __all__ = ["GROUP_BY", "ICSettings", "ICStudy", "run_ic_study", "write_ic_outputs"]
 
@@ -193,9 +194,12 @@ def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_
             for key, us in widths.items()}
     counts: dict = {}
     state = None
-    started = time.monotonic()
-    for i, day in enumerate(chosen):
-        tape = read_tape(tape_dir, [day])
+    steps = Progress("", total=len(chosen), unit="day", quiet=True)     # formats; `progress` prints
+    # read only what the labels, the OFI and the mid need
+    levels = model.settings.levels if model is not None and group_by != "agent" else 1
+    columns = {column, "side", "amount"} | ({"agent"} if group_by == "agent" else set(model.settings.tape_columns()))
+    for day in chosen:
+        tape = read_tape(tape_dir, [day], levels=levels, columns=columns)
         labels, state, day_counts = label(tape, state)
         _add_counts(counts, day_counts)
         ts, book_ts, mid = getattr(tape.trades, column), getattr(tape.book, column), tape.book.mid()
@@ -203,10 +207,7 @@ def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_
             acc.add_trades(ts, tape.trades.side, tape.trades.amount, labels)
             acc.add_book(book_ts, mid)
         if progress is not None:
-            elapsed = time.monotonic() - started
-            left = elapsed / (i + 1) * (len(chosen) - i - 1)
-            progress(f"{day}: {len(tape.trades):,} trades ({i + 1}/{len(chosen)} days, "
-                     f"{elapsed:.0f} s elapsed, ~{left:.0f} s left)")
+            progress(steps.step(rows=len(tape.trades), note=day))
         del tape
     signals_by = {key: acc.finish(covered_buckets(acc.grid, chosen)) for key, acc in accs.items()}
     signals = signals_by.pop("ic")
@@ -295,6 +296,29 @@ def _pct(v: float) -> str:
     return "-" if not math.isfinite(v) else f"{v:+.0f}%"
 
 
+def _vs_cell(v: float, bench, statistic: str) -> str:
+    """A vs-benchmark percentage, or why there is none: the benchmark itself, or a benchmark IC
+    not above its own standard error (a ratio against noise)."""
+    if math.isfinite(v):
+        return _pct(v)
+    ic = getattr(bench, statistic)
+    if bench is not None and math.isfinite(ic) and below_its_error(ic, bench.n_buckets):
+        return f"n/a (|IC_all| {abs(ic):.3f} <= SE {ic_standard_error(ic, bench.n_buckets):.3f})"
+    return "-"
+
+
+def _ratio_cell(v: float, ic: float, n: int) -> str:
+    if math.isfinite(v):
+        return _num(v, 2)
+    if math.isfinite(ic) and below_its_error(ic, n):
+        return f"n/a (|IS| <= SE {ic_standard_error(ic, n):.3f})"
+    return "-"
+
+
+def _sharpe_cell(v: float, buckets: int) -> str:
+    return f"{v:.2f} ({buckets:,})" if math.isfinite(v) else f"n/a ({buckets:,} buckets)"
+
+
 def _num(v: float, digits: int = 4) -> str:
     return "-" if not math.isfinite(v) else f"{v:.{digits}f}"
 
@@ -308,17 +332,20 @@ def _markdown(study: ICStudy) -> str:
              f"{c.get('trades_known_side', 0):,} trades of known side "
              f"({c.get('unknown_side', 0):,} of unknown side left out).", "",
              "Signal at bucket b's close = OFI of the trades in bucket b; target r_h = ln(mid_close[b+h] / "
-             "mid_close[b]) (r_1 = FRNB). vs benchmark = (IC - IC_all) / |IC_all|.", ""]
+             "mid_close[b]) (r_1 = FRNB). vs benchmark = (IC - IC_all) / |IC_all|, not given when "
+             "|IC_all| is not above its standard error sqrt((1 - IC^2) / (buckets - 2)).", ""]
     lines += [f"## IC, all days pooled ({study.pooled.label}, Experiment 2)", ""]
     for w in WEIGHTINGS:
         for h in s.horizons:
             rows = [r for r in study.pooled.rows if r.weighting == w and r.horizon == h]
+            bench = next((r for r in rows if r.group == ALL_TRADES), None)
             rows.sort(key=lambda r: -r.pearson if math.isfinite(r.pearson) else math.inf)
             lines += [f"**{w}-weighted OFI vs r_{h}**", "",
                       markdown_table(("group", "Pearson IC", "Spearman IC", "buckets", "vs benchmark (Pearson)",
                                       "vs benchmark (Spearman)"),
                                      [(r.group, _num(r.pearson), _num(r.spearman), r.n_buckets,
-                                       _pct(r.vs_benchmark_pearson_pct), _pct(r.vs_benchmark_spearman_pct))
+                                       "-" if r is bench else _vs_cell(r.vs_benchmark_pearson_pct, bench, "pearson"),
+                                       "-" if r is bench else _vs_cell(r.vs_benchmark_spearman_pct, bench, "spearman"))
                                       for r in rows], align="lrrrrr")]
     if study.aggregate is not None:
         lines += [f"## IC across {len(study.windows)} daily windows", "",
@@ -334,35 +361,41 @@ def _markdown(study: ICStudy) -> str:
                                   for r in study.aggregate.rows], align="lllllrrrr")]
     tf = study.timeframes
     rule = tf.rule
-    tf_cols = ("variant", "min", "group", "weighting", "trades", "gross %", "net %", "gross bps/trade",
-               "net bps/trade", "hit rate", "Sharpe gross", "Sharpe net")
+    tf_cols = ("variant", "min", "group", "weighting", "buckets", "trades", "gross %", "net %", "gross bps/trade",
+               "net bps/trade", "hit rate", "Sharpe gross (buckets)", "Sharpe net (buckets)")
 
     def tf_rows(rows):
-        return [(r.variant, f"{r.timeframe_min:g}", r.group, r.weighting, r.n_trades, _num(r.gross_return_pct, 2),
-                 _num(r.net_return_pct, 2), _num(r.mean_gross_bps_per_trade, 2), _num(r.mean_net_bps_per_trade, 2),
-                 _num(r.hit_rate, 2), _num(r.sharpe_gross, 2), _num(r.sharpe_net, 2)) for r in rows]
+        return [(r.variant, f"{r.timeframe_min:g}", r.group, r.weighting, r.buckets_scored, r.n_trades,
+                 _num(r.gross_return_pct, 2), _num(r.net_return_pct, 2), _num(r.mean_gross_bps_per_trade, 2),
+                 _num(r.mean_net_bps_per_trade, 2), _num(r.hit_rate, 2) + (f" ({r.n_trades:,})" if r.n_trades else ""),
+                 _sharpe_cell(r.sharpe_gross, r.buckets_scored), _sharpe_cell(r.sharpe_net, r.buckets_scored))
+                for r in rows]
 
     lines += ["## Timeframes: OFI taker, signal at b's close, held over b+1 (Experiment 5)", "",
               f"Position sign(OFI_b) when |OFI_b| > the {rule.quantile:g} quantile of |OFI| over the last "
               f"{rule.window} earlier buckets (flat until {rule.min_history} exist); each trade is a round "
-              f"trip paying {tf.fee_bps:g} bps per side; mid to mid (no spread); Sharpe annualized.", "",
-              markdown_table(tf_cols, tf_rows(tf.honest()), align="llllrrrrrrrr"),
+              f"trip paying {tf.fee_bps:g} bps per side; mid to mid (no spread); Sharpe annualized, with the "
+              f"buckets scored behind it (n/a under {MIN_BUCKETS_ANNUALISED}).", "",
+              markdown_table(tf_cols, tf_rows(tf.honest()), align="llllrrrrrrrrr"),
               f"## {BIASED}", "",
               "**BIASED diagnostic, not a result**: the same positions scored against the return of their "
               "own bucket (CONR), whose flow they summed - the simultaneity trap behind the research log's "
               "\"+369%\". Shown only so the gap to the honest rows above is visible.", "",
-              markdown_table(tf_cols, tf_rows(tf.biased()), align="llllrrrrrrrr")]
+              markdown_table(tf_cols, tf_rows(tf.biased()), align="llllrrrrrrrrr")]
     if study.in_out is not None:
         io = study.in_out
         n_oos = len(io.oos_labels)
         lines += [f"## In sample ({io.in_sample_label}) vs out of sample ({n_oos} later "
                   f"day{'' if n_oos == 1 else 's'}, Experiment 9)", "",
                   markdown_table(("group", "h", "weighting", "IS Pearson", "OOS mean", "OOS std", "ratio",
-                                  "IS Spearman", "OOS mean", "OOS std", "ratio", "OOS days"),
+                                  "IS Spearman", "OOS mean", "OOS std", "ratio", "IS buckets", "OOS days"),
                                  [(r.group, r.horizon, r.weighting, _num(r.in_sample_pearson), _num(r.oos_pearson_mean),
-                                   _num(r.oos_pearson_std), _num(r.ratio_pearson, 2), _num(r.in_sample_spearman),
-                                   _num(r.oos_spearman_mean), _num(r.oos_spearman_std), _num(r.ratio_spearman, 2),
-                                   r.oos_windows) for r in io.rows], align="lllrrrrrrrrr")]
+                                   _num(r.oos_pearson_std),
+                                   _ratio_cell(r.ratio_pearson, r.in_sample_pearson, r.in_sample_buckets),
+                                   _num(r.in_sample_spearman), _num(r.oos_spearman_mean), _num(r.oos_spearman_std),
+                                   _ratio_cell(r.ratio_spearman, r.in_sample_spearman, r.in_sample_buckets),
+                                   r.in_sample_buckets, r.oos_windows) for r in io.rows], align="lllrrrrrrrrrr"),
+                  "ratio = OOS mean / IS IC; not given when the IS IC is not above its standard error.", ""]
         summary = []
         for g in study.signals.group_names:
             for w in WEIGHTINGS:

@@ -130,7 +130,8 @@ class TakerResult:
 
     ``variant`` is :data:`HONEST` or :data:`BIASED`; ``biased`` says the same as a flag.
     Sharpe ratios are annualized from per-bucket returns (flat buckets count 0) with
-    ``365 * 86400 / bucket_s`` buckets a year.
+    ``365 * 86400 / bucket_s`` buckets a year; NaN with fewer than
+    :data:`MIN_BUCKETS_ANNUALISED` scored buckets (``buckets_scored``).
     """
 
     timeframe_min: float
@@ -153,8 +154,12 @@ class TakerResult:
         return asdict(self)
 
 
+#: An annualised Sharpe ratio needs at least this many scored buckets (else NaN, printed n/a).
+MIN_BUCKETS_ANNUALISED = 30
+
+
 def _sharpe(per_bucket: np.ndarray, periods_per_year: float) -> float:
-    if per_bucket.shape[0] < 2:
+    if per_bucket.shape[0] < MIN_BUCKETS_ANNUALISED:
         return math.nan
     sd = float(per_bucket.std(ddof=1))
     if not sd > 0:

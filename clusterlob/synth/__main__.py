@@ -1,6 +1,7 @@
 from __future__ import annotations
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
+from .._io import Progress
 from .._cli import error_exit
 import sys
 from ..tape.store import MAX_LEVELS
@@ -17,10 +18,13 @@ def main(argv=None) -> int:
     parser.add_argument("--snapshot-ms", type=int, default=100, help="book snapshot cadence (default 100)")
     parser.add_argument("--levels", type=int, default=MAX_LEVELS, help="book levels per side (default 25)")
     parser.add_argument("--force", action="store_true", help="replace an existing tape directory at --out")
+    parser.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     args = parser.parse_args(argv)
 
+    steps = Progress("synth", total=args.days if args.days > 0 else None, unit="day", quiet=args.quiet)
+
     def progress(day, n, m):
-        print(f"synth: {day}: {n:,} trades, {m:,} snapshots", file=sys.stderr, flush=True)
+        steps.step(rows=n, note=f"{day}: {n:,} trades, {m:,} snapshots")
 
     try:
         result = generate_tape(args.out, args.start, args.days, args.trades_per_day, args.seed,

@@ -58,6 +58,7 @@ __all__ = [
     "read_funding",
     "read_manifest",
     "iter_days",
+    "time_span",
     "day_of_us",
     "day_start_us",
     "parse_days",
@@ -196,6 +197,19 @@ class Instrument:
 _TRADE_CORE = ("ts_exch_us", "ts_local_us", "price", "amount", "side", "trade_id")
 
 
+def _take(column, index):
+    """Rows of a column; a column left unread (None, see ``read_tape(columns=...)``) stays None."""
+    return None if column is None else column[index]
+
+
+def _concat(columns):
+    if any(c is None for c in columns):
+        if not all(c is None for c in columns):
+            raise TapeError("cannot join parts of which only some have a column read")
+        return None
+    return np.concatenate(columns)
+
+
 @dataclass
 class Trades:
     """Trades, one row each: times (int64 us), price, amount (float64), side (int8), id.
@@ -227,7 +241,7 @@ class Trades:
 
     def take(self, index) -> "Trades":
         """Rows selected by an integer index array, boolean mask or slice."""
-        return Trades(*(getattr(self, n)[index] for n in _TRADE_CORE),
+        return Trades(*(_take(getattr(self, n), index) for n in _TRADE_CORE),
                       extra={k: v[index] for k, v in self.extra.items()})
 
     @classmethod
@@ -240,15 +254,15 @@ class Trades:
     def concat(cls, parts: Sequence["Trades"]) -> "Trades":
         parts = [p for p in parts if len(p)] or list(parts[:1]) or [cls.empty()]
         ids = [p.trade_id for p in parts]
-        if any(a.dtype == object for a in ids):
-            ids = [a.astype(str).astype(object) if a.dtype != object else a for a in ids]
+        if any(a is not None and a.dtype == object for a in ids):
+            ids = [a.astype(str).astype(object) if a is not None and a.dtype != object else a for a in ids]
         keys = set(parts[0].extra)
         for p in parts[1:]:
             if set(p.extra) != keys:
                 raise TapeError(f"cannot join trades with different extra columns: "
                                 f"{sorted(keys)} vs {sorted(p.extra)}")
-        return cls(*(np.concatenate([getattr(p, n) for p in parts]) for n in _TRADE_CORE[:5]),
-                   np.concatenate(ids),
+        return cls(*(_concat([getattr(p, n) for p in parts]) for n in _TRADE_CORE[:5]),
+                   _concat(ids),
                    extra={k: np.concatenate([p.extra[k] for p in parts]) for k in sorted(keys)})
 
 
@@ -274,7 +288,7 @@ class Book:
         return f"Book(n={len(self)}, levels={self.levels})"
 
     def take(self, index) -> "Book":
-        return Book(*(getattr(self, n)[index] for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
+        return Book(*(_take(getattr(self, n), index) for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
 
     @classmethod
     def empty(cls, levels: int = MAX_LEVELS) -> "Book":
@@ -288,7 +302,7 @@ class Book:
         levels = {p.levels for p in parts}
         if len(levels) > 1:
             raise TapeError(f"cannot join book snapshots with different depths: {sorted(levels)} levels")
-        return cls(*(np.concatenate([getattr(p, n) for p in parts])
+        return cls(*(_concat([getattr(p, n) for p in parts])
                      for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
 
     def mid(self) -> np.ndarray:
@@ -356,8 +370,9 @@ class Tape:
 class _Filler:
     """Preallocated output columns filled day by day: one copy from Arrow, no concatenation."""
 
-    def __init__(self, total: int):
+    def __init__(self, total: int, levels: int | None = None):
         self.total = total
+        self.levels = levels        # book levels kept (None: all)
         self.pos = 0
         self.out: dict = {}
 
@@ -372,12 +387,11 @@ class _Filler:
                 self.out[name] = self._allocate(col.type)
             dest = self.out[name]
             if pa.types.is_fixed_size_list(col.type):
-                flat = dest.reshape(-1)
                 width = col.type.list_size
-                at = self.pos * width
+                at = self.pos
                 for chunk in col.chunks:
-                    values = chunk.flatten().to_numpy(zero_copy_only=False)
-                    flat[at:at + values.shape[0]] = values
+                    values = chunk.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+                    dest[at:at + values.shape[0]] = values[:, :dest.shape[1]]
                     at += values.shape[0]
             elif dest.dtype == object:
                 dest[self.pos:self.pos + n] = col.to_pylist()
@@ -391,7 +405,8 @@ class _Filler:
 
     def _allocate(self, typ: pa.DataType) -> np.ndarray:
         if pa.types.is_fixed_size_list(typ):
-            return np.empty((self.total, typ.list_size), dtype=typ.value_type.to_pandas_dtype())
+            width = typ.list_size if self.levels is None else min(self.levels, typ.list_size)
+            return np.empty((self.total, width), dtype=typ.value_type.to_pandas_dtype())
         if pa.types.is_string(typ) or pa.types.is_large_string(typ):
             return np.empty(self.total, dtype=object)
         return np.empty(self.total, dtype=typ.to_pandas_dtype())
@@ -430,8 +445,9 @@ def read_manifest(path) -> dict:
     return manifest
 
 
-def read_tape(path, days=None, *, trades: bool = True, book: bool = True) -> Tape:
-    """Read a tape directory, or only some of its days.
+def read_tape(path, days=None, *, trades: bool = True, book: bool = True, levels: int | None = None,
+              columns=None) -> Tape:
+    """Read a tape directory, or only some of its days, columns and book levels.
 
     Parameters
     ----------
@@ -442,6 +458,13 @@ def read_tape(path, days=None, *, trades: bool = True, book: bool = True) -> Tap
         list of days.  Files of other days are not opened.
     trades, book : bool
         Set one to False to skip reading that half.
+    levels : int, optional
+        Keep only the first ``levels`` book levels (default: all).  The files are decoded one
+        row group at a time, so the full depth is never held in memory.
+    columns : collection of str, optional
+        Trade columns to read (default: all, extras included).  ``ts_local_us`` is always read;
+        a core column left out is None in the result (``Trades.trade_id is None``), an extra
+        left out is absent.  The book's ``ts_exch_us`` is read only when listed here too.
 
     Returns
     -------
@@ -453,46 +476,98 @@ def read_tape(path, days=None, *, trades: bool = True, book: bool = True) -> Tap
     instrument = Instrument.from_dict(manifest["instrument"])
     available = [d["date"] for d in manifest["days"]]
     chosen = parse_days(days, available)
-    levels = int(manifest.get("book_levels") or MAX_LEVELS)
+    depth = int(manifest.get("book_levels") or MAX_LEVELS)
+    if levels is not None:
+        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 1 <= levels <= depth:
+            raise TapeError(f"`levels` must be an integer in 1..{depth} (the depth of tape {path}), got {levels!r}")
+        depth = int(levels)
+    wanted = None if columns is None else set(columns) | {"ts_local_us"}
     counts = {d["date"]: d for d in manifest["days"]}
     out_trades = Trades.empty(manifest.get("trade_id_type") == "string")
-    out_book = Book.empty(levels)
+    out_book = Book.empty(depth)
     if trades:
-        cols = _read_days(path, "trades", chosen, counts, _TRADE_CORE)
+        need = _TRADE_CORE if wanted is None else tuple(c for c in _TRADE_CORE if c in wanted)
+        cols = _read_days(path, "trades", chosen, counts, need, wanted, None)
         if cols is not None:
-            out_trades = Trades(*(cols.pop(n) for n in _TRADE_CORE), extra=cols)
+            out_trades = Trades(*(cols.pop(n, None) for n in _TRADE_CORE), extra=cols)
+        elif wanted is not None:
+            out_trades = out_trades.take(slice(0, 0))
+            for name in _TRADE_CORE:
+                if name not in wanted:
+                    setattr(out_trades, name, None)
     if book:
-        need = ("ts_exch_us", "ts_local_us") + _BOOK_SIDES
-        cols = _read_days(path, "book", chosen, counts, need)
+        times = ("ts_local_us",) if wanted is not None and "ts_exch_us" not in wanted else ("ts_exch_us", "ts_local_us")
+        need = times + _BOOK_SIDES
+        cols = _read_days(path, "book", chosen, counts, need, set(need), depth)
         if cols is not None:
-            out_book = Book(*(cols[n] for n in need))
+            out_book = Book(*(cols.get(n) for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
+        elif "ts_exch_us" not in times:
+            out_book.ts_exch_us = None
     return Tape(instrument, out_trades, out_book, chosen)
 
 
-def _read_days(path: Path, kind: str, chosen, counts: dict, need) -> dict | None:
-    """Columns of one half of the tape (``kind`` trades or book) over the chosen days."""
-    fill = _Filler(sum(counts[d][kind] for d in chosen))
+def _read_days(path: Path, kind: str, chosen, counts: dict, need, wanted, levels) -> dict | None:
+    """Columns of one half of the tape (``kind`` trades or book) over the chosen days: only the
+    ``wanted`` columns (None: all) and the first ``levels`` book levels (None: all)."""
+    fill = _Filler(sum(counts[d][kind] for d in chosen), levels)
     for day in chosen:
         if counts[day][kind]:
             f = path / kind / f"{day}.parquet"
-            fill.add(_read_parquet(f), f)
+            for table in _read_parquet(f, wanted):
+                fill.add(table, f)
     return dict(fill.columns(need, kind, path)) if fill.total else None
 
 
-def _read_parquet(f: Path) -> pa.Table:
+def _read_parquet(f: Path, wanted=None):
+    """The row groups of one day file, one Arrow table each (only the ``wanted`` columns)."""
     if not f.exists():
         raise TapeError(f"{f}: missing, though the manifest lists rows for that day")
     try:
-        return pq.read_table(f)
+        pf = pq.ParquetFile(f)
+        names = pf.schema_arrow.names
+        cols = names if wanted is None else [c for c in names if c in wanted]
+        for i in range(pf.num_row_groups):
+            yield pf.read_row_group(i, columns=cols)
     except (pa.ArrowInvalid, OSError) as exc:
         raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
 
 
-def iter_days(path, days=None) -> Iterable[Tape]:
-    """Yield one :class:`Tape` per chosen day, so a long tape can be processed day by day."""
+def time_span(path, days=None) -> tuple[int, int] | None:
+    """(first, last) local time (us) of the events of the chosen days of a tape directory, from
+    the Parquet files' statistics (the ``ts_local_us`` column is read only where a file has
+    none); None when the days hold no events."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    counts = {d["date"]: d for d in manifest["days"]}
+    lo = hi = None
+    for day in parse_days(days, list(counts)):
+        for kind in ("trades", "book"):
+            if not counts[day][kind]:
+                continue
+            f = path / kind / f"{day}.parquet"
+            try:
+                meta = pq.ParquetFile(f).metadata
+                col = meta.schema.names.index("ts_local_us")
+                stats = [meta.row_group(i).column(col).statistics for i in range(meta.num_row_groups)]
+                if all(s is not None and s.has_min_max for s in stats):
+                    pairs = [(s.min, s.max) for s in stats]
+                else:
+                    ts = pq.read_table(f, columns=["ts_local_us"])["ts_local_us"].to_numpy()
+                    pairs = [(int(ts.min()), int(ts.max()))] if ts.size else []
+            except (pa.ArrowInvalid, OSError, ValueError) as exc:
+                raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+            for a, b in pairs:
+                lo = int(a) if lo is None else min(lo, int(a))
+                hi = int(b) if hi is None else max(hi, int(b))
+    return None if lo is None else (lo, hi)
+
+
+def iter_days(path, days=None, *, levels: int | None = None, columns=None) -> Iterable[Tape]:
+    """Yield one :class:`Tape` per chosen day, so a long tape can be processed day by day
+    (``levels`` and ``columns`` as for :func:`read_tape`)."""
     manifest = read_manifest(path)
     for day in parse_days(days, [d["date"] for d in manifest["days"]]):
-        yield read_tape(path, [day])
+        yield read_tape(path, [day], levels=levels, columns=columns)
 
 
 
@@ -515,7 +590,8 @@ def read_funding(path, days=None) -> Funding:
     fill = _Filler(sum(counts[d] for d in chosen))
     for day in chosen:
         f = path / "funding" / f"{day}.parquet"
-        fill.add(_read_parquet(f), f)
+        for table in _read_parquet(f):
+            fill.add(table, f)
     if not fill.total:
         return Funding.empty()
     cols = fill.columns(FUNDING_COLUMNS, "funding", path)

@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from .._cli import OneLineParser, error_exit
+from .._io import Progress
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FeatureSettings
 from ..report import to_jsonable
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="processes for feature days and window fits (default: CPUs; 1 = serial)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing result files")
+    p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     g = p.add_argument_group("clustering and scoring")
     FitSettings.add_arguments(g, defaults=DEFAULT_FIT)
     g.add_argument("--bucket-s", type=float, default=300.0, help="OFI bucket width in seconds (default 300)")
@@ -78,28 +80,25 @@ def _settings(args) -> tuple[FeatureSettings, WalkForwardSettings]:
 
 
 class _Progress:
-    """One stderr line per finished item: done of total, elapsed, estimated time left."""
+    """One stderr line per finished item (:class:`clusterlob._io.Progress`: done of total, rows,
+    elapsed, ETA), one counter per stage; days reused from the cache restart the ETA's clock."""
 
-    def __init__(self):
-        self.start = self.last = time.perf_counter()
-        self.stage_start: dict = {}
-        self.base: dict = {}
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.stages: dict = {}
 
     def __call__(self, stage: str, done: int, total: int, label) -> None:
-        now = time.perf_counter()
-        if stage not in self.stage_start:          # a stage starts when the previous one ended
-            self.stage_start[stage] = self.last
-            self.base[stage] = 0
-        if label is None:                          # days reused from the cache: instant
-            self.base[stage] = done
-            self.stage_start[stage] = now
-        self.last = now
-        rate_n = done - self.base[stage]
-        elapsed = now - self.stage_start[stage]
-        eta = f", ETA {elapsed / rate_n * (total - done):.0f} s" if rate_n > 0 else ""
-        what = "reused from the cache" if label is None else label
-        print(f"walkforward: {stage} {done}/{total} ({what}), elapsed {now - self.start:.1f} s{eta}",
-              file=sys.stderr, flush=True)
+        unit = "day" if stage == "features" else "window"
+        counter = self.stages.get(stage)
+        if counter is None or label is None:        # new stage, or instant cache reuse
+            counter = self.stages[stage] = Progress(f"walkforward {stage}", total=total, unit=unit,
+                                                    quiet=self.quiet)
+            counter.done = done - (0 if label is None else 1)
+            counter.reused = done if label is None else 0
+        if label is None:
+            counter.say(f"{unit} {done:,} of {total:,} reused from the cache")
+            return
+        counter.step(note=str(label))
 
 
 def _text(result, paths) -> str:
@@ -130,7 +129,7 @@ def main(argv=None) -> int:
             raise ParameterError(f"`--workers` must be >= 1, got {args.workers}")
         check_outputs_free(args.out, args.force)
         workers = args.workers or os.cpu_count() or 1
-        progress = _Progress()
+        progress = _Progress(args.quiet)
         if workers == 1:
             result = run_walkforward(args.tape_dir, args.out, settings, wf, progress=progress)
         else:

@@ -185,7 +185,7 @@ class _RawDay:
 
 def _raw_day(tape_dir: str, date: str, settings: FeatureSettings) -> _RawDay:
     """Step 1 (runs in a worker): the day's raw features started from an empty book."""
-    tape = read_tape(tape_dir, [date])
+    tape = read_tape(tape_dir, [date], levels=settings.levels, columns=settings.tape_columns())
     trade_index, raw, counts, end_state, end_times = _raw_features(tape, settings, None)
     col = "ts_local_us" if settings.time_key == "local" else "ts_exch_us"
     trade_ts = getattr(tape.trades, col)

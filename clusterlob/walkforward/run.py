@@ -234,19 +234,22 @@ def _markdown(result: WalkForwardResult, plot_note: str) -> str:
     for w in result.windows:
         head = [w.plan.index, w.plan.train_days[0] + ".." + w.plan.train_days[-1], ",".join(w.plan.test_days)]
         if w.status != "fitted":
-            rows.append(head + ["skipped"] + [""] * 6 + [w.reason])
+            rows.append(head + ["skipped"] + [""] * 7 + [w.reason])
             continue
-        ic = {r.group: r.pearson for r in (w.ic.rows if w.ic is not None else ())
-              if r.weighting == "size" and r.horizon == wf.horizons[0]}
+        ic_rows = [r for r in (w.ic.rows if w.ic is not None else ())
+                   if r.weighting == "size" and r.horizon == wf.horizons[0]]
+        ic = {r.group: r.pearson for r in ic_rows}
+        buckets = max((r.n_buckets for r in ic_rows), default=0)
         pnl = {t.group: t.net_return_pct for t in w.taker}
-        rows.append(head + ["/".join(w.to_dict()["roles"])] + [ic.get(g, math.nan) for g in ROLE_NAMES]
+        rows.append(head + ["/".join(w.to_dict()["roles"])] + [buckets] + [ic.get(g, math.nan) for g in ROLE_NAMES]
                     + [pnl.get(g, math.nan) for g in ROLE_NAMES] + [", ".join(w.unassigned)])
     short = [g[:3] for g in ROLE_NAMES]
-    lines.append(markdown_table(["window", "train", "test", "cluster roles"]
+    lines.append(markdown_table(["window", "train", "test", "cluster roles", "IC buckets"]
                                 + [f"IC {g}" for g in short] + [f"net % {g}" for g in short] + ["unassigned"],
-                                rows, digits=3, align=["l"] * 4 + ["r"] * 6 + ["l"]))
+                                rows, digits=3, align=["l"] * 4 + ["r"] * 7 + ["l"]))
     lines.append(f"IC: Pearson of the role's size-weighted OFI with r_{wf.horizons[0]} over the test "
-                 f"buckets; net %: the honest taker (next-bucket return, fees) on the test day.")
+                 f"buckets (IC buckets of them; one day's IC over 288 buckets has a standard error near "
+                 f"0.06); net %: the honest taker (next-bucket return, fees) on the test day.")
     lines += ["", "## Out-of-sample IC across windows (size weighting)", ""]
     if result.ic_aggregate is not None:
         rows = [[r.group, r.horizon, r.statistic, r.n_windows, r.mean, r.std, r.t_stat, r.share_positive]

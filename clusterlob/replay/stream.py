@@ -1,0 +1,134 @@
+"""The batch replay fed one day at a time: :class:`ReplayStream`.
+
+:func:`clusterlob.replay.replay_arrays` replays arrays held whole in memory.  A week of a busy
+instrument does not fit that way, so the main job (:func:`clusterlob.replay.run_pipeline`)
+feeds the same compiled engine one day after another: :meth:`ReplayStream.feed` runs the
+engine over one day's trades and book touch and keeps its state (quotes, inventory, the
+signal accumulator, the requote and mark clocks) for the next day; :meth:`ReplayStream.finish`
+returns the :class:`~clusterlob.replay.engine.ReplayResult` that ``replay_arrays`` gives on
+the days joined, bit for bit (tested).  Memory: one day's input plus the fills and marks.
+
+Days are fed in time order (a tape's day files partition its events by the UTC day of the
+local time, so every event of a day comes before the next day's first event).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ..errors import ParameterError, TapeError
+from .engine import (_FILL_CHUNK, MARK_INTERVAL_US, Fills, ReplayResult, _new_engine, _validate,
+                     build_equity_series, check_mark_interval, summarise)
+from .strategy import StrategyConfig
+
+__all__ = ["ReplayStream"]
+
+_MARK_CHUNK = 1 << 12
+
+
+class ReplayStream:
+    """One batch replay over days fed in time order.
+
+    Parameters
+    ----------
+    config : StrategyConfig
+    tick_size : float
+        Price increment (> 0).
+    mark_interval_us : int
+        Spacing of the equity marks (default one minute).
+
+    Examples
+    --------
+    >>> stream = ReplayStream(StrategyConfig(), tick_size=0.1)        # doctest: +SKIP
+    >>> for day in days:                                             # doctest: +SKIP
+    ...     stream.feed(ts, price, amount, side, roles, book_ts, bid, ask)
+    >>> result = stream.finish()                                     # doctest: +SKIP
+    """
+
+    def __init__(self, config: StrategyConfig, tick_size: float, mark_interval_us: int = MARK_INTERVAL_US):
+        if not isinstance(config, StrategyConfig):
+            raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
+        self.config = config
+        self.tick_size = tick_size
+        self.mark_interval_us = check_mark_interval(mark_interval_us)
+        self._engine = None
+        self._first_us = self._last_us = None
+        self._last_trade_us = self._last_book_us = None
+        self._trades_before = 0         # trades fed on earlier days: fill rows index all trades
+        self._fill_ints, self._fill_floats, self._marks_ts, self._marks_floats = [], [], [], []
+        self._finished = False
+
+    def feed(self, trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
+             book_bid, book_ask) -> None:
+        """Replay one more day (arrays as for :func:`~clusterlob.replay.replay_arrays`), after the
+        days fed before; the events must not be earlier than the last ones fed."""
+        if self._finished:
+            raise ParameterError("this ReplayStream is finished; start a new one")
+        ts, price, amount, side, role, bts, bid, ask = _validate(
+            trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid, book_ask,
+            self.tick_size)
+        for arr, name, last in ((ts, "trade_ts_us", self._last_trade_us), (bts, "book_ts_us", self._last_book_us)):
+            if arr.shape[0] and last is not None and arr[0] < last:
+                raise TapeError(f"`{name}` goes back in time between fed days: {arr[0]} after {last}")
+        if not (ts.shape[0] or bts.shape[0]):
+            return
+        first = int(min(a[0] for a in (ts, bts) if a.shape[0]))
+        last = int(max(a[-1] for a in (ts, bts) if a.shape[0]))
+        if self._engine is None:
+            self._first_us = first
+            self._start(first)
+        else:
+            self._engine.next_input()
+        self._last_us = last if self._last_us is None else max(self._last_us, last)
+        if ts.shape[0]:
+            self._last_trade_us = int(ts[-1])
+        if bts.shape[0]:
+            self._last_book_us = int(bts[-1])
+        self._run(ts, price, amount, side, role, bts, bid, ask)
+        self._trades_before += ts.shape[0]
+
+    def _start(self, first_us: int) -> None:
+        first_mark = (first_us // self.mark_interval_us + 1) * self.mark_interval_us
+        self._engine = _new_engine(self.config, float(self.tick_size), first_mark, self.mark_interval_us)
+
+    def _run(self, *events) -> None:
+        n_fill_cols, n_mark_cols = len(_core.FILL_FLOAT_COLUMNS), len(_core.MARK_FLOAT_COLUMNS)
+        finished = False
+        while not finished:
+            fill_ints = np.empty((_FILL_CHUNK, 2), np.int64)
+            fill_floats = np.empty((_FILL_CHUNK, n_fill_cols))
+            mark_ts = np.empty(_MARK_CHUNK, np.int64)
+            mark_floats = np.empty((_MARK_CHUNK, n_mark_cols))
+            nf, nm, finished = self._engine.run(*events, fill_ints, fill_floats, mark_ts, mark_floats)
+            fill_ints[:nf, 0] += self._trades_before
+            self._fill_ints.append(fill_ints[:nf].copy())      # copies: free the chunk buffers
+            self._fill_floats.append(fill_floats[:nf].copy())
+            self._marks_ts.append(mark_ts[:nm].copy())
+            self._marks_floats.append(mark_floats[:nm].copy())
+            if not finished and nf < _FILL_CHUNK and nm < _MARK_CHUNK:   # the kernel stops on a full buffer
+                raise RuntimeError("replay kernel stopped early with room left")  # pragma: no cover
+
+    def finish(self) -> ReplayResult:
+        """The result over every day fed (fills' ``trade_index`` counts all trades fed)."""
+        if self._finished:
+            raise ParameterError("this ReplayStream is already finished")
+        self._finished = True
+        if self._engine is None:        # nothing fed: the empty replay
+            self._first_us = self._last_us = 0
+            i8, f8 = np.empty(0, np.int64), np.empty(0)
+            _validate(i8, f8, f8, i8, i8, i8, f8, f8, self.tick_size)
+            self._start(0)
+        state = self._engine.snapshot()
+        fill_ints = np.concatenate(self._fill_ints) if self._fill_ints else np.empty((0, 2), np.int64)
+        fill_floats = (np.concatenate(self._fill_floats) if self._fill_floats
+                       else np.empty((0, len(_core.FILL_FLOAT_COLUMNS))))
+        fills = Fills(fill_ints[:, 0].copy(), fill_ints[:, 1].copy(), fill_floats[:, 0].astype(np.int8),
+                      *(fill_floats[:, k].copy() for k in range(1, fill_floats.shape[1])))
+        mark_ts = np.concatenate(self._marks_ts) if self._marks_ts else np.empty(0, np.int64)
+        mark_floats = (np.concatenate(self._marks_floats) if self._marks_floats
+                       else np.empty((0, len(_core.MARK_FLOAT_COLUMNS))))
+        self._fill_ints = self._fill_floats = self._marks_ts = self._marks_floats = []
+        equity = build_equity_series(self._first_us, mark_ts, mark_floats, state, self._last_us)
+        summary = summarise(self.config, state, fills, equity, self._first_us, self._last_us,
+                            self.mark_interval_us)
+        return ReplayResult(fills, equity, summary, self.config, float(self.tick_size))
