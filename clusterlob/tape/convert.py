@@ -76,7 +76,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
     tick_size, lot_size : instrument increments; inferred from the data when None.
     price_increment, amount_increment : value of one integer unit in pointline inputs.
     strict : any dropped row is an error instead of a count.
-    force : replace a non-empty ``out``.
+    force : replace ``out`` when it is a clusterlob tape (never a folder clusterlob did not write).
     progress : called with a short line after each input (the CLI prints it to stderr).
     """
     if not inputs:
@@ -92,7 +92,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
     names: dict = {"exchange": set(), "symbol": set()}
     readers = [(Path(p), detect_reader(p)) for p in inputs]
     placeholder = Instrument(exchange or "?", symbol or "?", 1.0, 1.0)
-    with TapeWriter(out, placeholder, force=force) as writer:
+    with TapeWriter(out, placeholder, force=force, inputs=inputs, progress=progress) as writer:
         for path, cls in readers:
             started = time.perf_counter()
             rep = report.new_file(path, cls.format_name)
