@@ -245,7 +245,7 @@ def begin_output(path, kind: str) -> Path:
 def finish_output(path, kind: str, files: Iterable = ()) -> Path:
     """Mark ``path`` as a complete ``kind`` output (after its last file), listing ``files``."""
     root = Path(path)
-    names = sorted({str(Path(f).relative_to(root)) if Path(f).is_absolute() or str(f).startswith(str(root))
+    names = sorted({str(Path(f).relative_to(root)) if Path(f).parts[:len(root.parts)] == root.parts
                     else str(f) for f in files})
     return mark_output_dir(path, kind, state="complete", files=names)
 

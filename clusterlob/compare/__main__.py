@@ -2,6 +2,7 @@ from __future__ import annotations
 from ..report import to_jsonable
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
+from .._io import begin_output, check_output_dir, finish_output, output_overwrite
 from ..errors import ParameterError
 from pathlib import Path
 import argparse
@@ -68,13 +69,11 @@ def main(argv=None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        out_dir = Path(args.out)
-        if not args.force:   # refuse before the long work, not after
-            names = list(OUTPUT_FILES) + [m for m, given in zip(MODEL_FILES, (args.model_a, args.model_b))
-                                          if given is None]
-            if _existing(out_dir, names):
-                raise ParameterError(f"output directory {out_dir} already has "
-                                     f"{', '.join(_existing(out_dir, names))} (use --force to replace)")
+        names = list(OUTPUT_FILES) + [m for m, given in zip(MODEL_FILES, (args.model_a, args.model_b))
+                                      if given is None]
+        out_dir = check_output_dir(args.out, kind="compare", force=args.force, files=names, progress=progress,
+                                   inputs=[args.tape_a, args.tape_b, args.model_a, args.model_b])
+        overwrite = output_overwrite(out_dir, "compare", args.force)
         models = [load_model(m) if m is not None else None for m in (args.model_a, args.model_b)]
         settings = _settings(args, models)
         for flag, m in zip(("--model-a", "--model-b"), models):
@@ -86,7 +85,9 @@ def main(argv=None) -> int:
             model_a=models[0], model_b=models[1], progress=progress, k=args.k, n_init=args.n_init,
             seed=args.seed, fit_sample=args.fit_sample, margin=args.margin,
             min_rows_per_cluster=args.min_rows_per_cluster)
-        paths = write_compare_outputs(out_dir, comparison, overwrite=args.force)
+        begin_output(out_dir, "compare")
+        paths = write_compare_outputs(out_dir, comparison, overwrite=overwrite)
+        finish_output(out_dir, "compare", paths.values())
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     if args.json:

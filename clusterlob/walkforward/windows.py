@@ -104,6 +104,8 @@ class WalkForwardSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
                 raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
+        if self.k > 127:       # the cluster labels are int8, as FitSettings says for `cluster`
+            raise ParameterError(f"`k` must be an integer in 2..127, got {self.k!r}")
         if self.step_days < self.test_days:
             raise ParameterError(f"`step_days` must be >= `test_days` ({self.test_days}), got {self.step_days}: "
                                  f"overlapping test days would be counted twice")
