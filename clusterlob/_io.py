@@ -144,7 +144,7 @@ def output_overwrite(path, kind: str, force: bool) -> bool:
 def check_output_name(path, *, inputs: Iterable = ()) -> Path:
     """The checks that need no look inside the folder: refused in one line are an empty name,
     ``.`` (the current folder or any folder holding it), a path that is a file, an input's own
-    folder and any folder that holds an input."""
+    folder, any folder that holds an input, and any folder inside an input folder (a tape)."""
     if path is None or str(path).strip() == "":
         raise ParameterError("output folder must be named, got an empty name")
     out = Path(path)
@@ -158,6 +158,8 @@ def check_output_name(path, *, inputs: Iterable = ()) -> Path:
         src = Path(item).resolve()
         if src == resolved or resolved in src.parents:
             raise ParameterError(f"output folder {out} holds the input {item}: choose another folder")
+        if src in resolved.parents and src.is_dir():
+            raise ParameterError(f"output folder {out} is inside the input {item}: choose another folder")
     if out.exists() and not out.is_dir():
         raise ParameterError(f"output folder {out} is a file, expected a folder")
     return out
