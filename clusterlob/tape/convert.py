@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 
 from ..errors import ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
-from .readers.base import IncrementGuess
+from .readers.base import READ_ERRORS, IncrementGuess
 from .store import Book, Instrument
 from .writer import TapeWriter
 from .validate import ValidationReport
@@ -56,6 +56,17 @@ class ConvertResult:
         out.append(f"out-of-order rows stably sorted: {s['out_of_order_trades_sorted']:,} trades, "
                    f"{s['out_of_order_book_sorted']:,} book; duplicate trade ids (kept): {s['duplicate_trade_ids']:,}")
         return out
+
+
+def _read(reader, path: Path):
+    """The reader's batches; a failure below its own checks (pyarrow, gzip, the OS, bytes that
+    are not UTF-8) is one line naming the file."""
+    try:
+        yield from reader.batches()
+    except READ_ERRORS as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
+        raise TapeError(f"input {path}: cannot read ({first})") from None
 
 
 def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str | None = None,
@@ -97,7 +108,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
             started = time.perf_counter()
             rep = report.new_file(path, cls.format_name)
             reader = cls(path, options, rep)
-            for batch in reader.batches():
+            for batch in _read(reader, path):
                 if isinstance(batch, Book):
                     writer.add_book(batch)
                     if tick_size is None:
@@ -138,7 +149,11 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
             if options.symbol and other:
                 raise ParameterError(f"`--symbol` {options.symbol} matches no row of the inputs "
                                      f"({other:,} rows of other symbols dropped)")
-            raise TapeError("no valid prices or amounts in the inputs: nothing to convert")
+            read = "; ".join(f"{Path(f.path).name}: {f.rows_read:,} rows read"
+                             + (f", {sum(f.flagged.values()):,} flagged" if f.flagged else "")
+                             + (f", {sum(f.dropped.values()):,} dropped" if f.dropped else "")
+                             for f in report.files)
+            raise TapeError(f"no valid prices or amounts in the inputs ({read}): nothing to convert")
         writer.instrument = Instrument(exchange or next(iter(names["exchange"]), "unknown"),
                                        next(iter(names["symbol"]), symbol or "unknown"),
                                        float(tick_size), float(lot_size))
