@@ -207,6 +207,12 @@ def time_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
     return int_column(plain, where, name, offset)
 
 
+def is_gzip(path) -> bool:
+    """Whether a file starts with gzip's magic number."""
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
 def text_codes(col) -> tuple[np.ndarray, list]:
     """Integer codes and the distinct values of a text column (dictionary-encoded or not);
     an empty cell is the text ``""``."""
@@ -258,7 +264,7 @@ class IncrementGuess:
 
     def update(self, values: np.ndarray) -> None:
         v = np.asarray(values, dtype=np.float64)
-        v = v[np.isfinite(v) & (v > 0)]
+        v = v[np.isfinite(v) & (v > 0) & (v < 1e15)]     # beyond: no exact decimal step in float64
         if v.size == 0:
             return
         v = np.unique(v)
@@ -300,7 +306,7 @@ def _find_row(path: Path, column: int, value: str) -> int | None:
     import csv
     import io
 
-    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    opener = gzip.open if is_gzip(path) else open
     try:
         with opener(path, "rb") as raw:
             rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"))

@@ -27,7 +27,7 @@ import pyarrow.csv as pacsv
 from ...errors import TapeError
 from ..store import Book, Trades
 from ..validate import clean_book, clean_trades, require_columns
-from .base import Reader, explain_arrow_error, float_column, symbol_mask, text_codes, time_column
+from .base import Reader, explain_arrow_error, is_gzip, float_column, symbol_mask, text_codes, time_column
 
 __all__ = ["TardisTradesReader", "TardisBookReader", "TRADE_COLUMNS", "book_columns"]
 
@@ -145,7 +145,7 @@ class _FlatBatches:
 
 def _csv_batches(reader: Reader, columns: list[str], types: dict, header: list[str]):
     """Stream a (possibly gzipped) CSV as record batches, translating parse errors."""
-    compression = "gzip" if reader.path.open("rb").read(2) == b"\x1f\x8b" else None
+    compression = "gzip" if is_gzip(reader.path) else None
     where = reader.where()
     try:
         stream = pa.input_stream(str(reader.path), compression=compression)
