@@ -256,6 +256,8 @@ class StrategyConfig:
             return cls(**d)
         except ParameterError as exc:
             raise ParameterError(f"{source}: {exc}") from None
+        except (TypeError, ValueError, OverflowError) as exc:   # a value of the wrong type
+            raise ParameterError(f"{source}: a parameter has the wrong type ({exc})") from None
 
     def replace(self, **changes) -> "StrategyConfig":
         """A copy with some parameters changed (validated)."""
