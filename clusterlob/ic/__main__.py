@@ -29,9 +29,9 @@ def _float_list(text: str, what: str) -> tuple:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ParameterError(f"--{what} must be comma-separated numbers, got {text!r}") from None
-    if not values or min(values) <= 0:
-        raise ParameterError(f"--{what} must be numbers > 0, got {text!r}")
-    return tuple(int(v) if v.is_integer() else v for v in values)
+    if not values or min(values) <= 0 or not all(math.isfinite(v) for v in values):
+        raise ParameterError(f"--{what} must be finite numbers > 0, got {text!r}")
+    return tuple(int(v) if v.is_integer() and v < 2 ** 53 else v for v in values)
 
 
 def _parser() -> argparse.ArgumentParser:
