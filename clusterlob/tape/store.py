@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -357,7 +358,12 @@ def _check_manifest(m: dict, mpath: Path) -> None:
         return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 63
 
     def positive(v) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return False
+        try:
+            return math.isfinite(float(v)) and v > 0
+        except OverflowError:
+            return False
 
     inst = m.get("instrument")
     if not isinstance(inst, dict):
