@@ -210,24 +210,27 @@ def check_output_dir(path, *, kind: str, force: bool = False, inputs: Iterable =
 
 def _clean_temp_files(out: Path, files, progress) -> None:
     """Remove ``.NAME.tmp-*`` files (an atomic write cut short by a kill) of the names the
-    command writes, unless the process that wrote the folder still runs."""
+    command writes, and inside the folders it writes (``models/``), unless the process that
+    wrote the folder still runs."""
     doc = output_marker(out)
     if doc is not None and doc.get("state") == "writing" and _pid_alive(doc.get("pid")):
         return
     names = set(files) if files is not None else None
-    for p in out.iterdir():
-        name = p.name
-        if not (name.startswith(".") and ".tmp-" in name and p.is_file()):
-            continue
-        base = name[1:name.index(".tmp-")]
-        if names is not None and base not in names and base != MARKER_FILE:
-            continue
-        try:
-            p.unlink()
-        except OSError:
-            continue
-        if progress is not None:
-            progress(f"removed {p}, a temporary file left by an interrupted run")
+    folders = [out] + [out / n for n in (names or ()) if (out / n).is_dir()]
+    for folder in folders:
+        for p in folder.iterdir():
+            name = p.name
+            if not (name.startswith(".") and ".tmp-" in name and p.is_file()):
+                continue
+            base = name[1:name.index(".tmp-")]
+            if folder == out and names is not None and base not in names and base != MARKER_FILE:
+                continue
+            try:
+                p.unlink()
+            except OSError:
+                continue
+            if progress is not None:
+                progress(f"removed {p}, a temporary file left by an interrupted run")
 
 
 def mark_output_dir(path, kind: str, **extra) -> Path:
