@@ -151,3 +151,42 @@ def test_staging_folders_of_killed_runs_are_removed_or_reported(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+# -- refusals up front: absurd sizes, a value another command rejects, a hand-edited manifest --------
+
+@pytest.mark.parametrize("command, argv, word", [
+    ("synth", ["--start", "2024-05-01", "--days", "1", "--trades-per-day", "1000000000000", "--seed", "1"], "synth"),
+    ("inventory", ["--events", "1000000000000", "--seeds", "1"], "inventory"),
+])
+def test_memory_preflight_refuses_before_allocating(command, argv, word, tmp_path, capsys):
+    code, err = _run(command, argv + ["--out", str(tmp_path / "o")], capsys)
+    assert _one_line_error(code, err) and f"{word} needs about" in err and "TB of memory" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_memory_limit_can_be_set_for_tests(monkeypatch):
+    from clusterlob._io import check_memory
+    monkeypatch.setenv("CLUSTERLOB_MEMORY_LIMIT", "1000")
+    check_memory("x", 999)
+    with pytest.raises(ParameterError, match=r"x needs about 2.0 KB of memory, more than the 1.0 KB available"):
+        check_memory("x", 2000)
+    with pytest.raises(ParameterError, match="unbounded"):
+        check_memory("x", float("inf"))
+
+
+def test_walkforward_rejects_k_up_front(tmp_path, capsys):
+    code, err = _run("walkforward", [str(TAPE), "--train-days", "1", "--k", "100000", "--out", str(tmp_path / "o")],
+                     capsys)
+    assert _one_line_error(code, err) and "`k` must be an integer in 2..127, got 100000" in err, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_features_on_a_manifest_day_without_trades(tmp_path, capsys):
+    tape = tmp_path / "tape"
+    shutil.copytree(TAPE, tape)
+    doc = json.loads((tape / "manifest.json").read_text())
+    del doc["days"][0]["trades"]
+    (tape / "manifest.json").write_text(json.dumps(doc))
+    code, err = _run("features", [str(tape)], capsys)
+    assert _one_line_error(code, err) and "`days[0].trades` must be a row count" in err, err
