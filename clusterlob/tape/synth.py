@@ -484,8 +484,11 @@ def _day_target(trades_per_day: float, day: _dt.date) -> float:
     return trades_per_day * (7.0 / 12.0 if day.weekday() >= 5 else 7.0 / 6.0)
 
 
-_BYTES_PER_TRADE = 200      # a trade's columns (~60 B) and the day's temporaries, generously
-_BYTES_PER_LEVEL = 100      # a snapshot's price and size per side and level, with temporaries
+# Peak memory of one day, about 3x what was measured (peak RSS of `synth --days 1`: +34 MB for
+# 1.05 M more trades, +128 MB for 778 k more snapshots of 25 levels), plus 0.5 GB to start with.
+_BYTES_PER_TRADE = 100
+_BYTES_PER_LEVEL = 20       # per snapshot and level
+_BASE_BYTES = 500e6
 
 
 def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, *,
@@ -544,7 +547,7 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     n_steps = US_PER_DAY // dt_us
     # one day is in memory at a time: its trades' columns and temporaries, and its snapshots
     check_memory("synth", _day_target(trades_per_day, _dt.date(2024, 5, 4)) * _BYTES_PER_TRADE
-                 + n_steps * levels * _BYTES_PER_LEVEL)
+                 + n_steps * levels * _BYTES_PER_LEVEL + _BASE_BYTES)
     params = params or SynthParams()
     if not isinstance(params, SynthParams):
         raise ParameterError(f"`params` must be a SynthParams, got {type(params).__name__}")
