@@ -425,15 +425,23 @@ def outcome(seed: int, work: Path) -> tuple[str, str]:
 def run(n: int, first: int = 0, work: Path | None = None) -> dict:
     """Run ``n`` mutants from seed ``first``; counts per outcome and the failures."""
     counts = {"converted": 0, "refused": 0, "FAIL": 0}
+    by_format: dict = {}
     failures = []
     with tempfile.TemporaryDirectory(prefix="clusterlob-fuzz-") as tmp:
         work = Path(work or tmp)
         for seed in range(first, first + n):
             kind, detail = outcome(seed, work)
             counts[kind] += 1
+            fmt = seed_format(seed)
+            by_format.setdefault(fmt, {"converted": 0, "refused": 0, "FAIL": 0})[kind] += 1
             if kind == "FAIL":
                 failures.append(detail)
-    return {"counts": counts, "failures": failures}
+    return {"counts": counts, "by_format": by_format, "failures": failures}
+
+
+def seed_format(seed: int) -> str:
+    """The input format of mutant ``seed`` (csv, parquet or binance), without building it."""
+    return random.Random(seed).choice(SEEDS).kind
 
 
 if __name__ == "__main__":
@@ -447,3 +455,6 @@ if __name__ == "__main__":
     print(f"{n} mutants from seed {first} over {len(SEEDS)} seed files in {time.perf_counter() - t0:.1f} s: "
           f"{res['counts']['converted']} converted, {res['counts']['refused']} refused in one line, "
           f"{res['counts']['FAIL']} failed")
+    for fmt, c in sorted(res["by_format"].items()):
+        print(f"  {fmt}: {sum(c.values())} mutants, {c['converted']} converted, {c['refused']} refused, "
+              f"{c['FAIL']} failed")
