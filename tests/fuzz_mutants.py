@@ -373,6 +373,14 @@ _LINE_FORMATS = ("binance",)
 
 def outcome(seed: int, work: Path) -> tuple[str, str]:
     """Run mutant ``seed`` through ``convert`` in process: ``("converted"|"refused"|"FAIL", detail)``."""
+    import shutil
+    try:
+        return _outcome(seed, work)
+    finally:
+        shutil.rmtree(work / f"m{seed}", ignore_errors=True)
+
+
+def _outcome(seed: int, work: Path) -> tuple[str, str]:
     from clusterlob.errors import ClusterlobError
     from clusterlob.tape.convert import convert
     from clusterlob.tape.store import read_tape
@@ -416,9 +424,6 @@ def outcome(seed: int, work: Path) -> tuple[str, str]:
                 return "FAIL", f"seed {seed} ({what}): a non-finite or non-positive price or amount was kept"
     except ClusterlobError as exc:
         return "FAIL", f"seed {seed} ({what}): the converted tape does not read back: {exc}"
-    finally:
-        import shutil
-        shutil.rmtree(folder, ignore_errors=True)
     return "converted", ""
 
 
