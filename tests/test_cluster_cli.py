@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clusterlob._io import MARKER_FILE
+
 from cluster_fixtures import LOG_CENTERS, make_tape
 from clusterlob.cluster import OUTPUT_FILES, centroid_table, interpret_centroid
 from clusterlob.cluster.__main__ import main
@@ -45,7 +47,7 @@ def test_cli_writes_model_and_report(tape_dir, tmp_path, capsys):
     assert fs["warmup_rows"] >= 19        # one warm-up only: the state carries into day 2
     assert fs["warmup_rows"] < 2 * 19
     assert fs["zero_std_rows"] >= 0 and fs["days"] == ["2024-05-01", "2024-05-02"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + (MARKER_FILE,))
     model = load_model(out / "model.json", settings=FeatureSettings(window=20))
     assert model.seed == 7 and model.fit["n_init"] == 2 and model.counts.sum() == fs["rows_used"]
     with open(out / "centroids.csv", newline="") as fh:
@@ -70,7 +72,7 @@ def test_cli_refuses_existing_outputs_and_reports_errors(tape_dir, tmp_path, cap
     before = (out / "model.json").read_text()
     assert main([str(tape_dir), "--out", str(out), "--window", "20", "--seed", "3"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: output directory") and "--force" in err and err.count("\n") == 1
+    assert err.startswith("error: output folder") and "--force" in err and err.count("\n") == 1
     assert (out / "model.json").read_text() == before
     assert main([str(tape_dir), "--out", str(out), "--window", "20", "--seed", "3", "--force"]) == 0
     assert load_model(out / "model.json").seed == 3

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clusterlob._io import MARKER_FILE
+
 from cluster_fixtures import make_tape
 from compare_fixtures import planted_tape
 from conftest import DATA, shared_file
@@ -98,7 +100,7 @@ def test_cli_writes_every_output_and_refuses_to_overwrite(tapes, tmp_path, capsy
     assert main(argv + ["--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ratios_a_over_b"]["trades_per_day"] == 2.25
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + MODEL_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES + MODEL_FILES + (MARKER_FILE,))
     for side in ("a", "b"):
         s = doc[side]
         assert [f["rank"] for f in s["importance"]["features"]] == [1, 2, 3, 4, 5, 6]

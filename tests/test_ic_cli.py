@@ -102,7 +102,7 @@ def test_cli_writes_every_output(planted, tmp_path, capsys):
     # the same command again refuses to overwrite, with one line
     code = main([str(planted), "--group-by", "agent", "--out", str(out)])
     err = capsys.readouterr().err
-    assert code == 2 and "exists (use --force" in err and "Traceback" not in err
+    assert code == 2 and "already has ic.md" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("argv, message", [

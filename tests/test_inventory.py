@@ -296,7 +296,7 @@ def test_cli_writes_reports_and_refuses_to_overwrite(tmp_path, capsys):
     before = (out / "inventory.md").read_text()
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "exists" in err and "--force" in err and err.count("\n") == 1
+    assert "already has" in err and "--force" in err and err.count("\n") == 1
     assert (out / "inventory.md").read_text() == before
 
 

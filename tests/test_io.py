@@ -49,7 +49,7 @@ def test_output_dir_rules(tmp_path, monkeypatch):
     with pytest.raises(ParameterError, match="current folder"):
         check_output_dir(tmp_path, kind="tape", force=True, inputs=[src])
     monkeypatch.chdir(src.parent)
-    with pytest.raises(ParameterError, match="holds the input"):
+    with pytest.raises(ParameterError, match="holds"):
         check_output_dir(tmp_path, kind="tape", force=True, inputs=[src])
     monkeypatch.chdir(tmp_path)
     user = tmp_path / "mine"

@@ -270,7 +270,13 @@ def test_cli_existing_folder(tmp_path, capsys):
     code = main(["--start", "2024-05-01", "--days", "1", "--trades-per-day", "1000", "--seed", "1",
                  "--out", str(tmp_path / "t")])
     err = capsys.readouterr().err
-    assert code != 0 and "already exists (use --force to replace it)" in err
+    assert code == 0                      # an empty folder is fine
+    (tmp_path / "t2").mkdir()
+    (tmp_path / "t2" / "x.txt").write_text("mine")
+    code = main(["--start", "2024-05-01", "--days", "1", "--trades-per-day", "1000", "--seed", "1",
+                 "--out", str(tmp_path / "t2")])
+    err = capsys.readouterr().err
+    assert code != 0 and "already has x.txt (use --force to replace)" in err
     assert len(err.strip().splitlines()) == 1
 
 

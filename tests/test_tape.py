@@ -7,6 +7,7 @@ import pytest
 
 from clusterlob import Book, Instrument, Tape, TapeError, TapeWriter, Trades, read_tape, write_tape
 from clusterlob import _core
+from clusterlob.errors import ClusterlobError
 from clusterlob.tape import US_PER_DAY, day_of_us, parse_days
 
 DAY0 = 1_714_521_600_000_000  # 2024-05-01 00:00 UTC
@@ -102,16 +103,28 @@ def test_target_is_refused_unless_forced_and_untouched_on_error(tmp_path):
     out = tmp_path / "t"
     out.mkdir()
     (out / "mine.txt").write_text("user data")
-    with pytest.raises(TapeError, match="not empty .*--force"):
+    with pytest.raises(ClusterlobError, match="already has mine.txt .*--force"):
         write_tape(random_tape(0), out)
+    with pytest.raises(ClusterlobError, match="not a clusterlob output"):   # --force never deletes a user's folder
+        write_tape(random_tape(0), out, force=True)
+    assert (out / "mine.txt").read_text() == "user data"
+    tape = tmp_path / "tape"
+    write_tape(random_tape(0), tape)
     with pytest.raises(RuntimeError):
-        with TapeWriter(out, INST, force=True) as w:
+        with TapeWriter(tape, INST, force=True) as w:
             w.add_trades(random_tape(0).trades)
             raise RuntimeError("killed half way")
-    assert (out / "mine.txt").read_text() == "user data"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".t.tmp")]  # temp folder cleaned
-    write_tape(random_tape(0), out, force=True)
-    assert not (out / "mine.txt").exists() and (out / "manifest.json").exists()
+    assert (tape / "manifest.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tape.")]  # staging folder cleaned
+    write_tape(random_tape(1), tape, force=True)                              # a tape replaces a tape
+    (tape / "trades" / "notes.txt").write_text("mine")
+    with pytest.raises(ClusterlobError, match="notes.txt that clusterlob did not write"):
+        write_tape(random_tape(0), tape, force=True)
+    (tape / "trades" / "notes.txt").unlink()
+    (tape / "notes.md").write_text("mine")
+    with pytest.raises(ClusterlobError, match="notes.md that clusterlob did not write"):
+        write_tape(random_tape(0), tape, force=True)
+    assert (tape / "notes.md").exists() and (tape / "manifest.json").exists()
 
 
 def test_book_depth_must_not_change(tmp_path):

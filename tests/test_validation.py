@@ -175,9 +175,9 @@ def test_cli_user_errors_are_one_line_and_non_zero(tmp_path, capsys):
     out.mkdir()
     (out / "keep.txt").write_text("x")
     assert main([str(DATA / "tardis" / "trades_tiny.csv"), "--out", str(out)]) == 2
-    assert "not empty" in capsys.readouterr().err and (out / "keep.txt").exists()
-    assert main([str(DATA / "tardis" / "trades_tiny.csv"), "--out", str(out), "--force"]) == 0
-    assert not (out / "keep.txt").exists()
+    assert "already has keep.txt" in capsys.readouterr().err and (out / "keep.txt").exists()
+    assert main([str(DATA / "tardis" / "trades_tiny.csv"), "--out", str(out), "--force"]) == 2
+    assert "not a clusterlob output" in capsys.readouterr().err and (out / "keep.txt").exists()
 
 
 def test_file_report_lines_group_thousands():

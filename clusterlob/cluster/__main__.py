@@ -3,7 +3,7 @@ from ..report import to_jsonable
 from ..errors import ClusterlobError
 from ..features.build import FeatureSettings
 from .._cli import OneLineParser
-from .._io import Progress
+from .._io import Progress, begin_output, check_output_dir, finish_output, output_overwrite
 from ..errors import ParameterError
 from pathlib import Path
 import argparse
@@ -57,12 +57,9 @@ def main(argv=None) -> int:
     try:
         settings = FeatureSettings.from_args(args)
         fit = FitSettings.from_args(args)
-        out_dir = Path(args.out)
-        if not args.force:   # refuse before the long work, not after
-            existing = [n for n in OUTPUT_FILES if (out_dir / n).exists()]
-            if existing:
-                raise ParameterError(f"output directory {out_dir} already has {', '.join(existing)} "
-                                     f"(use --force to replace)")
+        out_dir = check_output_dir(args.out, kind="cluster", force=args.force, inputs=[args.tape_dir],
+                                   files=OUTPUT_FILES, progress=progress)   # before the long work
+        overwrite = output_overwrite(out_dir, "cluster", args.force)
         z, summary = collect_features(args.tape_dir, settings, args.days, progress=progress)
         if summary.rows_used < fit.k:
             raise ParameterError(f"only {summary.rows_used} valid feature rows in {args.tape_dir} "
@@ -74,8 +71,10 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - start
         importance = feature_importance(z, labels, model.k)
         del z, labels
+        begin_output(out_dir, "cluster")
         paths = write_cluster_outputs(out_dir, model, summary, importance=importance,
-                                      overwrite=args.force)
+                                      overwrite=overwrite)
+        finish_output(out_dir, "cluster", paths.values())
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     if args.json:

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._io import check_int
+from .._io import check_int, check_number
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features
 from .fit import FitSettings, resolve_fit
@@ -139,49 +139,87 @@ class ClusterModel:
                    if key not in d]
         if missing:
             fail(f"missing keys {missing}")
-        names = tuple(d["feature_names"])
-        if names != FEATURE_NAMES:
-            fail(f"features {list(names)} do not match this clusterlob's {list(FEATURE_NAMES)}")
+        try:
+            return cls._from_checked(d)
+        except ParameterError as exc:
+            fail(str(exc))
+
+    @classmethod
+    def _from_checked(cls, d: dict) -> "ClusterModel":
+        """The model of a document whose every field is checked: type, shape, range (a
+        :class:`ParameterError` naming the field and its value)."""
+        names = d["feature_names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ParameterError(f"`feature_names` must be a list of names, got {_short(names)}")
+        unknown = [n for n in names if n not in FEATURE_NAMES]
+        if unknown:
+            raise ParameterError(f"`feature_names` has unknown features {unknown} (this clusterlob knows "
+                                 f"{list(FEATURE_NAMES)})")
+        if tuple(names) != FEATURE_NAMES:
+            raise ParameterError(f"features {names} do not match this clusterlob's {list(FEATURE_NAMES)}")
+        if not isinstance(d["feature_settings"], dict):
+            raise ParameterError(f"`feature_settings` must be an object, got {_short(d['feature_settings'])}")
         try:
             settings = FeatureSettings.from_dict(d["feature_settings"])
         except ClusterlobError as exc:
-            fail(str(exc))
-        try:
-            centers = np.asarray(d["centers_z"], dtype=np.float64)
-        except (TypeError, ValueError):
-            centers = np.empty((0, 0))
-        if centers.ndim != 2 or centers.shape[1] != len(FEATURE_NAMES) or centers.shape[0] < 1:
-            fail(f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers, got shape {centers.shape}"
-                 if centers.size else f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers")
-        try:
-            roles = np.asarray(d["role_codes"], dtype=np.int64)
-            counts = np.asarray(d["counts"], dtype=np.int64)
-            dscore = np.asarray(d["alignment"]["directional_score"], dtype=np.float64)
-            oscore = np.asarray(d["alignment"]["opportunistic_score"], dtype=np.float64)
-            margin = float(d["alignment"]["margin"])
+            raise ParameterError(f"`feature_settings`: {exc}") from None
         except (TypeError, ValueError, KeyError) as exc:
-            fail(f"malformed roles, counts or alignment ({str(exc).splitlines()[0] if str(exc) else exc!r})")
-        if not np.isfinite(centers).all():
-            fail("`centers_z` has NaN or inf values")
+            raise ParameterError(f"`feature_settings` is malformed ({exc})") from None
+        centers = _numbers("centers_z", d["centers_z"], ndim=2)
+        if centers.shape[1] != len(FEATURE_NAMES) or centers.shape[0] < 1:
+            raise ParameterError(f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers, got shape {centers.shape}")
         k = centers.shape[0]
         if k > 127:
-            fail(f"k must be <= 127 (cluster ids are int8), got {k}")
+            raise ParameterError(f"k must be <= 127 (cluster ids are int8), got {k}")
+        if "k" in d and (isinstance(d["k"], bool) or d["k"] != k):
+            raise ParameterError(f"`k` must equal the number of centres ({k}), got {_short(d['k'])}")
+        alignment = d["alignment"]
+        if not isinstance(alignment, dict):
+            raise ParameterError(f"`alignment` must be an object, got {_short(alignment)}")
+        for key in ("directional_score", "opportunistic_score", "margin"):
+            if key not in alignment:
+                raise ParameterError(f"`alignment` has no `{key}`")
+        roles = _numbers("role_codes", d["role_codes"], ndim=1, integer=True, lo=UNASSIGNED, hi=len(ROLE_NAMES) - 1)
+        counts = _numbers("counts", d["counts"], ndim=1, integer=True, lo=0)
+        dscore = _numbers("alignment.directional_score", alignment["directional_score"], ndim=1)
+        oscore = _numbers("alignment.opportunistic_score", alignment["opportunistic_score"], ndim=1)
         for name, arr in (("role_codes", roles), ("counts", counts), ("directional_score", dscore),
                           ("opportunistic_score", oscore)):
             if arr.shape != (k,):
-                fail(f"`{name}` must have {k} entries (one per centre), got shape {arr.shape}")
-        if ((roles < UNASSIGNED) | (roles >= len(ROLE_NAMES))).any():
-            fail(f"`role_codes` must be in -1..{len(ROLE_NAMES) - 1}, got {roles.tolist()}")
-        try:
-            seed = check_int("seed", d["seed"], none_ok=True)
-        except ParameterError as exc:
-            fail(str(exc))
+                raise ParameterError(f"`{name}` must have {k} entries (one per centre), got shape {arr.shape}")
+        if "roles" in d and d["roles"] != [role_name(int(r)) for r in roles]:
+            raise ParameterError(f"`roles` {_short(d['roles'])} do not match `role_codes` {roles.tolist()}")
+        margin = check_number("alignment.margin", alignment["margin"], 0)
+        inertia = check_number("inertia", d["inertia"], 0)
+        n_iter = check_int("n_iter", d["n_iter"], 0)
+        if not isinstance(d["converged"], bool):
+            raise ParameterError(f"`converged` must be true or false, got {_short(d['converged'])}")
+        seed = d["seed"]
+        if seed is not None:
+            seed = check_int("seed", seed, 0)
+        fit = d.get("fit", {})
+        if not isinstance(fit, dict):
+            raise ParameterError(f"`fit` must be an object, got {_short(fit)}")
+        for key, lo in (("n_init", 1), ("max_iter", 1), ("rows_fit", 0)):
+            if key in fit:
+                check_int(f"fit.{key}", fit[key], lo)
+        if fit.get("fit_sample") is not None:
+            check_int("fit.fit_sample", fit["fit_sample"], 1)
+        if "tol" in fit:
+            check_number("fit.tol", fit["tol"], 0)
+        if "init_inertias" in fit:
+            _numbers("fit.init_inertias", fit["init_inertias"], ndim=1)
+        version = d.get("package_version", "")
+        if not isinstance(version, str):
+            raise ParameterError(f"`package_version` must be text, got {_short(version)}")
+        source = d.get("source", {})
+        if not isinstance(source, dict):
+            raise ParameterError(f"`source` must be an object, got {_short(source)}")
         return cls(centers_z=centers, settings=settings, roles=roles.astype(np.int8),
                    directional_score=dscore, opportunistic_score=oscore, margin=margin,
-                   counts=counts, inertia=float(d["inertia"]), n_iter=int(d["n_iter"]),
-                   converged=bool(d["converged"]), seed=seed, fit=dict(d.get("fit", {})),
-                   feature_names=names, package_version=str(d.get("package_version", "")),
-                   source=dict(d.get("source", {})))
+                   counts=counts, inertia=inertia, n_iter=n_iter,
+                   converged=d["converged"], seed=seed, fit=dict(fit),
+                   feature_names=tuple(names), package_version=version, source=dict(source))
 
     def check_settings(self, settings: FeatureSettings, where: str = "model") -> None:
         """Raise a one-line :class:`ParameterError` if ``settings`` differ from the model's."""
@@ -274,6 +312,41 @@ def load_model(path, *, settings: FeatureSettings | None = None) -> ClusterModel
     if settings is not None:
         model.check_settings(settings, where=f"model file {path}")
     return model
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _numbers(name: str, value, *, ndim: int, integer: bool = False, lo=None, hi=None) -> np.ndarray:
+    """A JSON array of numbers of ``ndim`` dimensions (rectangular, finite, ints in int64 when
+    ``integer``, within ``lo``..``hi``), or a :class:`ParameterError` naming the field and the
+    first bad value."""
+    def flat(v, depth):
+        if depth == 0:
+            ok = (isinstance(v, int) if integer else isinstance(v, (int, float))) and not isinstance(v, bool)
+            if not ok or (isinstance(v, float) and not np.isfinite(v)) or (isinstance(v, int) and abs(v) >= 2 ** 63) \
+                    or (lo is not None and v < lo) or (hi is not None and v > hi):
+                rule = ("integers" if integer else "finite numbers") + (
+                    f" in {lo}..{hi}" if lo is not None and hi is not None else f" >= {lo}" if lo is not None else "")
+                raise ParameterError(f"`{name}` must hold {rule}, got {_short(v)}")
+            return [v]
+        if not isinstance(v, list):
+            raise ParameterError(f"`{name}` must be {'a list' if depth == ndim else 'a list of lists'} of numbers, "
+                                 f"got {_short(v)}")
+        out = []
+        for item in v:
+            out.extend(flat(item, depth - 1))
+        return out
+
+    values = flat(value, ndim)
+    shape = [len(value)] + ([len(value[0])] if ndim == 2 and value else [])
+    if ndim == 2 and any(len(row) != shape[1] for row in value):
+        raise ParameterError(f"`{name}` must be rectangular, got rows of {sorted({len(r) for r in value})} numbers")
+    if ndim == 2 and not value:
+        shape = [0, 0]
+    return np.asarray(values, dtype=np.int64 if integer else np.float64).reshape(shape)
 
 
 class TradeLabels(NamedTuple):

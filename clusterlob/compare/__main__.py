@@ -2,14 +2,12 @@ from __future__ import annotations
 from ..report import to_jsonable
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
-from .._io import Progress
-from ..errors import ParameterError
-from pathlib import Path
+from .._io import Progress, begin_output, check_output_dir, finish_output, output_overwrite
 import argparse
 from .._cli import error_exit
 import json
 import sys
-from ..cluster.compare import DEFAULT_MIN_ROWS_PER_CLUSTER, MODEL_FILES, OUTPUT_FILES, _existing, compare_tapes, text_report, write_compare_outputs
+from ..cluster.compare import DEFAULT_MIN_ROWS_PER_CLUSTER, MODEL_FILES, OUTPUT_FILES, compare_tapes, text_report, write_compare_outputs
 from ..features.build import FeatureSettings
 from ..cluster.fit import FitSettings
 from ..cluster.model import load_model
@@ -50,13 +48,11 @@ def main(argv=None) -> int:
     progress = Progress("compare", quiet=args.quiet)
 
     try:
-        out_dir = Path(args.out)
-        if not args.force:   # refuse before the long work, not after
-            names = list(OUTPUT_FILES) + [m for m, given in zip(MODEL_FILES, (args.model_a, args.model_b))
-                                          if given is None]
-            if _existing(out_dir, names):
-                raise ParameterError(f"output directory {out_dir} already has "
-                                     f"{', '.join(_existing(out_dir, names))} (use --force to replace)")
+        names = list(OUTPUT_FILES) + [m for m, given in zip(MODEL_FILES, (args.model_a, args.model_b))
+                                      if given is None]
+        out_dir = check_output_dir(args.out, kind="compare", force=args.force, files=names, progress=progress,
+                                   inputs=[args.tape_a, args.tape_b, args.model_a, args.model_b])
+        overwrite = output_overwrite(out_dir, "compare", args.force)
         fit = FitSettings.from_args(args)
         models = [load_model(m) if m is not None else None for m in (args.model_a, args.model_b)]
         settings = FeatureSettings.from_args(args, base=next((m.settings for m in models if m is not None), None))
@@ -68,7 +64,9 @@ def main(argv=None) -> int:
             days_b=args.days_b if args.days_b is not None else args.days,
             model_a=models[0], model_b=models[1], progress=progress, fit=fit,
             min_rows_per_cluster=args.min_rows_per_cluster)
-        paths = write_compare_outputs(out_dir, comparison, overwrite=args.force)
+        begin_output(out_dir, "compare")
+        paths = write_compare_outputs(out_dir, comparison, overwrite=overwrite)
+        finish_output(out_dir, "compare", paths.values())
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     if args.json:

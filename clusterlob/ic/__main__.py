@@ -2,7 +2,7 @@ from __future__ import annotations
 from ..report import to_jsonable
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
-from .._io import Progress
+from .._io import Progress, begin_output, check_output_dir, finish_output, output_overwrite
 from ..errors import ParameterError
 import argparse
 from .._cli import error_exit
@@ -10,7 +10,7 @@ import json
 import math
 import sys
 import time
-from ..signals.study import GROUP_BY, ICSettings, _TIME_KEY_COLUMN, run_ic_study, write_ic_outputs
+from ..signals.study import OUTPUT_FILES, GROUP_BY, ICSettings, _TIME_KEY_COLUMN, run_ic_study, write_ic_outputs
 from ..signals.timeframes import ThresholdRule
 from ..cluster.model import load_model
 
@@ -29,9 +29,9 @@ def _float_list(text: str, what: str) -> tuple:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ParameterError(f"--{what} must be comma-separated numbers, got {text!r}") from None
-    if not values or min(values) <= 0:
-        raise ParameterError(f"--{what} must be numbers > 0, got {text!r}")
-    return tuple(int(v) if v.is_integer() else v for v in values)
+    if not values or min(values) <= 0 or not all(math.isfinite(v) for v in values):
+        raise ParameterError(f"--{what} must be finite numbers > 0, got {text!r}")
+    return tuple(int(v) if v.is_integer() and v < 2 ** 53 else v for v in values)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +76,10 @@ def main(argv=None) -> int:
             timeframes_min=_float_list(args.timeframes, "timeframes"), fee_bps=args.fee_bps,
             threshold=ThresholdRule(args.threshold_quantile, args.threshold_window, args.threshold_min_history),
             time_key=args.time_key)
+        progress = Progress("ic", quiet=args.quiet)
+        out_dir = check_output_dir(args.out, kind="ic", force=args.force, files=OUTPUT_FILES, progress=progress,
+                                   inputs=[args.tape_dir, args.model])   # before the long work
+        overwrite = output_overwrite(out_dir, "ic", args.force)
         model = None
         if args.model is not None:
             model = load_model(args.model)
@@ -83,8 +87,10 @@ def main(argv=None) -> int:
         started = time.monotonic()
         study = run_ic_study(args.tape_dir, model=model, group_by=group_by, days=args.days,
                              in_sample=args.in_sample, settings=settings,
-                             progress=Progress("ic", quiet=args.quiet))
-        paths = write_ic_outputs(study, args.out, overwrite=args.force)
+                             progress=progress)
+        begin_output(out_dir, "ic")
+        paths = write_ic_outputs(study, out_dir, overwrite=overwrite)
+        finish_output(out_dir, "ic", paths.values())
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     if args.json:

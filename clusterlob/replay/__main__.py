@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .._cli import OneLineParser, error_exit
-from .._io import Progress, check_number
+from .._io import Progress, begin_output, check_number, check_output_dir, check_output_name, finish_output, output_overwrite
 from ..cluster.fit import FitSettings
 from ..errors import ClusterlobError, ParameterError
 from ..report import to_jsonable
@@ -74,12 +74,13 @@ def main(argv=None) -> int:
             mark_interval_us = round(seconds * 1e6)
             if mark_interval_us < 1:
                 raise ParameterError(f"`--mark-interval` must be at least 1 microsecond, got {args.mark_interval!r}")
-        if args.out and not args.force:     # refuse before the work, not after
+        overwrite = {}
+        if args.out is not None:            # refuse before the work, not after
+            check_output_name(args.out, inputs=[args.tape, args.model])
             for sub in (("inverted", "traditional") if args.compare else ("",)):
-                existing = [n for n in OUTPUT_FILES if (Path(args.out) / sub / n).exists()]
-                if existing:
-                    raise ParameterError(f"output directory {Path(args.out) / sub} already has "
-                                         f"{', '.join(existing)} (use --force to replace)")
+                folder = check_output_dir(Path(args.out) / sub, kind="replay", force=args.force,
+                                          inputs=[args.tape, args.model], files=OUTPUT_FILES, progress=progress)
+                overwrite[sub] = output_overwrite(folder, "replay", args.force)
         if args.model and args.train_days:
             raise ParameterError("--train-days cannot be used with --model (the model is already fit)")
         run = run_pipeline(args.tape, args.train_days, args.replay_days, StrategyConfig.from_args(args),
@@ -88,10 +89,13 @@ def main(argv=None) -> int:
                            mappings=("inverted", "traditional") if args.compare else None,
                            tick_size=args.tick_size, mark_interval_us=mark_interval_us, progress=progress)
         written = []
-        if args.out:
+        if args.out is not None:
             for mapping, result in run.results.items():
-                sub = Path(args.out) / (mapping if args.compare else "")
-                paths, notes = write_outputs(sub, run, result, args.force)
+                name = mapping if args.compare else ""
+                sub = Path(args.out) / name
+                begin_output(sub, "replay")
+                paths, notes = write_outputs(sub, run, result, overwrite[name])
+                finish_output(sub, "replay", paths)
                 written += paths
                 for note in notes:
                     progress(note)

@@ -237,7 +237,7 @@ class StrategyConfig:
             raise ParameterError(f"{source}: unknown strategy parameter `{unknown[0]}` "
                                  f"(known: {', '.join(sorted(known | {'mapping'}))})")
         if preset is not None and preset != "custom":
-            if preset not in ROLE_PRESETS:
+            if not isinstance(preset, str) or preset not in ROLE_PRESETS:
                 raise ParameterError(f"{source}: `mapping` must be one of {sorted(ROLE_PRESETS)}, got {preset!r}")
             alpha, hazard = ROLE_PRESETS[preset]
             for key, value in (("alpha_role", alpha), ("hazard_role", hazard)):
@@ -249,6 +249,8 @@ class StrategyConfig:
             return cls(**d)
         except ParameterError as exc:
             raise ParameterError(f"{source}: {exc}") from None
+        except (TypeError, ValueError, OverflowError) as exc:   # a value of the wrong type
+            raise ParameterError(f"{source}: a parameter has the wrong type ({exc})") from None
 
     def replace(self, **changes) -> "StrategyConfig":
         """A copy with some parameters changed (validated)."""

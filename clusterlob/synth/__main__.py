@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="new tape directory")
     parser.add_argument("--snapshot-ms", type=int, default=100, help="book snapshot cadence (default 100)")
     parser.add_argument("--levels", type=int, default=MAX_LEVELS, help="book levels per side (default 25)")
-    parser.add_argument("--force", action="store_true", help="replace an existing tape directory at --out")
+    parser.add_argument("--force", action="store_true", help="replace the clusterlob tape at --out (never a folder clusterlob did not write)")
     parser.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     args = parser.parse_args(argv)
 
@@ -29,7 +29,8 @@ def main(argv=None) -> int:
     try:
         result = generate_tape(args.out, args.start, args.days, args.trades_per_day, args.seed,
                                snapshot_ms=args.snapshot_ms, levels=args.levels, progress=progress,
-                               force=args.force)
+                               force=args.force,
+                               notes=lambda line: print(f"synth: {line}", file=sys.stderr, flush=True))
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     print(f"synth: wrote {result.path}: {result.trades:,} trades, {result.snapshots:,} snapshots "

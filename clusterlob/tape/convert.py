@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 from ..errors import ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
-from .readers.base import IncrementGuess
+from .readers.base import READ_ERRORS, IncrementGuess
 from .readers.streams import expand_inputs, open_readers, plan_streams, produces
 from .store import Book, Funding, Instrument
 from .writer import TapeWriter
@@ -79,6 +79,17 @@ class ConvertResult:
         return out
 
 
+def _read(reader, path: Path):
+    """The reader's batches; a failure below its own checks (pyarrow, gzip, the OS, bytes that
+    are not UTF-8) is one line naming the file."""
+    try:
+        yield from reader.batches()
+    except READ_ERRORS as exc:
+        text = str(exc).strip()
+        first = text.splitlines()[0][:200] if text else type(exc).__name__
+        raise TapeError(f"input {path}: cannot read ({first})") from None
+
+
 def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str | None = None,
             tick_size: float | None = None, lot_size: float | None = None,
             contract_size: float | None = None, inverse: bool | None = None,
@@ -102,7 +113,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
         ``binance-delivery`` exchange are inverse).  An inverse instrument needs a contract size.
     price_increment, amount_increment : value of one integer unit in pointline inputs.
     strict : any dropped row is an error instead of a count.
-    force : replace a non-empty ``out``.
+    force : replace ``out`` when it is a clusterlob tape (never a folder clusterlob did not write).
     progress : called with a short line after each input (the CLI prints it to stderr).
     """
     if not inputs:
@@ -124,7 +135,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
     streams = plan_streams(readers, symbol)
     placeholder = Instrument(exchange or "?", symbol or "?", 1.0, 1.0)
     n_files, done, started_all = len(readers), 0, time.perf_counter()
-    with TapeWriter(out, placeholder, force=force) as writer:
+    with TapeWriter(out, placeholder, force=force, inputs=inputs, progress=progress) as writer:
         for stream in streams:
             if progress and len(stream.paths) > 1:
                 progress(f"{stream.name}: {len(stream.paths)} files read as one stream, "
@@ -132,7 +143,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
             for path, reader in open_readers(stream, options, report):
                 started = time.perf_counter()
                 rep = report.files[-1]
-                for batch in reader.batches():
+                for batch in _read(reader, path):
                     if isinstance(batch, Funding):
                         writer.add_funding(batch)
                     elif isinstance(batch, Book):
@@ -181,7 +192,11 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
             if all(produces(st.cls) == {"funding"} for st in streams):
                 raise TapeError("the inputs hold only funding rows (derivative_ticker); convert them together "
                                 "with the instrument's trades or book files")
-            raise TapeError("no valid prices or amounts in the inputs: nothing to convert")
+            read = "; ".join(f"{Path(f.path).name}: {f.rows_read:,} rows read"
+                             + (f", {sum(f.flagged.values()):,} flagged" if f.flagged else "")
+                             + (f", {sum(f.dropped.values()):,} dropped" if f.dropped else "")
+                             for f in report.files)
+            raise TapeError(f"no valid prices or amounts in the inputs ({read}): nothing to convert")
         name_exchange = exchange or next(iter(names["exchange"]), "unknown")
         name_symbol = next(iter(names["symbol"]), symbol or "unknown")
         if inverse is None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -442,7 +443,74 @@ def read_manifest(path) -> dict:
     if manifest.get("version") != FORMAT_VERSION:
         raise TapeError(f"{mpath}: format version {manifest.get('version')!r} is not supported "
                         f"(this clusterlob reads version {FORMAT_VERSION})")
+    _check_manifest(manifest, mpath)
     return manifest
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_manifest(m: dict, mpath: Path) -> None:
+    """Every field a reader uses, checked for type and range (a hand-edited manifest gets one
+    line naming the field and the value, never a KeyError later)."""
+    def fail(field: str, rule: str, value) -> None:
+        raise TapeError(f"{mpath}: `{field}` must be {rule}, got {_short(value)}")
+
+    def count(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 63
+
+    def positive(v) -> bool:
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            return False
+        try:
+            return math.isfinite(float(v)) and v > 0
+        except OverflowError:
+            return False
+
+    inst = m.get("instrument")
+    if not isinstance(inst, dict):
+        fail("instrument", "an object", inst)
+    for key in ("exchange", "symbol"):
+        if not isinstance(inst.get(key), str):
+            fail(f"instrument.{key}", "text", inst.get(key))
+    for key in ("tick_size", "lot_size"):
+        if not positive(inst.get(key)):
+            fail(f"instrument.{key}", "a finite number > 0", inst.get(key))
+    days = m.get("days")
+    if not isinstance(days, list):
+        fail("days", "a list of {date, trades, book}", days)
+    previous = ""
+    for i, day in enumerate(days):
+        if not isinstance(day, dict):
+            fail(f"days[{i}]", "an object {date, trades, book}", day)
+        date = day.get("date")
+        try:
+            ok = isinstance(date, str) and _dt.date.fromisoformat(date).isoformat() == date
+        except ValueError:
+            ok = False
+        if not ok:
+            fail(f"days[{i}].date", "a day YYYY-MM-DD", date)
+        if date <= previous:
+            fail(f"days[{i}].date", f"after the previous day {previous}", date)
+        previous = date
+        for key in ("trades", "book"):
+            if not count(day.get(key)):
+                fail(f"days[{i}].{key}", "a row count (an integer >= 0)", day.get(key, "nothing"))
+    levels = m.get("book_levels")
+    if levels is not None and not (count(levels) and 1 <= levels <= MAX_LEVELS):
+        fail("book_levels", f"null or an integer in 1..{MAX_LEVELS}", levels)
+    if m.get("trade_id_type", "int64") not in ("int64", "string"):
+        fail("trade_id_type", "'int64' or 'string'", m.get("trade_id_type"))
+    extra = m.get("trade_extra_columns", [])
+    if not (isinstance(extra, list) and all(isinstance(c, str) for c in extra)):
+        fail("trade_extra_columns", "a list of column names", extra)
+    if m.get("time_key", "ts_local_us") != "ts_local_us":
+        fail("time_key", "'ts_local_us'", m.get("time_key"))
+    for key in ("totals", "summary"):
+        if key in m and not isinstance(m[key], dict):
+            fail(key, "an object", m[key])
 
 
 def read_tape(path, days=None, *, trades: bool = True, book: bool = True, levels: int | None = None,

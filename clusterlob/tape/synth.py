@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from .._io import check_int, check_number
+from .._io import check_int, check_memory, check_number
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from .store import MAX_LEVELS, US_PER_DAY, Book, Instrument, Trades, day_start_us
@@ -481,9 +481,16 @@ def _day_target(trades_per_day: float, day: _dt.date) -> float:
     return trades_per_day * (7.0 / 12.0 if day.weekday() >= 5 else 7.0 / 6.0)
 
 
+# Peak memory of one day, about 3x what was measured (peak RSS of `synth --days 1`: +34 MB for
+# 1.05 M more trades, +128 MB for 778 k more snapshots of 25 levels), plus 0.5 GB to start with.
+_BYTES_PER_TRADE = 100
+_BYTES_PER_LEVEL = 20       # per snapshot and level
+_BASE_BYTES = 500e6
+
+
 def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, *,
                   snapshot_ms: int = 100, levels: int = MAX_LEVELS, params: SynthParams | None = None,
-                  progress=None, force: bool = False) -> SynthResult:
+                  progress=None, force: bool = False, notes=None) -> SynthResult:
     """Generate a synthetic BTCUSDT-futures tape directory with planted agent types.
 
     Parameters
@@ -508,7 +515,9 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     progress : callable, optional
         Called after each day as ``progress(day, trades, snapshots)``.
     force : bool
-        Replace an existing tape directory at ``out``.
+        Replace an existing clusterlob tape directory at ``out``.
+    notes : callable, optional
+        Called with a line about a staging folder a killed run left (removed or in use).
 
     Returns
     -------
@@ -522,21 +531,22 @@ def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, 
     if 86_400_000 % snapshot_ms:
         raise ParameterError(f"`snapshot_ms` must be an integer in 10..60000 dividing a day, got {snapshot_ms!r}")
     levels = check_int("levels", levels, 1, MAX_LEVELS)
-    if path.exists() and not force:
-        raise ParameterError(f"`out` {path} already exists (use --force to replace it)")
     try:
         first = _dt.date.fromisoformat(start)
     except (TypeError, ValueError):
         raise ParameterError(f"`start` must be a day YYYY-MM-DD, got {start!r}") from None
+    dt_us = snapshot_ms * 1000
+    n_steps = US_PER_DAY // dt_us
+    # one day is in memory at a time: its trades' columns and temporaries, and its snapshots
+    check_memory("synth", _day_target(trades_per_day, _dt.date(2024, 5, 4)) * _BYTES_PER_TRADE
+                 + n_steps * levels * _BYTES_PER_LEVEL + _BASE_BYTES)
     params = params or SynthParams()
     if not isinstance(params, SynthParams):
         raise ParameterError(f"`params` must be a SynthParams, got {type(params).__name__}")
-    dt_us = snapshot_ms * 1000
-    n_steps = US_PER_DAY // dt_us
     state = _State(log_price=math.log(params.start_price))
     totals = {name: 0 for name in AGENT_NAMES.values()}
     written, snapshots = [], 0
-    with TapeWriter(path, INSTRUMENT, force=bool(force)) as writer:
+    with TapeWriter(path, INSTRUMENT, force=bool(force), progress=notes) as writer:
         for i in range(days):
             day = first + _dt.timedelta(days=i)
             rng = np.random.default_rng([seed, i])

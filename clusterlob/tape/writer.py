@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._io import MARKER_FILE, check_output_dir, clean_staging, replace_dir, staging_dir
 from ..errors import TapeError
 from .store import (_BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, US_PER_DAY, Book,
                    Funding, Instrument, Tape, Trades, day_of_us)
@@ -67,28 +67,28 @@ class TapeWriter:
     Parameters
     ----------
     path : str or Path
-        Target directory.  Must not exist, or be empty, unless ``force=True`` (then an
-        existing tape directory is replaced only after the new one is complete).
+        Target directory.  Must not exist, or be empty, unless ``force=True``, and then only
+        a clusterlob tape holding nothing but a tape's files is replaced, after the new one is
+        complete (:func:`clusterlob._io.check_output_dir`).  The staging folder beside it is
+        ``.NAME.clusterlob-staging-PID-*``; one a killed run left is removed by the next run.
     instrument : Instrument
     force : bool
+    inputs : paths of the input files (the target may not be or hold their folder)
+    progress : callable, optional, told about staging folders removed
     """
 
-    def __init__(self, path, instrument: Instrument, *, force: bool = False):
-        self.path = Path(path)
+    def __init__(self, path, instrument: Instrument, *, force: bool = False, inputs=(), progress=None):
+        self.path = check_output_dir(path, kind="tape", force=force, inputs=inputs, allowed=_tape_entry)
+        _check_tape_files(self.path)
         self.instrument = instrument
-        if self.path.exists():
-            if not self.path.is_dir():
-                raise TapeError(f"output {self.path} exists and is not a directory")
-            if any(self.path.iterdir()) and not force:
-                raise TapeError(f"output directory {self.path} is not empty (use --force to replace it)")
         self.force = force
         for parent in self.path.parents:
             if parent.exists():
                 if not parent.is_dir():
                     raise TapeError(f"output {self.path}: {parent} is not a directory")
                 break
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        clean_staging(self.path, progress)
+        self._tmp = staging_dir(self.path)
         (self._tmp / "_stage").mkdir()
         self._writers: dict = {}       # (kind, day) -> ParquetWriter
         self._last_ts: dict = {}       # (kind, day) -> last local time appended
@@ -303,16 +303,28 @@ def _created_by() -> str:
     return f"clusterlob {__version__}"
 
 
+def _tape_entry(name: str) -> bool:
+    """The top-level names of a tape directory (what ``--force`` may delete)."""
+    return name in ("manifest.json", "trades", "book", MARKER_FILE)
+
+
+def _check_tape_files(path: Path) -> None:
+    """Inside an existing tape, ``trades/`` and ``book/`` hold only clusterlob's Parquet files:
+    anything else is a user's, and ``--force`` will not delete it."""
+    for kind in ("trades", "book"):
+        folder = path / kind
+        if folder.is_dir():
+            foreign = [p.name for p in folder.iterdir() if not (p.suffix == ".parquet" and p.is_file())]
+            if foreign:
+                raise TapeError(f"--force would delete {folder}, which also holds {', '.join(sorted(foreign)[:4])} "
+                                f"that clusterlob did not write: nothing was touched; move them or choose "
+                                f"another folder")
+
+
 def _move_into_place(tmp: Path, target: Path, force: bool) -> None:
-    if target.exists():
-        if any(target.iterdir()) and not force:
-            raise TapeError(f"output directory {target} is not empty (use --force to replace it)")
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, target)
+    check_output_dir(target, kind="tape", force=force, allowed=_tape_entry)   # again: the target may have changed
+    _check_tape_files(target)
+    replace_dir(tmp, target)
 
 
 def write_tape(tape: Tape, path, *, force: bool = False, summary: dict | None = None) -> dict:

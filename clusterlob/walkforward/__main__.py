@@ -18,17 +18,15 @@ import argparse
 import json
 import os
 import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
 
 from .._cli import OneLineParser, error_exit
-from .._io import Progress
+from .._io import Progress, check_output_dir, output_overwrite, process_pool
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FeatureSettings
 from ..report import to_jsonable
 from ..cluster.fit import FitSettings
 from ..signals.timeframes import ThresholdRule
-from .run import check_outputs_free, run_walkforward, write_outputs
+from .run import OUTPUT_FILES, run_walkforward, write_outputs
 from .windows import ALIGNMENTS, DEFAULT_FIT, WalkForwardSettings
 
 __all__ = ["main"]
@@ -127,16 +125,19 @@ def main(argv=None) -> int:
         settings, wf = _settings(args)
         if args.workers is not None and args.workers < 1:
             raise ParameterError(f"`--workers` must be >= 1, got {args.workers}")
-        check_outputs_free(args.out, args.force)
+        say = lambda line: print(f"walkforward: {line}", file=sys.stderr, flush=True)  # noqa: E731
+        out = check_output_dir(args.out, kind="walkforward", force=args.force, inputs=[args.tape_dir],
+                               files=OUTPUT_FILES + ("models",), progress=say)
+        overwrite = output_overwrite(out, "walkforward", args.force)   # a killed run's files: resumed
         workers = args.workers or os.cpu_count() or 1
         progress = _Progress(args.quiet)
         if workers == 1:
-            result = run_walkforward(args.tape_dir, args.out, settings, wf, progress=progress)
+            result = run_walkforward(args.tape_dir, out, settings, wf, progress=progress)
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                result = run_walkforward(args.tape_dir, args.out, settings, wf, executor=pool,
+            with process_pool(workers) as pool:      # workers exit if this process is killed
+                result = run_walkforward(args.tape_dir, out, settings, wf, executor=pool,
                                          progress=progress)
-        paths = write_outputs(result, args.out, overwrite=args.force)
+        paths = write_outputs(result, out, overwrite=overwrite)
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     if args.json:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import begin_output, finish_output
 from ..errors import ParameterError
 from ..features.build import FeatureSettings
 from ..cluster.model import save_model
@@ -308,7 +309,7 @@ def write_outputs(result: WalkForwardResult, out_dir, *, overwrite: bool = False
     """Write the result files listed in the module doc into ``out_dir``; return their paths."""
     out_dir = Path(out_dir)
     check_outputs_free(out_dir, overwrite)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    begin_output(out_dir, "walkforward")      # a kill before finish_output leaves it resumable
     written = []
     for w in result.fitted:
         written.append(save_model(w.model, out_dir / "models" / f"window_{w.plan.index:03d}.json",
@@ -347,4 +348,5 @@ def write_outputs(result: WalkForwardResult, out_dir, *, overwrite: bool = False
         written.append(out_dir / "rolling_pnl.png")
     written.append(write_json(out_dir / "summary.json", {**doc, "plot": plot_note}, overwrite=overwrite))
     written.append(write_markdown(out_dir / "summary.md", _markdown(result, plot_note), overwrite=overwrite))
+    finish_output(out_dir, "walkforward", written)
     return written

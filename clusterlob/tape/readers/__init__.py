@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import TapeError
-from .base import Reader, ReaderOptions, read_head
+from .base import READ_ERRORS, Reader, ReaderOptions, read_head
 from .binance import BinanceReader
 from .binance_depth import BinanceDepthFileReader
 from .parquet import (FlatBookParquetReader, FlatTradesParquetReader, PointlineBookReader,
@@ -51,8 +51,21 @@ def detect_reader(path) -> type:
     if not head:
         raise TapeError(f"input {path}: the file is empty")
     for cls in READERS:
-        if cls.sniff(path, head):
-            return cls
+        try:
+            if cls.sniff(path, head):
+                return cls
+        except READ_ERRORS + (ValueError,):    # a damaged file is not this format
+            continue
+    if head[:4] == b"PAR1":
+        try:
+            import pyarrow.parquet as pq
+            names = pq.read_schema(path).names
+        except READ_ERRORS + (ValueError,) as exc:
+            raise TapeError(f"input {path}: a Parquet file that cannot be read "
+                            f"({(str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]})") from None
+        shown = ", ".join(names[:16]) + (", ..." if len(names) > 16 else "")
+        raise TapeError(f"input {path}: a Parquet file of unknown layout (columns: {shown or 'none'}); expected "
+                        f"Tardis' flat trades/book columns or pointline's integer columns")
     first = head.split(b"\n", 1)[0][:120].decode("utf-8", "replace")
     raise TapeError(f"input {path}: unrecognised format (first line: {first!r}); expected Tardis "
                     f"trades, book_snapshot, incremental_book_L2, quotes/book_ticker or derivative_ticker "

@@ -22,7 +22,12 @@ from ...errors import TapeError
 from ..store import Book, Trades
 from ..validate import FileReport
 
-__all__ = ["ReaderOptions", "Reader", "read_head", "IncrementGuess", "symbol_mask", "text_codes"]
+__all__ = ["ReaderOptions", "Reader", "read_head", "IncrementGuess", "symbol_mask", "text_codes",
+           "float_column", "int_column", "time_column", "READ_ERRORS"]
+
+#: What reading a damaged file can raise below the readers' own checks (pyarrow, gzip, the OS,
+#: a byte-flipped name that is not UTF-8): ``convert`` turns it into one line naming the file.
+READ_ERRORS = (pa.ArrowException, OSError, EOFError, zlib.error, UnicodeDecodeError)
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,122 @@ def read_head(path: Path, nbytes: int = 65536) -> bytes:
         return f.read(nbytes)
 
 
+# -- typed columns: the type comes from the schema, checked before any conversion --------------
+
+_DECIMAL_TEXT = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def _is_text(t) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_large_string(t)
+            or (pa.types.is_dictionary(t) and _is_text(t.value_type)))
+
+
+def _first_bad_text(col, good, where: str, name: str, offset: int, rule: str) -> TapeError:
+    values = col.to_pylist()
+    for i, v in enumerate(values):
+        if v is None or not good(v):
+            return TapeError(f"{where}: column `{name}` has a non-numeric value {v!r} at row {offset + i} "
+                             f"({rule})")
+    return TapeError(f"{where}: column `{name}` cannot be read as numbers ({rule})")
+
+
+def _plain(col):
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_dictionary(col.type):
+        col = col.dictionary_decode()
+    return col
+
+
+def float_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
+    """A column as float64: numbers as they are (an empty cell is NaN, counted by the row rules);
+    text only in plain decimal notation (``12.5``, ``-3``, ``1e-4``: not ``1_00.10``, ``1,5``,
+    ``nan`` or ``''``), else one line naming the column, the first bad row and the value;
+    any other type is refused naming it."""
+    col = _plain(col)
+    t = col.type
+    if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t):
+        return col.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    if _is_text(t):
+        ok = pc.match_substring_regex(col, _DECIMAL_TEXT.pattern)
+        if col.null_count or not pc.all(ok).as_py():
+            raise _first_bad_text(col, lambda v: bool(_DECIMAL_TEXT.match(v)), where, name, offset,
+                                  "expected a decimal number")
+        return pc.cast(pc.utf8_trim_whitespace(col), pa.float64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_null(t):
+        return np.full(len(col), np.nan)
+    raise TapeError(f"{where}: column `{name}` has type {t}, expected numbers")
+
+
+_INT_TEXT = re.compile(r"^\s*[+-]?\d{1,19}\s*$")
+_I64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def int_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
+    """A column as int64: integers (a float column only when every value is a whole number in
+    range), or text of whole numbers; an empty cell, a fraction, text or a value beyond int64
+    is one line naming the column, the first bad row and the value."""
+    col = _plain(col)
+    t = col.type
+    if col.null_count:
+        i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise TapeError(f"{where}: column `{name}` has {col.null_count:,} empty values (first at row {offset + i})")
+    if pa.types.is_integer(t):
+        if pa.types.is_uint64(t) and len(col) and pc.max(col).as_py() > _I64[1]:
+            i = int(np.argmax(col.to_numpy() > _I64[1]))
+            raise TapeError(f"{where}: column `{name}` has a value beyond int64 {col[i].as_py()} at row {offset + i}")
+        return col.cast(pa.int64()).to_numpy(zero_copy_only=False)
+    if pa.types.is_floating(t):
+        v = col.to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = ~np.isfinite(v) | (v != np.rint(v)) | (np.abs(v) >= 2.0 ** 63)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise TapeError(f"{where}: column `{name}` has a value that is not a whole number in int64 "
+                            f"{float(v[i])!r} at row {offset + i}")
+        return v.astype(np.int64)
+    if _is_text(t):
+        def good(v):
+            return bool(_INT_TEXT.match(v)) and _I64[0] <= int(v) <= _I64[1]
+        ok = pc.match_substring_regex(col, _INT_TEXT.pattern)
+        if not pc.all(ok).as_py():
+            raise _first_bad_text(col, good, where, name, offset, "expected a whole number")
+        try:
+            return pc.cast(pc.utf8_trim_whitespace(col), pa.int64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:
+            raise _first_bad_text(col, good, where, name, offset, "expected a whole number in int64") from None
+    raise TapeError(f"{where}: column `{name}` has type {t}, expected integers")
+
+
+_UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
+
+
+def time_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
+    """A time column as int64 microseconds since the epoch: a typed Parquet timestamp in any
+    unit is converted as its type says; integers and whole-number text are taken as
+    microseconds (:func:`~clusterlob.tape.validate.check_timestamps` names a wrong unit)."""
+    plain = _plain(col)
+    t = plain.type
+    if pa.types.is_timestamp(t) or pa.types.is_date64(t):
+        if plain.null_count:
+            return int_column(plain.cast(pa.int64()), where, name, offset)   # names the empty row
+        unit = "ms" if pa.types.is_date64(t) else t.unit
+        v = plain.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if unit == "ns":
+            return v // 1000
+        scale = _UNIT_US[unit]
+        if scale > 1 and len(v) and np.abs(v).max() > _I64[1] // scale:
+            i = int(np.argmax(np.abs(v) > _I64[1] // scale))
+            raise TapeError(f"{where}: column `{name}` has an implausible timestamp {int(v[i])} {unit} at row "
+                            f"{offset + i}")
+        return v * scale
+    return int_column(plain, where, name, offset)
+
+
+def is_gzip(path) -> bool:
+    """Whether a file starts with gzip's magic number."""
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
 def text_codes(col) -> tuple[np.ndarray, list]:
     """Integer codes and the distinct values of a text column (dictionary-encoded or not);
     an empty cell is the text ``""``."""
@@ -143,7 +264,7 @@ class IncrementGuess:
 
     def update(self, values: np.ndarray) -> None:
         v = np.asarray(values, dtype=np.float64)
-        v = v[np.isfinite(v) & (v > 0)]
+        v = v[np.isfinite(v) & (v > 0) & (v < 1e15)]     # beyond: no exact decimal step in float64
         if v.size == 0:
             return
         v = np.unique(v)
@@ -185,7 +306,7 @@ def _find_row(path: Path, column: int, value: str) -> int | None:
     import csv
     import io
 
-    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    opener = gzip.open if is_gzip(path) else open
     try:
         with opener(path, "rb") as raw:
             rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"))

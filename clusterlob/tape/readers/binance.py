@@ -49,6 +49,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import math
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -137,14 +138,51 @@ def _read_blocks(path, where: str) -> Iterator[bytes]:
         raise TapeError(f"{where}: the gzip stream is truncated or corrupt ({exc})") from None
 
 
+_I64_MAX = (1 << 63) - 1
+_DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _int(d: dict, key: str, *, scale: int = 1) -> int:
+    """``d[key]`` as an integer that fits int64 after multiplying by ``scale`` (a JSON integer,
+    a whole float, or whole-number text); ValueError naming the field otherwise."""
+    v = d[key]
+    if type(v) is int:
+        out = v
+    elif type(v) is float and math.isfinite(v) and v == int(v):
+        out = int(v)
+    elif type(v) is str and v.strip().lstrip("+-").isdigit() and v.strip().isascii():
+        out = int(v)
+    else:
+        raise ValueError(f"`{key}` must be an integer, got {v!r}"[:160])
+    if not -_I64_MAX <= out * scale <= _I64_MAX:
+        raise ValueError(f"`{key}` is out of range, got {v!r}"[:160])
+    return out
+
+
+def _decimal(d: dict, key: str) -> float:
+    """``d[key]`` as a float: a JSON number or plain decimal text (``"65000.10"``; not
+    ``"1_00.10"``, ``"nan"`` or ``""``); ValueError naming the field otherwise."""
+    v = d[key]
+    if type(v) is str and _DECIMAL.match(v):
+        return float(v)
+    if type(v) in (int, float):
+        return float(v)
+    raise ValueError(f"`{key}` must be a decimal number, got {v!r}"[:160])
+
+
 def parse_line(raw: bytes) -> tuple:
     """``(ts_local_ns, stream, data)`` of one line; ValueError with a short reason."""
     head, sep, body = raw.partition(b" ")
     try:
+        if not head.isdigit():
+            raise ValueError
         ts_ns = int(head)
     except ValueError:
         raise ValueError(f"the line does not start with a receive time in ns "
                          f"(got {head[:24].decode('utf-8', 'replace')!r})") from None
+    if ts_ns > _I64_MAX:
+        raise ValueError(f"the receive time {head[:32].decode('ascii', 'replace')} is out of range "
+                         f"(ns since the epoch, int64)")
     try:
         msg = json.loads(body)
     except ValueError as exc:
@@ -242,13 +280,13 @@ class BinanceReader(Reader):
         if not self._symbol_ok(str(d["s"]), line_no):
             return
         if kind == "trade":
-            trade_id, market = int(d["t"]), d.get("X", "MARKET")
+            trade_id, market = _int(d, "t"), d.get("X", "MARKET")
             if "X" in d:
                 self._futures = True
             if self._trade_source != "trade":
                 self._use_trade_messages(line_no)
         else:
-            trade_id, market = int(d["a"]), "MARKET"
+            trade_id, market = _int(d, "a"), "MARKET"
             if self._trade_source == "trade":
                 self.report.drop("aggTrade messages (the file also has trade messages, used instead)", 1)
                 return
@@ -256,7 +294,9 @@ class BinanceReader(Reader):
         maker = d["m"]
         if type(maker) is not bool:
             raise ValueError(f"`m` must be true or false, got {maker!r}")
-        price, amount, ts_exch_us = float(d["p"]), float(d["q"]), int(d["T"]) * 1000
+        price, amount, ts_exch_us = _decimal(d, "p"), _decimal(d, "q"), _int(d, "T", scale=1000) * 1000
+        if type(market) is not str:
+            raise ValueError(f"`X` must be text, got {market!r}"[:160])
         if market != "MARKET":
             counts = self.summary.non_market_trades
             counts[market] = counts.get(market, 0) + 1
@@ -292,13 +332,13 @@ class BinanceReader(Reader):
         prev_id = d.get("pu")
         if prev_id is not None:
             self._futures = True
-            prev_id = int(prev_id)
+            prev_id = _int(d, "pu")
         bids, asks = d["b"], d["a"]
         if type(bids) is not list or type(asks) is not list:
             raise ValueError("`b` and `a` must be lists of [price, qty]")
         levels, n_bids = _core.binance_parse_levels(bids, asks)
-        ts_exch_us = int(d["T"] if "T" in d else d["E"]) * 1000
-        return self._sync.diff(int(d["U"]), int(d["u"]), prev_id, levels, n_bids, ts_exch_us,
+        ts_exch_us = _int(d, "T" if "T" in d else "E", scale=1000) * 1000
+        return self._sync.diff(_int(d, "U"), _int(d, "u"), prev_id, levels, n_bids, ts_exch_us,
                                ts_local_us, line_no)
 
     def _message(self, line_no: int, raw: bytes) -> int | None:
@@ -322,7 +362,7 @@ class BinanceReader(Reader):
                 if type(bids) is not list or type(asks) is not list:
                     raise ValueError("`bids` and `asks` must be lists of [price, qty]")
                 levels, n_bids = _core.binance_parse_levels(bids, asks)
-                if self._sync.snapshot(int(d["lastUpdateId"]), levels, n_bids, ts_local_us, line_no):
+                if self._sync.snapshot(_int(d, "lastUpdateId"), levels, n_bids, ts_local_us, line_no):
                     return ts_local_us
             else:
                 name = stream or (f"e={event}" if event is not None else
@@ -332,7 +372,7 @@ class BinanceReader(Reader):
             raise
         except KeyError as exc:
             self._bad(line_no, f"message without field `{exc.args[0]}`")
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             self._bad(line_no, str(exc))
         return None
 

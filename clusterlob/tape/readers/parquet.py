@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from ...errors import TapeError
 from ..store import MAX_LEVELS, Book, Trades
 from ..validate import clean_book, clean_trades, require_columns
-from .base import Reader, symbol_mask
+from .base import READ_ERRORS, Reader, float_column, int_column, symbol_mask, time_column
 from .tardis import TRADE_COLUMNS, _FlatBatches, _levels_in, book_columns
 
 __all__ = ["FlatTradesParquetReader", "FlatBookParquetReader", "PointlineTradesReader",
@@ -38,8 +38,13 @@ _POINTLINE_SIDE = {0: 1, 1: -1, 2: 0}
 def _schema_names(path) -> list[str]:
     try:
         return pq.read_schema(path).names
-    except (pa.ArrowInvalid, OSError):
+    except READ_ERRORS + (ValueError,):       # damaged footer, a byte-flipped name not UTF-8
         return []
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _is_parquet(head: bytes) -> bool:
@@ -49,9 +54,14 @@ def _is_parquet(head: bytes) -> bool:
 class _ParquetReader(Reader):
     def _file(self) -> pq.ParquetFile:
         try:
-            return pq.ParquetFile(self.path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise TapeError(f"{self.where()}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+            pf = pq.ParquetFile(self.path)
+            names = pf.schema_arrow.names
+        except READ_ERRORS + (ValueError,) as exc:
+            raise TapeError(f"{self.where()}: cannot read Parquet ({_first_line(exc)})") from None
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise TapeError(f"{self.where()}: column `{dup[0]}` appears twice in the schema")
+        return pf
 
     def _iter(self, columns):
         pf = self._file()
@@ -60,8 +70,8 @@ class _ParquetReader(Reader):
             raise TapeError(f"{self.where()}: no data rows (empty input)")
         try:
             yield from pf.iter_batches(batch_size=self.options.batch_rows, columns=list(columns))
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise TapeError(f"{self.where()}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+        except READ_ERRORS + (ValueError,) as exc:
+            raise TapeError(f"{self.where()}: cannot read Parquet ({_first_line(exc)})") from None
 
 
 class FlatTradesParquetReader(_ParquetReader):
@@ -146,36 +156,40 @@ class PointlineTradesReader(_PointlineReader):
             n = batch.num_rows
             self.report.rows_read += n
             batch_offset = offset
-            ids = (batch.column("trade_id").to_numpy(zero_copy_only=False).astype(np.int64)
+            ids = (int_column(batch.column("trade_id"), where, "trade_id", offset)
                    if "trade_id" in extra else np.arange(offset, offset + n, dtype=np.int64))
             offset += n
             batch = batch.append_column("_id", pa.array(ids))
             batch = self._symbol_filter(batch, batch_offset, seen)
             if batch.num_rows == 0:
                 continue
-            side_code = batch.column("side").to_numpy(zero_copy_only=False)
+            side_code = int_column(batch.column("side"), where, "side", batch_offset)
             bad = ~np.isin(side_code, [0, 1, 2])
             if bad.any():
                 i = int(np.argmax(bad))
                 raise TapeError(f"{self.where('side')} has value {side_code[i]!r} at row {batch_offset + i} "
                                 f"(expected 0 buy, 1 sell, 2 unknown)")
             side = np.choose(side_code.astype(np.int64), [1, -1, 0]).astype(np.int8)
-            trades = Trades(batch.column("ts_exch_us").to_numpy(zero_copy_only=False).astype(np.int64),
-                            batch.column("ts_local_us").to_numpy(zero_copy_only=False).astype(np.int64),
-                            batch.column("price_int").to_numpy(zero_copy_only=False).astype(np.float64) * px_inc,
-                            batch.column("qty_int").to_numpy(zero_copy_only=False).astype(np.float64) * qty_inc,
+            trades = Trades(time_column(batch.column("ts_exch_us"), where, "ts_exch_us", batch_offset),
+                            time_column(batch.column("ts_local_us"), where, "ts_local_us", batch_offset),
+                            float_column(batch.column("price_int"), where, "price_int", batch_offset) * px_inc,
+                            float_column(batch.column("qty_int"), where, "qty_int", batch_offset) * qty_inc,
                             side, batch.column("_id").to_numpy())
             out = clean_trades(trades, where, self.report, batch_offset, self.options.strict, self.column_names)
             if len(out):
                 yield out
 
 
-def _list_to_levels(col: pa.Array, levels: int, scale: float) -> tuple[np.ndarray, int]:
+def _list_to_levels(col: pa.Array, levels: int, scale: float, where: str = "", name: str = "",
+                    offset: int = 0) -> tuple[np.ndarray, int]:
     """(n, levels) float array from a list column (NaN-padded), and how many rows were longer."""
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)
+            or pa.types.is_fixed_size_list(col.type)):
+        raise TapeError(f"{where}: column `{name}` has type {col.type}, expected lists of numbers")
     n = len(col)
     lengths = pc.list_value_length(col).fill_null(0).to_numpy(zero_copy_only=False)
-    values = pc.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.float64) * scale
+    values = float_column(pc.list_flatten(col), where, name, offset) * scale
     out = np.full((n, levels), np.nan)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     for lv in range(levels):
@@ -207,11 +221,12 @@ class PointlineBookReader(_PointlineReader):
                 continue
             arrays, deeper = {}, 0
             for name, scale in (("bids_px", px_inc), ("bids_sz", qty_inc), ("asks_px", px_inc), ("asks_sz", qty_inc)):
-                arrays[name], longer = _list_to_levels(batch.column(name), MAX_LEVELS, scale)
+                arrays[name], longer = _list_to_levels(batch.column(name), MAX_LEVELS, scale, where, name,
+                                                       batch_offset)
                 deeper = max(deeper, longer)
             self.report.flag(f"more than {MAX_LEVELS} levels (deeper levels not kept)", deeper)
-            book = Book(batch.column("ts_exch_us").to_numpy(zero_copy_only=False).astype(np.int64),
-                        batch.column("ts_local_us").to_numpy(zero_copy_only=False).astype(np.int64),
+            book = Book(time_column(batch.column("ts_exch_us"), where, "ts_exch_us", batch_offset),
+                        time_column(batch.column("ts_local_us"), where, "ts_local_us", batch_offset),
                         arrays["bids_px"], arrays["bids_sz"], arrays["asks_px"], arrays["asks_sz"])
             out = clean_book(book, where, self.report, batch_offset, self.options.strict, self.column_names)
             if len(out):

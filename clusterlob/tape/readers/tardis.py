@@ -15,7 +15,9 @@ reader, so memory stays bounded whatever the file size.
 """
 from __future__ import annotations
 
+import csv as _csv
 import re
+import zlib
 
 import numpy as np
 import pyarrow as pa
@@ -25,14 +27,14 @@ import pyarrow.csv as pacsv
 from ...errors import TapeError
 from ..store import Book, Trades
 from ..validate import clean_book, clean_trades, require_columns
-from .base import Reader, explain_arrow_error, symbol_mask, text_codes
+from .base import Reader, explain_arrow_error, is_gzip, float_column, symbol_mask, text_codes, time_column
 
 __all__ = ["TardisTradesReader", "TardisBookReader", "TRADE_COLUMNS", "book_columns"]
 
 TRADE_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp", "id", "side", "price", "amount")
 _HEAD = ("exchange", "symbol", "timestamp", "local_timestamp")
 _SIDES = {"buy": 1, "sell": -1, "unknown": 0, "": 0}
-_LEVEL = re.compile(r"^asks\[(\d+)\]\.price$")
+_ANY_LEVEL = re.compile(r"^(?:asks|bids)\[(\d+)\]\.(?:price|amount)$")
 _BLOCK_BYTES = 8 << 20
 _TEXT_CODES = pa.dictionary(pa.int32(), pa.string())  # few distinct values: parse once each
 
@@ -45,12 +47,19 @@ def book_columns(levels: int) -> list[str]:
 
 
 def _header(head: bytes) -> list[str]:
+    """The column names of a CSV's first line: quotes removed, whitespace trimmed."""
     line = head.split(b"\n", 1)[0].decode("utf-8", "replace").strip().lstrip("\ufeff")
-    return [c.strip() for c in line.split(",")]
+    try:
+        cells = next(_csv.reader([line]), [])
+    except _csv.Error:
+        cells = line.split(",")
+    return [c.strip() for c in cells]
 
 
 def _levels_in(columns) -> int:
-    found = sorted(int(m.group(1)) for c in columns if (m := _LEVEL.match(c)))
+    """Book depth from the deepest level any of its four columns names (a missing column of
+    that level is then an error naming it, never a silently shallower book)."""
+    found = sorted(int(m.group(1)) for c in columns if (m := _ANY_LEVEL.match(c)))
     return (found[-1] + 1) if found else 0
 
 
@@ -78,11 +87,11 @@ class _FlatBatches:
             r.exchange = str(batch.column("exchange")[0].as_py())
         return batch, offset
 
-    @staticmethod
-    def _ints(col, where: str) -> np.ndarray:
-        if col.null_count:
-            raise TapeError(f"{where}: {col.null_count} empty values")
-        return col.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    def _time(self, batch, name: str, offset: int) -> np.ndarray:
+        return time_column(batch.column(name), self.reader.where(), name, offset)
+
+    def _float(self, batch, name: str, offset: int) -> np.ndarray:
+        return float_column(batch.column(name), self.reader.where(), name, offset)
 
     def trades(self, batch: pa.RecordBatch) -> Trades | None:
         r = self.reader
@@ -97,6 +106,9 @@ class _FlatBatches:
             raise TapeError(f"{r.where('side')} has value {values[codes[i]]!r} at row {offset + i} "
                             f"(expected buy, sell or unknown)")
         ids = batch.column("id")
+        if ids.null_count:
+            i = int(np.flatnonzero(ids.is_null().to_numpy(zero_copy_only=False))[0])
+            raise TapeError(f"{r.where('id')} has {ids.null_count:,} empty values (first at row {offset + i})")
         ids_int = None
         if self.string_ids is not True:
             try:
@@ -108,10 +120,8 @@ class _FlatBatches:
         if self.string_ids is None:
             self.string_ids = ids_int is None
         trade_id = ids_int if ids_int is not None else np.asarray(ids.cast(pa.string()).to_pylist(), dtype=object)
-        trades = Trades(self._ints(batch.column("timestamp"), r.where("timestamp")),
-                        self._ints(batch.column("local_timestamp"), r.where("local_timestamp")),
-                        batch.column("price").to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
-                        batch.column("amount").to_numpy(zero_copy_only=False).astype(np.float64, copy=False),
+        trades = Trades(self._time(batch, "timestamp", offset), self._time(batch, "local_timestamp", offset),
+                        self._float(batch, "price", offset), self._float(batch, "amount", offset),
                         side, trade_id)
         return clean_trades(trades, r.where(), r.report, offset, r.options.strict, r.column_names)
 
@@ -126,23 +136,22 @@ class _FlatBatches:
             for field, suffix in (("price", "px"), ("amount", "sz")):
                 out = np.empty((n, levels))
                 for i in range(levels):
-                    col = batch.column(f"{side}[{i}].{field}")
-                    out[:, i] = col.to_numpy(zero_copy_only=False)
+                    out[:, i] = self._float(batch, f"{side}[{i}].{field}", offset)
                 arrays[f"{name}_{suffix}"] = out
-        book = Book(self._ints(batch.column("timestamp"), r.where("timestamp")),
-                    self._ints(batch.column("local_timestamp"), r.where("local_timestamp")),
+        book = Book(self._time(batch, "timestamp", offset), self._time(batch, "local_timestamp", offset),
                     arrays["bid_px"], arrays["bid_sz"], arrays["ask_px"], arrays["ask_sz"])
         return clean_book(book, r.where(), r.report, offset, r.options.strict, r.column_names)
 
 
 def _csv_batches(reader: Reader, columns: list[str], types: dict, header: list[str]):
     """Stream a (possibly gzipped) CSV as record batches, translating parse errors."""
-    compression = "gzip" if reader.path.open("rb").read(2) == b"\x1f\x8b" else None
+    compression = "gzip" if is_gzip(reader.path) else None
     where = reader.where()
     try:
         stream = pa.input_stream(str(reader.path), compression=compression)
         csv = pacsv.open_csv(stream,
-                             read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES),
+                             read_options=pacsv.ReadOptions(block_size=_BLOCK_BYTES, column_names=header,
+                                                            skip_rows=1),
                              convert_options=pacsv.ConvertOptions(column_types=types, include_columns=columns,
                                                                   strings_can_be_null=False))
         while True:
@@ -151,7 +160,7 @@ def _csv_batches(reader: Reader, columns: list[str], types: dict, header: list[s
             except StopIteration:
                 return
             yield batch
-    except (pa.ArrowInvalid, OSError, EOFError) as exc:
+    except (pa.ArrowException, OSError, EOFError, zlib.error) as exc:
         raise explain_arrow_error(exc, where, reader.path, header) from None
 
 
@@ -216,4 +225,9 @@ def _read_first_line(reader: Reader) -> bytes:
     head = read_head(reader.path)
     if not head.strip():
         raise TapeError(f"{reader.where()}: the file is empty")
+    seen: set = set()
+    for name in _header(head):
+        if name in seen:
+            raise TapeError(f"{reader.where()}: column `{name}` appears twice in the header")
+        seen.add(name)
     return head
