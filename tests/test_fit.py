@@ -103,14 +103,14 @@ def test_commands_refuse_a_bad_k_up_front(command, tmp_path):
 
 def test_no_command_hand_writes_a_concern_flag():
     """The flags of FitSettings, FeatureSettings and StrategyConfig come from their
-    add_arguments only (synth's --seed and --levels are the generator's and ic's --time-key the
-    IC buckets' clock: other concerns with their own objects)."""
+    add_arguments only (synth's --seed and --levels are the generator's, ic's --time-key the IC
+    buckets' clock, inventory's --theta the list of thetas the experiment sweeps)."""
     import dataclasses
     import re
 
     from clusterlob.replay.strategy import StrategyConfig
     concern = {f.name for cls in (FitSettings, FeatureSettings, StrategyConfig) for f in dataclasses.fields(cls)}
-    allowed = {("synth", "seed"), ("synth", "levels"), ("ic", "time_key")}
+    allowed = {("synth", "seed"), ("synth", "levels"), ("ic", "time_key"), ("inventory", "theta")}
     for main in sorted((ROOT / "clusterlob").glob("*/__main__.py")):
         flags = re.findall(r'add_argument\(\s*"--([a-z0-9-]+)"', main.read_text())
         own = {f.replace("-", "_") for f in flags} & concern
