@@ -55,7 +55,7 @@ __all__ = [
     "merge_counts",
 ]
 
-FEATURE_NAMES = ("v_rel", "sbs", "obs", "spread", "t_m", "t_age")
+FEATURE_NAMES = _core.FEATURE_COLUMNS     # ("v_rel", "sbs", "obs", "spread", "t_m", "t_age"), kernel order
 CONVENTIONS = ("paper", "aggressor")
 ASOF_RULES = ("strict", "at_or_before")
 TIME_KEYS = ("local", "exchange")
@@ -419,7 +419,7 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
     """Run the kernel on trusted input; ``state`` is updated in place."""
     m = raw.shape[0]
     z = np.empty((m, _N_FEATURES))
-    per_feature = np.zeros((_N_FEATURES, 4), dtype=np.int64)
+    per_feature = np.zeros((_N_FEATURES, len(_core.ROLLING_COUNT_COLUMNS)), dtype=np.int64)
 
     def run(col_lo, col_hi):
         flags = np.zeros(m, dtype=np.uint8)
@@ -436,8 +436,12 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
         flags = run(0, _N_FEATURES)
     state.rows += m
     counts = {"rows": m}
-    for col, (name, bit) in enumerate((("warmup_rows", _ROW_WARMUP), ("nonfinite_raw", _ROW_NONFINITE),
-                                       ("zero_std_rows", _ROW_ZERO_STD), ("clipped", _ROW_CLIPPED))):
+    count_key = {"warmup": "warmup_rows", "nonfinite": "nonfinite_raw", "zero_std": "zero_std_rows",
+                 "clipped": "clipped"}
+    row_bit = {"warmup": _ROW_WARMUP, "nonfinite": _ROW_NONFINITE, "zero_std": _ROW_ZERO_STD,
+               "clipped": _ROW_CLIPPED}
+    for col, what in enumerate(_core.ROLLING_COUNT_COLUMNS):
+        name, bit = count_key[what], row_bit[what]
         entry = {f: int(per_feature[k, col]) for k, f in enumerate(FEATURE_NAMES)}
         entry["total"] = int(np.count_nonzero(flags & bit))
         counts[name] = entry
