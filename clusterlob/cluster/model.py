@@ -143,7 +143,7 @@ class ClusterModel:
         if names != FEATURE_NAMES:
             fail(f"features {list(names)} do not match this clusterlob's {list(FEATURE_NAMES)}")
         try:
-            settings = FeatureSettings.from_dict(d["feature_settings"])
+            settings = FeatureSettings.from_dict(d["feature_settings"], source="`feature_settings`")
         except ClusterlobError as exc:
             fail(str(exc))
         try:

@@ -122,19 +122,24 @@ class FeatureSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSettings":
-        """Inverse of :meth:`to_dict`; missing keys take their defaults."""
+    def from_dict(cls, d: dict, *, source: str = "feature settings") -> "FeatureSettings":
+        """Inverse of :meth:`to_dict` (a JSON object or a TOML table; ``z_clip = "inf"`` is
+        infinity); missing keys take their defaults; unknown keys and bad values are one-line
+        errors naming ``source``."""
         if not isinstance(d, dict):
-            raise ParameterError(f"feature settings must be a dict, got {type(d).__name__}")
+            raise ParameterError(f"{source}: expected a table of feature settings, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ParameterError(f"feature settings: unknown keys {unknown} "
+            raise ParameterError(f"{source}: unknown keys {unknown} "
                                  f"(known: {', '.join(sorted(known))})")
         d = dict(d)
         if d.get("z_clip") == "inf":
             d["z_clip"] = math.inf
-        return cls(**d)
+        try:
+            return cls(**d)
+        except ParameterError as exc:
+            raise ParameterError(f"{source}: {exc}") from None
 
     @classmethod
     def add_arguments(cls, parser, *, unset: bool = False) -> None:
