@@ -74,9 +74,9 @@ _FEATURE_FLAGS = (   # (field, argparse type, help) of FeatureSettings.add_argum
     ("levels", int, f"book levels D summed into sbs / obs, 1..{MAX_LEVELS}"),
     ("window", int, "z-score window W in trades"),
     ("z_clip", float, "clip z to +-this (inf: no clipping)"),
-    ("convention", str, f"{' or '.join(CONVENTIONS)}: paper = sbs is the consumed side"),
-    ("asof", str, f"{' or '.join(ASOF_RULES)}: the snapshot strictly before the trade, or at or before it"),
-    ("time_key", str, f"{' or '.join(TIME_KEYS)}: local receive time or exchange time"),
+    ("convention", str, "paper: sbs is the consumed side; aggressor: sbs and obs swapped"),
+    ("asof", str, "the snapshot strictly before the trade, or at or before it"),
+    ("time_key", str, "local receive time or exchange time"),
 )
 
 @dataclass(frozen=True)
@@ -157,8 +157,10 @@ class FeatureSettings:
         def shown(value):
             return f"{value:g}" if isinstance(value, float) else str(value)
 
+        choices = {"convention": CONVENTIONS, "asof": ASOF_RULES, "time_key": TIME_KEYS}
         for name, kind, text in _FEATURE_FLAGS:
             parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default(name),
+                                metavar="|".join(choices[name]) if name in choices else name.upper(),
                                 help=f"{text} (default {shown(getattr(d, name))})")
 
     @classmethod
