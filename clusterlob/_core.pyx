@@ -5,7 +5,8 @@ Compiler directives are set once, in ``setup.py`` (``CLUSTERLOB_DEBUG=1`` at bui
 turns bounds checking back on).  Each kernel lives in its own ``_kernels/*.pxi`` file,
 included below, so this file reads as the table of contents of the compiled code.
 Kernels take typed memoryviews and fill buffers that Python allocated; loop control and
-validation stay in Python.  Every kernel has a plain reference twin in ``tests/``.
+validation stay in Python.  Every kernel has a plain twin in ``tests/twins/`` (one module per
+stage; the replay's are still ``tests/reference_replay.py``).
 """
 
 cdef extern from *:

@@ -17,6 +17,7 @@ from clusterlob.tape import Book, Trades, read_tape
 from clusterlob.tape.validate import FileReport
 
 from conftest import ROOT, SHARED_DATA  # noqa: E402
+from twins.binance import DictBook  # noqa: E402
 
 FIXTURES = ROOT / "data" / "binance"
 REAL = SHARED_DATA / "binance-futures" / "btcusdt_20240808.gz"
@@ -35,31 +36,6 @@ def read(path, fast: bool = True, on_apply=None, **options):
 
 
 # -- the compiled book against a plain-Python twin -------------------------------------------
-
-class DictBook:
-    """The specification: a dict per side, sorted when asked."""
-
-    def __init__(self):
-        self.sides = [{}, {}]
-
-    def apply(self, bids, asks, reset=False):
-        if reset:
-            self.sides = [{}, {}]
-        for side, levels in zip(self.sides, (bids, asks)):
-            for price, qty in levels:
-                if float(qty) == 0:
-                    side.pop(float(price), None)
-                else:
-                    side[float(price)] = float(qty)
-
-    def top(self, levels=25):
-        out = np.full((4, levels), np.nan)
-        for k, (side, reverse) in enumerate(((self.sides[0], True), (self.sides[1], False))):
-            prices = sorted(side, reverse=reverse)[:levels]
-            out[2 * k, :len(prices)] = prices
-            out[2 * k + 1, :len(prices)] = [side[p] for p in prices]
-        return out
-
 
 def test_book_hand_example():
     book = L2Book()

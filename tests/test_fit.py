@@ -99,3 +99,19 @@ def test_commands_refuse_a_bad_k_up_front(command, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == "error: `k` must be an integer in 2..127, got 100000\n"
     assert not (tmp_path / "o").exists()
+
+
+def test_no_command_hand_writes_a_concern_flag():
+    """The flags of FitSettings, FeatureSettings and StrategyConfig come from their
+    add_arguments only (synth's --seed and --levels are the generator's, ic's --time-key the IC
+    buckets' clock, inventory's --theta the list of thetas the experiment sweeps)."""
+    import dataclasses
+    import re
+
+    from clusterlob.replay.strategy import StrategyConfig
+    concern = {f.name for cls in (FitSettings, FeatureSettings, StrategyConfig) for f in dataclasses.fields(cls)}
+    allowed = {("synth", "seed"), ("synth", "levels"), ("ic", "time_key"), ("inventory", "theta")}
+    for main in sorted((ROOT / "clusterlob").glob("*/__main__.py")):
+        flags = re.findall(r'add_argument\(\s*"--([a-z0-9-]+)"', main.read_text())
+        own = {f.replace("-", "_") for f in flags} & concern
+        assert own <= {name for cmd, name in allowed if cmd == main.parent.name}, (main, own)

@@ -2,8 +2,8 @@
 #
 # A stateful extension type rather than functions over Python-allocated buffers: the book
 # is updated ~70 levels at a time, ~10^4 times a second, and acquiring memoryviews on every
-# call would cost more than the updates.  Its plain-Python twin is in
-# tests/test_binance_reader.py (a dict per side, sorted on demand).
+# call would cost more than the updates.  Its plain-Python twin is tests/twins/binance.py
+# (a dict per side, sorted on demand).
 #
 # Each side is an ordered list of sorted blocks of at most 64 levels (a one-level B-tree):
 # the levels of a BTCUSDT book span thousands of prices and diffs touch all of them, so one

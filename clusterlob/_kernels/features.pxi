@@ -29,6 +29,10 @@ cdef enum:
 
 cdef int64_t _NO_TIME = INT64_MIN   # "no change seen yet"
 
+# The columns of ``raw`` in the order the merge pass writes them (clusterlob.features re-exports
+# this as FEATURE_NAMES).
+FEATURE_COLUMNS = ("v_rel", "sbs", "obs", "spread", "t_m", "t_age")
+
 # The layout above, for Python (the feature cache patches carried book times): defined here only.
 BOOK_STATE_SIZE = BS_SPREAD + 1
 BOOK_TIMES_SIZE = BT_ASK_CHANGE + 1

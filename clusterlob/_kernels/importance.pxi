@@ -3,7 +3,7 @@
 # Validation (label range, shapes) and chunking stay in clusterlob/importance.py; this only
 # updates buffers that Python allocated.  Welford's update per row keeps the centred sum of
 # squares exact up to rounding whatever the size of the values (no sum-of-squares
-# cancellation).  Reference twin: tests/importance_reference.py.
+# cancellation).  Reference twin: tests/twins/importance.py.
 
 from libc.math cimport isnan, isinf
 from libc.stdint cimport int64_t

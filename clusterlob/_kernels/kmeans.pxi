@@ -5,7 +5,7 @@
 # computed directly, sum_f (x_f - c_f)^2, in float64: with d = 6 that costs no more than
 # the ||x||^2 - 2 x.c + ||c||^2 expansion and has no cancellation.  Ties go to the
 # lowest cluster index (as numpy.argmin).  Rows are read through raw pointers so the
-# compiler sees plain loops.  Reference twins: tests/kmeans_reference.py.
+# compiler sees plain loops.  Reference twins: tests/twins/kmeans.py.
 
 from libc.stdint cimport int32_t, int64_t
 

@@ -25,6 +25,8 @@ cdef enum:
 # the row flags, for Python (clusterlob.features.build counts and masks with them): defined here only
 ROLLING_ROW_WARMUP, ROLLING_ROW_NONFINITE, ROLLING_ROW_ZERO_STD, ROLLING_ROW_CLIPPED = (
     ROW_WARMUP, ROW_NONFINITE, ROW_ZERO_STD, ROW_CLIPPED)
+# the columns of ``counts`` (per feature), in the order written at the end of _rolling_column
+ROLLING_COUNT_COLUMNS = ("warmup", "nonfinite", "zero_std", "clipped")
 
 cdef double _RECOMPUTE_DROP = 1e-2
 cdef double _ZERO_STD_REL = 1e-12

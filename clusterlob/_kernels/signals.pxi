@@ -15,7 +15,7 @@ def ofi_accumulate(const int64_t[::1] ts_us, const int8_t[::1] side, const doubl
     ``start_us`` and ``bucket_us`` are read here).
     OUT (added to): ofi_size, ofi_count (rows, n_buckets): row 0 every trade of known side,
     row r the trades whose code maps to r; trades (rows,) counts.
-    Returns (unknown_side, outside_grid) counts.  A reference twin is in tests/test_signals.py.
+    Returns (unknown_side, outside_grid) counts.  Its twin: tests/twins/signals.py.
     """
     cdef int64_t start_us = grid.start_us, bucket_us = grid.bucket_us
     if bucket_us <= 0:

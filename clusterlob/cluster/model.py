@@ -160,7 +160,7 @@ class ClusterModel:
         if not isinstance(d["feature_settings"], dict):
             raise ParameterError(f"`feature_settings` must be an object, got {_short(d['feature_settings'])}")
         try:
-            settings = FeatureSettings.from_dict(d["feature_settings"])
+            settings = FeatureSettings.from_dict(d["feature_settings"], source="`feature_settings`")
         except ClusterlobError as exc:
             raise ParameterError(f"`feature_settings`: {exc}") from None
         except (TypeError, ValueError, KeyError) as exc:

@@ -55,7 +55,7 @@ __all__ = [
     "merge_counts",
 ]
 
-FEATURE_NAMES = ("v_rel", "sbs", "obs", "spread", "t_m", "t_age")
+FEATURE_NAMES = _core.FEATURE_COLUMNS     # ("v_rel", "sbs", "obs", "spread", "t_m", "t_age"), kernel order
 CONVENTIONS = ("paper", "aggressor")
 ASOF_RULES = ("strict", "at_or_before")
 TIME_KEYS = ("local", "exchange")
@@ -74,9 +74,9 @@ _FEATURE_FLAGS = (   # (field, argparse type, help) of FeatureSettings.add_argum
     ("levels", int, f"book levels D summed into sbs / obs, 1..{MAX_LEVELS}"),
     ("window", int, "z-score window W in trades"),
     ("z_clip", float, "clip z to +-this (inf: no clipping)"),
-    ("convention", str, f"{' or '.join(CONVENTIONS)}: paper = sbs is the consumed side"),
-    ("asof", str, f"{' or '.join(ASOF_RULES)}: the snapshot strictly before the trade, or at or before it"),
-    ("time_key", str, f"{' or '.join(TIME_KEYS)}: local receive time or exchange time"),
+    ("convention", str, "paper: sbs is the consumed side; aggressor: sbs and obs swapped"),
+    ("asof", str, "the snapshot strictly before the trade, or at or before it"),
+    ("time_key", str, "local receive time or exchange time"),
 )
 
 @dataclass(frozen=True)
@@ -122,19 +122,24 @@ class FeatureSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSettings":
-        """Inverse of :meth:`to_dict`; missing keys take their defaults."""
+    def from_dict(cls, d: dict, *, source: str = "feature settings") -> "FeatureSettings":
+        """Inverse of :meth:`to_dict` (a JSON object or a TOML table; ``z_clip = "inf"`` is
+        infinity); missing keys take their defaults; unknown keys and bad values are one-line
+        errors naming ``source``."""
         if not isinstance(d, dict):
-            raise ParameterError(f"feature settings must be a dict, got {type(d).__name__}")
+            raise ParameterError(f"{source}: expected a table of feature settings, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ParameterError(f"feature settings: unknown keys {unknown} "
+            raise ParameterError(f"{source}: unknown keys {unknown} "
                                  f"(known: {', '.join(sorted(known))})")
         d = dict(d)
         if d.get("z_clip") == "inf":
             d["z_clip"] = math.inf
-        return cls(**d)
+        try:
+            return cls(**d)
+        except ParameterError as exc:
+            raise ParameterError(f"{source}: {exc}") from None
 
     @classmethod
     def add_arguments(cls, parser, *, unset: bool = False) -> None:
@@ -152,8 +157,10 @@ class FeatureSettings:
         def shown(value):
             return f"{value:g}" if isinstance(value, float) else str(value)
 
+        choices = {"convention": CONVENTIONS, "asof": ASOF_RULES, "time_key": TIME_KEYS}
         for name, kind, text in _FEATURE_FLAGS:
             parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default(name),
+                                metavar="|".join(choices[name]) if name in choices else name.upper(),
                                 help=f"{text} (default {shown(getattr(d, name))})")
 
     @classmethod
@@ -424,7 +431,7 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
     """Run the kernel on trusted input; ``state`` is updated in place."""
     m = raw.shape[0]
     z = np.empty((m, _N_FEATURES))
-    per_feature = np.zeros((_N_FEATURES, 4), dtype=np.int64)
+    per_feature = np.zeros((_N_FEATURES, len(_core.ROLLING_COUNT_COLUMNS)), dtype=np.int64)
 
     def run(col_lo, col_hi):
         flags = np.zeros(m, dtype=np.uint8)
@@ -441,8 +448,12 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
         flags = run(0, _N_FEATURES)
     state.rows += m
     counts = {"rows": m}
-    for col, (name, bit) in enumerate((("warmup_rows", _ROW_WARMUP), ("nonfinite_raw", _ROW_NONFINITE),
-                                       ("zero_std_rows", _ROW_ZERO_STD), ("clipped", _ROW_CLIPPED))):
+    count_key = {"warmup": "warmup_rows", "nonfinite": "nonfinite_raw", "zero_std": "zero_std_rows",
+                 "clipped": "clipped"}
+    row_bit = {"warmup": _ROW_WARMUP, "nonfinite": _ROW_NONFINITE, "zero_std": _ROW_ZERO_STD,
+               "clipped": _ROW_CLIPPED}
+    for col, what in enumerate(_core.ROLLING_COUNT_COLUMNS):
+        name, bit = count_key[what], row_bit[what]
         entry = {f: int(per_feature[k, col]) for k, f in enumerate(FEATURE_NAMES)}
         entry["total"] = int(np.count_nonzero(flags & bit))
         counts[name] = entry

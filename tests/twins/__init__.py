@@ -9,7 +9,10 @@ slow on purpose (test-only; nothing here is imported by the package):
   (``_kernels/online.pxi``), written independently of the batch twins;
 * :mod:`twins.kmeans` - K-Means++ seeding, the Lloyd pass and loop (``kmeans.pxi``);
 * :mod:`twins.importance` - per-cluster moments and the two-pass sums of squares (``importance.pxi``);
-* :mod:`twins.signals` - bucketed OFI and mid closes (``signals.pxi``).
+* :mod:`twins.signals` - bucketed OFI and mid closes (``signals.pxi``);
+* :mod:`twins.binance` - the order book as a dict per side (``binance.pxi``; the line
+  scanner's twin is the reader's json path);
+* :mod:`twins.tape` - the sortedness count (``tape.pxi``).
 
 The replay, accumulator and simulated-exchange twins are still ``tests/reference_replay.py``
 (being rewritten with those kernels); they move here as ``twins.replay`` afterwards.
