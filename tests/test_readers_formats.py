@@ -3,6 +3,7 @@ table), Binance historical depth files; the row-book kernel against its Python t
 instrument's contract fields.  Every fixture is hand-written and its book worked out below."""
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -220,10 +221,20 @@ def test_incremental_unknown_side_and_no_snapshot_are_errors(tmp_path):
         read(TardisIncrementalReader, only_updates)
 
 
-def test_incremental_in_small_batches_gives_the_same_book():
+@pytest.mark.parametrize("gz", [False, True])
+def test_incremental_read_in_tiny_blocks_gives_the_same_book(monkeypatch, tmp_path, gz):
+    from clusterlob.tape.readers import tardis_l2
+    path = INCREMENTAL
+    if gz:
+        path = tmp_path / "incremental.csv.gz"
+        path.write_bytes(gzip.compress(INCREMENTAL.read_bytes()))
     whole = Book.concat(read(TardisIncrementalReader, INCREMENTAL)[0])
-    small = Book.concat(read(TardisIncrementalReader, INCREMENTAL, batch_rows=2)[0])
-    np.testing.assert_array_equal(whole.bid_px, small.bid_px)
+    monkeypatch.setattr(tardis_l2, "_BLOCK_BYTES", 50)      # lines split across reads
+    parts, _, report = read(TardisIncrementalReader, path)
+    assert len(parts) > 1 and report.rows_read == 12
+    small = Book.concat(parts)
+    for name in ("ts_local_us", "bid_px", "bid_sz", "ask_px", "ask_sz"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(small, name))
 
 
 # -- Tardis quotes / book_ticker -----------------------------------------------------------------
