@@ -212,6 +212,24 @@ def test_incremental_bad_value_skipped_puts_the_book_out_of_sync_until_the_next_
                           "snapshot (not applied)"] == 2
 
 
+def test_rows_are_file_rows_when_other_symbols_are_dropped(tmp_path):
+    lines = INCREMENTAL.read_text().splitlines()
+    eth = [line.replace("BTCUSDT", "ETHUSDT") for line in lines[1:4]]
+
+    def write(name, body):
+        path = tmp_path / name
+        path.write_text("\n".join([lines[0], *eth, *body]) + "\n")
+        return path
+
+    _, _, report = read(TardisIncrementalReader, write("two.csv", lines[1:]), symbol="BTCUSDT")
+    assert report.dropped["other symbols than BTCUSDT"] == 3
+    (crossed,) = [r for r in report.dropped if "crossed" in r]
+    assert report.first_row[crossed] == 8 + 3          # the crossing row, counted in the file
+    bad = lines[8].rsplit(",", 1)[0] + ",-1"           # data row 7 of the fixture, row 10 here
+    with pytest.raises(TapeError, match="row 10: column `amount`"):
+        read(TardisIncrementalReader, write("bad.csv", [*lines[1:8], bad, *lines[9:]]), symbol="BTCUSDT")
+
+
 def test_incremental_unknown_side_and_no_snapshot_are_errors(tmp_path):
     with pytest.raises(TapeError, match=r"column `side` has value 'buy' at row 3 \(expected bid or ask\)"):
         read(TardisIncrementalReader, bad_incremental(tmp_path, 3, "side", "buy"))

@@ -112,7 +112,7 @@ class _TardisCsv(Reader):
                 batch = batch.filter(pa.array(keep))
                 rows = np.flatnonzero(keep) + offset
             else:
-                rows = None
+                rows = np.arange(offset, offset + batch.num_rows, dtype=np.int64)
             if batch.num_rows and self.symbol is None:
                 self.symbol = str(batch.column("symbol")[0].as_py())
                 self.exchange = str(batch.column("exchange")[0].as_py())
@@ -166,7 +166,7 @@ class TardisIncrementalReader(_TardisCsv):
         out = lookup[codes]
         if (out < 0).any():
             i = int(np.argmax(out < 0))
-            row = int(rows[i]) if rows is not None else offset + i
+            row = int(rows[i])
             raise TapeError(f"{self.where(name)} has value {values[codes[i]]!r} at row {row} "
                             f"(expected {' or '.join(allowed)})")
         return out
@@ -184,13 +184,13 @@ class TardisIncrementalReader(_TardisCsv):
             snap = self._codes(batch, "is_snapshot", {"true": 1, "false": 0}, offset, rows)
             ask = self._codes(batch, "side", {"bid": 0, "ask": 1}, offset, rows)
             price, amount = self._floats(batch, "price"), self._floats(batch, "amount")
-            bad = check_level_values(price, amount, where, offset, "price", "amount",
+            bad = check_level_values(price, amount, where, rows, "price", "amount",
                                      self.options.skip_bad, self.report)
             kind = (ask * KIND["ask"] + snap * KIND["snapshot"]).astype(np.int8)
             if bad.any():
                 kind[bad] |= KIND["break"] | KIND["skip"]
                 price, amount = np.where(bad, 1.0, price), np.where(bad, 0.0, amount)
-            out = rb.apply(ts_local, ts_exch, ts_local, kind, price, amount, offset)
+            out = rb.apply(ts_local, ts_exch, ts_local, kind, price, amount, rows)
             book = clean_rows(out, where, self.report, self.options.strict, _NAMES)
             if book is not None:
                 yield book
@@ -224,8 +224,8 @@ class TardisQuotesReader(_TardisCsv):
             book = Book(self._ints(batch, "timestamp", offset), self._ints(batch, "local_timestamp", offset),
                         col("bid_price"), col("bid_amount"), col("ask_price"), col("ask_amount"))
             names = dict(_NAMES, bid_px="bid_price", ask_px="ask_price")
-            if rows is None:
-                out = clean_book(book, self.where(), self.report, offset, self.options.strict, names)
+            if rows[-1] - rows[0] + 1 == len(rows):       # no rows removed: the usual report
+                out = clean_book(book, self.where(), self.report, int(rows[0]), self.options.strict, names)
             else:   # rows of other symbols were removed: report file rows
                 out = clean_rows((book, rows), self.where(), self.report, self.options.strict, names, "")
             if out is not None and len(out):
@@ -257,7 +257,7 @@ class TardisDerivativeTickerReader(_TardisCsv):
             bad = ~np.isfinite(rate)
             if bad.any():
                 i = int(np.argmax(bad))
-                row = int(rows[i]) if rows is not None else offset + i
+                row = int(rows[i])
                 if self.options.strict:
                     raise TapeError(f"{self.where('funding_rate')}: row {row} has a non-finite funding rate "
                                     f"({float(rate[i])!r}); {int(bad.sum())} such rows in this batch (--strict)")
