@@ -241,13 +241,13 @@ def test_incremental_unknown_side_and_no_snapshot_are_errors(tmp_path):
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_incremental_read_in_tiny_blocks_gives_the_same_book(monkeypatch, tmp_path, gz):
-    from clusterlob.tape.readers import tardis_l2
+    from clusterlob.tape.readers import csv_blocks
     path = INCREMENTAL
     if gz:
         path = tmp_path / "incremental.csv.gz"
         path.write_bytes(gzip.compress(INCREMENTAL.read_bytes()))
     whole = Book.concat(read(TardisIncrementalReader, INCREMENTAL)[0])
-    monkeypatch.setattr(tardis_l2, "_BLOCK_BYTES", 50)      # lines split across reads
+    monkeypatch.setattr(csv_blocks, "_BLOCK_BYTES", 50)      # lines split across reads
     parts, _, report = read(TardisIncrementalReader, path)
     assert len(parts) > 1 and report.rows_read == 12
     small = Book.concat(parts)

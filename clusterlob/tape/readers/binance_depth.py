@@ -34,7 +34,7 @@ from ..validate import TS_MIN_US, check_timestamps, require_columns
 from .base import Reader, symbol_mask, text_codes
 from .l2_rows import KIND, L2RowBook, check_level_values, clean_rows, report_counts
 from .tardis import _TEXT_CODES, _header, _read_first_line
-from .tardis_l2 import csv_blocks
+from .csv_blocks import csv_blocks
 
 __all__ = ["BinanceDepthFileReader", "DepthChain", "DEPTH_FILE_COLUMNS"]
 
