@@ -301,6 +301,21 @@ def test_funding_is_a_day_partitioned_table_of_the_tape(tmp_path):
         read_funding(no_funding)
 
 
+def test_binance_mark_price_updates_are_the_funding_table(tmp_path):
+    path = DATA / "binance_funding" / "mark_price.txt"
+    result = convert([path], tmp_path / "tape", tick_size=0.1, lot_size=0.001)
+    f = read_funding(tmp_path / "tape")
+    # the second update has r = "" (no funding rate): dropped and counted
+    assert f.funding_rate.tolist() == [0.0001, -0.00005]
+    assert f.ts_local_us.tolist() == [T0 + 1_000_000, T0 + 3_000_000]
+    assert f.next_funding_us.tolist() == [1714550400000000] * 2
+    assert f.mark_price.tolist() == [100.15, 100.35] and f.index_price.tolist() == [100.1, 100.3]
+    (rep,) = result.report.files
+    reason = "mark price updates without a finite funding rate `r`"
+    assert rep.dropped == {reason: 1} and rep.first_row[reason] == 2
+    assert len(read_tape(tmp_path / "tape").trades) == 2
+
+
 # -- Binance historical depth files ----------------------------------------------------------------
 
 def test_binance_depth_file_fixture_gives_the_exact_book():
