@@ -5,8 +5,8 @@ Input
     text.  A message is a combined-stream wrapper ``{"stream": ..., "data": {...}}`` or a bare
     payload: ``trade``, ``aggTrade``, ``depthUpdate`` (any ``@depth`` / ``@depth@<n>ms`` diff
     stream), ``bookTicker``, ``markPriceUpdate`` (``@markPrice``), or a REST depth snapshot
-    ``{"lastUpdateId", "bids", "asks"}``.  Partial-book streams (``@depth5/10/20``), other streams and subscription replies are
-    counted and ignored.  Blank lines are skipped.
+    ``{"lastUpdateId", "bids", "asks"}``.  Partial-book streams (``@depth5/10/20``), other
+    streams and subscription replies are counted and ignored.  Blank lines are skipped.
 
 Trades
     ``ts_exch_us`` = ``T`` (ms) * 1000; ``ts_local_us`` = line prefix (ns) // 1000;

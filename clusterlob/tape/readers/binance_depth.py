@@ -93,7 +93,8 @@ class DepthChain:
                         self.unchecked += 1
                     if not ok:
                         flags[s] |= brk
-                        self.gaps.append((int(file_rows[s]), self.prev_id, f"pu={p_id}" if p_id >= 0 else f"first_update_id={f_id}", reason))
+                        shown = f"pu={p_id}" if p_id >= 0 else f"first_update_id={f_id}"
+                        self.gaps.append((int(file_rows[s]), self.prev_id, shown, reason))
                 self.prev_id = l_id
                 self.prev_snap = False
             if flag:
