@@ -170,6 +170,16 @@ def test_incremental_fixture_gives_the_exact_book():
     assert (reader.exchange, reader.symbol) == ("binance-futures", "BTCUSDT")
 
 
+def test_strict_names_the_file_row_of_a_crossed_book(tmp_path):
+    with pytest.raises(TapeError, match=r"the book after a group of rows row 8 has a crossed or locked book"):
+        read(TardisIncrementalReader, INCREMENTAL, strict=True)
+    lines = QUOTES.read_text().splitlines()          # an ETHUSDT row before the crossed one
+    path = tmp_path / "quotes.csv"
+    path.write_text("\n".join([lines[0], lines[1], lines[1].replace("BTCUSDT", "ETHUSDT"), *lines[2:]]) + "\n")
+    with pytest.raises(TapeError, match=r"the book at row 2 has a crossed or locked book"):
+        read(TardisQuotesReader, path, strict=True, symbol="BTCUSDT")
+
+
 def test_incremental_is_detected_as_such_not_as_trades(tmp_path):
     assert detect_reader(INCREMENTAL) is TardisIncrementalReader
     misnamed = tmp_path / "trades.parquet"

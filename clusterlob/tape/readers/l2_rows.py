@@ -105,7 +105,12 @@ def clean_rows(out, where: str, rep: FileReport, strict: bool, names: dict,
         return None
     book, file_rows = out
     scratch = FileReport(rep.path, rep.format)
-    kept = clean_book(book, where, scratch, 0, strict, names)
+    kept = clean_book(book, where, scratch, 0, False, names)
+    if strict and scratch.dropped:       # name the file row, not the book row
+        reason = min(scratch.dropped, key=lambda r: scratch.first_row.get(r, 0))
+        row = int(file_rows[scratch.first_row.get(reason, 0)])
+        raise TapeError(f"{where}: the book{what.split(' (')[0] or ' at'} row {row} has {reason}; "
+                        f"{sum(scratch.dropped.values())} such book rows in this batch (--strict)")
     rep.book_kept += scratch.book_kept
     for reason, n in scratch.dropped.items():
         rep.drop(f"book snapshots with {reason}{what}", n,
