@@ -171,7 +171,7 @@ def test_incremental_fixture_gives_the_exact_book():
 
 
 def test_strict_names_the_file_row_of_a_crossed_book(tmp_path):
-    with pytest.raises(TapeError, match=r"the book after a group of rows row 8 has a crossed or locked book"):
+    with pytest.raises(TapeError, match=r"the book after the group ending at row 8 has a crossed or locked book"):
         read(TardisIncrementalReader, INCREMENTAL, strict=True)
     lines = QUOTES.read_text().splitlines()          # an ETHUSDT row before the crossed one
     path = tmp_path / "quotes.csv"

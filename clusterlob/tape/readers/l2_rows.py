@@ -109,7 +109,8 @@ def clean_rows(out, where: str, rep: FileReport, strict: bool, names: dict,
     if strict and scratch.dropped:       # name the file row, not the book row
         reason = min(scratch.dropped, key=lambda r: scratch.first_row.get(r, 0))
         row = int(file_rows[scratch.first_row.get(reason, 0)])
-        raise TapeError(f"{where}: the book{what.split(' (')[0] or ' at'} row {row} has {reason}; "
+        at = f"after the group ending at row {row}" if what else f"at row {row}"
+        raise TapeError(f"{where}: the book {at} has {reason}; "
                         f"{sum(scratch.dropped.values())} such book rows in this batch (--strict)")
     rep.book_kept += scratch.book_kept
     for reason, n in scratch.dropped.items():
