@@ -3,6 +3,7 @@ table), Binance historical depth files; the row-book kernel against its Python t
 instrument's contract fields.  Every fixture is hand-written and its book worked out below."""
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -169,6 +170,16 @@ def test_incremental_fixture_gives_the_exact_book():
     assert (reader.exchange, reader.symbol) == ("binance-futures", "BTCUSDT")
 
 
+def test_strict_names_the_file_row_of_a_crossed_book(tmp_path):
+    with pytest.raises(TapeError, match=r"the book after the group ending at row 8 has a crossed or locked book"):
+        read(TardisIncrementalReader, INCREMENTAL, strict=True)
+    lines = QUOTES.read_text().splitlines()          # an ETHUSDT row before the crossed one
+    path = tmp_path / "quotes.csv"
+    path.write_text("\n".join([lines[0], lines[1], lines[1].replace("BTCUSDT", "ETHUSDT"), *lines[2:]]) + "\n")
+    with pytest.raises(TapeError, match=r"the book at row 2 has a crossed or locked book"):
+        read(TardisQuotesReader, path, strict=True, symbol="BTCUSDT")
+
+
 def test_incremental_is_detected_as_such_not_as_trades(tmp_path):
     assert detect_reader(INCREMENTAL) is TardisIncrementalReader
     misnamed = tmp_path / "trades.parquet"
@@ -211,6 +222,24 @@ def test_incremental_bad_value_skipped_puts_the_book_out_of_sync_until_the_next_
                           "snapshot (not applied)"] == 2
 
 
+def test_rows_are_file_rows_when_other_symbols_are_dropped(tmp_path):
+    lines = INCREMENTAL.read_text().splitlines()
+    eth = [line.replace("BTCUSDT", "ETHUSDT") for line in lines[1:4]]
+
+    def write(name, body):
+        path = tmp_path / name
+        path.write_text("\n".join([lines[0], *eth, *body]) + "\n")
+        return path
+
+    _, _, report = read(TardisIncrementalReader, write("two.csv", lines[1:]), symbol="BTCUSDT")
+    assert report.dropped["other symbols than BTCUSDT"] == 3
+    (crossed,) = [r for r in report.dropped if "crossed" in r]
+    assert report.first_row[crossed] == 8 + 3          # the crossing row, counted in the file
+    bad = lines[8].rsplit(",", 1)[0] + ",-1"           # data row 7 of the fixture, row 10 here
+    with pytest.raises(TapeError, match="row 10: column `amount`"):
+        read(TardisIncrementalReader, write("bad.csv", [*lines[1:8], bad, *lines[9:]]), symbol="BTCUSDT")
+
+
 def test_incremental_unknown_side_and_no_snapshot_are_errors(tmp_path):
     with pytest.raises(TapeError, match=r"column `side` has value 'buy' at row 3 \(expected bid or ask\)"):
         read(TardisIncrementalReader, bad_incremental(tmp_path, 3, "side", "buy"))
@@ -220,10 +249,20 @@ def test_incremental_unknown_side_and_no_snapshot_are_errors(tmp_path):
         read(TardisIncrementalReader, only_updates)
 
 
-def test_incremental_in_small_batches_gives_the_same_book():
+@pytest.mark.parametrize("gz", [False, True])
+def test_incremental_read_in_tiny_blocks_gives_the_same_book(monkeypatch, tmp_path, gz):
+    from clusterlob.tape.readers import csv_blocks
+    path = INCREMENTAL
+    if gz:
+        path = tmp_path / "incremental.csv.gz"
+        path.write_bytes(gzip.compress(INCREMENTAL.read_bytes()))
     whole = Book.concat(read(TardisIncrementalReader, INCREMENTAL)[0])
-    small = Book.concat(read(TardisIncrementalReader, INCREMENTAL, batch_rows=2)[0])
-    np.testing.assert_array_equal(whole.bid_px, small.bid_px)
+    monkeypatch.setattr(csv_blocks, "_BLOCK_BYTES", 50)      # lines split across reads
+    parts, _, report = read(TardisIncrementalReader, path)
+    assert len(parts) > 1 and report.rows_read == 12
+    small = Book.concat(parts)
+    for name in ("ts_local_us", "bid_px", "bid_sz", "ask_px", "ask_sz"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(small, name))
 
 
 # -- Tardis quotes / book_ticker -----------------------------------------------------------------
@@ -270,6 +309,21 @@ def test_funding_is_a_day_partitioned_table_of_the_tape(tmp_path):
     convert([DATA / "tardis" / "trades_tiny.csv"], no_funding)
     with pytest.raises(TapeError, match="has no funding table"):
         read_funding(no_funding)
+
+
+def test_binance_mark_price_updates_are_the_funding_table(tmp_path):
+    path = DATA / "binance_funding" / "mark_price.txt"
+    result = convert([path], tmp_path / "tape", tick_size=0.1, lot_size=0.001)
+    f = read_funding(tmp_path / "tape")
+    # the second update has r = "" (no funding rate): dropped and counted
+    assert f.funding_rate.tolist() == [0.0001, -0.00005]
+    assert f.ts_local_us.tolist() == [T0 + 1_000_000, T0 + 3_000_000]
+    assert f.next_funding_us.tolist() == [1714550400000000] * 2
+    assert f.mark_price.tolist() == [100.15, 100.35] and f.index_price.tolist() == [100.1, 100.3]
+    (rep,) = result.report.files
+    reason = "mark price updates without a finite funding rate `r`"
+    assert rep.dropped == {reason: 1} and rep.first_row[reason] == 2
+    assert len(read_tape(tmp_path / "tape").trades) == 2
 
 
 # -- Binance historical depth files ----------------------------------------------------------------

@@ -168,3 +168,16 @@ def test_convert_command_on_a_folder_and_on_mixed_symbols(tmp_path):
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: inputs disagree on the symbol")
     proc = run_cli(DATA / "binance_depth" / "depth_tiny.csv", "--out", tmp_path / "coin")
     assert proc.returncode == 2 and "--contract-size" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_coin_m_recording_is_inverse_and_needs_a_contract_size(tmp_path):
+    coin = tmp_path / "coin"
+    coin.mkdir()
+    for f in STREAM.iterdir():
+        (coin / f.name).write_text(f.read_text().replace("BTCUSDT", "BTCUSD_PERP"))
+    with pytest.raises(TapeError, match=r"BTCUSD_PERP is inverse .*\(--contract-size"):
+        convert([coin], tmp_path / "a", tick_size=0.01, lot_size=0.001)
+    result = convert([coin], tmp_path / "b", tick_size=0.01, lot_size=0.001, contract_size=100.0)
+    inst = read_tape(tmp_path / "b").instrument
+    assert (inst.exchange, inst.inverse, inst.contract_size) == ("binance-delivery", True, 100.0)
+    assert "inverse contract of 100" in result.lines()[0]

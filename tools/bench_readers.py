@@ -15,6 +15,9 @@ file and many.
    and prints the same figures.
 4. Times the compiled kernel against the plain-Python twin (``tests/l2_rows_reference.py``)
    on the first 200,000 rows and prints the ratio.
+5. With ``--recording FILE`` (a Binance recording, e.g. ../shared/data/binance-futures/
+   btcusdt_20240808.gz), converts it whole and split into ``--files`` files (only the first
+   holds the REST snapshot) and prints both, with whether the two tapes are identical.
 
 The machine may be shared: the load average is printed at the end.
 """
@@ -117,11 +120,33 @@ def kernel_vs_reference(table: pa.Table, n: int = 200_000) -> tuple[float, float
     return fast, slow
 
 
+def recording_split(path: Path, files: int, work: Path) -> None:
+    import gzip
+
+    with gzip.open(path, "rb") as f:
+        lines = f.read().splitlines(keepends=True)
+    parts = work / "recording_parts"
+    parts.mkdir(exist_ok=True)
+    step = -(-len(lines) // files)
+    for k in range(files):
+        (parts / f"part{k}.txt.gz").write_bytes(gzip.compress(b"".join(lines[k * step:(k + 1) * step]), 1))
+    secs_one, rss_one = convert_child([path], work / "rec_one")
+    secs_parts, rss_parts = convert_child([parts], work / "rec_parts")
+    from clusterlob.tape import read_tape
+    a, b = read_tape(work / "rec_one"), read_tape(work / "rec_parts")
+    same = all(np.array_equal(getattr(a.book, n), getattr(b.book, n), equal_nan=True)
+               for n in ("ts_local_us", "bid_px", "bid_sz", "ask_px", "ask_sz")) and \
+        np.array_equal(a.trades.trade_id, b.trades.trade_id)
+    print(f"{path.name}: {len(lines):,} lines, one file {secs_one:.1f} s ({rss_one:.0f} MB), "
+          f"{files} files {secs_parts:.1f} s ({rss_parts:.0f} MB); tapes identical: {same}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 4_000_000])
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--work")
+    parser.add_argument("--recording", help="a Binance recording to convert whole and split")
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-readers-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -144,8 +169,10 @@ def main(argv=None) -> int:
         label = f"{args.files} files of the largest"
         print(f"{label:<34}{table.num_rows:>12,}{secs:>10.1f}{table.num_rows / secs:>12,.0f}{rss:>13.0f}")
         fast, slow = kernel_vs_reference(table)
-        print(f"kernel vs plain-Python twin on 200,000 rows: {fast:.3f} s vs {slow:.3f} s "
+        print(f"kernel vs plain-Python twin on {min(200_000, table.num_rows):,} rows: {fast:.3f} s vs {slow:.3f} s "
               f"({slow / fast:.0f}x)")
+        if args.recording:
+            recording_split(Path(args.recording), args.files, work)
         print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     finally:
         if not args.work:

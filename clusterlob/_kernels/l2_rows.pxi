@@ -27,7 +27,7 @@ cdef enum:
     L2_STATE_EXCH = 4         # its last row's exchange time
     L2_STATE_LOCAL = 5        # its last row's local time
     L2_STATE_PREV_SNAP = 6    # 1 when the previous row was a snapshot row
-    L2_STATE_ROW = 7          # the file row (row_offset + i) of the pending group's last row
+    L2_STATE_ROW = 7          # the file row (file_row[i]) of the pending group's last row
     L2_STATE_SIZE = 8
 
 # counts (IN/OUT, int64[L2_COUNTS_SIZE]), added to
@@ -66,18 +66,19 @@ cdef inline Py_ssize_t _l2_emit(BinanceL2Book book, int64_t[::1] state, Py_ssize
 
 def l2_apply_rows(BinanceL2Book book not None, const int64_t[::1] group, const int64_t[::1] ts_exch,
                   const int64_t[::1] ts_local, const int8_t[::1] kind, const double[::1] price,
-                  const double[::1] amount, int64_t[::1] state, int64_t[::1] counts,
-                  int64_t[::1] out_exch, int64_t[::1] out_local, int64_t[::1] out_row,
-                  double[:, :, ::1] out_levels, int64_t row_offset=0, bint final=False):
+                  const double[::1] amount, const int64_t[::1] file_row, int64_t[::1] state,
+                  int64_t[::1] counts, int64_t[::1] out_exch, int64_t[::1] out_local,
+                  int64_t[::1] out_row, double[:, :, ::1] out_levels, bint final=False):
     """Apply one batch of level rows to ``book``; return the number of snapshots written.
 
     IN: ``group`` (n,) group key (rows of one message share it); ``ts_exch``, ``ts_local``
     (n,) times (us); ``kind`` (n,) L2_* bits; ``price`` (n,) > 0, ``amount`` (n,) >= 0
-    (0 removes the level), validated by the caller.
+    (0 removes the level), validated by the caller; ``file_row`` (n,) each row's row in its
+    file (for reports).
     IN/OUT: ``state`` (L2_STATE_SIZE,), ``counts`` (L2_COUNTS_SIZE,).
     OUT: ``out_exch``, ``out_local``, ``out_row`` (n + 1,), ``out_levels`` (n + 1, 4, L): one row per
     finished group while in sync (bid_px, bid_sz, ask_px, ask_sz, best first, NaN-padded).
-    ``out_row`` is the file row (``row_offset`` + index) of the group's last row.
+    ``out_row`` is the file row of the group's last row.
     ``final``: the stream ends after this batch (the pending group is closed).
 
     Rules: a snapshot row after a non-snapshot row (or flagged L2_NEW_BLOCK) clears the book
@@ -89,7 +90,7 @@ def l2_apply_rows(BinanceL2Book book not None, const int64_t[::1] group, const i
     cdef int k
     cdef bint snap, new_block
     if ts_exch.shape[0] != n or ts_local.shape[0] != n or kind.shape[0] != n or price.shape[0] != n \
-            or amount.shape[0] != n:
+            or amount.shape[0] != n or file_row.shape[0] != n:
         raise ValueError("l2_apply_rows: the row arrays must have one length")
     if out_exch.shape[0] < n + 1 or out_local.shape[0] < n + 1 or out_row.shape[0] < n + 1 \
             or out_levels.shape[0] < n + 1 \
@@ -135,7 +136,7 @@ def l2_apply_rows(BinanceL2Book book not None, const int64_t[::1] group, const i
         state[L2_STATE_GROUP] = group[i]
         state[L2_STATE_EXCH] = ts_exch[i]
         state[L2_STATE_LOCAL] = ts_local[i]
-        state[L2_STATE_ROW] = row_offset + i
+        state[L2_STATE_ROW] = file_row[i]
     if final and state[L2_STATE_PENDING]:
         n_out = _l2_emit(book, state, n_out, out_exch, out_local, out_row, out_levels)
     return n_out

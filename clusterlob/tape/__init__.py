@@ -5,7 +5,9 @@ day-partitioned Parquet.
   tape directory (:func:`read_tape`, :func:`iter_days`, :func:`read_funding`) and its manifest;
 * :mod:`.writer` - :class:`TapeWriter`, :func:`write_tape` (atomic, any day order);
 * :mod:`.validate` - the validation rules every reader applies, with counted drops;
-* :mod:`.readers` - Tardis, flat and pointline Parquet, Binance recordings; format detection;
+* :mod:`.readers` - Tardis (trades, book snapshots, incremental_book_L2, quotes, derivative_ticker),
+  flat and pointline Parquet, Binance recordings and historical depth files; format detection;
+  many files as one stream;
 * :mod:`.convert` - :func:`convert` (``python -m clusterlob.convert``);
 * :mod:`.synth` - :func:`generate_tape` (``python -m clusterlob.synth``).
 

@@ -4,9 +4,9 @@ Input
     One message a line, ``<local receive time, ns since the epoch> <JSON>``, gzip or plain
     text.  A message is a combined-stream wrapper ``{"stream": ..., "data": {...}}`` or a bare
     payload: ``trade``, ``aggTrade``, ``depthUpdate`` (any ``@depth`` / ``@depth@<n>ms`` diff
-    stream), ``bookTicker``, or a REST depth snapshot ``{"lastUpdateId", "bids", "asks"}``.
-    Partial-book streams (``@depth5/10/20``), other streams and subscription replies are
-    counted and ignored.  Blank lines are skipped.
+    stream), ``bookTicker``, ``markPriceUpdate`` (``@markPrice``), or a REST depth snapshot
+    ``{"lastUpdateId", "bids", "asks"}``.  Partial-book streams (``@depth5/10/20``), other
+    streams and subscription replies are counted and ignored.  Blank lines are skipped.
 
 Trades
     ``ts_exch_us`` = ``T`` (ms) * 1000; ``ts_local_us`` = line prefix (ns) // 1000;
@@ -26,6 +26,13 @@ Book snapshots (25 levels, NaN-padded)
     that completed the sync (usually the REST snapshot line) and that update's ``T``: the
     book was not known earlier than that.  The REST snapshot alone emits nothing, nor does a
     book out of sync.  ``bookTicker`` messages are counted, not written.
+
+Funding
+    ``markPriceUpdate`` messages become rows of the tape's funding table
+    (:class:`~clusterlob.tape.Funding`): ``ts_exch_us`` = ``E`` * 1000, ``funding_rate`` =
+    ``r``, ``next_funding_us`` = ``T`` * 1000 (-1 when 0 or absent), ``mark_price`` = ``p``,
+    ``index_price`` = ``i``.  An update without a finite ``r`` (delivery contracts send
+    ``""``) is dropped and counted.
 
 Errors and counts
     Malformed lines are an error naming the line number, or counted and skipped with
@@ -59,7 +66,7 @@ import numpy as np
 
 from ...errors import TapeError
 from ... import _core
-from ..store import MAX_LEVELS, Book, Trades
+from ..store import MAX_LEVELS, Book, Funding, Trades
 from ..validate import clean_book, clean_trades
 from .base import Reader
 from .binance_book import DepthSync, L2Book, SequenceGap
@@ -351,6 +358,8 @@ class BinanceReader(Reader):
                 return ts_local_us if self._depth(stream, d, ts_local_us, line_no) else None
             if event in ("trade", "aggTrade"):
                 self._trade(event, d, ts_local_us, line_no)
+            elif event == "markPriceUpdate":
+                self._mark_price(d, ts_local_us, line_no)
             elif event == "bookTicker" or (event is None and "u" in d and "B" in d and "A" in d):
                 self.summary.messages["bookTicker"] += 1
                 if event is not None:
@@ -375,6 +384,33 @@ class BinanceReader(Reader):
         except (ValueError, TypeError, OverflowError) as exc:
             self._bad(line_no, str(exc))
         return None
+
+    def _mark_price(self, d: dict, ts_local_us: int, line_no: int) -> None:
+        """A ``@markPrice`` update: one row of the tape's funding table (funding rate ``r``,
+        next funding time ``T``, mark ``p``, index ``i``; exchange time ``E``)."""
+        counts = self.summary.messages
+        counts["markPriceUpdate"] = counts.get("markPriceUpdate", 0) + 1
+        if not self._symbol_ok(str(d["s"]), line_no):
+            return
+        self._futures = True
+        rate = float(d["r"]) if d.get("r") not in (None, "") else float("nan")
+        if not np.isfinite(rate):
+            self.report.drop("mark price updates without a finite funding rate `r`", 1, line_no - 1)
+            return
+        self._funding_rows.append((int(d["E"]) * 1000, ts_local_us, int(d["T"]) * 1000 if d.get("T") else -1,
+                                   rate, float(d["p"]), float(d["i"]) if d.get("i") not in (None, "") else np.nan))
+
+    def _flush_funding(self):
+        """The mark price rows gathered so far as a Funding batch (None when there are none)."""
+        rows, self._funding_rows = self._funding_rows, []
+        if not rows:
+            return None
+        ints = np.array([r[:3] for r in rows], dtype=np.int64)
+        floats = np.array([r[3:] for r in rows], dtype=np.float64)
+        nan = np.full(len(rows), np.nan)
+        self.report.flag("mark price updates kept (the tape's funding table)", len(rows))
+        return Funding(ints[:, 0], ints[:, 1], floats[:, 0], ints[:, 2], nan, floats[:, 1], floats[:, 2],
+                       nan.copy(), nan.copy())
 
     # -- output -------------------------------------------------------------------------
     def _new_book_rows(self) -> None:
@@ -431,6 +467,7 @@ class BinanceReader(Reader):
         self._trades_out = 0
         self._trade_source = None
         self._agg_written = False
+        self._funding_rows: list = []
         self._new_book_rows()
         rows = min(self.options.batch_rows, _MAX_TRADE_ROWS)
         self._trade_ints = np.empty((rows, len(_TRADE_INTS)), np.int64)
@@ -470,6 +507,8 @@ class BinanceReader(Reader):
                         continue
                     rows_read += 1
                     row_ts = self._message(scanner.lines + slow_lines, raw)
+                    if len(self._funding_rows) >= _MAX_TRADE_ROWS:
+                        yield self._flush_funding()
                 if row_ts is not None and self._book_row(row_ts):
                     out = self._flush_book()
                     if out is not None:
@@ -480,7 +519,7 @@ class BinanceReader(Reader):
         if scanner.lines:
             self._futures = True            # the scanner takes only USD-M shaped lines
         self._finish()
-        for out in (self._flush_trades(), self._flush_book()):
+        for out in (self._flush_trades(), self._flush_book(), self._flush_funding()):
             if out is not None:
                 yield out
 

@@ -34,7 +34,7 @@ from ..validate import TS_MIN_US, check_timestamps, require_columns
 from .base import Reader, symbol_mask, text_codes
 from .l2_rows import KIND, L2RowBook, check_level_values, clean_rows, report_counts
 from .tardis import _TEXT_CODES, _header, _read_first_line
-from .tardis_l2 import csv_blocks
+from .csv_blocks import csv_blocks
 
 __all__ = ["BinanceDepthFileReader", "DepthChain", "DEPTH_FILE_COLUMNS"]
 
@@ -55,7 +55,7 @@ class DepthChain:
         self.unchecked = 0
         self.gaps: list = []                 # (row, last id, pu or first id, reason)
 
-    def mark(self, first_id, last_id, prev_id, snap, offset: int) -> np.ndarray:
+    def mark(self, first_id, last_id, prev_id, snap, file_rows) -> np.ndarray:
         """Per-row kind bits (NEW_BLOCK, SKIP, BREAK) from the id columns of one batch."""
         n = len(last_id)
         flags = np.zeros(n, np.int8)
@@ -93,7 +93,8 @@ class DepthChain:
                         self.unchecked += 1
                     if not ok:
                         flags[s] |= brk
-                        self.gaps.append((offset + s, self.prev_id, f"pu={p_id}" if p_id >= 0 else f"first_update_id={f_id}", reason))
+                        shown = f"pu={p_id}" if p_id >= 0 else f"first_update_id={f_id}"
+                        self.gaps.append((int(file_rows[s]), self.prev_id, shown, reason))
                 self.prev_id = l_id
                 self.prev_snap = False
             if flag:
@@ -125,13 +126,13 @@ class BinanceDepthFileReader(Reader):
         cols = set(_header(head))
         return "update_type" in cols or "first_update_id" in cols
 
-    def _codes(self, batch, name, allowed: dict, offset: int) -> np.ndarray:
+    def _codes(self, batch, name, allowed: dict, rows: np.ndarray) -> np.ndarray:
         codes, values = text_codes(batch.column(name))
         lookup = np.array([allowed.get(v.strip().lower(), -1) for v in values] or [-1], dtype=np.int8)
         out = lookup[codes]
         if (out < 0).any():
             i = int(np.argmax(out < 0))
-            raise TapeError(f"{self.where(name)} has value {values[codes[i]]!r} at row {offset + i} "
+            raise TapeError(f"{self.where(name)} has value {values[codes[i]]!r} at row {int(rows[i])} "
                             f"(expected {' or '.join(allowed)})")
         return out
 
@@ -155,6 +156,9 @@ class BinanceDepthFileReader(Reader):
             if keep is not None:
                 self.report.drop(f"other symbols than {self.options.symbol}", int((~keep).sum()))
                 batch = batch.filter(pa.array(keep))
+                rows = np.flatnonzero(keep) + offset
+            else:
+                rows = np.arange(offset, offset + batch.num_rows, dtype=np.int64)
             if not batch.num_rows:
                 continue
             if self.symbol is None:
@@ -174,17 +178,17 @@ class BinanceDepthFileReader(Reader):
                 ts = ts * 1000
             check_timestamps(ts, where, time_col, offset)
             prev_id = batch.column("pu").fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-            snap = self._codes(batch, "update_type", {"snap": 1, "set": 0}, offset)
-            ask = self._codes(batch, "side", {"a": 1, "b": 0}, offset)
+            snap = self._codes(batch, "update_type", {"snap": 1, "set": 0}, rows)
+            ask = self._codes(batch, "side", {"a": 1, "b": 0}, rows)
             price = batch.column("price").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
             qty = batch.column("qty").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            bad = check_level_values(price, qty, where, offset, "price", "qty", self.options.skip_bad, self.report)
+            bad = check_level_values(price, qty, where, rows, "price", "qty", self.options.skip_bad, self.report)
             kind = (ask * KIND["ask"] + snap * KIND["snapshot"]).astype(np.int8)
-            kind |= chain.mark(ints["first_update_id"], ints["last_update_id"], prev_id, snap.astype(bool), offset)
+            kind |= chain.mark(ints["first_update_id"], ints["last_update_id"], prev_id, snap.astype(bool), rows)
             if bad.any():
                 kind[bad] |= KIND["break"] | KIND["skip"]
                 price, qty = np.where(bad, 1.0, price), np.where(bad, 0.0, qty)
-            out = rb.apply(ints["last_update_id"], ts, ts, kind, price, qty, offset)
+            out = rb.apply(ints["last_update_id"], ts, ts, kind, price, qty, rows)
             book = clean_rows(out, where, self.report, self.options.strict, names)
             if book is not None:
                 yield book

@@ -52,11 +52,13 @@ class L2RowBook:
     def count(self, name: str) -> int:
         return int(self.counts[_COUNTS[name]])
 
-    def apply(self, group, ts_exch_us, ts_local_us, kind, price, amount, row_offset: int = 0,
+    def apply(self, group, ts_exch_us, ts_local_us, kind, price, amount, file_rows=0,
               final: bool = False):
         """Apply one batch; ``(Book, file_rows)`` of the groups it finished, or None.
 
-        ``file_rows`` holds, for each book row, the file row of its group's last row.  The
+        ``file_rows``: each input row's row in its file (an array), or the first one's (an
+        int, the rest following).  The returned ``file_rows`` hold, for each book row, the file
+        row of its group's last row.  The
         batch is applied in chunks of at most ``CHUNK_ROWS`` rows, so the output buffers stay
         small (a group can write one row per input row).
         """
@@ -65,6 +67,9 @@ class L2RowBook:
         group, ts_exch_us, ts_local_us = as_i8(group), as_i8(ts_exch_us), as_i8(ts_local_us)
         kind, price, amount = np.ascontiguousarray(kind, dtype=np.int8), as_f8(price), as_f8(amount)
         n = len(group)
+        if np.ndim(file_rows) == 0:
+            file_rows = np.arange(int(file_rows), int(file_rows) + n, dtype=np.int64)
+        file_rows = as_i8(file_rows)
         parts = []
         for a in range(0, max(n, 1), CHUNK_ROWS):
             b = min(a + CHUNK_ROWS, n)
@@ -74,8 +79,8 @@ class L2RowBook:
             out_row = np.empty(m + 1, np.int64)
             out_levels = np.empty((m + 1, 4, self.levels))
             k = _core.l2_apply_rows(self.book, group[a:b], ts_exch_us[a:b], ts_local_us[a:b], kind[a:b],
-                                    price[a:b], amount[a:b], self.state, self.counts, out_exch, out_local,
-                                    out_row, out_levels, row_offset + a, final and b == n)
+                                    price[a:b], amount[a:b], file_rows[a:b], self.state, self.counts,
+                                    out_exch, out_local, out_row, out_levels, final and b == n)
             if k:
                 parts.append((Book(out_exch[:k].copy(), out_local[:k].copy(),
                                    *(out_levels[:k, j].copy() for j in range(4))), out_row[:k].copy()))
@@ -100,7 +105,13 @@ def clean_rows(out, where: str, rep: FileReport, strict: bool, names: dict,
         return None
     book, file_rows = out
     scratch = FileReport(rep.path, rep.format)
-    kept = clean_book(book, where, scratch, 0, strict, names)
+    kept = clean_book(book, where, scratch, 0, False, names)
+    if strict and scratch.dropped:       # name the file row, not the book row
+        reason = min(scratch.dropped, key=lambda r: scratch.first_row.get(r, 0))
+        row = int(file_rows[scratch.first_row.get(reason, 0)])
+        at = f"after the group ending at row {row}" if what else f"at row {row}"
+        raise TapeError(f"{where}: the book {at} has {reason}; "
+                        f"{sum(scratch.dropped.values())} such book rows in this batch (--strict)")
     rep.book_kept += scratch.book_kept
     for reason, n in scratch.dropped.items():
         rep.drop(f"book snapshots with {reason}{what}", n,
@@ -108,10 +119,10 @@ def clean_rows(out, where: str, rep: FileReport, strict: bool, names: dict,
     return kept if len(kept) else None
 
 
-def check_level_values(price: np.ndarray, amount: np.ndarray, where: str, offset: int,
+def check_level_values(price: np.ndarray, amount: np.ndarray, where: str, file_rows: np.ndarray,
                        price_col: str, amount_col: str, skip_bad: bool, rep: FileReport) -> np.ndarray:
     """Rows whose price is not a finite number > 0 or whose amount is not a finite number
-    >= 0: an error naming the first (column, row, value), or with ``skip_bad`` a boolean
+    >= 0: an error naming the first (column, file row, value), or with ``skip_bad`` a boolean
     mask of them (counted; the caller marks them as breaks)."""
     with np.errstate(invalid="ignore"):
         bad_price = ~(np.isfinite(price) & (price > 0))
@@ -123,12 +134,12 @@ def check_level_values(price: np.ndarray, amount: np.ndarray, where: str, offset
     column, value, rule = ((price_col, price[i], "a finite number > 0") if bad_price[i]
                            else (amount_col, amount[i], "a finite number >= 0"))
     if not skip_bad:
-        raise TapeError(f"{where}: row {offset + i}: column `{column}` must be {rule}, got {float(value)!r} "
+        raise TapeError(f"{where}: row {int(file_rows[i])}: column `{column}` must be {rule}, got {float(value)!r} "
                         f"({int(bad.sum())} such rows in this batch; --skip-bad skips them and marks the "
                         f"book out of sync until the next snapshot)")
     rep.drop("rows with a price that is not a finite number > 0 or an amount that is not a finite "
              "number >= 0 (skipped; the book is out of sync from there until the next snapshot)",
-             int(bad.sum()), offset + i)
+             int(bad.sum()), int(file_rows[i]))
     return bad
 
 

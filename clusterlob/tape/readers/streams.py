@@ -72,7 +72,7 @@ def expand_inputs(inputs) -> list[Path]:
     return unique
 
 
-_PRODUCES = {"BinanceReader": {"trades", "book"}, "TardisTradesReader": {"trades"},
+_PRODUCES = {"BinanceReader": {"trades", "book", "funding"}, "TardisTradesReader": {"trades"},
              "TardisBookReader": {"book"}, "FlatTradesParquetReader": {"trades"},
              "FlatBookParquetReader": {"book"}, "PointlineTradesReader": {"trades"},
              "PointlineBookReader": {"book"}}

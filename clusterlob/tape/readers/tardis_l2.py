@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from ...errors import TapeError
 from ..store import Book, Funding
 from ..validate import check_timestamps, clean_book, require_columns
-from .base import Reader, explain_arrow_error, symbol_mask, text_codes
+from .base import Reader, symbol_mask, text_codes
+from .csv_blocks import csv_blocks
 from .l2_rows import KIND, L2RowBook, check_level_values, clean_rows, report_counts
 from .tardis import _TEXT_CODES, _header, _read_first_line
 
@@ -51,43 +51,6 @@ DERIVATIVE_TICKER_COLUMNS = ("exchange", "symbol", "timestamp", "local_timestamp
                              "funding_rate", "predicted_funding_rate", "open_interest", "last_price",
                              "index_price", "mark_price")
 _NAMES = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
-_BLOCK_BYTES = 8 << 20
-
-
-def csv_blocks(reader: Reader, columns: list, types: dict, header: list):
-    """Record batches of a (possibly gzipped) CSV, parsed block by block of whole lines.
-
-    pyarrow's streaming CSV reader reads ahead of its consumer without bound (its peak memory
-    grows with the file: 100 MB at 80 MB of CSV, 300 MB at 320 MB, measured with pyarrow
-    26); reading fixed blocks of lines and parsing each with ``read_csv`` keeps memory at a
-    few blocks whatever the file size.
-    """
-    compression = "gzip" if reader.path.open("rb").read(2) == b"\x1f\x8b" else None
-    where = reader.where()
-    read_options = pacsv.ReadOptions(column_names=header, skip_rows=0)
-    convert = pacsv.ConvertOptions(column_types=types, include_columns=columns, strings_can_be_null=False)
-    try:
-        with pa.input_stream(str(reader.path), compression=compression) as src:
-            rest, first = b"", True
-            while True:
-                chunk = src.read(_BLOCK_BYTES)
-                data = rest + chunk
-                if chunk:
-                    cut = data.rfind(b"\n")
-                    if cut < 0:
-                        rest = data
-                        continue
-                    data, rest = data[:cut + 1], data[cut + 1:]
-                if first:
-                    data = data[data.find(b"\n") + 1:] if b"\n" in data else b""
-                    first = False
-                if data.strip():
-                    table = pacsv.read_csv(pa.py_buffer(data), read_options=read_options, convert_options=convert)
-                    yield from table.to_batches()
-                if not chunk:
-                    return
-    except (pa.ArrowInvalid, OSError, EOFError) as exc:
-        raise explain_arrow_error(exc, where, reader.path, header) from None
 
 
 class _TardisCsv(Reader):
@@ -112,7 +75,7 @@ class _TardisCsv(Reader):
                 batch = batch.filter(pa.array(keep))
                 rows = np.flatnonzero(keep) + offset
             else:
-                rows = None
+                rows = np.arange(offset, offset + batch.num_rows, dtype=np.int64)
             if batch.num_rows and self.symbol is None:
                 self.symbol = str(batch.column("symbol")[0].as_py())
                 self.exchange = str(batch.column("exchange")[0].as_py())
@@ -166,7 +129,7 @@ class TardisIncrementalReader(_TardisCsv):
         out = lookup[codes]
         if (out < 0).any():
             i = int(np.argmax(out < 0))
-            row = int(rows[i]) if rows is not None else offset + i
+            row = int(rows[i])
             raise TapeError(f"{self.where(name)} has value {values[codes[i]]!r} at row {row} "
                             f"(expected {' or '.join(allowed)})")
         return out
@@ -184,13 +147,13 @@ class TardisIncrementalReader(_TardisCsv):
             snap = self._codes(batch, "is_snapshot", {"true": 1, "false": 0}, offset, rows)
             ask = self._codes(batch, "side", {"bid": 0, "ask": 1}, offset, rows)
             price, amount = self._floats(batch, "price"), self._floats(batch, "amount")
-            bad = check_level_values(price, amount, where, offset, "price", "amount",
+            bad = check_level_values(price, amount, where, rows, "price", "amount",
                                      self.options.skip_bad, self.report)
             kind = (ask * KIND["ask"] + snap * KIND["snapshot"]).astype(np.int8)
             if bad.any():
                 kind[bad] |= KIND["break"] | KIND["skip"]
                 price, amount = np.where(bad, 1.0, price), np.where(bad, 0.0, amount)
-            out = rb.apply(ts_local, ts_exch, ts_local, kind, price, amount, offset)
+            out = rb.apply(ts_local, ts_exch, ts_local, kind, price, amount, rows)
             book = clean_rows(out, where, self.report, self.options.strict, _NAMES)
             if book is not None:
                 yield book
@@ -224,8 +187,8 @@ class TardisQuotesReader(_TardisCsv):
             book = Book(self._ints(batch, "timestamp", offset), self._ints(batch, "local_timestamp", offset),
                         col("bid_price"), col("bid_amount"), col("ask_price"), col("ask_amount"))
             names = dict(_NAMES, bid_px="bid_price", ask_px="ask_price")
-            if rows is None:
-                out = clean_book(book, self.where(), self.report, offset, self.options.strict, names)
+            if rows[-1] - rows[0] + 1 == len(rows):       # no rows removed: the usual report
+                out = clean_book(book, self.where(), self.report, int(rows[0]), self.options.strict, names)
             else:   # rows of other symbols were removed: report file rows
                 out = clean_rows((book, rows), self.where(), self.report, self.options.strict, names, "")
             if out is not None and len(out):
@@ -257,7 +220,7 @@ class TardisDerivativeTickerReader(_TardisCsv):
             bad = ~np.isfinite(rate)
             if bad.any():
                 i = int(np.argmax(bad))
-                row = int(rows[i]) if rows is not None else offset + i
+                row = int(rows[i])
                 if self.options.strict:
                     raise TapeError(f"{self.where('funding_rate')}: row {row} has a non-finite funding rate "
                                     f"({float(rate[i])!r}); {int(bad.sum())} such rows in this batch (--strict)")
