@@ -350,6 +350,7 @@ def kmeans(X, k: int = 3, *, n_init: int = 1, max_iter: int = 300, tol: float = 
         init_inertias.append(run[2])
         if best is None or run[2] < best[2]:
             best = run
+    assert best is not None                # n_init >= 1 was checked
     centers, labels, fit_inertia, counts, n_iter, converged = best
     del best, run
     rows_fit = X_fit.shape[0]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features
@@ -192,9 +193,10 @@ class ClusterModel:
                 + " but the features use " + ", ".join(f"{k}={theirs.get(k)!r}" for k in diff))
 
 
-def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_iter: int = 300,
+def fit_model(z: ArrayLike, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_iter: int = 300,
               tol: float = 1e-4, seed: int = 0, fit_sample: int | None = None,
-              margin: float = DEFAULT_MARGIN, source: dict | None = None):
+              margin: float = DEFAULT_MARGIN, source: dict | None = None
+              ) -> tuple[ClusterModel, np.ndarray]:
     """Cluster z-scored features and align the clusters to roles by rule.
 
     Parameters
@@ -243,14 +245,14 @@ def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_
     return model, result.labels
 
 
-def save_model(model: ClusterModel, path, *, overwrite: bool = False) -> Path:
+def save_model(model: ClusterModel, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model`` as JSON to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
     if not isinstance(model, ClusterModel):
         raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
     return write_json(path, model.to_dict(), overwrite=overwrite)
 
 
-def load_model(path, *, settings: FeatureSettings | None = None) -> ClusterModel:
+def load_model(path: str | Path, *, settings: FeatureSettings | None = None) -> ClusterModel:
     """Read and validate a model file.
 
     Parameters

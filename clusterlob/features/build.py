@@ -260,9 +260,12 @@ class RollingState:
         except (KeyError, ValueError, TypeError):
             raise ParameterError(f"rolling state: `window` must be an integer, got {d.get('window')!r}") from None
         f, fl, it = _N_FEATURES, np.float64, np.int64
+        n_seen, run_length, since_recompute = (
+            array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute"))
+        shift, mean_shifted, m2, m2_peak = (
+            array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak"))
         return cls(str(d.get("settings_key")), window, array("ring", (f, window), fl, np.nan),
-                   *(array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute")),
-                   *(array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak")),
+                   n_seen, run_length, since_recompute, shift, mean_shifted, m2, m2_peak,
                    array("book_state", (6,), fl, np.nan), array("book_times", (5,), it, int(_NO_TIME)),
                    int(d.get("rows", 0)))
 
@@ -362,10 +365,10 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
     else:
         book_state, book_times = state.book_state.copy(), state.book_times.copy()
     raw = np.empty((rows.shape[0], _N_FEATURES))
+    bid_px, ask_px, bid_sz, ask_sz = (np.asarray(getattr(book, name), dtype=np.float64)
+                                      for name in ("bid_px", "ask_px", "bid_sz", "ask_sz"))
     n_no_book = _core.asof_trade_features(
-        trade_ts, side, amount, rows, book_ts, book_order,
-        *(np.asarray(getattr(book, name), dtype=np.float64)
-          for name in ("bid_px", "ask_px", "bid_sz", "ask_sz")),
+        trade_ts, side, amount, rows, book_ts, book_order, bid_px, ask_px, bid_sz, ask_sz,
         settings.levels, settings.asof == "strict", float(tape.instrument.tick_size),
         settings.convention == "aggressor", book_state, book_times, raw)
     counts = {"trades": len(trades), "unknown_side": int(len(trades) - rows.shape[0]),

@@ -81,8 +81,8 @@ def main(argv=None) -> int:
         written = []
         if args.out:
             for mapping, result in run.results.items():
-                sub = Path(args.out) / (mapping if args.compare else "")
-                paths, notes = write_outputs(sub, run, result, args.force)
+                out_dir = Path(args.out) / (mapping if args.compare else "")
+                paths, notes = write_outputs(out_dir, run, result, args.force)
                 written += paths
                 for note in notes:
                     progress(note)

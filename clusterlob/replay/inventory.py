@@ -489,7 +489,8 @@ def run_experiment(market: SyntheticMarket | None = None, config: StrategyConfig
     config = EXPERIMENT_CONFIG if config is None else config
     seeds, thetas = _check_experiment(market, config, seeds, thetas)
     t0 = time.perf_counter()
-    runs = {theta: {policy: [] for policy in POLICIES} for theta in thetas}
+    runs: dict[float, dict[str, list[SeedRun]]] = {theta: {policy: [] for policy in POLICIES}
+                                                  for theta in thetas}
     for i, seed in enumerate(seeds):
         events = synthetic_events(market, seed, config)
         for theta in thetas:

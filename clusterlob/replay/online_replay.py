@@ -32,7 +32,7 @@ class OnlineReplay:
     state at the end, ``acks`` the gateway's acknowledgement counts.
     """
 
-    result: object
+    result: ReplayResult
     cluster: np.ndarray
     role: np.ndarray
     raw: np.ndarray | None
@@ -135,7 +135,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
         if actions is not None:
             sim.submit(actions, t)
     state = engine.snapshot()
-    cols = list(zip(*fills_rows)) if fills_rows else [[]] * 9
+    cols: list = list(zip(*fills_rows)) if fills_rows else [[]] * 9
     fills = Fills(np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int64),
                   np.asarray(cols[2], np.int8), *(np.asarray(c, np.float64) for c in cols[3:]))
     first_us = 0 if first_us is None else first_us

@@ -88,7 +88,7 @@ def format_table(run: PipelineRun) -> str:
                 text = f"{s.buy_fills:,} / {s.sell_fills:,}"
             else:
                 value = getattr(s, name)
-                text = "n/a" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
+                text = "n/a" if isinstance(value, float) and math.isnan(value) else (fmt or "{}").format(value)
             cells.append(f"{text:>{width + 2}}")
         lines.append(f"{label:32}" + "".join(cells))
     return "\n".join(lines)

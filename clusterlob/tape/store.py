@@ -180,7 +180,8 @@ class Trades:
 
     def take(self, index) -> "Trades":
         """Rows selected by an integer index array, boolean mask or slice."""
-        return Trades(*(getattr(self, n)[index] for n in _TRADE_CORE),
+        return Trades(self.ts_exch_us[index], self.ts_local_us[index], self.price[index],
+                      self.amount[index], self.side[index], self.trade_id[index],
                       extra={k: v[index] for k, v in self.extra.items()})
 
     @classmethod
@@ -200,8 +201,9 @@ class Trades:
             if set(p.extra) != keys:
                 raise TapeError(f"cannot join trades with different extra columns: "
                                 f"{sorted(keys)} vs {sorted(p.extra)}")
-        return cls(*(np.concatenate([getattr(p, n) for p in parts]) for n in _TRADE_CORE[:5]),
-                   np.concatenate(ids),
+        ts_exch_us, ts_local_us, price, amount, side = (
+            np.concatenate([getattr(p, n) for p in parts]) for n in _TRADE_CORE[:5])
+        return cls(ts_exch_us, ts_local_us, price, amount, side, np.concatenate(ids),
                    extra={k: np.concatenate([p.extra[k] for p in parts]) for k in sorted(keys)})
 
 
@@ -371,7 +373,8 @@ def read_tape(path, days=None, *, trades: bool = True, book: bool = True) -> Tap
     if trades:
         cols = _read_days(path, "trades", chosen, counts, _TRADE_CORE)
         if cols is not None:
-            out_trades = Trades(*(cols.pop(n) for n in _TRADE_CORE), extra=cols)
+            ts_exch_us, ts_local_us, price, amount, side, trade_id = (cols.pop(n) for n in _TRADE_CORE)
+            out_trades = Trades(ts_exch_us, ts_local_us, price, amount, side, trade_id, extra=cols)
     if book:
         need = ("ts_exch_us", "ts_local_us") + _BOOK_SIDES
         cols = _read_days(path, "book", chosen, counts, need)

@@ -92,8 +92,8 @@ class TapeWriter:
         self._unsorted: dict = {}      # (kind, day) -> rows found behind their predecessor
         self._rows: dict = {}          # (kind, day) -> rows
         self._schemas: dict = {}       # kind -> schema
-        self._levels = None
-        self._pool = None
+        self._levels: int | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._pending: list = []
         self._input_last: dict = {}    # kind -> last local time in input order
         self._input_backwards = {"trades": 0, "book": 0}

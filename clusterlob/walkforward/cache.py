@@ -228,9 +228,10 @@ def _first_change_times(start_state, start_times, first) -> tuple[int, int, int]
     """Last change times of (mid, bid, ask) right after the day's first snapshot."""
     ts, b0, a0 = first
     mid_new, mid_old = 0.5 * (b0 + a0), 0.5 * (start_state[0] + start_state[1])
-    return tuple(ts if _differs(new, old) else int(start_times[idx])
-                 for idx, new, old in ((_MID, mid_new, mid_old), (_BID, b0, start_state[0]),
-                                       (_ASK, a0, start_state[1])))
+    mid_t, bid_t, ask_t = (ts if _differs(new, old) else int(start_times[idx])
+                           for idx, new, old in ((_MID, mid_new, mid_old), (_BID, b0, start_state[0]),
+                                                 (_ASK, a0, start_state[1])))
+    return mid_t, bid_t, ask_t
 
 
 def _chain_book(start_state, start_times, day: _RawDay):
@@ -425,7 +426,11 @@ def _start_state(cache_dir, settings, statuses, i: int, built: dict) -> RollingS
     prev = statuses[i - 1].date
     if prev in built:
         return built[prev]
-    meta = _read_meta(_day_paths(cache_dir, settings, prev)[1])
+    meta_path = _day_paths(cache_dir, settings, prev)[1]
+    meta = _read_meta(meta_path)
+    if meta is None:                         # finished when planned, gone or damaged since
+        raise TapeError(f"feature cache file {meta_path} (day {prev}) is missing or unreadable; "
+                        f"run again to rebuild it")
     return RollingState.from_dict(meta["state"])
 
 

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings
 from ..cluster.model import save_model
 from ..report import markdown_table, to_jsonable, write_csv, write_json, write_markdown
 from ..cluster.roles import ROLE_NAMES
+from ..signals.ic import ICAggregate
 from ..signals.ofi import ALL_TRADES
 from .cache import atomic_path, build_cache, plan_cache
 from .windows import WalkForwardSettings, aggregate, fit_windows, plan_windows, score_windows, stability_rows
@@ -69,7 +70,7 @@ class WalkForwardResult:
     walkforward: WalkForwardSettings
     days: tuple
     windows: tuple
-    ic_aggregate: object
+    ic_aggregate: ICAggregate | None
     equity_times_us: np.ndarray
     equity: dict
     stability: tuple
@@ -106,7 +107,7 @@ def check_outputs_free(out_dir, overwrite: bool = False) -> None:
 
 def _day_notes(statuses, valid_rows: dict, wf: WalkForwardSettings) -> list[str]:
     from .windows import _calendar
-    notes = []
+    notes: list[str] = []
     if not statuses:
         return notes
     present = {s.date for s in statuses}
@@ -177,7 +178,11 @@ def run_walkforward(tape_dir, out_dir, settings: FeatureSettings = FeatureSettin
     t_cache = time.perf_counter() - t0
     from .cache import _day_paths, _read_meta
     metas = {s.date: _read_meta(_day_paths(cache_dir, settings, s.date)[1]) for s in statuses}
-    valid_rows = {d: int(m["counts"].get("valid_rows", 0)) for d, m in metas.items()}
+    unreadable = [d for d, m in metas.items() if m is None]
+    if unreadable:                           # built a moment ago: removed or damaged since
+        raise TapeError(f"feature cache file of day {unreadable[0]} in {cache_dir} is missing or "
+                        f"unreadable ({len(unreadable)} day(s)); run again to rebuild it")
+    valid_rows = {d: int(m["counts"].get("valid_rows", 0)) for d, m in metas.items() if m is not None}
     notes = _day_notes(statuses, valid_rows, wf)
     plans = plan_windows(valid_rows, wf)
     if not plans:

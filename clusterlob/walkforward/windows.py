@@ -35,7 +35,7 @@ from ..signals.ic import WEIGHTINGS, ICRow, ICTable, aggregate_ic, ic_table
 from ..cluster.kmeans import assign_clusters
 from ..cluster.model import ClusterModel, fit_model
 from ..cluster.roles import (DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_to_reference, adjusted_rand_index,
-                     label_stability)
+                     label_stability, Stability)
 from ..signals.ofi import ALL_TRADES, BucketSignals, BucketGrid, BucketAccumulator, cluster_groups, covered_buckets
 from ..tape.store import day_start_us
 from ..signals.timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
@@ -104,7 +104,7 @@ class WalkForwardSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
                 raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
-        if self.step_days < self.test_days:
+        if self.step_days < self.test_days:     # type: ignore[operator]  # an int by now
             raise ParameterError(f"`step_days` must be >= `test_days` ({self.test_days}), got {self.step_days}: "
                                  f"overlapping test days would be counted twice")
         if self.fit_sample is not None and (isinstance(self.fit_sample, bool) or not isinstance(
@@ -176,7 +176,7 @@ def plan_windows(valid_rows: dict, wf: WalkForwardSettings) -> list[WindowPlan]:
     days = _calendar(min(valid_rows), max(valid_rows))
     span = wf.train_days + wf.test_days
     plans = []
-    for n, i in enumerate(range(0, len(days) - span + 1, wf.step_days)):
+    for n, i in enumerate(range(0, len(days) - span + 1, wf.step_days or wf.test_days)):
         train, test = tuple(days[i:i + wf.train_days]), tuple(days[i + wf.train_days:i + span])
         missing = [d for d in train + test if d not in valid_rows]
         empty = [d for d in train + test if d in valid_rows and valid_rows[d] < wf.min_day_rows]
@@ -231,11 +231,12 @@ class _DayStore:
         """(rows with valid features, their z (n, 6), trades of the day)."""
         if date not in self._features:
             day = load_cached_day(self.cache_dir, self.settings, date)
+            assert day.z is not None             # loaded with z=True
             z = np.compress(day.valid, day.z, axis=0)
             self._features[date] = (day.trade_index[day.valid], z, int(day.counts["trades"]))
         return self._features[date]
 
-    def trades(self, date: str):
+    def trades(self, date: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(times, side, amount) of every trade of the day."""
         if date not in self._trades:
             self._trades[date] = load_cached_flow(self.cache_dir, self.settings, date)
@@ -288,7 +289,7 @@ def _fit_task(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: Walk
               jobs: list) -> list:
     """Fit consecutive windows in one worker; a failed window gives its error text."""
     store = _DayStore(tape_dir, cache_dir, settings)
-    out = []
+    out: list[WindowFit | str] = []
     for plan, extra_day in jobs:
         store.keep_only(_window_days(plan, extra_day))
         try:
@@ -389,6 +390,8 @@ class WindowResult:
         if self.model is None:
             return d
         from ..cluster.roles import role_name
+        assert (self.roles_rule is not None and self.roles_distance is not None    # set with the model
+                and self.distances is not None and self.roles is not None)
         d.update({
             "train_rows": self.train_rows,
             "centers_z": self.model.centers_z.tolist(),
@@ -410,8 +413,9 @@ class WindowResult:
 
 def _role_signals(sig: BucketSignals, roles: np.ndarray) -> tuple[BucketSignals, tuple]:
     """OFI per role (sum of its clusters' rows) and the roles no cluster carries."""
+    codes: list[int | None]
     names, codes, size, count, trades = [ALL_TRADES], [None], [sig.ofi_size[0]], [sig.ofi_count[0]], [sig.trades[0]]
-    unassigned = []
+    unassigned: list[str] = []
     for code, name in enumerate(ROLE_NAMES):
         rows = [1 + c for c in np.flatnonzero(roles == code)]
         if not rows:
@@ -494,8 +498,8 @@ class StabilityRow:
     window_a: int
     window_b: int
     date: str
-    rule: object
-    distance: object
+    rule: Stability
+    distance: Stability
     adjusted_rand: float
 
     def to_dict(self) -> dict:

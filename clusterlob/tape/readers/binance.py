@@ -195,6 +195,10 @@ class BinanceReader(Reader):
         self._want = options.symbol.upper() if options.symbol else None
         self._futures = False
         self._fast = True
+        self._trade_source: str | None = None     # "trade" or "aggTrade", set by batches()
+        self._scanner: _core.BinanceLineScanner
+        self._trade_ints: np.ndarray
+        self._trade_floats: np.ndarray
 
     @classmethod
     def sniff(cls, path, head: bytes) -> bool:
@@ -341,6 +345,7 @@ class BinanceReader(Reader):
         """Write the current book as one row; True when the buffer is full."""
         i = self._book_n
         rows = self._book
+        assert self._sync.last_ts_exch_us is not None   # a book row follows an applied update
         rows[0][i] = self._sync.last_ts_exch_us
         rows[1][i] = ts_local_us
         self._sync.book.top_into(rows[2], i)
@@ -398,7 +403,7 @@ class BinanceReader(Reader):
                 if kind == _SCAN_END:
                     break
                 if kind == _SCAN_FULL or scanner.n_trades >= rows:   # trade output full: flush, rescan
-                    out = self._flush_trades()
+                    out: Trades | Book | None = self._flush_trades()
                     if out is not None:
                         yield out
                     pos = start
