@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,11 @@ from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, FeatureSettings
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance, importance_for_centers
 from .model import ClusterModel, fit_model, save_model
-from ..report import markdown_table, write_csv, write_json, write_markdown
+from ..report import arrow_table, markdown_table, write_csv, write_json, write_markdown
 from ..tape.store import US_PER_DAY, Instrument, parse_days, read_manifest, read_tape
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["TapeActivity", "tape_activity", "activity_ratios", "TapeAnalysis", "analyse_tape",
            "Comparison", "compare_tapes", "write_compare_outputs", "OUTPUT_FILES",
@@ -289,6 +293,15 @@ class Comparison:
             else:
                 rows.append([label, a.per_recorded_day(va), b.per_recorded_day(vb), self.ratios[key]])
         return rows
+
+    def to_arrow(self) -> pa.Table:
+        """:meth:`activity_rows` as a ``pyarrow.Table``: ``metric`` (str), ``a``, ``b`` and
+        ``a_over_b`` (float64, NaN where a ratio is not meaningful)."""
+        rows = self.activity_rows()
+        return arrow_table({"metric": [str(r[0]) for r in rows],
+                            "a": np.array([r[1] for r in rows], np.float64),
+                            "b": np.array([r[2] for r in rows], np.float64),
+                            "a_over_b": np.array([r[3] for r in rows], np.float64)})
 
     def summary(self) -> str:
         """One line: the activity ratios and the top separating features of each tape."""

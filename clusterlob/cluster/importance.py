@@ -44,12 +44,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _core
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES
+from ..report import arrow_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["FeatureImportance", "feature_importance", "importance_for_centers",
            "IMPORTANCE_HEADER", "DEFAULT_CHUNK_ROWS"]
@@ -142,6 +147,15 @@ class FeatureImportance:
                              for rank, j in enumerate(self.order)],
                 "cluster_means": {name: self.cluster_means[:, j].tolist()
                                   for j, name in enumerate(self.feature_names)}}
+
+    def to_arrow(self) -> pa.Table:
+        """One row per feature, in feature order: ``feature``, ``rank`` (1 = most separating),
+        ``share``, ``r2``, ``f_ratio``, ``between_ss``, ``within_ss``."""
+        rank = np.empty(len(self.feature_names), np.int64)
+        rank[list(self.order)] = np.arange(1, len(self.order) + 1)
+        return arrow_table({"feature": list(self.feature_names), "rank": rank, "share": self.share,
+                            "r2": self.r2, "f_ratio": self.f_ratio, "between_ss": self.between_ss,
+                            "within_ss": self.within_ss}, {"n_rows": str(self.n_rows)})
 
 
 def _format_f(f: float) -> str:

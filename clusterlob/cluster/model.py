@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,9 +24,12 @@ from numpy.typing import ArrayLike
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features
 from .kmeans import assign_clusters, kmeans
-from ..report import write_json
+from ..report import arrow_table, write_json
 from .roles import DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_by_rule, role_name
 from ..tape.store import Tape
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ClusterModel", "fit_model", "save_model",
            "load_model", "TradeLabels", "label_trades"]
@@ -302,6 +305,11 @@ class TradeLabels(NamedTuple):
     role: np.ndarray
     state: RollingState | None
     counts: dict
+
+    def to_arrow(self) -> pa.Table:
+        """``cluster`` and ``role`` (int8, one row per trade of the tape, -1 where none) as a
+        ``pyarrow.Table``."""
+        return arrow_table({"cluster": self.cluster, "role": self.role})
 
 
 def label_trades(source, model: ClusterModel, *, state: RollingState | None = None) -> TradeLabels:

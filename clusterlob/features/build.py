@@ -35,12 +35,17 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _core
 from ..errors import ParameterError, TapeError
+from ..report import arrow_table
 from ..tape.store import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "FEATURE_NAMES",
@@ -316,6 +321,16 @@ class Features:
         """Summary only (settings and counts), not the arrays."""
         return {"feature_names": list(FEATURE_NAMES), "settings": self.settings.to_dict(),
                 "settings_key": self.settings.key(), "counts": self.counts}
+
+    def to_arrow(self) -> pa.Table:
+        """The rows as a ``pyarrow.Table``: ``trade_index`` (int64), ``raw_<feature>`` and
+        ``z_<feature>`` (float64, in :data:`FEATURE_NAMES` order) and ``valid`` (bool); the
+        settings key in the schema metadata."""
+        columns: dict[str, np.ndarray] = {"trade_index": self.trade_index}
+        columns.update({f"raw_{name}": self.raw[:, j] for j, name in enumerate(FEATURE_NAMES)})
+        columns.update({f"z_{name}": self.z[:, j] for j, name in enumerate(FEATURE_NAMES)})
+        columns["valid"] = self.valid
+        return arrow_table(columns, {"settings_key": self.settings.key()})
 
 
 # -- raw features ----------------------------------------------------------------------------

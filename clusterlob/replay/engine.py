@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import UNASSIGNED
+from ..report import arrow_table
 from .strategy import StrategyConfig
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays",
            "MARK_INTERVAL_US"]
@@ -56,6 +61,11 @@ class Fills:
         """Every column by name (for Parquet or a data frame)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def to_arrow(self) -> pa.Table:
+        """The fills as a ``pyarrow.Table``, one column per field with its dtype (the rows of
+        ``fills.parquet``); ``.to_pandas()`` or ``polars.from_arrow`` for a data frame."""
+        return arrow_table(self.columns())
+
 
 @dataclass(frozen=True, eq=False)
 class EquitySeries:
@@ -81,6 +91,10 @@ class EquitySeries:
     def columns(self) -> dict:
         """Every column by name (for Parquet or a data frame)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_arrow(self) -> pa.Table:
+        """The series as a ``pyarrow.Table``, one column per field (the rows of ``equity.parquet``)."""
+        return arrow_table(self.columns())
 
 
 @dataclass(frozen=True)

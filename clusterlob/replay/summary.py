@@ -123,12 +123,10 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
     Returns (paths written, notes), a note saying why the picture was skipped if it was.
     """
     context = run.context()
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     written = []
-    for name, table in (("fills.parquet", result.fills.columns()), ("equity.parquet", result.equity.columns())):
-        arrow = pa.table({k: pa.array(v) for k, v in table.items()})
+    for name, arrow in (("fills.parquet", result.fills.to_arrow()), ("equity.parquet", result.equity.to_arrow())):
         written.append(_atomic(out_dir / name, lambda tmp, t=arrow: pq.write_table(t, tmp), force))
     written.append(write_json(out_dir / "summary.json", {**context, **result.to_dict()}, overwrite=force))
     try:

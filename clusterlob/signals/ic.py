@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
-from typing import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from scipy import stats
 
 from ..errors import ParameterError
+from ..report import rows_to_arrow
 from .ofi import ALL_TRADES, BucketSignals
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "WEIGHTINGS",
@@ -164,6 +168,12 @@ class ICTable:
     def to_dict(self) -> dict:
         return {"label": self.label, "bucket_s": self.bucket_s, "rows": [r.to_dict() for r in self.rows]}
 
+    def to_arrow(self) -> pa.Table:
+        """One row per :class:`ICRow` (its fields are the columns); ``label`` and ``bucket_s``
+        in the schema metadata."""
+        return rows_to_arrow(self.rows, [f.name for f in fields(ICRow)],
+                             {"label": self.label, "bucket_s": repr(self.bucket_s)})
+
 
 def _vs(ic: float, bench: float) -> float:
     if not (math.isfinite(ic) and math.isfinite(bench)) or bench == 0.0:
@@ -290,6 +300,11 @@ class ICAggregate:
     def to_dict(self) -> dict:
         return {"windows": list(self.windows), "rows": [r.to_dict() for r in self.rows]}
 
+    def to_arrow(self) -> pa.Table:
+        """One row per :class:`ICAggregateRow` (its fields are the columns)."""
+        return rows_to_arrow(self.rows, [f.name for f in fields(ICAggregateRow)],
+                             {"windows": ",".join(map(str, self.windows))})
+
 
 def _summary(values: np.ndarray) -> tuple:
     v = values[np.isfinite(values)]
@@ -361,6 +376,11 @@ class InOutTable:
     def to_dict(self) -> dict:
         return {"in_sample": self.in_sample_label, "out_of_sample": list(self.oos_labels),
                 "rows": [r.to_dict() for r in self.rows]}
+
+    def to_arrow(self) -> pa.Table:
+        """One row per :class:`InOutRow` (its fields are the columns)."""
+        return rows_to_arrow(self.rows, [f.name for f in fields(InOutRow)],
+                             {"in_sample": self.in_sample_label, "out_of_sample": ",".join(self.oos_labels)})
 
 
 def _ratio(a: float, b: float) -> float:

@@ -38,14 +38,18 @@ and :class:`BucketAccumulator` builds the same result day by day for tapes that 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES
+from ..report import arrow_table
 from ..tape.store import US_PER_DAY, Tape, day_of_us, day_start_us
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "ALL_TRADES",
@@ -238,6 +242,17 @@ class BucketSignals:
                 "unknown_side": int(self.unknown_side), "outside": int(self.outside),
                 "covered_buckets": int(self.covered.sum()), "time_key": self.time_key,
                 "notes": list(self.notes)}
+
+    def to_arrow(self) -> pa.Table:
+        """One row per bucket: ``bucket_start_us``, ``covered``, ``mid_close``, then
+        ``ofi_size_<group>`` and ``ofi_count_<group>`` for every group (row order of the arrays)."""
+        columns: dict[str, np.ndarray] = {"bucket_start_us": self.grid.starts_us,
+                                          "covered": self.covered, "mid_close": self.mid_close}
+        for i, name in enumerate(self.group_names):
+            columns[f"ofi_size_{name}"] = self.ofi_size[i]
+        for i, name in enumerate(self.group_names):
+            columns[f"ofi_count_{name}"] = self.ofi_count[i]
+        return arrow_table(columns, {"time_key": self.time_key})
 
 
 # -- returns ----------------------------------------------------------------------------------

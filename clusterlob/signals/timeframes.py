@@ -22,13 +22,17 @@ Returns are mid to mid: the spread a taker crosses is not charged, only the fee.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from ..errors import ParameterError
+from ..report import rows_to_arrow
 from .ofi import BucketSignals
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "HONEST",
@@ -243,6 +247,11 @@ class TimeframeTable:
                 "note": "rows with biased=true score a signal against the return of its own bucket "
                         "(simultaneity look-ahead); they are a diagnostic, not a result",
                 "rows": [r.to_dict() for r in self.rows]}
+
+    def to_arrow(self) -> pa.Table:
+        """One row per :class:`TakerResult` (its fields are the columns; ``biased`` marks the
+        simultaneous diagnostic rows)."""
+        return rows_to_arrow(self.rows, [f.name for f in fields(TakerResult)], {"fee_bps": repr(self.fee_bps)})
 
 
 def timeframe_analysis(signals_by_timeframe: Mapping, *, rule: ThresholdRule = ThresholdRule(),

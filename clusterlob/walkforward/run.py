@@ -20,20 +20,24 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings
 from ..cluster.model import save_model
-from ..report import markdown_table, to_jsonable, write_csv, write_json, write_markdown
+from ..report import arrow_table, markdown_table, to_jsonable, write_csv, write_json, write_markdown
 from ..cluster.roles import ROLE_NAMES
-from ..signals.ic import ICAggregate
+from ..signals.ic import ICAggregate, ICRow
 from ..signals.ofi import ALL_TRADES
 from .cache import atomic_path, build_cache, plan_cache
 from .windows import WalkForwardSettings, aggregate, fit_windows, plan_windows, score_windows, stability_rows
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["OUTPUT_FILES", "WalkForwardResult", "run_walkforward", "write_outputs", "check_outputs_free"]
 
@@ -90,6 +94,32 @@ class WalkForwardResult:
                                      for g, v in self.equity.items()},
                 "stability": [s.to_dict() for s in self.stability],
                 "notes": list(self.notes), "timing": dict(self.timing)}
+
+    def ic_to_arrow(self) -> pa.Table:
+        """Out-of-sample IC of every fitted window (the rows of ``ic_windows.csv``): ``window``,
+        ``test_days``, then the fields of :class:`~clusterlob.signals.ic.ICRow`."""
+        names = [f.name for f in fields(ICRow)]
+        rows = [(w.plan.index, w.ic.label, r) for w in self.fitted if w.ic is not None for r in w.ic.rows]
+        columns: dict[str, list] = {"window": [i for i, _, _ in rows], "test_days": [t for _, t, _ in rows]}
+        columns.update({name: [getattr(r, name) for _, _, r in rows] for name in names})
+        return arrow_table(columns)
+
+    def equity_to_arrow(self) -> pa.Table:
+        """The concatenated out-of-sample equity: ``bucket_start_us`` and ``equity_<group>``
+        (cumulated net log return) per group."""
+        columns = {"bucket_start_us": self.equity_times_us}
+        columns.update({f"equity_{g}": v for g, v in self.equity.items()})
+        return arrow_table(columns)
+
+    def stability_to_arrow(self) -> pa.Table:
+        """Label stability of consecutive windows (the rows of ``stability.csv``)."""
+        s = self.stability
+        return arrow_table({"window_a": [r.window_a for r in s], "window_b": [r.window_b for r in s],
+                            "date": [r.date for r in s],
+                            "share_agree_rule": [r.rule.share_agree for r in s],
+                            "share_agree_distance": [r.distance.share_agree for r in s],
+                            "trades_compared": [r.rule.n_compared for r in s],
+                            "adjusted_rand": [r.adjusted_rand for r in s]})
 
 
 def check_outputs_free(out_dir, overwrite: bool = False) -> None:
