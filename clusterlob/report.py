@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ._typing import PathLike
 from .errors import ParameterError
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def write_text(path, text: str, *, overwrite: bool = False) -> Path:
+def write_text(path: PathLike, text: str, *, overwrite: bool = False) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; create the folder if needed."""
     path = _check_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,12 +72,12 @@ def write_text(path, text: str, *, overwrite: bool = False) -> Path:
     return path
 
 
-def write_markdown(path, text: str, *, overwrite: bool = False) -> Path:
+def write_markdown(path: PathLike, text: str, *, overwrite: bool = False) -> Path:
     """Write a Markdown document atomically (a final newline is added if missing)."""
     return write_text(path, text if text.endswith("\n") else text + "\n", overwrite=overwrite)
 
 
-def format_value(value, digits: int = 4) -> str:
+def format_value(value: Any, digits: int = 4) -> str:
     """A cell for CSV / Markdown: floats with ``digits`` significant decimals, NaN empty."""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
@@ -89,7 +90,7 @@ def format_value(value, digits: int = 4) -> str:
     return "" if value is None else str(value)
 
 
-def write_csv(path, header: Sequence[str], rows: Iterable[Sequence], *, overwrite: bool = False,
+def write_csv(path: PathLike, header: Sequence[str], rows: Iterable[Sequence], *, overwrite: bool = False,
               digits: int = 6) -> Path:
     """Write a CSV table (header row, then ``rows``) atomically.
 
@@ -107,7 +108,7 @@ def write_csv(path, header: Sequence[str], rows: Iterable[Sequence], *, overwrit
     return write_text(path, buf.getvalue(), overwrite=overwrite)
 
 
-def to_jsonable(obj):
+def to_jsonable(obj: Any) -> Any:
     """``obj`` with NumPy values as Python ones, tuples as lists, non-finite floats as None."""
     if hasattr(obj, "to_dict") and callable(obj.to_dict):
         return to_jsonable(obj.to_dict())
@@ -128,7 +129,7 @@ def to_jsonable(obj):
     return obj
 
 
-def write_json(path, obj, *, overwrite: bool = False) -> Path:
+def write_json(path: PathLike, obj: Any, *, overwrite: bool = False) -> Path:
     """Write ``obj`` as indented JSON atomically (see :func:`to_jsonable` for conversions)."""
     try:
         text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)

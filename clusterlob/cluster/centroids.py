@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._typing import ArrayLike, Days, PathLike, Say
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, FeatureSettings, build_features
 from .importance import IMPORTANCE_HEADER, FeatureImportance
@@ -78,7 +79,7 @@ def _add_counts(total: dict, part: dict) -> dict:
     return total
 
 
-def collect_features(tape_dir, settings: FeatureSettings, days=None, *, progress=None):
+def collect_features(tape_dir: PathLike, settings: FeatureSettings, days: Days = None, *, progress: Say | None = None) -> tuple[np.ndarray, FeatureSummary]:
     """z-scores of the valid trades of a tape directory, day by day with the state carried.
 
     Parameters
@@ -146,7 +147,7 @@ _ROLE_LEADS = {DIRECTIONAL: "Directional: takes with the book imbalance",
                PASSIVE: "Passive / noise"}
 
 
-def interpret_centroid(centroid_z, role: int, convention: str = "paper", *, threshold: float = 0.25,
+def interpret_centroid(centroid_z: ArrayLike, role: int, convention: str = "paper", *, threshold: float = 0.25,
                        most: int = 3) -> str:
     """One line describing a centroid: its role, then its most extreme features.
 
@@ -260,7 +261,7 @@ def _markdown(model: ClusterModel, rows: list, summary: FeatureSummary | None,
     return "\n".join(lines)
 
 
-def write_cluster_outputs(out_dir, model: ClusterModel, summary: FeatureSummary | None = None, *,
+def write_cluster_outputs(out_dir: PathLike, model: ClusterModel, summary: FeatureSummary | None = None, *,
                           importance: FeatureImportance | None = None, overwrite: bool = False) -> dict:
     """Write model.json and the centroid report (Markdown, CSV, JSON) into ``out_dir``.
 

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 import numpy as np
 
+from .._typing import Days, PathLike, Say
 from .centroids import CentroidRow, FeatureSummary, centroid_table, collect_features
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, FeatureSettings
@@ -107,7 +108,7 @@ class TapeActivity:
                 "notional_quote_per_recorded_day": self.per_recorded_day(self.notional_quote)}
 
 
-def tape_activity(tape_dir, days=None, *, time_key: str = "local") -> TapeActivity:
+def tape_activity(tape_dir: PathLike, days: Days = None, *, time_key: str = "local") -> TapeActivity:
     """Trades, volume and recorded time of a tape directory, read day by day (trades only).
 
     Parameters
@@ -202,10 +203,10 @@ def _too_short(tape_dir, summary: FeatureSummary, settings: FeatureSettings, nee
         f"({per_cluster} per cluster for k={k}; see --window, --min-rows-per-cluster)")
 
 
-def analyse_tape(tape_dir, settings: FeatureSettings, days=None, *, model: ClusterModel | None = None,
+def analyse_tape(tape_dir: PathLike, settings: FeatureSettings, days: Days = None, *, model: ClusterModel | None = None,
                  k: int = 3, n_init: int = 1, seed: int = 0, fit_sample: int | None = None,
                  margin: float = 0.25, min_rows_per_cluster: int = DEFAULT_MIN_ROWS_PER_CLUSTER,
-                 progress=None) -> TapeAnalysis:
+                 progress: Say | None = None) -> TapeAnalysis:
     """Build a tape's features, fit (or apply ``model``), and measure activity and importance.
 
     Parameters
@@ -318,9 +319,9 @@ class Comparison:
                 "a": self.a.to_dict(), "b": self.b.to_dict()}
 
 
-def compare_tapes(tape_a, tape_b, settings: FeatureSettings, *, days_a=None, days_b=None,
+def compare_tapes(tape_a: PathLike, tape_b: PathLike, settings: FeatureSettings, *, days_a: Days = None, days_b: Days = None,
                   model_a: ClusterModel | None = None, model_b: ClusterModel | None = None,
-                  progress=None, **fit) -> Comparison:
+                  progress: Say | None = None, **fit: Any) -> Comparison:
     """Analyse two tapes with the same feature settings and compare them.
 
     Parameters
@@ -431,7 +432,7 @@ def _existing(out_dir: Path, names) -> list:
     return [n for n in names if (out_dir / n).exists()]
 
 
-def write_compare_outputs(out_dir, comparison: Comparison, *, overwrite: bool = False) -> dict:
+def write_compare_outputs(out_dir: PathLike, comparison: Comparison, *, overwrite: bool = False) -> dict:
     """Write compare.md/.json, activity/importance/centroids CSV, and fitted models into ``out_dir``.
 
     Refuses (before writing anything) when any output file exists, unless ``overwrite``.

@@ -44,10 +44,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from .._typing import ArrayLike
 from .. import _core
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES
@@ -246,7 +247,7 @@ def _result(moments: _ClusterMoments, feature_names: tuple) -> FeatureImportance
 
 # -- public ------------------------------------------------------------------------------------
 
-def feature_importance(z, labels, k: int | None = None, *, feature_names=FEATURE_NAMES,
+def feature_importance(z: ArrayLike, labels: ArrayLike, k: int | None = None, *, feature_names: Sequence[str] = FEATURE_NAMES,
                        chunk_rows: int = DEFAULT_CHUNK_ROWS) -> FeatureImportance:
     """Each feature's share of the between-cluster separation of labelled rows.
 
@@ -289,7 +290,7 @@ def feature_importance(z, labels, k: int | None = None, *, feature_names=FEATURE
     return _result(moments, feature_names)
 
 
-def importance_for_centers(z, centers_z, *, feature_names=FEATURE_NAMES,
+def importance_for_centers(z: ArrayLike, centers_z: ArrayLike, *, feature_names: Sequence[str] = FEATURE_NAMES,
                            chunk_rows: int = DEFAULT_CHUNK_ROWS) -> FeatureImportance:
     """Label rows by their nearest centre and compute :func:`feature_importance`, in one pass.
 

@@ -312,7 +312,7 @@ class TradeLabels(NamedTuple):
         return arrow_table({"cluster": self.cluster, "role": self.role})
 
 
-def label_trades(source, model: ClusterModel, *, state: RollingState | None = None) -> TradeLabels:
+def label_trades(source: Tape | Features, model: ClusterModel, *, state: RollingState | None = None) -> TradeLabels:
     """Cluster id and role of every trade of a tape, by the nearest model centre.
 
     Parameters

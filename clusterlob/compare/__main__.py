@@ -61,7 +61,7 @@ def _settings(args, models) -> FeatureSettings:
     return dataclasses.replace(base, **given)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     def progress(line):

@@ -6,7 +6,7 @@ import json
 import sys
 from ..tape.convert import convert
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m clusterlob.convert",
                                      description="Convert trades and book snapshots into a clusterlob tape directory.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="Tardis CSV/CSV.gz, flat or pointline Parquet, Binance stream recordings (.gz or text)")

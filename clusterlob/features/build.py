@@ -35,10 +35,12 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Iterator
+import argparse
 
 import numpy as np
 
+from .._typing import Days, PathLike
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..report import arrow_table
@@ -144,7 +146,7 @@ class FeatureSettings:
         return cls(**d)
 
     @classmethod
-    def add_arguments(cls, parser) -> None:
+    def add_arguments(cls, parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
         """Add the feature flags (``--levels --window --z-clip --convention --asof --time-key``)
         to an argparse parser or argument group; :meth:`from_args` reads them back."""
         d = cls()
@@ -160,7 +162,7 @@ class FeatureSettings:
                             help="local receive time (default) or exchange time")
 
     @classmethod
-    def from_args(cls, args) -> "FeatureSettings":
+    def from_args(cls, args: argparse.Namespace) -> "FeatureSettings":
         """The settings of the flags of :meth:`add_arguments`."""
         return cls(levels=args.levels, window=args.window, z_clip=args.z_clip,
                    convention=args.convention, asof=args.asof, time_key=args.time_key)
@@ -392,7 +394,7 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
 
 
 def compute_raw_features(tape: Tape, settings: FeatureSettings = FeatureSettings(),
-                         state: RollingState | None = None):
+                         state: RollingState | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Raw features of every trade of known side that has a book snapshot before it.
 
     Parameters
@@ -459,7 +461,7 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
 
 
 def rolling_zscore(raw: np.ndarray, settings: FeatureSettings = FeatureSettings(),
-                   state: RollingState | None = None):
+                   state: RollingState | None = None) -> tuple[np.ndarray, RollingState, dict]:
     """Causal rolling z-scores of each column of ``raw`` (see the module doc for the rules).
 
     Parameters
@@ -533,7 +535,7 @@ def build_features(tape: Tape, settings: FeatureSettings = FeatureSettings(),
 
 # -- day by day ------------------------------------------------------------------------------
 
-def merge_counts(parts) -> dict:
+def merge_counts(parts: Iterable[dict]) -> dict:
     """Sum the ``counts`` of several :class:`Features` (for example one per day)."""
     total: dict = {}
     for counts in parts:
@@ -547,8 +549,8 @@ def merge_counts(parts) -> dict:
     return total
 
 
-def iter_features(path, settings: FeatureSettings = FeatureSettings(), days=None,
-                  state: RollingState | None = None):
+def iter_features(path: PathLike, settings: FeatureSettings = FeatureSettings(), days: Days = None,
+                  state: RollingState | None = None) -> Iterator[tuple[str, Features]]:
     """Features of a tape directory, one day at a time, the state carried between days.
 
     Parameters

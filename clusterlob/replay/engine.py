@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._typing import ArrayLike
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import UNASSIGNED
@@ -22,6 +23,7 @@ from ..report import arrow_table
 from .strategy import StrategyConfig
 
 if TYPE_CHECKING:
+    from ..tape.store import Tape
     import pyarrow as pa
 
 __all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays",
@@ -219,7 +221,7 @@ def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts
 
 # -- the replay --------------------------------------------------------------------------
 
-def replay(tape, roles, config: StrategyConfig | None = None) -> ReplayResult:
+def replay(tape: Tape, roles: ArrayLike, config: StrategyConfig | None = None) -> ReplayResult:
     """Replay the market maker over a :class:`clusterlob.Tape`.
 
     Parameters
@@ -243,8 +245,8 @@ def replay(tape, roles, config: StrategyConfig | None = None) -> ReplayResult:
                          tick_size=tape.instrument.tick_size, config=config)
 
 
-def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
-                  book_bid, book_ask, *, tick_size: float,
+def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: ArrayLike, trade_side: ArrayLike, roles: ArrayLike, book_ts_us: ArrayLike,
+                  book_bid: ArrayLike, book_ask: ArrayLike, *, tick_size: float,
                   config: StrategyConfig | None = None) -> ReplayResult:
     """Replay over plain arrays (what :func:`replay` does after taking them from a tape).
 
@@ -321,7 +323,7 @@ def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int):
         config.size_weight, config.signal_scale_trades, first_mark_us, MARK_INTERVAL_US)
 
 
-def build_equity_series(first_us, mark_ts, mark_floats, state, last_us) -> EquitySeries:
+def build_equity_series(first_us: int, mark_ts: np.ndarray, mark_floats: np.ndarray, state: dict, last_us: int) -> EquitySeries:
     end = [state["cash"] + state["inventory"] * (0.0 if math.isnan(state["mid"]) else state["mid"]),
            state["cash"], state["inventory"], state["mid"], state["spread_capture"],
            state["inventory_drift"], state["fees"]]
@@ -331,7 +333,7 @@ def build_equity_series(first_us, mark_ts, mark_floats, state, last_us) -> Equit
     return EquitySeries(ts, *(floats[:, k].copy() for k in range(floats.shape[1])))
 
 
-def summarise(config, state, fills, equity, first_us, last_us) -> ReplaySummary:
+def summarise(config: StrategyConfig, state: dict, fills: Fills, equity: EquitySeries, first_us: int, last_us: int) -> ReplaySummary:
     # one-minute changes: the minute marks only (the final partial minute is left out)
     minute_equity = equity.equity[:-1]
     changes = np.diff(minute_equity)

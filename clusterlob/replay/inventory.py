@@ -30,10 +30,11 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from .._typing import Say
 from ..errors import ParameterError
 from .engine import ReplayResult, replay_arrays
 from ..cluster.roles import PASSIVE, UNASSIGNED
@@ -437,7 +438,7 @@ def _seed_run(seed: int, theta: float, policy: str, result: ReplayResult) -> See
                    s.fills, s.volume, s.largest_inventory, s.ending_inventory)
 
 
-def _check_experiment(market, config, seeds, thetas):
+def _check_experiment(market, config, seeds, thetas) -> tuple[tuple[int, ...], tuple[float, ...]]:
     if not isinstance(market, SyntheticMarket):
         raise ParameterError(f"`market` must be a SyntheticMarket, got {type(market).__name__}")
     if not isinstance(config, StrategyConfig):
@@ -464,7 +465,7 @@ def _check_experiment(market, config, seeds, thetas):
 
 
 def run_experiment(market: SyntheticMarket | None = None, config: StrategyConfig | None = None,
-                   seeds=20, thetas=None, progress=None) -> InventoryExperiment:
+                   seeds: int | Sequence[int] = 20, thetas: Sequence[float] | None = None, progress: Say | None = None) -> InventoryExperiment:
     """Fixed vs dynamic theta over many seeds (and thetas), common random numbers.
 
     Parameters

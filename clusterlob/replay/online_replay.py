@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cluster.model import ClusterModel
+from .._typing import PathLike
 from ..errors import ParameterError
 from ..features.build import RollingState
 from ..tape.store import Tape
@@ -45,7 +46,7 @@ class OnlineReplay:
         return {**self.result.to_dict(), "acks": dict(self.acks), "source": dict(self.source)}
 
 
-def replay_online(source, model: ClusterModel, config: StrategyConfig | None = None, *,
+def replay_online(source: Tape | PathLike, model: ClusterModel, config: StrategyConfig | None = None, *,
                   tick_size: float | None = None, state: RollingState | None = None,
                   record_features: bool = False, symbol: str | None = None,
                   quote_updates: str = "replace") -> OnlineReplay:

@@ -20,6 +20,7 @@ import numpy as np
 from ..cluster.fit import FitSettings
 from ..cluster.model import ClusterModel, fit_model, label_trades, load_model
 from ..cluster.roles import ROLE_NAMES
+from .._typing import Days, PathLike
 from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings, build_features
 from ..tape.store import US_PER_DAY, Tape, day_of_us, day_start_us, parse_days, read_manifest, read_tape
@@ -98,7 +99,7 @@ class PipelineRun:
         return {**self.context(), "runs": [r.to_dict() for r in self.results.values()]}
 
 
-def sample_of(fit_days, replay_days) -> str:
+def sample_of(fit_days: Sequence[str] | None, replay_days: Sequence[str]) -> str:
     """``"in_sample"`` when a replayed day was fit on, ``"future_fit"`` when the model was fit
     on a day after the first replayed one (look-ahead), ``"out_of_sample"`` when every fit day
     comes before every replayed day, ``"unknown"`` without fit days."""
@@ -112,7 +113,7 @@ def sample_of(fit_days, replay_days) -> str:
     return "out_of_sample"
 
 
-def split_days(available: Sequence[str], train_days=None, replay_days=None, *, have_model: bool = False,
+def split_days(available: Sequence[str], train_days: Days = None, replay_days: Days = None, *, have_model: bool = False,
                tape: str = "tape") -> tuple[list, list]:
     """The training and replayed days of a tape with days ``available``.
 
@@ -155,7 +156,7 @@ def _days(days) -> str:
     return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
 
 
-def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyConfig | None = None, *,
+def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_days: Days = None, config: StrategyConfig | None = None, *,
                  fit: FitSettings | None = None, features: FeatureSettings | None = None,
                  model: ClusterModel | str | Path | None = None, engine: str = "batch",
                  mappings: Sequence[str] | None = None, tick_size: float | None = None,

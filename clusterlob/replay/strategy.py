@@ -27,8 +27,10 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+import argparse
 
+from .._typing import PathLike
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED
 
@@ -258,13 +260,13 @@ class StrategyConfig:
         except ParameterError as exc:
             raise ParameterError(f"{source}: {exc}") from None
 
-    def replace(self, **changes) -> "StrategyConfig":
+    def replace(self, **changes: Any) -> "StrategyConfig":
         """A copy with some parameters changed (validated)."""
         return self.from_dict({**dataclasses.asdict(self), **changes})
 
     # -- command-line flags (defined once, here) --------------------------------------------
     @classmethod
-    def add_arguments(cls, parser) -> None:
+    def add_arguments(cls, parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
         """Add ``--config FILE.toml``, ``--mapping`` and one flag per field (``--skew-ticks`` ...)
         to an argparse parser; :meth:`from_args` reads them back (flags override the file)."""
         parser.add_argument("--config", metavar="FILE.toml", default=None,
@@ -281,7 +283,7 @@ class StrategyConfig:
                            help=f"{FIELD_HELP[f.name]} (default {getattr(defaults, f.name)})")
 
     @classmethod
-    def from_args(cls, args) -> "StrategyConfig":
+    def from_args(cls, args: argparse.Namespace) -> "StrategyConfig":
         """The config of the flags of :meth:`add_arguments`: the TOML file (or the defaults),
         then ``--mapping``, then each field flag given."""
         base = load_config(args.config).to_dict() if args.config else cls().to_dict()
@@ -298,7 +300,7 @@ class StrategyConfig:
         return cls.from_dict({**base, **flags}, source="command line")
 
 
-def load_config(path) -> StrategyConfig:
+def load_config(path: PathLike) -> StrategyConfig:
     """Read a :class:`StrategyConfig` from a TOML file.
 
     The file holds parameter names at top level, or inside a ``[strategy]`` table::

@@ -116,7 +116,7 @@ def _atomic(path: Path, write, force: bool) -> Path:
     return path
 
 
-def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: bool):
+def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: bool) -> tuple[list[Path], list[str]]:
     """Write fills.parquet, equity.parquet, summary.json and (with matplotlib) equity.png of one
     mapping's ``result`` of ``run`` into ``out_dir``.
 

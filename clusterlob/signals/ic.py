@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 from scipy import stats
 
+from .._typing import ArrayLike, PathLike
 from ..errors import ParameterError
 from ..report import rows_to_arrow
 from .ofi import ALL_TRADES, BucketSignals
@@ -86,7 +87,7 @@ def _constant(a: np.ndarray) -> bool:
     return bool(a.shape[0]) and bool(np.all(a == a[0]))
 
 
-def information_coefficient(signal, target, *, name: str = "signal") -> ICValue:
+def information_coefficient(signal: ArrayLike, target: ArrayLike, *, name: str = "signal") -> ICValue:
     """Pearson and Spearman correlation over the buckets where both series are finite.
 
     Parameters
@@ -199,8 +200,8 @@ def _check_weightings(weightings) -> tuple:
     return ws
 
 
-def ic_table(signals: BucketSignals, horizons=(1, 2, 5), weightings=WEIGHTINGS, *,
-             buckets=slice(None), label: str = "all days") -> ICTable:
+def ic_table(signals: BucketSignals, horizons: Sequence[int] = (1, 2, 5), weightings: Sequence[str] = WEIGHTINGS, *,
+             buckets: slice | np.ndarray = slice(None), label: str = "all days") -> ICTable:
     """IC of every group's OFI against ``r_h`` for every horizon and weighting.
 
     Parameters
@@ -242,8 +243,8 @@ def ic_table(signals: BucketSignals, horizons=(1, 2, 5), weightings=WEIGHTINGS, 
     return ICTable(label, tuple(rows), signals.grid.bucket_us / 1e6)
 
 
-def window_ic_tables(signals: BucketSignals, windows=None, horizons=(1, 2, 5),
-                     weightings=WEIGHTINGS) -> tuple:
+def window_ic_tables(signals: BucketSignals, windows: Sequence[tuple[str, np.ndarray]] | None = None, horizons: Sequence[int] = (1, 2, 5),
+                     weightings: Sequence[str] = WEIGHTINGS) -> tuple:
     """One :class:`ICTable` per window, and the windows skipped for lack of buckets.
 
     Parameters
@@ -422,7 +423,7 @@ def in_vs_out_of_sample(in_sample: ICTable, out_of_sample: Sequence[ICTable]) ->
     return InOutTable(in_sample.label, tuple(t.label for t in oos), tuple(rows))
 
 
-def plot_in_vs_out(table: InOutTable, path, *, weighting: str = "size") -> bool:
+def plot_in_vs_out(table: InOutTable, path: PathLike, *, weighting: str = "size") -> bool:
     """Bar chart of in-sample IC beside the out-of-sample mean (+- std) per group and horizon.
 
     Returns False (and draws nothing) when matplotlib is not installed.

@@ -21,9 +21,11 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._typing import Days, PathLike, Say
 from ..errors import ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
                  ic_table, in_vs_out_of_sample, plot_in_vs_out, window_ic_tables)
@@ -33,6 +35,9 @@ from .ofi import (ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, _ch
                       cluster_groups, covered_buckets)
 from ..tape.store import US_PER_DAY, day_start_us, parse_days, read_manifest, read_tape
 from .timeframes import BIASED, ThresholdRule, TimeframeTable, timeframe_analysis
+
+if TYPE_CHECKING:
+    from ..cluster.model import ClusterModel
 
 __all__ = ["GROUP_BY", "ICSettings", "ICStudy", "run_ic_study", "write_ic_outputs"]
 
@@ -153,8 +158,8 @@ def _in_sample_days(in_sample, model, days) -> list:
     return parse_days(in_sample, days)
 
 
-def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_sample=None,
-                 settings: ICSettings = ICSettings(), progress=None) -> ICStudy:
+def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group_by: str = "role", days: Days = None, in_sample: Days = None,
+                 settings: ICSettings = ICSettings(), progress: Say | None = None) -> ICStudy:
     """Label a tape's trades and measure their signal.
 
     Parameters
@@ -376,7 +381,7 @@ def _markdown(study: ICStudy) -> str:
     return "\n".join(lines)
 
 
-def write_ic_outputs(study: ICStudy, out_dir, *, overwrite: bool = False) -> dict:
+def write_ic_outputs(study: ICStudy, out_dir: PathLike, *, overwrite: bool = False) -> dict:
     """Write the study's files into ``out_dir``; return ``{name: path}`` (the plot only if drawn).
 
     Every file is written atomically; an existing file is refused unless ``overwrite``.

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .._typing import PathLike
 from ..errors import ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import IncrementGuess
@@ -58,7 +59,7 @@ class ConvertResult:
         return out
 
 
-def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str | None = None,
+def convert(inputs: Sequence, out: PathLike, *, symbol: str | None = None, exchange: str | None = None,
             tick_size: float | None = None, lot_size: float | None = None,
             price_increment: float | None = None, amount_increment: float | None = None,
             strict: bool = False, skip_bad: bool = False, keep_non_market: bool = False,

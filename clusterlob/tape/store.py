@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._typing import Days, PathLike
 from ..errors import TapeError
 
 __all__ = [
@@ -85,7 +86,7 @@ def day_start_us(day: str) -> int:
     return (d - _dt.date(1970, 1, 1)).days * US_PER_DAY
 
 
-def parse_days(spec, available: Sequence[str]) -> list[str]:
+def parse_days(spec: Days, available: Sequence[str]) -> list[str]:
     """Select days from ``available``.
 
     ``spec`` is None (all), ``"FROM:TO"`` (inclusive; either end may be empty), a single
@@ -178,7 +179,7 @@ class Trades:
         cols.update(self.extra)
         return cols
 
-    def take(self, index) -> "Trades":
+    def take(self, index: np.ndarray | slice) -> "Trades":
         """Rows selected by an integer index array, boolean mask or slice."""
         return Trades(self.ts_exch_us[index], self.ts_local_us[index], self.price[index],
                       self.amount[index], self.side[index], self.trade_id[index],
@@ -228,7 +229,7 @@ class Book:
     def __repr__(self) -> str:
         return f"Book(n={len(self)}, levels={self.levels})"
 
-    def take(self, index) -> "Book":
+    def take(self, index: np.ndarray | slice) -> "Book":
         return Book(*(getattr(self, n)[index] for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
 
     @classmethod
@@ -321,7 +322,7 @@ class _Filler:
 
 # -- reading -------------------------------------------------------------------------------
 
-def read_manifest(path) -> dict:
+def read_manifest(path: PathLike) -> dict:
     """Read and check a tape directory's ``manifest.json``."""
     path = Path(path)
     mpath = path / "manifest.json"
@@ -343,7 +344,7 @@ def read_manifest(path) -> dict:
     return manifest
 
 
-def read_tape(path, days=None, *, trades: bool = True, book: bool = True) -> Tape:
+def read_tape(path: PathLike, days: Days = None, *, trades: bool = True, book: bool = True) -> Tape:
     """Read a tape directory, or only some of its days.
 
     Parameters
@@ -402,7 +403,7 @@ def _read_parquet(f: Path) -> pa.Table:
         raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
 
 
-def iter_days(path, days=None) -> Iterable[Tape]:
+def iter_days(path: PathLike, days: Days = None) -> Iterable[Tape]:
     """Yield one :class:`Tape` per chosen day, so a long tape can be processed day by day."""
     manifest = read_manifest(path)
     for day in parse_days(days, [d["date"] for d in manifest["days"]]):

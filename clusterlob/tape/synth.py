@@ -48,10 +48,12 @@ import datetime as _dt
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from scipy.signal import lfilter
 
+from .._typing import PathLike
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from .store import MAX_LEVELS, US_PER_DAY, Book, Instrument, Trades, day_start_us
@@ -483,9 +485,9 @@ def _day_target(trades_per_day: float, day: _dt.date) -> float:
     return trades_per_day * (7.0 / 12.0 if day.weekday() >= 5 else 7.0 / 6.0)
 
 
-def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, *,
+def generate_tape(out: PathLike, start: str, days: int, trades_per_day: float, seed: int, *,
                   snapshot_ms: int = 100, levels: int = MAX_LEVELS, params: SynthParams | None = None,
-                  progress=None, force: bool = False) -> SynthResult:
+                  progress: Callable[[str, int, int], None] | None = None, force: bool = False) -> SynthResult:
     """Generate a synthetic BTCUSDT-futures tape directory with planted agent types.
 
     Parameters

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._typing import PathLike
 from ..errors import TapeError
 from .store import (_BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, US_PER_DAY, Book,
                    Instrument, Tape, Trades, day_of_us)
@@ -70,7 +71,7 @@ class TapeWriter:
     force : bool
     """
 
-    def __init__(self, path, instrument: Instrument, *, force: bool = False):
+    def __init__(self, path: PathLike, instrument: Instrument, *, force: bool = False) -> None:
         self.path = Path(path)
         self.instrument = instrument
         if self.path.exists():
@@ -295,7 +296,7 @@ def _move_into_place(tmp: Path, target: Path, force: bool) -> None:
         os.replace(tmp, target)
 
 
-def write_tape(tape: Tape, path, *, force: bool = False, summary: dict | None = None) -> dict:
+def write_tape(tape: Tape, path: PathLike, *, force: bool = False, summary: dict | None = None) -> dict:
     """Write an in-memory :class:`Tape` as a tape directory (atomically); return the manifest."""
     with TapeWriter(path, tape.instrument, force=force) as writer:
         writer.add_trades(tape.trades)

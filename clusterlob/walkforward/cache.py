@@ -45,11 +45,13 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._typing import PathLike
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..features.build import FEATURE_NAMES, FeatureSettings, RollingState, _raw_features, _time_order, rolling_zscore
@@ -93,7 +95,7 @@ def _stat(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def day_fingerprint(tape_dir, entry: dict, instrument: dict) -> str:
+def day_fingerprint(tape_dir: PathLike, entry: dict, instrument: dict) -> str:
     """Fingerprint of one day's input (see the module doc); raises TapeError on a missing file."""
     tape_dir = Path(tape_dir)
     parts = [json.dumps(instrument, sort_keys=True), entry["date"]]
@@ -110,16 +112,16 @@ def day_fingerprint(tape_dir, entry: dict, instrument: dict) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _day_paths(cache_dir: Path, settings: FeatureSettings, date: str) -> tuple[Path, Path]:
+def _day_paths(cache_dir: PathLike, settings: FeatureSettings, date: str) -> tuple[Path, Path]:
     folder = Path(cache_dir) / settings.key()
     return folder / f"{date}.parquet", folder / f"{date}.json"
 
 
-def _mids_path(cache_dir: Path, settings: FeatureSettings, date: str) -> Path:
+def _mids_path(cache_dir: PathLike, settings: FeatureSettings, date: str) -> Path:
     return Path(cache_dir) / settings.key() / f"{date}.mids.parquet"
 
 
-def _flow_path(cache_dir: Path, settings: FeatureSettings, date: str) -> Path:
+def _flow_path(cache_dir: PathLike, settings: FeatureSettings, date: str) -> Path:
     return Path(cache_dir) / settings.key() / f"{date}.flow.parquet"
 
 
@@ -131,7 +133,7 @@ def _read_meta(json_path: Path) -> dict | None:
     return meta if isinstance(meta, dict) and meta.get("format") == CACHE_FORMAT else None
 
 
-def plan_cache(tape_dir, settings: FeatureSettings, cache_dir) -> list[DayStatus]:
+def plan_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLike) -> list[DayStatus]:
     """Every day of the tape with its chained key and whether its cache file is finished.
 
     Raises TapeError when a day file listed in the manifest is missing.
@@ -320,7 +322,7 @@ _UMASK = _umask()
 
 
 @contextmanager
-def atomic_path(path: Path):
+def atomic_path(path: Path) -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
 
     For binary outputs written by other libraries (Parquet, PNG); text goes through
@@ -365,7 +367,7 @@ def _write_day(cache_dir, settings: FeatureSettings, status: DayStatus, trade_in
     write_json(meta_path, meta, overwrite=True)        # last: marks the day finished
 
 
-def load_cached_day(cache_dir, settings: FeatureSettings, date: str, *, z: bool = True,
+def load_cached_day(cache_dir: PathLike, settings: FeatureSettings, date: str, *, z: bool = True,
                     state: bool = False) -> CachedDay:
     """Read one finished day from the cache (``z=False`` skips the z columns)."""
     parquet, meta_path = _day_paths(cache_dir, settings, date)
@@ -395,7 +397,7 @@ def _numpy(col: pa.ChunkedArray) -> np.ndarray:
     return col.to_numpy()
 
 
-def load_cached_mids(cache_dir, settings: FeatureSettings, date: str) -> tuple[np.ndarray, np.ndarray]:
+def load_cached_mids(cache_dir: PathLike, settings: FeatureSettings, date: str) -> tuple[np.ndarray, np.ndarray]:
     """``(ts_us, mid)`` of every book snapshot of a cached day (times in the settings' time key)."""
     path = _mids_path(cache_dir, settings, date)
     try:
@@ -405,7 +407,7 @@ def load_cached_mids(cache_dir, settings: FeatureSettings, date: str) -> tuple[n
     return table["ts_us"].to_numpy(), table["mid"].to_numpy()
 
 
-def load_cached_flow(cache_dir, settings: FeatureSettings, date: str):
+def load_cached_flow(cache_dir: PathLike, settings: FeatureSettings, date: str) -> tuple[np.ndarray, ...]:
     """``(ts_us, side, amount)`` of every trade of a cached day, in the tape's row order.
 
     Times are in the settings' time key; ``side`` is int8 (+1, -1, 0 unknown).
@@ -434,8 +436,8 @@ def _start_state(cache_dir, settings, statuses, i: int, built: dict) -> RollingS
     return RollingState.from_dict(meta["state"])
 
 
-def build_cache(tape_dir, settings: FeatureSettings, cache_dir, *, executor: Executor | None = None,
-                progress=None) -> list[DayStatus]:
+def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLike, *, executor: Executor | None = None,
+                progress: Callable[[str | None, int, int], None] | None = None) -> list[DayStatus]:
     """Bring the feature cache of every tape day up to date; return the days' status.
 
     Parameters

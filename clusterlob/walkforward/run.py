@@ -22,10 +22,11 @@ import time
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from .._typing import PathLike
 from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings
 from ..cluster.model import save_model
@@ -122,7 +123,7 @@ class WalkForwardResult:
                             "adjusted_rand": [r.adjusted_rand for r in s]})
 
 
-def check_outputs_free(out_dir, overwrite: bool = False) -> None:
+def check_outputs_free(out_dir: PathLike, overwrite: bool = False) -> None:
     """Raise ParameterError naming the first result file that exists (unless ``overwrite``)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -167,9 +168,9 @@ def _check_long_enough(tape_dir, dates: list, wf: WalkForwardSettings) -> None:
                              f"{wf.train_days} + {wf.test_days} = {need}")
 
 
-def run_walkforward(tape_dir, out_dir, settings: FeatureSettings = FeatureSettings(),
+def run_walkforward(tape_dir: PathLike, out_dir: PathLike, settings: FeatureSettings = FeatureSettings(),
                     wf: WalkForwardSettings = WalkForwardSettings(), *, executor: Executor | None = None,
-                    progress=None) -> WalkForwardResult:
+                    progress: Callable[[str, int, int, str | None], None] | None = None) -> WalkForwardResult:
     """Rolling walk-forward over a tape directory (Experiments 3 and 4).
 
     Parameters
@@ -336,7 +337,7 @@ def _plot(result: WalkForwardResult, path: Path, overwrite: bool) -> str:
     return "![rolling_pnl](rolling_pnl.png)"
 
 
-def write_outputs(result: WalkForwardResult, out_dir, *, overwrite: bool = False) -> list[Path]:
+def write_outputs(result: WalkForwardResult, out_dir: PathLike, *, overwrite: bool = False) -> list[Path]:
     """Write the result files listed in the module doc into ``out_dir``; return their paths."""
     out_dir = Path(out_dir)
     check_outputs_free(out_dir, overwrite)

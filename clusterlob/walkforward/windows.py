@@ -26,9 +26,11 @@ import math
 import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
+from .._typing import PathLike
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FeatureSettings
 from ..signals.ic import WEIGHTINGS, ICRow, ICTable, aggregate_ic, ic_table
@@ -40,6 +42,9 @@ from ..signals.ofi import ALL_TRADES, BucketSignals, BucketGrid, BucketAccumulat
 from ..tape.store import day_start_us
 from ..signals.timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
 from .cache import load_cached_day, load_cached_flow, load_cached_mids
+
+if TYPE_CHECKING:
+    from ..signals.ic import ICAggregate
 
 __all__ = ["ALIGNMENTS", "WalkForwardSettings", "WindowPlan", "plan_windows", "WindowFit",
            "WindowResult", "StabilityRow", "fit_windows", "score_windows", "stability_rows",
@@ -299,8 +304,8 @@ def _fit_task(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: Walk
     return out
 
 
-def fit_windows(tape_dir, cache_dir, settings: FeatureSettings, wf: WalkForwardSettings, plans,
-                *, executor: Executor | None = None, tasks: int | None = None, progress=None) -> dict:
+def fit_windows(tape_dir: PathLike, cache_dir: PathLike, settings: FeatureSettings, wf: WalkForwardSettings, plans: Sequence[WindowPlan],
+                *, executor: Executor | None = None, tasks: int | None = None, progress: Callable[[WindowPlan, int, int], None] | None = None) -> dict:
     """Fit every runnable window; returns ``{index: WindowFit or error text}``.
 
     The windows are split into ``tasks`` runs of consecutive windows (default: the
@@ -469,7 +474,7 @@ def _score(fit: WindowFit, roles: np.ndarray, wf: WalkForwardSettings):
     return table, tuple(taker), times, pnl, tuple(unassigned), tuple(notes)
 
 
-def score_windows(plans, fits: dict, wf: WalkForwardSettings) -> list[WindowResult]:
+def score_windows(plans: Sequence[WindowPlan], fits: dict, wf: WalkForwardSettings) -> list[WindowResult]:
     """Map roles (both alignments), compute each window's IC and taker PnL, in window order."""
     reference = None
     results = []
@@ -515,7 +520,7 @@ def _roles_of(ids: np.ndarray, cluster_roles: np.ndarray) -> np.ndarray:
     return out
 
 
-def stability_rows(results, fits: dict) -> list[StabilityRow]:
+def stability_rows(results: Sequence[WindowResult], fits: dict) -> list[StabilityRow]:
     """Label stability between consecutive fitted windows, under both alignments."""
     rows = []
     for a, b in zip(results, results[1:]):
@@ -526,6 +531,8 @@ def stability_rows(results, fits: dict) -> list[StabilityRow]:
         if ids_a is None:
             continue
         valid = ids_a >= 0
+        assert a.roles_rule is not None and b.roles_rule is not None     # fitted windows have roles
+        assert a.roles_distance is not None and b.roles_distance is not None
         rule = label_stability(_roles_of(ids_a, a.roles_rule), _roles_of(ids_b, b.roles_rule), valid=valid)
         dist = label_stability(_roles_of(ids_a, a.roles_distance), _roles_of(ids_b, b.roles_distance),
                                valid=valid)
@@ -534,7 +541,7 @@ def stability_rows(results, fits: dict) -> list[StabilityRow]:
     return rows
 
 
-def aggregate(results):
+def aggregate(results: Sequence[WindowResult]) -> ICAggregate | None:
     """Out-of-sample IC across fitted windows (``clusterlob.ic.aggregate_ic``), or None."""
     tables = [r.ic for r in results if r.status == "fitted" and r.ic is not None]
     return aggregate_ic(tables) if tables else None
