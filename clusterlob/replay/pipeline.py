@@ -66,14 +66,14 @@ class PipelineRun:
 
     tape: str
     instrument: dict
-    train_days: list
-    replay_days: list
+    train_days: list[str]
+    replay_days: list[str]
     sample: str
     model: ClusterModel
     model_file: str | None
     trade_roles: dict
     engine: str
-    results: dict = field(default_factory=dict)
+    results: dict[str, ReplayResult] = field(default_factory=dict)
 
     @property
     def result(self) -> ReplayResult:

@@ -157,7 +157,7 @@ class ICTable:
     """IC rows of one window (``label``: a day, a day range or ``"all days"``)."""
 
     label: str
-    rows: tuple
+    rows: tuple[ICRow, ...]
     bucket_s: float
 
     def get(self, group: str, weighting: str, horizon: int) -> ICRow:
@@ -289,7 +289,7 @@ class ICAggregateRow:
 
 @dataclass(frozen=True)
 class ICAggregate:
-    rows: tuple
+    rows: tuple[ICAggregateRow, ...]
     windows: tuple
 
     def get(self, group: str, weighting: str, horizon: int, statistic: str = "pearson") -> ICAggregateRow:
@@ -372,7 +372,7 @@ class InOutRow:
 class InOutTable:
     in_sample_label: str
     oos_labels: tuple
-    rows: tuple
+    rows: tuple[InOutRow, ...]
 
     def to_dict(self) -> dict:
         return {"in_sample": self.in_sample_label, "out_of_sample": list(self.oos_labels),

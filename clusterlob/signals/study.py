@@ -100,7 +100,7 @@ class ICStudy:
     settings: ICSettings
     signals: BucketSignals
     pooled: ICTable
-    windows: tuple
+    windows: tuple[ICTable, ...]
     skipped_windows: tuple
     aggregate: ICAggregate | None
     timeframes: TimeframeTable
@@ -371,9 +371,9 @@ def _markdown(study: ICStudy) -> str:
         summary = []
         for g in study.signals.group_names:
             for w in WEIGHTINGS:
-                rows = [r for r in io.rows if r.group == g and r.weighting == w]
-                summary.append((g, w, _num(_nanmean([r.in_sample_pearson for r in rows])),
-                                _num(_nanmean([r.oos_pearson_mean for r in rows]))))
+                io_rows = [r for r in io.rows if r.group == g and r.weighting == w]
+                summary.append((g, w, _num(_nanmean([r.in_sample_pearson for r in io_rows])),
+                                _num(_nanmean([r.oos_pearson_mean for r in io_rows]))))
         lines += ["Mean across horizons (the log's Experiment 9 summary):", "",
                   markdown_table(("group", "weighting", "IS Pearson", "OOS Pearson"), summary, align="llrr")]
     if study.notes:

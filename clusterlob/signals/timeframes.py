@@ -227,7 +227,7 @@ def taker_backtest(signal: ArrayLike, returns: ArrayLike, threshold: ArrayLike, 
 class TimeframeTable:
     """Taker results per (timeframe, group, weighting), honest and BIASED rows side by side."""
 
-    rows: tuple
+    rows: tuple[TakerResult, ...]
     rule: ThresholdRule
     fee_bps: float
 

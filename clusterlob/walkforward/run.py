@@ -35,7 +35,8 @@ from ..cluster.roles import ROLE_NAMES
 from ..signals.ic import ICAggregate, ICRow
 from ..signals.ofi import ALL_TRADES
 from .cache import atomic_path, build_cache, plan_cache
-from .windows import WalkForwardSettings, aggregate, fit_windows, plan_windows, score_windows, stability_rows
+from .windows import (StabilityRow, WalkForwardSettings, WindowResult, aggregate, fit_windows, plan_windows,
+                      score_windows, stability_rows)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -74,11 +75,11 @@ class WalkForwardResult:
     settings: FeatureSettings
     walkforward: WalkForwardSettings
     days: tuple
-    windows: tuple
+    windows: tuple[WindowResult, ...]
     ic_aggregate: ICAggregate | None
     equity_times_us: np.ndarray
-    equity: dict
-    stability: tuple
+    equity: dict[str, np.ndarray]
+    stability: tuple[StabilityRow, ...]
     notes: tuple
     timing: dict = field(default_factory=dict)
 
