@@ -109,7 +109,8 @@ class WalkForwardSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
                 raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
-        if self.step_days < self.test_days:     # type: ignore[operator]  # an int by now
+        assert self.step_days is not None       # filled in from test_days above, checked in the loop
+        if self.step_days < self.test_days:
             raise ParameterError(f"`step_days` must be >= `test_days` ({self.test_days}), got {self.step_days}: "
                                  f"overlapping test days would be counted twice")
         if self.fit_sample is not None and (isinstance(self.fit_sample, bool) or not isinstance(
