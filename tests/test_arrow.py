@@ -171,3 +171,16 @@ def test_the_package_imports_neither_pandas_nor_polars():
             "print(sorted(m for m in ('pandas', 'polars') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_inventory_experiment_tables():
+    from clusterlob.replay.inventory import PolicyStats, SeedRun, SyntheticMarket, run_experiment
+    exp = run_experiment(SyntheticMarket(n_events=3_000, mean_regime_events=300), seeds=[4, 9], thetas=[2.0, 5.0])
+    stats = exp.to_arrow()
+    assert stats.column_names == [f.name for f in fields(PolicyStats)] and stats.num_rows == 4
+    assert stats.column("policy").to_pylist() == ["fixed", "dynamic", "fixed", "dynamic"]
+    _same(stats.column("pnl_mean"), [getattr(r, p).pnl_mean for r in exp.results for p in ("fixed", "dynamic")])
+    runs = exp.runs_to_arrow()
+    assert runs.column_names == [f.name for f in fields(SeedRun)] and runs.num_rows == 8
+    assert runs.schema.field("fills").type == pa.int64()
+    _same(runs.column("pnl_total"), [s.pnl_total for r in exp.results for s in r.runs])

@@ -29,8 +29,8 @@ import dataclasses
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass
-from typing import NamedTuple, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
@@ -38,7 +38,11 @@ from .._typing import Say
 from ..errors import ParameterError
 from .engine import ReplayResult, replay_arrays
 from ..cluster.roles import PASSIVE, UNASSIGNED
+from ..report import rows_to_arrow
 from .strategy import StrategyConfig
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["EXPERIMENT_CONFIG", "DEFAULT_THETAS", "SyntheticMarket", "SyntheticEvents", "SeedRun", "PolicyStats", "PairedDifference",
            "ThetaResult", "InventoryExperiment", "synthetic_events", "run_policies",
@@ -394,6 +398,15 @@ class InventoryExperiment:
                 "best_vs_best": {"fixed_theta": f_theta, "dynamic_theta": d_theta,
                                  "difference": diff.to_dict()},
                 "seconds": self.seconds}
+
+    def to_arrow(self) -> pa.Table:
+        """One row per (theta, policy): the fields of :class:`PolicyStats`."""
+        rows = [getattr(r, policy) for r in self.results for policy in POLICIES]
+        return rows_to_arrow(rows, [f.name for f in fields(PolicyStats)])
+
+    def runs_to_arrow(self) -> pa.Table:
+        """One row per (theta, policy, seed): the fields of :class:`SeedRun`."""
+        return rows_to_arrow([run for r in self.results for run in r.runs], [f.name for f in fields(SeedRun)])
 
 
 def _std(x: np.ndarray) -> float:
