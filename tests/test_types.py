@@ -1,10 +1,12 @@
 """Types that help users: a user's script type-checks against the installed package, a wrong one
 is caught, and the stub of the compiled module (clusterlob/_core.pyi) matches the build.
 
-These run mypy in a subprocess; they skip, with the reason, when mypy is not installed (it is in
-the ``test`` extra)."""
+The mypy tests run it in a subprocess and skip, with the reason, when mypy is not installed (it
+is in the ``test`` extra); every public signature is annotated."""
 from __future__ import annotations
 
+import ast
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,7 +18,37 @@ import pytest
 
 import clusterlob
 
-mypy = pytest.importorskip("mypy", reason="mypy is not installed (pip install -e \".[test]\")")
+
+def _unannotated(root: Path) -> list[str]:
+    """Public functions and methods of public modules with a parameter or the return not annotated."""
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root.parent)
+        if any(p.startswith("_") and p not in ("__init__.py", "__main__.py") for p in rel.parts):
+            continue
+        def visit(body, prefix):
+            for node in body:
+                if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                    visit(node.body, f"{prefix}{node.name}.")
+                elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    if node.name.startswith("_") and node.name not in ("__init__", "__call__"):
+                        continue
+                    a = node.args
+                    params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
+                    missing = [p.arg for p in params if p.annotation is None and p.arg not in ("self", "cls")]
+                    if missing or (node.returns is None and node.name != "__init__"):
+                        out.append(f"{rel}:{node.lineno} {prefix}{node.name} {missing or 'return'}")
+        visit(ast.parse(path.read_text(encoding="utf-8")).body, "")
+    return out
+
+
+def test_public_functions_are_annotated():
+    # mypy checks the bodies; this keeps every public signature typed for users' checkers and IDEs
+    assert _unannotated(ROOT / "clusterlob") == []
+
+
+needs_mypy = pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
+                                reason='mypy is not installed (it is in the test extra: pip install -e ".[test]")')
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_PARENT = Path(clusterlob.__file__).resolve().parents[1]
@@ -95,10 +127,12 @@ def mypy_output(tmp_path_factory) -> str:
     return out.stdout + out.stderr
 
 
+@needs_mypy
 def test_a_users_script_type_checks(mypy_output):
     assert "notebook.py" not in mypy_output, mypy_output
 
 
+@needs_mypy
 def test_a_wrong_script_is_caught(mypy_output):
     text = mypy_output
     assert 'wrong.py:5: error: Incompatible types in assignment (expression has type "str", variable has type "int")' in text
@@ -106,6 +140,7 @@ def test_a_wrong_script_is_caught(mypy_output):
     assert 'wrong.py:7: error: Argument "config" to "run_pipeline" has incompatible type' in text
 
 
+@needs_mypy
 def test_the_stub_matches_the_compiled_module():
     out = subprocess.run([sys.executable, "-m", "mypy.stubtest", "clusterlob._core", "--concise",
                           "--mypy-config-file", str(ROOT / "pyproject.toml"),

@@ -12,12 +12,13 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..._typing import PathLike
 from ...errors import TapeError
 from ..store import Book, Trades
 from ..validate import FileReport
@@ -54,7 +55,7 @@ class Reader:
     format_name = "?"
     column_names: dict = {}   # canonical column -> this format's column, for messages
 
-    def __init__(self, path, options: ReaderOptions, report: FileReport):
+    def __init__(self, path: PathLike, options: ReaderOptions, report: FileReport) -> None:
         self.path = Path(path)
         self.options = options
         self.report = report
@@ -92,7 +93,7 @@ def read_head(path: Path, nbytes: int = 65536) -> bytes:
         return f.read(nbytes)
 
 
-def text_codes(col) -> tuple[np.ndarray, list]:
+def text_codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
     """Integer codes and the distinct values of a text column (dictionary-encoded or not);
     an empty cell is the text ``""``."""
     if col.null_count:
@@ -103,7 +104,7 @@ def text_codes(col) -> tuple[np.ndarray, list]:
     return col.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), values
 
 
-def symbol_mask(col, options: ReaderOptions, where: str, seen: set) -> np.ndarray | None:
+def symbol_mask(col: pa.Array | pa.ChunkedArray, options: ReaderOptions, where: str, seen: set) -> np.ndarray | None:
     """Rows to keep given a batch's ``symbol`` column (None: all of them).
 
     ``seen`` accumulates the symbols met so far in the file.  Several symbols without
@@ -198,7 +199,7 @@ def _find_row(path: Path, column: int, value: str) -> int | None:
     return None
 
 
-def explain_arrow_error(exc: Exception, where: str, path: Path, header) -> TapeError:
+def explain_arrow_error(exc: Exception, where: str, path: Path, header: Sequence[str]) -> TapeError:
     """Turn a pyarrow CSV error into one line naming the column, row and value."""
     text = str(exc)
     first = text.splitlines()[0] if text else type(exc).__name__

@@ -52,16 +52,22 @@ import json
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import numpy as np
 
+from ..._typing import PathLike
 from ...errors import TapeError
 from ... import _core
 from ..store import MAX_LEVELS, Book, Trades
 from ..validate import clean_book, clean_trades
 from .base import Reader
 from .binance_book import DepthSync, L2Book, SequenceGap
+
+if TYPE_CHECKING:
+    from .base import ReaderOptions
+    from ..validate import FileReport
 
 __all__ = ["BinanceReader", "BinanceSummary", "Message", "iter_messages", "L2Book", "DepthSync",
            "SequenceGap"]
@@ -157,7 +163,7 @@ def parse_line(raw: bytes) -> tuple:
     return ts_ns, None, msg
 
 
-def iter_messages(path) -> Iterator[Message]:
+def iter_messages(path: PathLike) -> Iterator[Message]:
     """Every message of a recording, parsed with ``json`` (blank lines skipped).
 
     Raises TapeError naming the line of the first malformed one.
@@ -188,7 +194,7 @@ class BinanceReader(Reader):
 
     format_name = "binance stream recording"
 
-    def __init__(self, path, options, report):
+    def __init__(self, path: PathLike, options: ReaderOptions, report: FileReport) -> None:
         super().__init__(path, options, report)
         self.summary = BinanceSummary()
         self.on_depth_applied = None
@@ -201,7 +207,7 @@ class BinanceReader(Reader):
         self._trade_floats: np.ndarray
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _SNIFF.match(head) is not None
 
     # -- per-message helpers ----------------------------------------------------------

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ... import _core
+
+if TYPE_CHECKING:
+    import numpy as np
 __all__ = ["L2Book", "DepthSync", "SequenceGap", "parse_levels"]
 
 L2Book = _core.BinanceL2Book
@@ -124,7 +127,7 @@ class DepthSync:
         self._phase_applied = 0
         self.buffer.clear()
 
-    def diff(self, first_id: int, final_id: int, prev_id: int | None, levels, n_bids: int,
+    def diff(self, first_id: int, final_id: int, prev_id: int | None, levels: np.ndarray, n_bids: int,
              ts_exch_us: int, ts_local_us: int, line_no: int) -> bool:
         """Take one depth update (``levels``: (2, m) prices and quantities, the first
         ``n_bids`` bids, then asks); True when the book is in sync afterwards and changed by
@@ -145,7 +148,7 @@ class DepthSync:
             return self._connect(ts_local_us, line_no)   # the first diff that can connect it
         return False
 
-    def snapshot(self, last_update_id: int, levels, n_bids: int, ts_local_us: int,
+    def snapshot(self, last_update_id: int, levels: np.ndarray, n_bids: int, ts_local_us: int,
                  line_no: int) -> bool:
         """Take one REST depth snapshot (levels as in :meth:`diff`); True when buffered diffs
         brought the book in sync."""

@@ -16,6 +16,8 @@ reader, so memory stays bounded whatever the file size.
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -162,11 +164,11 @@ class TardisTradesReader(Reader):
     column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         cols = _header(head)
         return "side" in cols and "local_timestamp" in cols and "price" in cols and "," in head[:200].decode("latin-1")
 
-    def batches(self):
+    def batches(self) -> Iterator[Trades | Book]:
         cols = _header(_read_first_line(self))
         require_columns(cols, TRADE_COLUMNS, self.where())
         types = {"timestamp": pa.int64(), "local_timestamp": pa.int64(), "price": pa.float64(),
@@ -188,11 +190,11 @@ class TardisBookReader(Reader):
     column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         cols = _header(head)
         return "asks[0].price" in cols and "local_timestamp" in cols
 
-    def batches(self):
+    def batches(self) -> Iterator[Trades | Book]:
         cols = _header(_read_first_line(self))
         levels = _levels_in(cols)
         if levels == 0:
