@@ -1,10 +1,14 @@
-"""Report writers: Markdown, CSV and JSON files, written atomically.
+"""Report writers: Markdown, CSV and JSON files, written atomically; results as Arrow tables.
 
 Every writer puts the content in a temporary file beside the target and renames it into
 place (``os.replace``), so a reader never sees half a file, and refuses to replace an
 existing file unless ``overwrite=True`` (a CLI's ``--force``).  Values are converted for
 JSON and CSV once, here: NumPy scalars and arrays become Python numbers and lists, and
 NaN / inf become ``null`` (JSON) or an empty cell (CSV).
+
+:func:`arrow_table` and :func:`rows_to_arrow` are what every result's ``to_arrow()`` uses, so a
+pandas or polars user gets a data frame in one call (``result.fills.to_arrow().to_pandas()``,
+``polars.from_arrow(...)``) without the package importing either.
 """
 from __future__ import annotations
 
@@ -15,14 +19,18 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ._typing import PathLike
 from .errors import ParameterError
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 __all__ = ["write_text", "write_markdown", "write_csv", "write_json", "to_jsonable",
-           "markdown_table", "format_value"]
+           "markdown_table", "format_value", "arrow_table", "rows_to_arrow"]
 
 
 def _check_target(path, overwrite: bool) -> Path:
@@ -43,7 +51,7 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def write_text(path, text: str, *, overwrite: bool = False) -> Path:
+def write_text(path: PathLike, text: str, *, overwrite: bool = False) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; create the folder if needed."""
     path = _check_target(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,12 +72,12 @@ def write_text(path, text: str, *, overwrite: bool = False) -> Path:
     return path
 
 
-def write_markdown(path, text: str, *, overwrite: bool = False) -> Path:
+def write_markdown(path: PathLike, text: str, *, overwrite: bool = False) -> Path:
     """Write a Markdown document atomically (a final newline is added if missing)."""
     return write_text(path, text if text.endswith("\n") else text + "\n", overwrite=overwrite)
 
 
-def format_value(value, digits: int = 4) -> str:
+def format_value(value: Any, digits: int = 4) -> str:
     """A cell for CSV / Markdown: floats with ``digits`` significant decimals, NaN empty."""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
@@ -82,7 +90,7 @@ def format_value(value, digits: int = 4) -> str:
     return "" if value is None else str(value)
 
 
-def write_csv(path, header: Sequence[str], rows: Iterable[Sequence], *, overwrite: bool = False,
+def write_csv(path: PathLike, header: Sequence[str], rows: Iterable[Sequence], *, overwrite: bool = False,
               digits: int = 6) -> Path:
     """Write a CSV table (header row, then ``rows``) atomically.
 
@@ -100,7 +108,7 @@ def write_csv(path, header: Sequence[str], rows: Iterable[Sequence], *, overwrit
     return write_text(path, buf.getvalue(), overwrite=overwrite)
 
 
-def to_jsonable(obj):
+def to_jsonable(obj: Any) -> Any:
     """``obj`` with NumPy values as Python ones, tuples as lists, non-finite floats as None."""
     if hasattr(obj, "to_dict") and callable(obj.to_dict):
         return to_jsonable(obj.to_dict())
@@ -121,7 +129,7 @@ def to_jsonable(obj):
     return obj
 
 
-def write_json(path, obj, *, overwrite: bool = False) -> Path:
+def write_json(path: PathLike, obj: Any, *, overwrite: bool = False) -> Path:
     """Write ``obj`` as indented JSON atomically (see :func:`to_jsonable` for conversions)."""
     try:
         text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
@@ -142,3 +150,35 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence], *, digits: i
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+# -- Arrow tables -------------------------------------------------------------------------------
+
+def arrow_table(columns: Mapping[str, Any], metadata: Mapping[str, str] | None = None) -> "pa.Table":
+    """A ``pyarrow.Table`` of named one-dimensional columns, in the mapping's order.
+
+    NumPy arrays keep their dtype (int8 stays int8, float64 NaN stays NaN, not null); Python
+    sequences are inferred by Arrow (None becomes null).  ``metadata`` goes into the schema.
+    """
+    import pyarrow as pa
+    arrays = []
+    for name, values in columns.items():
+        if isinstance(values, np.ndarray) and values.ndim != 1:
+            raise ParameterError(f"column `{name}` must be one-dimensional, got shape {values.shape}")
+        arrays.append(pa.array(values))
+    return pa.table(arrays, names=list(columns), metadata=dict(metadata) if metadata else None)
+
+
+def rows_to_arrow(rows: Sequence[Any], names: Sequence[str],
+                  metadata: Mapping[str, str] | None = None) -> "pa.Table":
+    """A ``pyarrow.Table`` with one row per record of ``rows`` (dataclasses or named tuples) and
+    one column per attribute in ``names`` (kept, with type null, when ``rows`` is empty)."""
+    return arrow_table({name: [_arrow_value(getattr(r, name)) for r in rows] for name in names}, metadata)
+
+
+def _arrow_value(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_arrow_value(v) for v in value]
+    return value

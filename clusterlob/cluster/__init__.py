@@ -12,8 +12,8 @@ alignment, feature importance, the centroid report and the two-tape comparison.
 See ``docs/clustering.md`` and ``docs/compare.md``.
 """
 from .fit import FitSettings
-from .centroids import (OUTPUT_FILES, CentroidRow, FeatureSummary, centroid_table, collect_features,
-                        interpret_centroid, write_cluster_outputs)
+from .centroids import (OUTPUT_FILES, CentroidRow, FeatureSummary, centroid_table, centroids_to_arrow,
+                        collect_features, interpret_centroid, write_cluster_outputs)
 from .importance import FeatureImportance, feature_importance, importance_for_centers
 from .kmeans import KMeansResult, assign_clusters, kmeans, kmeans_plusplus
 from .model import ClusterModel, TradeLabels, fit_model, label_trades, load_model, save_model
@@ -22,7 +22,7 @@ from .roles import (DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED,
 
 __all__ = ["CentroidRow", "ClusterModel", "DIRECTIONAL", "FeatureImportance", "FeatureSummary", "FitSettings", "KMeansResult",
            "OPPORTUNISTIC", "OUTPUT_FILES", "PASSIVE", "ROLE_NAMES", "TradeLabels", "UNASSIGNED",
-           "adjusted_rand_index", "align_by_rule", "align_to_reference", "assign_clusters", "centroid_table",
+           "adjusted_rand_index", "align_by_rule", "align_to_reference", "assign_clusters", "centroid_table", "centroids_to_arrow",
            "collect_features", "feature_importance", "fit_model", "importance_for_centers", "interpret_centroid",
            "kmeans", "kmeans_plusplus", "label_trades", "load_model", "role_name", "save_model",
            "write_cluster_outputs"]

@@ -50,7 +50,7 @@ def _text_summary(model: ClusterModel, summary: FeatureSummary, paths: dict, sec
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     progress = Progress("cluster", quiet=args.quiet)

@@ -15,18 +15,23 @@ model on the valid rows, aligns roles by rule and writes into OUT_DIR: ``model.j
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .._io import Progress
+from .._typing import ArrayLike, Days, PathLike, Say
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, FeatureSettings, build_features
 from .importance import IMPORTANCE_HEADER, FeatureImportance
 from .model import ClusterModel, save_model
-from ..report import markdown_table, write_csv, write_json, write_markdown
+from ..report import arrow_table, markdown_table, write_csv, write_json, write_markdown
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, role_name
 from ..tape.store import iter_days, parse_days, read_manifest
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["FeatureSummary", "collect_features", "CentroidRow", "centroid_table",
            "interpret_centroid", "write_cluster_outputs", "OUTPUT_FILES"]
@@ -75,7 +80,7 @@ def _add_counts(total: dict, part: dict) -> dict:
     return total
 
 
-def collect_features(tape_dir, settings: FeatureSettings, days=None, *, progress=None):
+def collect_features(tape_dir: PathLike, settings: FeatureSettings, days: Days = None, *, progress: Say | None = None) -> tuple[np.ndarray, FeatureSummary]:
     """z-scores of the valid trades of a tape directory, day by day with the state carried.
 
     Parameters
@@ -144,7 +149,7 @@ _ROLE_LEADS = {DIRECTIONAL: "Directional: takes with the book imbalance",
                PASSIVE: "Passive / noise"}
 
 
-def interpret_centroid(centroid_z, role: int, convention: str = "paper", *, threshold: float = 0.25,
+def interpret_centroid(centroid_z: ArrayLike, role: int, convention: str = "paper", *, threshold: float = 0.25,
                        most: int = 3) -> str:
     """One line describing a centroid: its role, then its most extreme features.
 
@@ -194,7 +199,7 @@ class CentroidRow:
                 "interpretation": self.interpretation}
 
 
-def centroid_table(model: ClusterModel) -> list:
+def centroid_table(model: ClusterModel) -> list[CentroidRow]:
     """The rows of the centroid report (like the log's Experiment 1 table), by cluster id."""
     total = int(model.counts.sum())
     return [CentroidRow(cluster=j, role=role_name(model.roles[j]), count=int(model.counts[j]),
@@ -205,6 +210,20 @@ def centroid_table(model: ClusterModel) -> list:
                         interpretation=interpret_centroid(model.centers_z[j], model.roles[j],
                                                           model.settings.convention))
             for j in range(model.k)]
+
+
+def centroids_to_arrow(rows: Sequence[CentroidRow]) -> pa.Table:
+    """The centroid report's rows (:func:`centroid_table`) as a ``pyarrow.Table``: ``cluster``,
+    ``role``, ``count``, ``share``, ``z_<feature>`` per feature, ``directional_score``,
+    ``opportunistic_score``, ``interpretation``."""
+    columns: dict[str, list] = {"cluster": [r.cluster for r in rows], "role": [r.role for r in rows],
+                                "count": [r.count for r in rows], "share": [r.share for r in rows]}
+    for j, name in enumerate(FEATURE_NAMES):
+        columns[f"z_{name}"] = [float(r.centroid_z[j]) for r in rows]
+    columns["directional_score"] = [r.directional_score for r in rows]
+    columns["opportunistic_score"] = [r.opportunistic_score for r in rows]
+    columns["interpretation"] = [r.interpretation for r in rows]
+    return arrow_table(columns)
 
 
 _HEADER = ["cluster", "role", "count", "share_pct"] + [f"z_{n}" for n in FEATURE_NAMES] + ["interpretation"]
@@ -244,7 +263,7 @@ def _markdown(model: ClusterModel, rows: list, summary: FeatureSummary | None,
     return "\n".join(lines)
 
 
-def write_cluster_outputs(out_dir, model: ClusterModel, summary: FeatureSummary | None = None, *,
+def write_cluster_outputs(out_dir: PathLike, model: ClusterModel, summary: FeatureSummary | None = None, *,
                           importance: FeatureImportance | None = None, overwrite: bool = False) -> dict:
     """Write model.json and the centroid report (Markdown, CSV, JSON) into ``out_dir``.
 

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
 
+from .._typing import Days, PathLike
 from .centroids import CentroidRow, FeatureSummary, centroid_table, collect_features
 from .._io import check_choice, check_int
 from ..errors import ParameterError
@@ -37,8 +39,11 @@ from .fit import FitSettings, resolve_fit
 from ..features.build import FEATURE_NAMES, TIME_KEYS, FeatureSettings
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance, importance_for_centers
 from .model import ClusterModel, fit_model, save_model
-from ..report import markdown_table, write_csv, write_json, write_markdown
+from ..report import arrow_table, markdown_table, write_csv, write_json, write_markdown
 from ..tape.store import US_PER_DAY, Instrument, parse_days, read_manifest, read_tape
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["TapeActivity", "tape_activity", "activity_ratios", "TapeAnalysis", "analyse_tape",
            "Comparison", "compare_tapes", "write_compare_outputs", "OUTPUT_FILES",
@@ -105,7 +110,7 @@ class TapeActivity:
                 "notional_quote_per_recorded_day": self.per_recorded_day(self.notional_quote)}
 
 
-def tape_activity(tape_dir, days=None, *, time_key: str = "local") -> TapeActivity:
+def tape_activity(tape_dir: PathLike, days: Days = None, *, time_key: str = "local") -> TapeActivity:
     """Trades, volume and recorded time of a tape directory, read day by day (trades only).
 
     Parameters
@@ -283,6 +288,15 @@ class Comparison:
                 rows.append([label, a.per_recorded_day(va), b.per_recorded_day(vb), self.ratios[key]])
         return rows
 
+    def to_arrow(self) -> pa.Table:
+        """:meth:`activity_rows` as a ``pyarrow.Table``: ``metric`` (str), ``a``, ``b`` and
+        ``a_over_b`` (float64, NaN where a ratio is not meaningful)."""
+        rows = self.activity_rows()
+        return arrow_table({"metric": [str(r[0]) for r in rows],
+                            "a": np.array([r[1] for r in rows], np.float64),
+                            "b": np.array([r[2] for r in rows], np.float64),
+                            "a_over_b": np.array([r[3] for r in rows], np.float64)})
+
     def summary(self) -> str:
         """One line: the activity ratios and the top separating features of each tape."""
         r = self.ratios
@@ -298,7 +312,7 @@ class Comparison:
                 "a": self.a.to_dict(), "b": self.b.to_dict()}
 
 
-def compare_tapes(tape_a, tape_b, settings: FeatureSettings, *, days_a=None, days_b=None,
+def compare_tapes(tape_a: PathLike, tape_b: PathLike, settings: FeatureSettings, *, days_a: Days = None, days_b: Days = None,
                   model_a: ClusterModel | None = None, model_b: ClusterModel | None = None,
                   fit: FitSettings | None = None, min_rows_per_cluster: int = DEFAULT_MIN_ROWS_PER_CLUSTER,
                   progress=None, **legacy) -> Comparison:
@@ -416,7 +430,7 @@ def _existing(out_dir: Path, names) -> list:
     return [n for n in names if (out_dir / n).exists()]
 
 
-def write_compare_outputs(out_dir, comparison: Comparison, *, overwrite: bool = False) -> dict:
+def write_compare_outputs(out_dir: PathLike, comparison: Comparison, *, overwrite: bool = False) -> dict:
     """Write compare.md/.json, activity/importance/centroids CSV, and fitted models into ``out_dir``.
 
     Refuses (before writing anything) when any output file exists, unless ``overwrite``.

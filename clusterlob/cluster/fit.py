@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
+import argparse
 
 from .._io import check_int, check_number
 from ..errors import ParameterError
@@ -93,12 +95,12 @@ class FitSettings:
         except ParameterError as exc:
             raise ParameterError(f"{source}: {exc}") from None
 
-    def replace(self, **changes) -> "FitSettings":
+    def replace(self, **changes: Any) -> "FitSettings":
         """A copy with some settings changed (validated)."""
         return dataclasses.replace(self, **changes)
 
     @classmethod
-    def add_arguments(cls, parser, defaults: "FitSettings | None" = None) -> None:
+    def add_arguments(cls, parser: argparse.ArgumentParser | argparse._ArgumentGroup, defaults: "FitSettings | None" = None) -> None:
         """Add ``--k --n-init --seed --fit-sample --max-iter --tol --margin`` to an argparse parser
         or argument group; :meth:`from_args` reads them back."""
         d = defaults or cls()
@@ -111,7 +113,7 @@ class FitSettings:
                                 help=f"{_HELP[name]} (default {shown})")
 
     @classmethod
-    def from_args(cls, args) -> "FitSettings":
+    def from_args(cls, args: argparse.Namespace) -> "FitSettings":
         """The settings of the flags of :meth:`add_arguments`."""
         sample = args.fit_sample
         if isinstance(sample, str):

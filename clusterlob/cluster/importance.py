@@ -44,13 +44,19 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from .._typing import ArrayLike
 from .. import _core
 from .._io import check_int
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES
+from ..report import arrow_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["FeatureImportance", "feature_importance", "importance_for_centers",
            "IMPORTANCE_HEADER", "DEFAULT_CHUNK_ROWS"]
@@ -144,6 +150,15 @@ class FeatureImportance:
                 "cluster_means": {name: self.cluster_means[:, j].tolist()
                                   for j, name in enumerate(self.feature_names)}}
 
+    def to_arrow(self) -> pa.Table:
+        """One row per feature, in feature order: ``feature``, ``rank`` (1 = most separating),
+        ``share``, ``r2``, ``f_ratio``, ``between_ss``, ``within_ss``."""
+        rank = np.empty(len(self.feature_names), np.int64)
+        rank[list(self.order)] = np.arange(1, len(self.order) + 1)
+        return arrow_table({"feature": list(self.feature_names), "rank": rank, "share": self.share,
+                            "r2": self.r2, "f_ratio": self.f_ratio, "between_ss": self.between_ss,
+                            "within_ss": self.within_ss}, {"n_rows": str(self.n_rows)})
+
 
 def _format_f(f: float) -> str:
     if np.isnan(f):
@@ -231,7 +246,7 @@ def _result(moments: _ClusterMoments, feature_names: tuple) -> FeatureImportance
 
 # -- public ------------------------------------------------------------------------------------
 
-def feature_importance(z, labels, k: int | None = None, *, feature_names=FEATURE_NAMES,
+def feature_importance(z: ArrayLike, labels: ArrayLike, k: int | None = None, *, feature_names: Sequence[str] = FEATURE_NAMES,
                        chunk_rows: int = DEFAULT_CHUNK_ROWS) -> FeatureImportance:
     """Each feature's share of the between-cluster separation of labelled rows.
 
@@ -273,7 +288,7 @@ def feature_importance(z, labels, k: int | None = None, *, feature_names=FEATURE
     return _result(moments, feature_names)
 
 
-def importance_for_centers(z, centers_z, *, feature_names=FEATURE_NAMES,
+def importance_for_centers(z: ArrayLike, centers_z: ArrayLike, *, feature_names: Sequence[str] = FEATURE_NAMES,
                            chunk_rows: int = DEFAULT_CHUNK_ROWS) -> FeatureImportance:
     """Label rows by their nearest centre and compute :func:`feature_importance`, in one pass.
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._typing import ArrayLike, Seed
 from .. import _core
 from .._io import check_int, check_number
 from ..errors import ParameterError
@@ -93,7 +94,7 @@ class KMeansResult:
 
 # -- validation ----------------------------------------------------------------------------
 
-def check_matrix(X, name: str = "X") -> np.ndarray:
+def check_matrix(X: ArrayLike, name: str = "X") -> np.ndarray:
     """Return ``X`` as a C-contiguous float64 (n, d) array with only finite values.
 
     Copies only when the dtype or layout requires it.  Raises :class:`ParameterError`
@@ -147,7 +148,7 @@ def _rng(seed) -> np.random.Generator:
 
 # -- seeding -------------------------------------------------------------------------------
 
-def kmeans_plusplus(X, k: int, *, seed=None, n_local_trials: int | None = None):
+def kmeans_plusplus(X: ArrayLike, k: int, *, seed: Seed = None, n_local_trials: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Choose ``k`` initial centres by greedy K-Means++.
 
     Parameters
@@ -250,7 +251,7 @@ def _lloyd(X: np.ndarray, centers: np.ndarray, max_iter: int, tol_abs: float):
 
 # -- public --------------------------------------------------------------------------------
 
-def assign_clusters(X, centers):
+def assign_clusters(X: ArrayLike, centers: ArrayLike) -> tuple[np.ndarray, float, np.ndarray]:
     """Label every row of ``X`` with its nearest centre.
 
     Parameters
@@ -280,8 +281,8 @@ def _assign(X: np.ndarray, centers: np.ndarray):
     return labels, float(inertia), counts
 
 
-def kmeans(X, k: int = 3, *, n_init: int = 1, max_iter: int = 300, tol: float = 1e-4,
-           seed=None, fit_sample: int | None = None, init=None) -> KMeansResult:
+def kmeans(X: ArrayLike, k: int = 3, *, n_init: int = 1, max_iter: int = 300, tol: float = 1e-4,
+           seed: Seed = None, fit_sample: int | None = None, init: ArrayLike | None = None) -> KMeansResult:
     """Cluster the rows of ``X`` with K-Means++ and Lloyd iterations.
 
     Parameters
@@ -344,6 +345,7 @@ def kmeans(X, k: int = 3, *, n_init: int = 1, max_iter: int = 300, tol: float = 
         init_inertias.append(run[2])
         if best is None or run[2] < best[2]:
             best = run
+    assert best is not None                # n_init >= 1 was checked
     centers, labels, fit_inertia, counts, n_iter, converged = best
     del best, run
     rows_fit = X_fit.shape[0]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -25,9 +25,12 @@ from ..errors import ClusterlobError, ParameterError
 from ..features.build import FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features
 from .fit import FitSettings, resolve_fit
 from .kmeans import assign_clusters, kmeans
-from ..report import write_json
+from ..report import write_json, arrow_table
 from .roles import ROLE_NAMES, UNASSIGNED, align_by_rule, role_name
 from ..tape.store import Tape
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ClusterModel", "fit_model", "save_model",
            "load_model", "TradeLabels", "label_trades"]
@@ -279,14 +282,14 @@ def fit_model(z, settings: FeatureSettings, fit: FitSettings | None = None, *,
     return model, result.labels
 
 
-def save_model(model: ClusterModel, path, *, overwrite: bool = False) -> Path:
+def save_model(model: ClusterModel, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write ``model`` as JSON to ``path`` atomically; refuse to replace a file unless ``overwrite``."""
     if not isinstance(model, ClusterModel):
         raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
     return write_json(path, model.to_dict(), overwrite=overwrite)
 
 
-def load_model(path, *, settings: FeatureSettings | None = None) -> ClusterModel:
+def load_model(path: str | Path, *, settings: FeatureSettings | None = None) -> ClusterModel:
     """Read and validate a model file.
 
     Parameters
@@ -372,8 +375,13 @@ class TradeLabels(NamedTuple):
     state: RollingState | None
     counts: dict
 
+    def to_arrow(self) -> pa.Table:
+        """``cluster`` and ``role`` (int8, one row per trade of the tape, -1 where none) as a
+        ``pyarrow.Table``."""
+        return arrow_table({"cluster": self.cluster, "role": self.role})
 
-def label_trades(source, model: ClusterModel, *, state: RollingState | None = None) -> TradeLabels:
+
+def label_trades(source: Tape | Features, model: ClusterModel, *, state: RollingState | None = None) -> TradeLabels:
     """Cluster id and role of every trade of a tape, by the nearest model centre.
 
     Parameters

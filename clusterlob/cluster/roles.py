@@ -23,10 +23,12 @@ day although K-Means numbers its clusters arbitrarily:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
 from .._io import check_number
+from .._typing import ArrayLike
 from ..errors import ParameterError
 
 __all__ = ["DIRECTIONAL", "OPPORTUNISTIC", "PASSIVE", "UNASSIGNED", "ROLE_NAMES",
@@ -96,7 +98,7 @@ class RoleAssignment:
                 "unassigned_roles": list(self.unassigned_roles)}
 
 
-def align_by_rule(centers_z, feature_names=None, *, margin: float = DEFAULT_MARGIN) -> RoleAssignment:
+def align_by_rule(centers_z: ArrayLike, feature_names: Sequence[str] | None = None, *, margin: float = DEFAULT_MARGIN) -> RoleAssignment:
     """Give each cluster a role from its centroid (rule-based alignment).
 
     Parameters
@@ -182,7 +184,7 @@ class DistanceAlignment:
                 "total_distance": float(self.total_distance)}
 
 
-def align_to_reference(centers_z, reference_centers_z, reference_roles=None, *,
+def align_to_reference(centers_z: ArrayLike, reference_centers_z: ArrayLike, reference_roles: ArrayLike | None = None, *,
                        max_distance: float | None = None) -> DistanceAlignment:
     """Match new centres to reference centres one to one, minimising the total distance.
 
@@ -255,7 +257,7 @@ class Stability:
                 "confusion_order": list(ROLE_NAMES) + ["unassigned"]}
 
 
-def label_stability(roles_a, roles_b, *, valid=None) -> Stability:
+def label_stability(roles_a: ArrayLike, roles_b: ArrayLike, *, valid: ArrayLike | None = None) -> Stability:
     """Share of trades to which two fits give the same role.
 
     Parameters
@@ -292,7 +294,7 @@ def label_stability(roles_a, roles_b, *, valid=None) -> Stability:
     return Stability(share, n, confusion)
 
 
-def adjusted_rand_index(labels_a, labels_b) -> float:
+def adjusted_rand_index(labels_a: ArrayLike, labels_b: ArrayLike) -> float:
     """Adjusted Rand index of two partitions of the same items (Hubert & Arabie 1985).
 
     1 for identical partitions up to renumbering, about 0 for independent ones.  Labels

@@ -8,7 +8,7 @@ import json
 import sys
 from ..tape.convert import convert
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m clusterlob.convert",
                                      description="Convert trades, book data and funding into a clusterlob tape directory.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",

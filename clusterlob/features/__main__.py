@@ -24,7 +24,7 @@ def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """``python -m clusterlob.features TAPE_DIR [--days FROM:TO] [--json]``: feature counts."""
     parser = OneLineParser(
         prog="python -m clusterlob.features",

@@ -35,13 +35,19 @@ import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
+from .._typing import Days, PathLike
 from .. import _core
 from .._io import check_choice, check_int, check_number
 from ..errors import ParameterError, TapeError
+from ..report import arrow_table
 from ..tape.store import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "FEATURE_NAMES",
@@ -281,6 +287,10 @@ class RollingState:
         except (KeyError, ValueError, TypeError):
             raise ParameterError(f"rolling state: `window` must be an integer, got {d.get('window')!r}") from None
         f, fl, it = _N_FEATURES, np.float64, np.int64
+        n_seen, run_length, since_recompute = (
+            array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute"))
+        shift, mean_shifted, m2, m2_peak = (
+            array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak"))
         return cls(str(d.get("settings_key")), window, array("ring", (f, window), fl, np.nan),
                    *(array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute")),
                    *(array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak")),
@@ -336,6 +346,16 @@ class Features:
         return {"feature_names": list(FEATURE_NAMES), "settings": self.settings.to_dict(),
                 "settings_key": self.settings.key(), "counts": self.counts}
 
+    def to_arrow(self) -> pa.Table:
+        """The rows as a ``pyarrow.Table``: ``trade_index`` (int64), ``raw_<feature>`` and
+        ``z_<feature>`` (float64, in :data:`FEATURE_NAMES` order) and ``valid`` (bool); the
+        settings key in the schema metadata."""
+        columns: dict[str, np.ndarray] = {"trade_index": self.trade_index}
+        columns.update({f"raw_{name}": self.raw[:, j] for j, name in enumerate(FEATURE_NAMES)})
+        columns.update({f"z_{name}": self.z[:, j] for j, name in enumerate(FEATURE_NAMES)})
+        columns["valid"] = self.valid
+        return arrow_table(columns, {"settings_key": self.settings.key()})
+
 
 # -- raw features ----------------------------------------------------------------------------
 
@@ -384,6 +404,8 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
     else:
         book_state, book_times = state.book_state.copy(), state.book_times.copy()
     raw = np.empty((rows.shape[0], _N_FEATURES))
+    bid_px, ask_px, bid_sz, ask_sz = (np.asarray(getattr(book, name), dtype=np.float64)
+                                      for name in ("bid_px", "ask_px", "bid_sz", "ask_sz"))
     n_no_book = _core.asof_trade_features(
         trade_ts, side, amount, rows, book_ts, book_order,
         *(np.asarray(getattr(book, name), dtype=np.float64)
@@ -395,7 +417,7 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
 
 
 def compute_raw_features(tape: Tape, settings: FeatureSettings = FeatureSettings(),
-                         state: RollingState | None = None):
+                         state: RollingState | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Raw features of every trade of known side that has a book snapshot before it.
 
     Parameters
@@ -463,7 +485,7 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
 
 
 def rolling_zscore(raw: np.ndarray, settings: FeatureSettings = FeatureSettings(),
-                   state: RollingState | None = None):
+                   state: RollingState | None = None) -> tuple[np.ndarray, RollingState, dict]:
     """Causal rolling z-scores of each column of ``raw`` (see the module doc for the rules).
 
     Parameters
@@ -537,7 +559,7 @@ def build_features(tape: Tape, settings: FeatureSettings = FeatureSettings(),
 
 # -- day by day ------------------------------------------------------------------------------
 
-def merge_counts(parts) -> dict:
+def merge_counts(parts: Iterable[dict]) -> dict:
     """Sum the ``counts`` of several :class:`Features` (for example one per day)."""
     total: dict = {}
     for counts in parts:
@@ -551,8 +573,8 @@ def merge_counts(parts) -> dict:
     return total
 
 
-def iter_features(path, settings: FeatureSettings = FeatureSettings(), days=None,
-                  state: RollingState | None = None):
+def iter_features(path: PathLike, settings: FeatureSettings = FeatureSettings(), days: Days = None,
+                  state: RollingState | None = None) -> Iterator[tuple[str, Features]]:
     """Features of a tape directory, one day at a time, the state carried between days.
 
     Parameters

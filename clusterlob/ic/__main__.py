@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """``python -m clusterlob.ic``; returns the exit status (0 ok, 2 user error)."""
     args = _parser().parse_args(argv)
     try:

@@ -90,7 +90,7 @@ def _outputs(args, exp, text: str, progress) -> None:
                  f"(pip install clusterlob[plot])")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """``python -m clusterlob.inventory``; returns the exit status (0 ok, 2 bad input)."""
     args = _parser().parse_args(argv)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +19,11 @@ from .. import _core
 from .._io import check_number
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import UNASSIGNED
+from ..report import arrow_table
 from .strategy import StrategyConfig
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays",
            "MARK_INTERVAL_US", "MIN_MARKS_ANNUALISED"]
@@ -59,6 +64,11 @@ class Fills:
         """Every column by name (for Parquet or a data frame)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def to_arrow(self) -> pa.Table:
+        """The fills as a ``pyarrow.Table``, one column per field with its dtype (the rows of
+        ``fills.parquet``); ``.to_pandas()`` or ``polars.from_arrow`` for a data frame."""
+        return arrow_table(self.columns())
+
 
 @dataclass(frozen=True, eq=False)
 class EquitySeries:
@@ -84,6 +94,10 @@ class EquitySeries:
     def columns(self) -> dict:
         """Every column by name (for Parquet or a data frame)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def to_arrow(self) -> pa.Table:
+        """The series as a ``pyarrow.Table``, one column per field (the rows of ``equity.parquet``)."""
+        return arrow_table(self.columns())
 
 
 @dataclass(frozen=True)
@@ -327,7 +341,7 @@ def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int,
         config.size_weight, config.signal_scale_trades, first_mark_us, mark_interval_us)
 
 
-def build_equity_series(first_us, mark_ts, mark_floats, state, last_us) -> EquitySeries:
+def build_equity_series(first_us: int, mark_ts: np.ndarray, mark_floats: np.ndarray, state: dict, last_us: int) -> EquitySeries:
     end = [state["cash"] + state["inventory"] * (0.0 if math.isnan(state["mid"]) else state["mid"]),
            state["cash"], state["inventory"], state["mid"], state["spread_capture"],
            state["inventory_drift"], state["fees"]]

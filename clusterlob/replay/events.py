@@ -3,11 +3,14 @@ an order action, and a tape's events in the replay's order.
 """
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import numpy as np
 
 from .. import _core
+
+if TYPE_CHECKING:
+    from ..tape.store import Tape
 
 __all__ = ["BookEvent", "OrderAction", "TradeEvent", "merged_order", "tape_events"]
 
@@ -35,7 +38,7 @@ class BookEvent(NamedTuple):
     ts_exch_us: int | None = None
 
 
-def tape_events(tape) -> Iterator:
+def tape_events(tape: Tape) -> Iterator:
     """The events of a tape in the replay's order (local time; a trade first at equal time)."""
     levels = np.stack([tape.book.bid_px, tape.book.bid_sz, tape.book.ask_px, tape.book.ask_sz], axis=1)
     for kind, i in merged_order(tape.trades.ts_local_us, tape.book.ts_local_us):
@@ -47,7 +50,7 @@ def tape_events(tape) -> Iterator:
             yield BookEvent(int(tape.book.ts_local_us[i]), levels[i], int(tape.book.ts_exch_us[i]))
 
 
-def merged_order(trade_ts, book_ts):
+def merged_order(trade_ts: np.ndarray, book_ts: np.ndarray) -> Iterator[tuple[int, int]]:
     """(kind, index) pairs: kind 0 trade, 1 book; by time, trades first at equal time."""
     ts = np.concatenate([trade_ts, book_ts])
     kind = np.concatenate([np.zeros(len(trade_ts), np.int8), np.ones(len(book_ts), np.int8)])

@@ -14,10 +14,11 @@ recording can be played through the online path as if it were live.  See ``docs/
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, Protocol, runtime_checkable, Sequence
 
 import numpy as np
 
+from .._typing import PathLike
 from .. import _core
 from .._io import check_int, check_number
 from ..errors import ParameterError, TapeError
@@ -26,6 +27,9 @@ from ..tape.readers.binance import DIFF_STREAM, parse_line, iter_messages
 from ..tape.readers.binance_book import DepthSync, parse_levels
 from .strategy import StrategyConfig
 from ..tape.store import MAX_LEVELS
+
+if TYPE_CHECKING:
+    from .online import OnlineEngine
 
 __all__ = ["Ack", "Fill", "Gateway", "SimulatedGateway", "BinanceDecoder", "drive"]
 
@@ -67,7 +71,7 @@ class Gateway(Protocol):
 
     def poll(self, ts_us: int) -> list: ...
 
-    def on_market(self, event) -> None: ...
+    def on_market(self, event: TradeEvent | BookEvent) -> None: ...
 
 
 class SimulatedGateway:
@@ -99,7 +103,7 @@ class SimulatedGateway:
         if actions:
             self._exchange.submit(tuple(actions), int(ts_us))
 
-    def on_market(self, event) -> None:
+    def on_market(self, event: TradeEvent | BookEvent) -> None:
         """Advance the simulated exchange to the event's time; match a trade."""
         if isinstance(event, TradeEvent):
             self._exchange.on_trade(event.ts_us, event.price, event.amount, event.side)
@@ -122,7 +126,7 @@ class SimulatedGateway:
         return self._exchange.in_flight
 
 
-def drive(engine, gateway: Gateway, events: Iterable) -> Iterator[tuple]:
+def drive(engine: OnlineEngine, gateway: Gateway, events: Iterable) -> Iterator[tuple]:
     """The event loop of a strategy written against :class:`Gateway` (live or simulated).
 
     For each market event: show it to the gateway, book the fills and acks received, let the
@@ -261,7 +265,7 @@ class BinanceDecoder:
             return []
         return [BookEvent(ts_local_us, top, self.sync.last_ts_exch_us)]
 
-    def events_from_file(self, path) -> Iterator:
+    def events_from_file(self, path: PathLike) -> Iterator:
         """Every event of a recording file, in the file's order (line by line, as if live)."""
         path = Path(path)
         for msg in iter_messages(path):

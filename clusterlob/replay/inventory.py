@@ -29,16 +29,21 @@ import dataclasses
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass
-from typing import NamedTuple
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, NamedTuple, Sequence
 
 import numpy as np
 
 from .._io import check_int, check_number
+from .._typing import Say
 from ..errors import ParameterError
 from .engine import ReplayResult, replay_arrays
 from ..cluster.roles import PASSIVE, UNASSIGNED
+from ..report import rows_to_arrow
 from .strategy import StrategyConfig
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["EXPERIMENT_CONFIG", "DEFAULT_THETAS", "SyntheticMarket", "SyntheticEvents", "SeedRun", "PolicyStats", "PairedDifference",
            "ThetaResult", "InventoryExperiment", "synthetic_events", "run_policies",
@@ -395,6 +400,15 @@ class InventoryExperiment:
                                  "difference": diff.to_dict()},
                 "seconds": self.seconds}
 
+    def to_arrow(self) -> pa.Table:
+        """One row per (theta, policy): the fields of :class:`PolicyStats`."""
+        rows = [getattr(r, policy) for r in self.results for policy in POLICIES]
+        return rows_to_arrow(rows, [f.name for f in fields(PolicyStats)])
+
+    def runs_to_arrow(self) -> pa.Table:
+        """One row per (theta, policy, seed): the fields of :class:`SeedRun`."""
+        return rows_to_arrow([run for r in self.results for run in r.runs], [f.name for f in fields(SeedRun)])
+
 
 def _std(x: np.ndarray) -> float:
     return float(x.std(ddof=1)) if x.shape[0] >= 2 else math.nan
@@ -438,7 +452,7 @@ def _seed_run(seed: int, theta: float, policy: str, result: ReplayResult) -> See
                    s.fills, s.volume, s.largest_inventory, s.ending_inventory)
 
 
-def _check_experiment(market, config, seeds, thetas):
+def _check_experiment(market, config, seeds, thetas) -> tuple[tuple[int, ...], tuple[float, ...]]:
     if not isinstance(market, SyntheticMarket):
         raise ParameterError(f"`market` must be a SyntheticMarket, got {type(market).__name__}")
     if not isinstance(config, StrategyConfig):
@@ -459,7 +473,7 @@ def _check_experiment(market, config, seeds, thetas):
 
 
 def run_experiment(market: SyntheticMarket | None = None, config: StrategyConfig | None = None,
-                   seeds=20, thetas=None, progress=None) -> InventoryExperiment:
+                   seeds: int | Sequence[int] = 20, thetas: Sequence[float] | None = None, progress: Say | None = None) -> InventoryExperiment:
     """Fixed vs dynamic theta over many seeds (and thetas), common random numbers.
 
     Parameters
@@ -484,7 +498,8 @@ def run_experiment(market: SyntheticMarket | None = None, config: StrategyConfig
     config = EXPERIMENT_CONFIG if config is None else config
     seeds, thetas = _check_experiment(market, config, seeds, thetas)
     t0 = time.perf_counter()
-    runs = {theta: {policy: [] for policy in POLICIES} for theta in thetas}
+    runs: dict[float, dict[str, list[SeedRun]]] = {theta: {policy: [] for policy in POLICIES}
+                                                  for theta in thetas}
     for i, seed in enumerate(seeds):
         events = synthetic_events(market, seed, config)
         for theta in thetas:

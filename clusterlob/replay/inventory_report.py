@@ -10,11 +10,16 @@ import math
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._typing import PathLike
 from ..errors import ParameterError
 from .inventory import equity_by_step
+
+if TYPE_CHECKING:
+    from .inventory import InventoryExperiment
 
 __all__ = ["to_markdown", "plot_equity"]
 
@@ -48,7 +53,7 @@ def _describe(exp) -> list:
     ]
 
 
-def to_markdown(exp) -> str:
+def to_markdown(exp: InventoryExperiment) -> str:
     """The experiment as a Markdown report (tables per theta and a summary)."""
     from ..report import markdown_table
 
@@ -102,7 +107,7 @@ def to_markdown(exp) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_equity(events, results: dict, path, *, title: str | None = None,
+def plot_equity(events: Any, results: dict, path: PathLike, *, title: str | None = None,
                 overwrite: bool = False) -> bool:
     """Plot one seed's two equity curves over its shaded regimes, into a PNG file.
 

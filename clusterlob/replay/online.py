@@ -18,6 +18,7 @@ and PnL as :func:`~clusterlob.features.build_features` + :func:`~clusterlob.mode
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from ..cluster.model import ClusterModel
 from .engine import MARK_INTERVAL_US, check_mark_interval
 from .events import BookEvent, TradeEvent
 from .strategy import StrategyConfig
+
+if TYPE_CHECKING:
+    from .events import OrderAction
 
 __all__ = ["OnlineEngine"]
 _NO_FEATURES = 16       # last_flags of a trade without features (side 0 or no book yet)
@@ -119,7 +123,7 @@ class OnlineEngine(_core._OnlineCore):
         self.count_trades_before_book = trades_before_book == "count"
         self.changes_only = quote_updates == "changes"
 
-    def on_event(self, event):
+    def on_event(self, event: TradeEvent | BookEvent) -> tuple[OrderAction, ...] | None:
         """Dispatch a :class:`TradeEvent` or :class:`BookEvent` (convenience; the typed
         methods are faster)."""
         if isinstance(event, TradeEvent):

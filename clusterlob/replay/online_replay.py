@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cluster.model import ClusterModel
+from .._typing import PathLike
 from ..errors import ParameterError
 from ..features.build import RollingState
 from ..tape.store import Tape
@@ -33,7 +34,7 @@ class OnlineReplay:
     state at the end, ``acks`` the gateway's acknowledgement counts.
     """
 
-    result: object
+    result: ReplayResult
     cluster: np.ndarray
     role: np.ndarray
     raw: np.ndarray | None
@@ -46,7 +47,7 @@ class OnlineReplay:
         return {**self.result.to_dict(), "acks": dict(self.acks), "source": dict(self.source)}
 
 
-def replay_online(source, model: ClusterModel, config: StrategyConfig | None = None, *,
+def replay_online(source: Tape | PathLike, model: ClusterModel, config: StrategyConfig | None = None, *,
                   tick_size: float | None = None, state: RollingState | None = None,
                   record_features: bool = False, symbol: str | None = None,
                   quote_updates: str = "replace", mark_interval_us: int = MARK_INTERVAL_US) -> OnlineReplay:
@@ -145,7 +146,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
         if actions is not None:
             sim.submit(actions, t)
     state = engine.snapshot()
-    cols = list(zip(*fills_rows)) if fills_rows else [[]] * 9
+    cols: list = list(zip(*fills_rows)) if fills_rows else [[]] * 9
     fills = Fills(np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int64),
                   np.asarray(cols[2], np.int8), *(np.asarray(c, np.float64) for c in cols[3:]))
     first_us = 0 if first_us is None else first_us

@@ -22,6 +22,7 @@ from ..cluster.fit import FitSettings, resolve_fit
 from ..cluster.model import ClusterModel, fit_model, label_trades, load_model
 from ..cluster.roles import ROLE_NAMES
 from .._io import Progress as _IOProgress
+from .._typing import Days, PathLike
 from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings, build_features
 from ..tape.store import (MAX_LEVELS, Instrument, day_of_us, parse_days, read_manifest, read_tape,
@@ -76,8 +77,8 @@ class PipelineRun:
 
     tape: str
     instrument: dict
-    train_days: list
-    replay_days: list
+    train_days: list[str]
+    replay_days: list[str]
     sample: str
     model: ClusterModel
     model_file: str | None
@@ -112,7 +113,7 @@ class PipelineRun:
         return {**self.context(), "runs": [r.to_dict() for r in self.results.values()]}
 
 
-def sample_of(fit_days, replay_days) -> str:
+def sample_of(fit_days: Sequence[str] | None, replay_days: Sequence[str]) -> str:
     """``"in_sample"`` when a replayed day was fit on, ``"future_fit"`` when the model was fit
     on a day after the first replayed one (look-ahead), ``"out_of_sample"`` when every fit day
     comes before every replayed day, ``"unknown"`` without fit days."""
@@ -126,7 +127,7 @@ def sample_of(fit_days, replay_days) -> str:
     return "out_of_sample"
 
 
-def split_days(available: Sequence[str], train_days=None, replay_days=None, *, have_model: bool = False,
+def split_days(available: Sequence[str], train_days: Days = None, replay_days: Days = None, *, have_model: bool = False,
                tape: str = "tape") -> tuple[list, list]:
     """The training and replayed days of a tape with days ``available``.
 
@@ -169,7 +170,7 @@ def _days(days) -> str:
     return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
 
 
-def run_pipeline(tape=None, train_days=None, replay_days=None, config: StrategyConfig | None = None, *,
+def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_days: Days = None, config: StrategyConfig | None = None, *,
                  fit: FitSettings | None = None, features: FeatureSettings | None = None,
                  model: ClusterModel | str | Path | None = None, engine: str = "batch",
                  mappings: Sequence[str] | None = None, tick_size: float | None = None,

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .._io import check_choice, check_number
 from ..errors import ParameterError
@@ -252,7 +253,7 @@ class StrategyConfig:
         except (TypeError, ValueError, OverflowError) as exc:   # a value of the wrong type
             raise ParameterError(f"{source}: a parameter has the wrong type ({exc})") from None
 
-    def replace(self, **changes) -> "StrategyConfig":
+    def replace(self, **changes: Any) -> "StrategyConfig":
         """A copy with some parameters changed (validated)."""
         return self.from_dict({**dataclasses.asdict(self), **changes})
 
@@ -311,9 +312,9 @@ def load_config(path) -> StrategyConfig:
         fill_mode = "touch"
         mapping = "traditional"
     """
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:                     # Python 3.10: the same parser as a package
+    else:                                   # Python 3.10: the same parser as a package
         try:
             import tomli as tomllib
         except ImportError:
@@ -377,15 +378,17 @@ def decide_quotes(mid: float, alpha: float, hazard: float, inventory: float, tic
     reservation = mid + config.skew_ticks * t * tick_size - theta_eff * inventory * tick_size
     widening = 1.0 + config.hazard_k * max(0.0, hazard - config.hazard_threshold)
     half_spread = max(config.min_half_ticks * tick_size, config.half_spread_bps * mid * 1e-4 * widening)
-    bid = math.floor((reservation - half_spread) / tick_size + ROUNDING_GUARD_TICKS)
-    ask = math.ceil((reservation + half_spread) / tick_size - ROUNDING_GUARD_TICKS)
+    bid_ticks = math.floor((reservation - half_spread) / tick_size + ROUNDING_GUARD_TICKS)
+    ask_ticks = math.ceil((reservation + half_spread) / tick_size - ROUNDING_GUARD_TICKS)
+    bid: int | None = bid_ticks
+    ask: int | None = ask_ticks
     bid_reason = ask_reason = "placed"
     if inventory >= config.max_inventory:
         bid, bid_reason = None, "inventory_limit"
-    elif bid >= best_ask / tick_size - GRID_TOLERANCE_TICKS:   # False when best_ask is NaN
+    elif bid_ticks >= best_ask / tick_size - GRID_TOLERANCE_TICKS:   # False when best_ask is NaN
         bid, bid_reason = None, "post_only"
     if inventory <= -config.max_inventory:
         ask, ask_reason = None, "inventory_limit"
-    elif ask <= best_bid / tick_size + GRID_TOLERANCE_TICKS:
+    elif ask_ticks <= best_bid / tick_size + GRID_TOLERANCE_TICKS:
         ask, ask_reason = None, "post_only"
     return QuoteDecision(bid, ask, reservation, half_spread, bid_reason, ask_reason)

@@ -113,7 +113,7 @@ def format_table(run: PipelineRun) -> str:
                 text = _statistic(s, name)
             else:
                 value = getattr(s, name)
-                text = "n/a" if isinstance(value, float) and math.isnan(value) else fmt.format(value)
+                text = "n/a" if isinstance(value, float) and math.isnan(value) else (fmt or "{}").format(value)
             cells.append(f"{text:>{width + 2}}")
         lines.append(f"{label:32}" + "".join(cells))
     return "\n".join(lines)
@@ -141,19 +141,17 @@ def _atomic(path: Path, write, force: bool) -> Path:
     return path
 
 
-def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: bool):
+def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: bool) -> tuple[list[Path], list[str]]:
     """Write fills.parquet, equity.parquet, summary.json and (with matplotlib) equity.png of one
     mapping's ``result`` of ``run`` into ``out_dir``.
 
     Returns (paths written, notes), a note saying why the picture was skipped if it was.
     """
     context = run.context()
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     written = []
-    for name, table in (("fills.parquet", result.fills.columns()), ("equity.parquet", result.equity.columns())):
-        arrow = pa.table({k: pa.array(v) for k, v in table.items()})
+    for name, arrow in (("fills.parquet", result.fills.to_arrow()), ("equity.parquet", result.equity.to_arrow())):
         written.append(_atomic(out_dir / name, lambda tmp, t=arrow: pq.write_table(t, tmp), force))
     written.append(write_json(out_dir / "summary.json", {**context, **result.to_dict()}, overwrite=force))
     try:

@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
-from typing import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from scipy import stats
 
+from .._typing import ArrayLike, PathLike
 from ..errors import ParameterError
+from ..report import rows_to_arrow
 from .ofi import ALL_TRADES, BucketSignals
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "WEIGHTINGS",
@@ -84,7 +89,7 @@ def _constant(a: np.ndarray) -> bool:
     return bool(a.shape[0]) and bool(np.all(a == a[0]))
 
 
-def information_coefficient(signal, target, *, name: str = "signal") -> ICValue:
+def information_coefficient(signal: ArrayLike, target: ArrayLike, *, name: str = "signal") -> ICValue:
     """Pearson and Spearman correlation over the buckets where both series are finite.
 
     Parameters
@@ -156,7 +161,7 @@ class ICTable:
     """IC rows of one window (``label``: a day, a day range or ``"all days"``)."""
 
     label: str
-    rows: tuple
+    rows: tuple[ICRow, ...]
     bucket_s: float
 
     def get(self, group: str, weighting: str, horizon: int) -> ICRow:
@@ -167,6 +172,12 @@ class ICTable:
 
     def to_dict(self) -> dict:
         return {"label": self.label, "bucket_s": self.bucket_s, "rows": [r.to_dict() for r in self.rows]}
+
+    def to_arrow(self) -> pa.Table:
+        """One row per :class:`ICRow` (its fields are the columns); ``label`` and ``bucket_s``
+        in the schema metadata."""
+        return rows_to_arrow(self.rows, [f.name for f in fields(ICRow)],
+                             {"label": self.label, "bucket_s": repr(self.bucket_s)})
 
 
 def ic_standard_error(ic: float, n: int) -> float:
@@ -208,8 +219,8 @@ def _check_weightings(weightings) -> tuple:
     return ws
 
 
-def ic_table(signals: BucketSignals, horizons=(1, 2, 5), weightings=WEIGHTINGS, *,
-             buckets=slice(None), label: str = "all days") -> ICTable:
+def ic_table(signals: BucketSignals, horizons: Sequence[int] = (1, 2, 5), weightings: Sequence[str] = WEIGHTINGS, *,
+             buckets: slice | np.ndarray = slice(None), label: str = "all days") -> ICTable:
     """IC of every group's OFI against ``r_h`` for every horizon and weighting.
 
     Parameters
@@ -251,8 +262,8 @@ def ic_table(signals: BucketSignals, horizons=(1, 2, 5), weightings=WEIGHTINGS, 
     return ICTable(label, tuple(rows), signals.grid.bucket_us / 1e6)
 
 
-def window_ic_tables(signals: BucketSignals, windows=None, horizons=(1, 2, 5),
-                     weightings=WEIGHTINGS) -> tuple:
+def window_ic_tables(signals: BucketSignals, windows: Sequence[tuple[str, np.ndarray]] | None = None, horizons: Sequence[int] = (1, 2, 5),
+                     weightings: Sequence[str] = WEIGHTINGS) -> tuple:
     """One :class:`ICTable` per window, and the windows skipped for lack of buckets.
 
     Parameters
@@ -297,7 +308,7 @@ class ICAggregateRow:
 
 @dataclass(frozen=True)
 class ICAggregate:
-    rows: tuple
+    rows: tuple[ICAggregateRow, ...]
     windows: tuple
 
     def get(self, group: str, weighting: str, horizon: int, statistic: str = "pearson") -> ICAggregateRow:
@@ -308,6 +319,11 @@ class ICAggregate:
 
     def to_dict(self) -> dict:
         return {"windows": list(self.windows), "rows": [r.to_dict() for r in self.rows]}
+
+    def to_arrow(self) -> pa.Table:
+        """One row per :class:`ICAggregateRow` (its fields are the columns)."""
+        return rows_to_arrow(self.rows, [f.name for f in fields(ICAggregateRow)],
+                             {"windows": ",".join(map(str, self.windows))})
 
 
 def _summary(values: np.ndarray) -> tuple:
@@ -376,11 +392,16 @@ class InOutRow:
 class InOutTable:
     in_sample_label: str
     oos_labels: tuple
-    rows: tuple
+    rows: tuple[InOutRow, ...]
 
     def to_dict(self) -> dict:
         return {"in_sample": self.in_sample_label, "out_of_sample": list(self.oos_labels),
                 "rows": [r.to_dict() for r in self.rows]}
+
+    def to_arrow(self) -> pa.Table:
+        """One row per :class:`InOutRow` (its fields are the columns)."""
+        return rows_to_arrow(self.rows, [f.name for f in fields(InOutRow)],
+                             {"in_sample": self.in_sample_label, "out_of_sample": ",".join(self.oos_labels)})
 
 
 def _ratio(a: float, b: float, b_n: int) -> float:
@@ -422,7 +443,7 @@ def in_vs_out_of_sample(in_sample: ICTable, out_of_sample: Sequence[ICTable]) ->
     return InOutTable(in_sample.label, tuple(t.label for t in oos), tuple(rows))
 
 
-def plot_in_vs_out(table: InOutTable, path, *, weighting: str = "size") -> bool:
+def plot_in_vs_out(table: InOutTable, path: PathLike, *, weighting: str = "size") -> bool:
     """Bar chart of in-sample IC beside the out-of-sample mean (+- std) per group and horizon.
 
     Returns False (and draws nothing) when matplotlib is not installed.

@@ -38,15 +38,20 @@ and :class:`BucketAccumulator` builds the same result day by day for tapes that 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from .._typing import ArrayLike
 from .. import _core
 from .._io import check_int
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES
+from ..report import arrow_table
 from ..tape.store import US_PER_DAY, Tape, day_of_us, day_start_us
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "ALL_TRADES",
@@ -236,6 +241,17 @@ class BucketSignals:
                 "covered_buckets": int(self.covered.sum()), "time_key": self.time_key,
                 "notes": list(self.notes)}
 
+    def to_arrow(self) -> pa.Table:
+        """One row per bucket: ``bucket_start_us``, ``covered``, ``mid_close``, then
+        ``ofi_size_<group>`` and ``ofi_count_<group>`` for every group (row order of the arrays)."""
+        columns: dict[str, np.ndarray] = {"bucket_start_us": self.grid.starts_us,
+                                          "covered": self.covered, "mid_close": self.mid_close}
+        for i, name in enumerate(self.group_names):
+            columns[f"ofi_size_{name}"] = self.ofi_size[i]
+        for i, name in enumerate(self.group_names):
+            columns[f"ofi_count_{name}"] = self.ofi_count[i]
+        return arrow_table(columns, {"time_key": self.time_key})
+
 
 # -- returns ----------------------------------------------------------------------------------
 
@@ -309,7 +325,7 @@ class BucketAccumulator:
         Which clock the caller's times are on (recorded in the result).
     """
 
-    def __init__(self, grid: BucketGrid, groups=ROLE_GROUPS, *, time_key: str = "ts_local_us"):
+    def __init__(self, grid: BucketGrid, groups: Sequence[tuple[str, int | None]] = ROLE_GROUPS, *, time_key: str = "ts_local_us") -> None:
         if not isinstance(grid, BucketGrid):
             raise ParameterError(f"`grid` must be a BucketGrid, got {type(grid).__name__}")
         self.grid = grid
@@ -330,7 +346,7 @@ class BucketAccumulator:
         self._last_seq = np.full(n, -1, dtype=np.int64)
         self._seq = 0
 
-    def add_trades(self, ts_us, side, amount, labels=None) -> None:
+    def add_trades(self, ts_us: np.ndarray, side: np.ndarray, amount: np.ndarray, labels: np.ndarray | None = None) -> None:
         """Add trades: times (int64 us), side (+1/-1/0), amount (> 0) and label codes (int8).
 
         ``labels`` may be None when only the ``"all"`` group is wanted.
@@ -372,7 +388,7 @@ class BucketAccumulator:
         self._unknown += unknown
         self._outside += outside
 
-    def add_book(self, ts_us, mid) -> None:
+    def add_book(self, ts_us: np.ndarray, mid: np.ndarray) -> None:
         """Add book snapshots: times (int64 us) and mid prices (non-finite mids are skipped)."""
         ts = np.asarray(ts_us)
         mid = np.asarray(mid, dtype=np.float64)
@@ -404,7 +420,7 @@ class BucketAccumulator:
         self._last_mid[b] = mid[last]
         self._last_seq[b] = seq[last]
 
-    def finish(self, covered=None) -> BucketSignals:
+    def finish(self, covered: ArrayLike | None = None) -> BucketSignals:
         """The result; ``covered`` (bool per bucket, default all) marks buckets inside the data."""
         n = self.grid.n_buckets
         if covered is None:
@@ -433,8 +449,8 @@ class BucketAccumulator:
         )
 
 
-def bucket_signals(trade_ts_us, side, amount, labels, book_ts_us, mid, grid: BucketGrid,
-                   groups=ROLE_GROUPS, *, covered=None) -> BucketSignals:
+def bucket_signals(trade_ts_us: np.ndarray, side: np.ndarray, amount: np.ndarray, labels: np.ndarray | None, book_ts_us: np.ndarray, mid: np.ndarray, grid: BucketGrid,
+                   groups: Sequence[tuple[str, int | None]] = ROLE_GROUPS, *, covered: np.ndarray | None = None) -> BucketSignals:
     """OFI per group and close mids on ``grid``, from plain arrays.
 
     Parameters
@@ -484,7 +500,7 @@ def _check_bucket_s(bucket_s) -> int:
     return int(round(bucket_s * US_PER_SECOND))
 
 
-def tape_signals(tape: Tape, labels=None, *, bucket_s: float = 300, groups=ROLE_GROUPS,
+def tape_signals(tape: Tape, labels: np.ndarray | None = None, *, bucket_s: float = 300, groups: Sequence[tuple[str, int | None]] = ROLE_GROUPS,
                  time_key: str = "ts_local_us") -> BucketSignals:
     """OFI per group and close mids of a :class:`Tape`, on the grid covering its days.
 

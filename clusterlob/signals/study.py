@@ -20,11 +20,12 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._io import check_choice, check_int, check_number
-from .._io import Progress
+from .._io import check_choice, check_int, check_number, Progress
+from .._typing import Days, PathLike, Say
 from ..errors import ParameterError, TapeError
 from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutTable, aggregate_ic,
                  below_its_error, ic_standard_error, ic_table, in_vs_out_of_sample, plot_in_vs_out,
@@ -35,6 +36,9 @@ from .ofi import (ALL_TRADES, ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccu
                       cluster_groups, covered_buckets)
 from ..tape.store import US_PER_DAY, day_start_us, parse_days, read_manifest, read_tape
 from .timeframes import BIASED, MIN_BUCKETS_ANNUALISED, ThresholdRule, TimeframeTable, timeframe_analysis
+
+if TYPE_CHECKING:
+    from ..cluster.model import ClusterModel
 
 __all__ = ["GROUP_BY", "ICSettings", "ICStudy", "run_ic_study", "write_ic_outputs"]
 
@@ -96,7 +100,7 @@ class ICStudy:
     settings: ICSettings
     signals: BucketSignals
     pooled: ICTable
-    windows: tuple
+    windows: tuple[ICTable, ...]
     skipped_windows: tuple
     aggregate: ICAggregate | None
     timeframes: TimeframeTable
@@ -154,8 +158,8 @@ def _in_sample_days(in_sample, model, days) -> list:
     return parse_days(in_sample, days)
 
 
-def run_ic_study(tape_dir, *, model=None, group_by: str = "role", days=None, in_sample=None,
-                 settings: ICSettings = ICSettings(), progress=None) -> ICStudy:
+def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group_by: str = "role", days: Days = None, in_sample: Days = None,
+                 settings: ICSettings = ICSettings(), progress: Say | None = None) -> ICStudy:
     """Label a tape's trades and measure their signal.
 
     Parameters
@@ -399,9 +403,9 @@ def _markdown(study: ICStudy) -> str:
         summary = []
         for g in study.signals.group_names:
             for w in WEIGHTINGS:
-                rows = [r for r in io.rows if r.group == g and r.weighting == w]
-                summary.append((g, w, _num(_nanmean([r.in_sample_pearson for r in rows])),
-                                _num(_nanmean([r.oos_pearson_mean for r in rows]))))
+                io_rows = [r for r in io.rows if r.group == g and r.weighting == w]
+                summary.append((g, w, _num(_nanmean([r.in_sample_pearson for r in io_rows])),
+                                _num(_nanmean([r.oos_pearson_mean for r in io_rows]))))
         lines += ["Mean across horizons (the log's Experiment 9 summary):", "",
                   markdown_table(("group", "weighting", "IS Pearson", "OOS Pearson"), summary, align="llrr")]
     if study.notes:
@@ -409,7 +413,7 @@ def _markdown(study: ICStudy) -> str:
     return "\n".join(lines)
 
 
-def write_ic_outputs(study: ICStudy, out_dir, *, overwrite: bool = False) -> dict:
+def write_ic_outputs(study: ICStudy, out_dir: PathLike, *, overwrite: bool = False) -> dict:
     """Write the study's files into ``out_dir``; return ``{name: path}`` (the plot only if drawn).
 
     Every file is written atomically; an existing file is refused unless ``overwrite``.

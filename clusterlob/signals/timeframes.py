@@ -22,14 +22,19 @@ Returns are mid to mid: the spread a taker crosses is not charged, only the fee.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
 from .._io import check_int, check_number
+from .._typing import ArrayLike
 from ..errors import ParameterError
+from ..report import rows_to_arrow
 from .ofi import BucketSignals
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "HONEST",
@@ -71,7 +76,7 @@ class ThresholdRule:
         return asdict(self)
 
 
-def rolling_threshold(abs_signal, usable, rule: ThresholdRule) -> np.ndarray:
+def rolling_threshold(abs_signal: ArrayLike, usable: ArrayLike, rule: ThresholdRule) -> np.ndarray:
     """Threshold per bucket from earlier usable buckets only.
 
     Parameters
@@ -115,7 +120,7 @@ def rolling_threshold(abs_signal, usable, rule: ThresholdRule) -> np.ndarray:
     return thr_at[n_before]
 
 
-def taker_positions(signal, threshold) -> np.ndarray:
+def taker_positions(signal: ArrayLike, threshold: ArrayLike) -> np.ndarray:
     """(n,) int8 position: ``sign(signal)`` where ``|signal| > threshold``, else 0 (NaN threshold: 0)."""
     s = np.asarray(signal, dtype=np.float64)
     thr = np.asarray(threshold, dtype=np.float64)
@@ -167,7 +172,7 @@ def _sharpe(per_bucket: np.ndarray, periods_per_year: float) -> float:
     return float(per_bucket.mean()) / sd * math.sqrt(periods_per_year)
 
 
-def taker_returns(signal, returns, threshold, usable, *, fee_bps: float = 3.0):
+def taker_returns(signal: ArrayLike, returns: ArrayLike, threshold: ArrayLike, usable: ArrayLike, *, fee_bps: float = 3.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-bucket taker returns, for equity curves: ``(gross, net, position)``, each shape (n,).
 
     ``gross[b] = position[b] * returns[b]`` and ``net[b] = gross[b] - 2 * fee_bps * 1e-4`` when
@@ -187,7 +192,7 @@ def taker_returns(signal, returns, threshold, usable, *, fee_bps: float = 3.0):
     return gross, net, position
 
 
-def taker_backtest(signal, returns, threshold, usable, *, fee_bps: float = 3.0, bucket_us: int,
+def taker_backtest(signal: ArrayLike, returns: ArrayLike, threshold: ArrayLike, usable: ArrayLike, *, fee_bps: float = 3.0, bucket_us: int,
                    timeframe_min: float = math.nan, group: str = "", weighting: str = "",
                    biased: bool = False) -> TakerResult:
     """Score ``taker_positions(signal, threshold)`` against per-bucket ``returns``.
@@ -226,7 +231,7 @@ def taker_backtest(signal, returns, threshold, usable, *, fee_bps: float = 3.0, 
 class TimeframeTable:
     """Taker results per (timeframe, group, weighting), honest and BIASED rows side by side."""
 
-    rows: tuple
+    rows: tuple[TakerResult, ...]
     rule: ThresholdRule
     fee_bps: float
 
@@ -248,9 +253,14 @@ class TimeframeTable:
                         "(simultaneity look-ahead); they are a diagnostic, not a result",
                 "rows": [r.to_dict() for r in self.rows]}
 
+    def to_arrow(self) -> pa.Table:
+        """One row per :class:`TakerResult` (its fields are the columns; ``biased`` marks the
+        simultaneous diagnostic rows)."""
+        return rows_to_arrow(self.rows, [f.name for f in fields(TakerResult)], {"fee_bps": repr(self.fee_bps)})
+
 
 def timeframe_analysis(signals_by_timeframe: Mapping, *, rule: ThresholdRule = ThresholdRule(),
-                       fee_bps: float = 3.0, weightings=("size", "count"), groups=None) -> TimeframeTable:
+                       fee_bps: float = 3.0, weightings: Sequence[str] = ("size", "count"), groups: Sequence[str] | None = None) -> TimeframeTable:
     """Honest and biased taker runs for every timeframe, group and weighting.
 
     Parameters

@@ -7,7 +7,7 @@ import sys
 from ..tape.store import MAX_LEVELS
 from ..tape.synth import generate_tape
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """``python -m clusterlob.synth``: write a synthetic tape; one-line errors, progress on stderr."""
     parser = OneLineParser(prog="python -m clusterlob.synth", description="Write a synthetic BTCUSDT-futures tape with planted order-flow types.")
     parser.add_argument("--start", required=True, help="first UTC day, YYYY-MM-DD")

@@ -46,6 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._typing import Days, PathLike
 from ..errors import TapeError
 
 __all__ = [
@@ -91,7 +92,7 @@ def day_start_us(day: str) -> int:
     return (d - _dt.date(1970, 1, 1)).days * US_PER_DAY
 
 
-def parse_days(spec, available: Sequence[str]) -> list[str]:
+def parse_days(spec: Days, available: Sequence[str]) -> list[str]:
     """Select days from ``available``.
 
     ``spec`` is None (all), ``"FROM:TO"`` (inclusive; either end may be empty), a single
@@ -240,7 +241,7 @@ class Trades:
         cols.update(self.extra)
         return cols
 
-    def take(self, index) -> "Trades":
+    def take(self, index: np.ndarray | slice) -> "Trades":
         """Rows selected by an integer index array, boolean mask or slice."""
         return Trades(*(_take(getattr(self, n), index) for n in _TRADE_CORE),
                       extra={k: v[index] for k, v in self.extra.items()})
@@ -424,7 +425,7 @@ class _Filler:
 
 # -- reading -------------------------------------------------------------------------------
 
-def read_manifest(path) -> dict:
+def read_manifest(path: PathLike) -> dict:
     """Read and check a tape directory's ``manifest.json``."""
     path = Path(path)
     mpath = path / "manifest.json"

@@ -276,11 +276,11 @@ def _simulate_day(writer, state, params, rng, day_start, n_steps, dt_us, levels,
         for t in t_cand[keep]:
             k = int(t / dt_s)
             trending = kind == "pressure" and trend[k] != 0 and rng.uniform() < 0.8
-            side = int(trend[k]) if trending else int(rng.choice([-1, 1]))
+            episode_side = int(trend[k]) if trending else int(rng.choice([-1, 1]))
             dur = float(np.clip(p.episode_median_s * math.exp(0.8 * rng.standard_normal()), 10.0, 900.0))
             strength = p.episode_strength * math.exp(0.35 * rng.standard_normal())
             start = day_start + int(t * 1e6)
-            state.episodes.append((start, start + int(dur * 1e6), side * strength, kind))
+            state.episodes.append((start, start + int(dur * 1e6), episode_side * strength, kind))
     paths = {}
     for kind in ("pressure", "wall"):
         signed = np.zeros(n_steps + 1)

@@ -17,9 +17,11 @@ tape writer, which sorts stably.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
+from .._typing import PathLike
 from ..errors import TapeError
 from .store import Book, Trades
 
@@ -78,7 +80,7 @@ class ValidationReport:
     files: list = field(default_factory=list)
     strict: bool = False
 
-    def new_file(self, path, fmt: str) -> FileReport:
+    def new_file(self, path: PathLike, fmt: str) -> FileReport:
         rep = FileReport(str(path), fmt)
         self.files.append(rep)
         return rep
@@ -95,7 +97,7 @@ class ValidationReport:
                 "dropped": self.total("dropped"), "flagged": self.total("flagged")}
 
 
-def require_columns(found, required, where: str) -> None:
+def require_columns(found: Sequence[str], required: Sequence[str], where: str) -> None:
     """Raise naming the missing columns and listing the ones found."""
     missing = [c for c in required if c not in found]
     if missing:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._io import MARKER_FILE, check_output_dir, clean_staging, replace_dir, staging_dir
+from .._typing import PathLike
 from ..errors import TapeError
 from .store import (_BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, US_PER_DAY, Book,
                    Funding, Instrument, Tape, Trades, day_of_us)
@@ -95,8 +96,8 @@ class TapeWriter:
         self._unsorted: dict = {}      # (kind, day) -> rows found behind their predecessor
         self._rows: dict = {}          # (kind, day) -> rows
         self._schemas: dict = {}       # kind -> schema
-        self._levels = None
-        self._pool = None
+        self._levels: int | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._pending: list = []
         self._input_last: dict = {}    # kind -> last local time in input order
         self._input_backwards = {"trades": 0, "book": 0, "funding": 0}
@@ -327,7 +328,7 @@ def _move_into_place(tmp: Path, target: Path, force: bool) -> None:
     replace_dir(tmp, target)
 
 
-def write_tape(tape: Tape, path, *, force: bool = False, summary: dict | None = None) -> dict:
+def write_tape(tape: Tape, path: PathLike, *, force: bool = False, summary: dict | None = None) -> dict:
     """Write an in-memory :class:`Tape` as a tape directory (atomically); return the manifest."""
     with TapeWriter(path, tape.instrument, force=force) as writer:
         writer.add_trades(tape.trades)

@@ -119,7 +119,7 @@ def _text(result, paths) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings, wf = _settings(args)

@@ -45,11 +45,13 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._typing import PathLike
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..features.build import (FEATURE_NAMES, FeatureSettings, RollingState, _kernel_params, _raw_features,
@@ -96,7 +98,7 @@ def _stat(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def day_fingerprint(tape_dir, entry: dict, instrument: dict) -> str:
+def day_fingerprint(tape_dir: PathLike, entry: dict, instrument: dict) -> str:
     """Fingerprint of one day's input (see the module doc); raises TapeError on a missing file."""
     tape_dir = Path(tape_dir)
     parts = [json.dumps(instrument, sort_keys=True), entry["date"]]
@@ -113,16 +115,16 @@ def day_fingerprint(tape_dir, entry: dict, instrument: dict) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _day_paths(cache_dir: Path, settings: FeatureSettings, date: str) -> tuple[Path, Path]:
+def _day_paths(cache_dir: PathLike, settings: FeatureSettings, date: str) -> tuple[Path, Path]:
     folder = Path(cache_dir) / settings.key()
     return folder / f"{date}.parquet", folder / f"{date}.json"
 
 
-def _mids_path(cache_dir: Path, settings: FeatureSettings, date: str) -> Path:
+def _mids_path(cache_dir: PathLike, settings: FeatureSettings, date: str) -> Path:
     return Path(cache_dir) / settings.key() / f"{date}.mids.parquet"
 
 
-def _flow_path(cache_dir: Path, settings: FeatureSettings, date: str) -> Path:
+def _flow_path(cache_dir: PathLike, settings: FeatureSettings, date: str) -> Path:
     return Path(cache_dir) / settings.key() / f"{date}.flow.parquet"
 
 
@@ -134,7 +136,7 @@ def _read_meta(json_path: Path) -> dict | None:
     return meta if isinstance(meta, dict) and meta.get("format") == CACHE_FORMAT else None
 
 
-def plan_cache(tape_dir, settings: FeatureSettings, cache_dir) -> list[DayStatus]:
+def plan_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLike) -> list[DayStatus]:
     """Every day of the tape with its chained key and whether its cache file is finished.
 
     Raises TapeError when a day file listed in the manifest is missing.
@@ -231,9 +233,10 @@ def _first_change_times(start_state, start_times, first) -> tuple[int, int, int]
     """Last change times of (mid, bid, ask) right after the day's first snapshot."""
     ts, b0, a0 = first
     mid_new, mid_old = 0.5 * (b0 + a0), 0.5 * (start_state[0] + start_state[1])
-    return tuple(ts if _differs(new, old) else int(start_times[idx])
-                 for idx, new, old in ((_MID, mid_new, mid_old), (_BID, b0, start_state[0]),
-                                       (_ASK, a0, start_state[1])))
+    mid_t, bid_t, ask_t = (ts if _differs(new, old) else int(start_times[idx])
+                           for idx, new, old in ((_MID, mid_new, mid_old), (_BID, b0, start_state[0]),
+                                                 (_ASK, a0, start_state[1])))
+    return mid_t, bid_t, ask_t
 
 
 def _chain_book(start_state, start_times, day: _RawDay):
@@ -321,7 +324,7 @@ _UMASK = _umask()
 
 
 @contextmanager
-def atomic_path(path: Path):
+def atomic_path(path: Path) -> Iterator[str]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds.
 
     For binary outputs written by other libraries (Parquet, PNG); text goes through
@@ -366,7 +369,7 @@ def _write_day(cache_dir, settings: FeatureSettings, status: DayStatus, trade_in
     write_json(meta_path, meta, overwrite=True)        # last: marks the day finished
 
 
-def load_cached_day(cache_dir, settings: FeatureSettings, date: str, *, z: bool = True,
+def load_cached_day(cache_dir: PathLike, settings: FeatureSettings, date: str, *, z: bool = True,
                     state: bool = False) -> CachedDay:
     """Read one finished day from the cache (``z=False`` skips the z columns)."""
     parquet, meta_path = _day_paths(cache_dir, settings, date)
@@ -396,7 +399,7 @@ def _numpy(col: pa.ChunkedArray) -> np.ndarray:
     return col.to_numpy()
 
 
-def load_cached_mids(cache_dir, settings: FeatureSettings, date: str) -> tuple[np.ndarray, np.ndarray]:
+def load_cached_mids(cache_dir: PathLike, settings: FeatureSettings, date: str) -> tuple[np.ndarray, np.ndarray]:
     """``(ts_us, mid)`` of every book snapshot of a cached day (times in the settings' time key)."""
     path = _mids_path(cache_dir, settings, date)
     try:
@@ -406,7 +409,7 @@ def load_cached_mids(cache_dir, settings: FeatureSettings, date: str) -> tuple[n
     return table["ts_us"].to_numpy(), table["mid"].to_numpy()
 
 
-def load_cached_flow(cache_dir, settings: FeatureSettings, date: str):
+def load_cached_flow(cache_dir: PathLike, settings: FeatureSettings, date: str) -> tuple[np.ndarray, ...]:
     """``(ts_us, side, amount)`` of every trade of a cached day, in the tape's row order.
 
     Times are in the settings' time key; ``side`` is int8 (+1, -1, 0 unknown).
@@ -427,12 +430,16 @@ def _start_state(cache_dir, settings, statuses, i: int, built: dict) -> RollingS
     prev = statuses[i - 1].date
     if prev in built:
         return built[prev]
-    meta = _read_meta(_day_paths(cache_dir, settings, prev)[1])
+    meta_path = _day_paths(cache_dir, settings, prev)[1]
+    meta = _read_meta(meta_path)
+    if meta is None:                         # finished when planned, gone or damaged since
+        raise TapeError(f"feature cache file {meta_path} (day {prev}) is missing or unreadable; "
+                        f"run again to rebuild it")
     return RollingState.from_dict(meta["state"])
 
 
-def build_cache(tape_dir, settings: FeatureSettings, cache_dir, *, executor: Executor | None = None,
-                progress=None) -> list[DayStatus]:
+def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLike, *, executor: Executor | None = None,
+                progress: Callable[[str | None, int, int], None] | None = None) -> list[DayStatus]:
     """Bring the feature cache of every tape day up to date; return the days' status.
 
     Parameters

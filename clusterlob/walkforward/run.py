@@ -20,20 +20,27 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .._io import begin_output, finish_output
-from ..errors import ParameterError
+from ..errors import ParameterError, TapeError
+from .._typing import PathLike
 from ..features.build import FeatureSettings
 from ..cluster.model import save_model
-from ..report import markdown_table, to_jsonable, write_csv, write_json, write_markdown
+from ..report import arrow_table, markdown_table, to_jsonable, write_csv, write_json, write_markdown
 from ..cluster.roles import ROLE_NAMES
+from ..signals.ic import ICAggregate, ICRow
 from ..signals.ofi import ALL_TRADES
 from .cache import atomic_path, build_cache, plan_cache
-from .windows import WalkForwardSettings, aggregate, fit_windows, plan_windows, score_windows, stability_rows
+from .windows import (StabilityRow, WalkForwardSettings, WindowResult, aggregate, fit_windows, plan_windows,
+                      score_windows, stability_rows)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["OUTPUT_FILES", "WalkForwardResult", "run_walkforward", "write_outputs", "check_outputs_free"]
 
@@ -69,11 +76,11 @@ class WalkForwardResult:
     settings: FeatureSettings
     walkforward: WalkForwardSettings
     days: tuple
-    windows: tuple
-    ic_aggregate: object
+    windows: tuple[WindowResult, ...]
+    ic_aggregate: ICAggregate | None
     equity_times_us: np.ndarray
-    equity: dict
-    stability: tuple
+    equity: dict[str, np.ndarray]
+    stability: tuple[StabilityRow, ...]
     notes: tuple
     timing: dict = field(default_factory=dict)
 
@@ -91,8 +98,34 @@ class WalkForwardResult:
                 "stability": [s.to_dict() for s in self.stability],
                 "notes": list(self.notes), "timing": dict(self.timing)}
 
+    def ic_to_arrow(self) -> pa.Table:
+        """Out-of-sample IC of every fitted window (the rows of ``ic_windows.csv``): ``window``,
+        ``test_days``, then the fields of :class:`~clusterlob.signals.ic.ICRow`."""
+        names = [f.name for f in fields(ICRow)]
+        rows = [(w.plan.index, w.ic.label, r) for w in self.fitted if w.ic is not None for r in w.ic.rows]
+        columns: dict[str, list] = {"window": [i for i, _, _ in rows], "test_days": [t for _, t, _ in rows]}
+        columns.update({name: [getattr(r, name) for _, _, r in rows] for name in names})
+        return arrow_table(columns)
 
-def check_outputs_free(out_dir, overwrite: bool = False) -> None:
+    def equity_to_arrow(self) -> pa.Table:
+        """The concatenated out-of-sample equity: ``bucket_start_us`` and ``equity_<group>``
+        (cumulated net log return) per group."""
+        columns = {"bucket_start_us": self.equity_times_us}
+        columns.update({f"equity_{g}": v for g, v in self.equity.items()})
+        return arrow_table(columns)
+
+    def stability_to_arrow(self) -> pa.Table:
+        """Label stability of consecutive windows (the rows of ``stability.csv``)."""
+        s = self.stability
+        return arrow_table({"window_a": [r.window_a for r in s], "window_b": [r.window_b for r in s],
+                            "date": [r.date for r in s],
+                            "share_agree_rule": [r.rule.share_agree for r in s],
+                            "share_agree_distance": [r.distance.share_agree for r in s],
+                            "trades_compared": [r.rule.n_compared for r in s],
+                            "adjusted_rand": [r.adjusted_rand for r in s]})
+
+
+def check_outputs_free(out_dir: PathLike, overwrite: bool = False) -> None:
     """Raise ParameterError naming the first result file that exists (unless ``overwrite``)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -107,7 +140,7 @@ def check_outputs_free(out_dir, overwrite: bool = False) -> None:
 
 def _day_notes(statuses, valid_rows: dict, wf: WalkForwardSettings) -> list[str]:
     from .windows import _calendar
-    notes = []
+    notes: list[str] = []
     if not statuses:
         return notes
     present = {s.date for s in statuses}
@@ -137,9 +170,9 @@ def _check_long_enough(tape_dir, dates: list, wf: WalkForwardSettings) -> None:
                              f"{wf.train_days} + {wf.test_days} = {need}")
 
 
-def run_walkforward(tape_dir, out_dir, settings: FeatureSettings = FeatureSettings(),
+def run_walkforward(tape_dir: PathLike, out_dir: PathLike, settings: FeatureSettings = FeatureSettings(),
                     wf: WalkForwardSettings = WalkForwardSettings(), *, executor: Executor | None = None,
-                    progress=None) -> WalkForwardResult:
+                    progress: Callable[[str, int, int, str | None], None] | None = None) -> WalkForwardResult:
     """Rolling walk-forward over a tape directory (Experiments 3 and 4).
 
     Parameters
@@ -178,7 +211,11 @@ def run_walkforward(tape_dir, out_dir, settings: FeatureSettings = FeatureSettin
     t_cache = time.perf_counter() - t0
     from .cache import _day_paths, _read_meta
     metas = {s.date: _read_meta(_day_paths(cache_dir, settings, s.date)[1]) for s in statuses}
-    valid_rows = {d: int(m["counts"].get("valid_rows", 0)) for d, m in metas.items()}
+    unreadable = [d for d, m in metas.items() if m is None]
+    if unreadable:                           # built a moment ago: removed or damaged since
+        raise TapeError(f"feature cache file of day {unreadable[0]} in {cache_dir} is missing or "
+                        f"unreadable ({len(unreadable)} day(s)); run again to rebuild it")
+    valid_rows = {d: int(m["counts"].get("valid_rows", 0)) for d, m in metas.items() if m is not None}
     notes = _day_notes(statuses, valid_rows, wf)
     plans = plan_windows(valid_rows, wf)
     if not plans:
@@ -305,7 +342,7 @@ def _plot(result: WalkForwardResult, path: Path, overwrite: bool) -> str:
     return "![rolling_pnl](rolling_pnl.png)"
 
 
-def write_outputs(result: WalkForwardResult, out_dir, *, overwrite: bool = False) -> list[Path]:
+def write_outputs(result: WalkForwardResult, out_dir: PathLike, *, overwrite: bool = False) -> list[Path]:
     """Write the result files listed in the module doc into ``out_dir``; return their paths."""
     out_dir = Path(out_dir)
     check_outputs_free(out_dir, overwrite)

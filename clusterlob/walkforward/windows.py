@@ -26,17 +26,19 @@ import math
 import warnings
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .._io import check_choice, check_int, check_number
 from ..cluster.fit import FitSettings
+from .._typing import PathLike
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FeatureSettings
-from ..signals.ic import WEIGHTINGS, ICRow, ICTable, aggregate_ic, ic_table
+from ..signals.ic import WEIGHTINGS, ICAggregate, ICRow, ICTable, aggregate_ic, ic_table
 from ..cluster.kmeans import assign_clusters
 from ..cluster.model import ClusterModel, fit_model
-from ..cluster.roles import (ROLE_NAMES, UNASSIGNED, align_to_reference, adjusted_rand_index,
+from ..cluster.roles import (ROLE_NAMES, UNASSIGNED, Stability, align_to_reference, adjusted_rand_index,
                      label_stability)
 from ..signals.ofi import ALL_TRADES, BucketSignals, BucketGrid, BucketAccumulator, cluster_groups, covered_buckets
 from ..tape.store import day_start_us
@@ -163,7 +165,7 @@ def plan_windows(valid_rows: dict, wf: WalkForwardSettings) -> list[WindowPlan]:
     days = _calendar(min(valid_rows), max(valid_rows))
     span = wf.train_days + wf.test_days
     plans = []
-    for n, i in enumerate(range(0, len(days) - span + 1, wf.step_days)):
+    for n, i in enumerate(range(0, len(days) - span + 1, wf.step_days or wf.test_days)):
         train, test = tuple(days[i:i + wf.train_days]), tuple(days[i + wf.train_days:i + span])
         missing = [d for d in train + test if d not in valid_rows]
         empty = [d for d in train + test if d in valid_rows and valid_rows[d] < wf.min_day_rows]
@@ -218,11 +220,12 @@ class _DayStore:
         """(rows with valid features, their z (n, 6), trades of the day)."""
         if date not in self._features:
             day = load_cached_day(self.cache_dir, self.settings, date)
+            assert day.z is not None             # loaded with z=True
             z = np.compress(day.valid, day.z, axis=0)
             self._features[date] = (day.trade_index[day.valid], z, int(day.counts["trades"]))
         return self._features[date]
 
-    def trades(self, date: str):
+    def trades(self, date: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(times, side, amount) of every trade of the day."""
         if date not in self._trades:
             self._trades[date] = load_cached_flow(self.cache_dir, self.settings, date)
@@ -274,7 +277,7 @@ def _fit_task(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: Walk
               jobs: list) -> list:
     """Fit consecutive windows in one worker; a failed window gives its error text."""
     store = _DayStore(tape_dir, cache_dir, settings)
-    out = []
+    out: list[WindowFit | str] = []
     for plan, extra_day in jobs:
         store.keep_only(_window_days(plan, extra_day))
         try:
@@ -284,8 +287,8 @@ def _fit_task(tape_dir: str, cache_dir: str, settings: FeatureSettings, wf: Walk
     return out
 
 
-def fit_windows(tape_dir, cache_dir, settings: FeatureSettings, wf: WalkForwardSettings, plans,
-                *, executor: Executor | None = None, tasks: int | None = None, progress=None) -> dict:
+def fit_windows(tape_dir: PathLike, cache_dir: PathLike, settings: FeatureSettings, wf: WalkForwardSettings, plans: Sequence[WindowPlan],
+                *, executor: Executor | None = None, tasks: int | None = None, progress: Callable[[WindowPlan, int, int], None] | None = None) -> dict:
     """Fit every runnable window; returns ``{index: WindowFit or error text}``.
 
     The windows are split into ``tasks`` runs of consecutive windows (default: the
@@ -375,6 +378,8 @@ class WindowResult:
         if self.model is None:
             return d
         from ..cluster.roles import role_name
+        assert (self.roles_rule is not None and self.roles_distance is not None    # set with the model
+                and self.distances is not None and self.roles is not None)
         d.update({
             "train_rows": self.train_rows,
             "centers_z": self.model.centers_z.tolist(),
@@ -396,8 +401,9 @@ class WindowResult:
 
 def _role_signals(sig: BucketSignals, roles: np.ndarray) -> tuple[BucketSignals, tuple]:
     """OFI per role (sum of its clusters' rows) and the roles no cluster carries."""
+    codes: list[int | None]
     names, codes, size, count, trades = [ALL_TRADES], [None], [sig.ofi_size[0]], [sig.ofi_count[0]], [sig.trades[0]]
-    unassigned = []
+    unassigned: list[str] = []
     for code, name in enumerate(ROLE_NAMES):
         rows = [1 + c for c in np.flatnonzero(roles == code)]
         if not rows:
@@ -451,7 +457,7 @@ def _score(fit: WindowFit, roles: np.ndarray, wf: WalkForwardSettings):
     return table, tuple(taker), times, pnl, tuple(unassigned), tuple(notes)
 
 
-def score_windows(plans, fits: dict, wf: WalkForwardSettings) -> list[WindowResult]:
+def score_windows(plans: Sequence[WindowPlan], fits: dict, wf: WalkForwardSettings) -> list[WindowResult]:
     """Map roles (both alignments), compute each window's IC and taker PnL, in window order."""
     reference = None
     results = []
@@ -480,8 +486,8 @@ class StabilityRow:
     window_a: int
     window_b: int
     date: str
-    rule: object
-    distance: object
+    rule: Stability
+    distance: Stability
     adjusted_rand: float
 
     def to_dict(self) -> dict:
@@ -497,7 +503,7 @@ def _roles_of(ids: np.ndarray, cluster_roles: np.ndarray) -> np.ndarray:
     return out
 
 
-def stability_rows(results, fits: dict) -> list[StabilityRow]:
+def stability_rows(results: Sequence[WindowResult], fits: dict) -> list[StabilityRow]:
     """Label stability between consecutive fitted windows, under both alignments."""
     rows = []
     for a, b in zip(results, results[1:]):
@@ -508,6 +514,8 @@ def stability_rows(results, fits: dict) -> list[StabilityRow]:
         if ids_a is None:
             continue
         valid = ids_a >= 0
+        assert a.roles_rule is not None and b.roles_rule is not None     # fitted windows have roles
+        assert a.roles_distance is not None and b.roles_distance is not None
         rule = label_stability(_roles_of(ids_a, a.roles_rule), _roles_of(ids_b, b.roles_rule), valid=valid)
         dist = label_stability(_roles_of(ids_a, a.roles_distance), _roles_of(ids_b, b.roles_distance),
                                valid=valid)
@@ -516,7 +524,7 @@ def stability_rows(results, fits: dict) -> list[StabilityRow]:
     return rows
 
 
-def aggregate(results):
+def aggregate(results: Sequence[WindowResult]) -> ICAggregate | None:
     """Out-of-sample IC across fitted windows (``clusterlob.ic.aggregate_ic``), or None."""
     tables = [r.ic for r in results if r.status == "fitted" and r.ic is not None]
     return aggregate_ic(tables) if tables else None

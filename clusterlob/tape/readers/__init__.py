@@ -44,7 +44,7 @@ READERS: list = [
 ]
 
 
-def detect_reader(path) -> type:
+def detect_reader(path: str | Path) -> type[Reader]:
     """The reader class for a file, from its content (not its name)."""
     path = Path(path)
     head = read_head(path)

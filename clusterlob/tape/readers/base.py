@@ -12,12 +12,13 @@ import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..._typing import PathLike
 from ...errors import TapeError
 from ..store import Book, Trades
 from ..validate import FileReport
@@ -59,7 +60,7 @@ class Reader:
     format_name = "?"
     column_names: dict = {}   # canonical column -> this format's column, for messages
 
-    def __init__(self, path, options: ReaderOptions, report: FileReport):
+    def __init__(self, path: PathLike, options: ReaderOptions, report: FileReport) -> None:
         self.path = Path(path)
         self.options = options
         self.report = report
@@ -224,7 +225,7 @@ def text_codes(col) -> tuple[np.ndarray, list]:
     return col.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False), values
 
 
-def symbol_mask(col, options: ReaderOptions, where: str, seen: set) -> np.ndarray | None:
+def symbol_mask(col: pa.Array | pa.ChunkedArray, options: ReaderOptions, where: str, seen: set) -> np.ndarray | None:
     """Rows to keep given a batch's ``symbol`` column (None: all of them).
 
     ``seen`` accumulates the symbols met so far in the file.  Several symbols without
@@ -319,7 +320,7 @@ def _find_row(path: Path, column: int, value: str) -> int | None:
     return None
 
 
-def explain_arrow_error(exc: Exception, where: str, path: Path, header) -> TapeError:
+def explain_arrow_error(exc: Exception, where: str, path: Path, header: Sequence[str]) -> TapeError:
     """Turn a pyarrow CSV error into one line naming the column, row and value."""
     text = str(exc)
     first = text.splitlines()[0] if text else type(exc).__name__

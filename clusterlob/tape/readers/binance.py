@@ -60,16 +60,22 @@ import math
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import numpy as np
 
+from ..._typing import PathLike
 from ...errors import TapeError
 from ... import _core
 from ..store import MAX_LEVELS, Book, Funding, Trades
 from ..validate import clean_book, clean_trades
 from .base import Reader
 from .binance_book import DepthSync, L2Book, SequenceGap
+
+if TYPE_CHECKING:
+    from .base import ReaderOptions
+    from ..validate import FileReport
 
 __all__ = ["BinanceReader", "BinanceSummary", "Message", "iter_messages", "L2Book", "DepthSync",
            "SequenceGap"]
@@ -204,7 +210,7 @@ def parse_line(raw: bytes) -> tuple:
     return ts_ns, None, msg
 
 
-def iter_messages(path) -> Iterator[Message]:
+def iter_messages(path: PathLike) -> Iterator[Message]:
     """Every message of a recording, parsed with ``json`` (blank lines skipped).
 
     Raises TapeError naming the line of the first malformed one.
@@ -235,7 +241,7 @@ class BinanceReader(Reader):
 
     format_name = "binance stream recording"
 
-    def __init__(self, path, options, report):
+    def __init__(self, path: PathLike, options: ReaderOptions, report: FileReport) -> None:
         super().__init__(path, options, report)
         self.summary = BinanceSummary()
         self.on_depth_applied = None
@@ -243,9 +249,13 @@ class BinanceReader(Reader):
         self._futures = False
         self._fast = True
         self.continues = False          # the stream goes on in a next file: leave the sync open
+        self._trade_source: str | None = None     # "trade" or "aggTrade", set by batches()
+        self._scanner: _core.BinanceLineScanner
+        self._trade_ints: np.ndarray
+        self._trade_floats: np.ndarray
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _SNIFF.match(head) is not None
 
     # -- per-message helpers ----------------------------------------------------------
@@ -422,6 +432,7 @@ class BinanceReader(Reader):
         """Write the current book as one row; True when the buffer is full."""
         i = self._book_n
         rows = self._book
+        assert self._sync.last_ts_exch_us is not None   # a book row follows an applied update
         rows[0][i] = self._sync.last_ts_exch_us
         rows[1][i] = ts_local_us
         self._sync.book.top_into(rows[2], i)
@@ -487,7 +498,7 @@ class BinanceReader(Reader):
                 if kind == _SCAN_END:
                     break
                 if kind == _SCAN_FULL or scanner.n_trades >= rows:   # trade output full: flush, rescan
-                    out = self._flush_trades()
+                    out: Trades | Book | None = self._flush_trades()
                     if out is not None:
                         yield out
                     pos = start

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ... import _core
+
+if TYPE_CHECKING:
+    import numpy as np
 __all__ = ["L2Book", "DepthSync", "SequenceGap", "parse_levels"]
 
 L2Book = _core.BinanceL2Book
@@ -78,7 +81,7 @@ class DepthSync:
         self.ever_synced = False
         self.last_u: int | None = None
         self.last_ts_exch_us: int | None = None
-        self.pending = None                  # (lastUpdateId, levels, n_bids, line_no)
+        self.pending: tuple[int, Any, int, int] | None = None   # (lastUpdateId, levels, n_bids, line_no)
         self.buffer: deque = deque(maxlen=max_buffered)
         self.gaps: list = []
         self.gap: SequenceGap | None = None  # the open gap (None before the first sync)
@@ -108,6 +111,7 @@ class DepthSync:
 
     def _continues(self, diff) -> bool:
         prev_id = diff[2]
+        assert self.last_u is not None       # asked only after an update was applied
         return prev_id == self.last_u if prev_id is not None else diff[0] == self.last_u + 1
 
     @staticmethod
@@ -117,12 +121,13 @@ class DepthSync:
 
     def _break(self, diff, reason: str) -> None:
         self.synced = False
+        assert self.last_u is not None       # a chain breaks only after it was in sync
         self.gap = SequenceGap(diff[7], diff[6], self.last_u, diff[2], reason)
         self._phase_received = 0
         self._phase_applied = 0
         self.buffer.clear()
 
-    def diff(self, first_id: int, final_id: int, prev_id: int | None, levels, n_bids: int,
+    def diff(self, first_id: int, final_id: int, prev_id: int | None, levels: np.ndarray, n_bids: int,
              ts_exch_us: int, ts_local_us: int, line_no: int) -> bool:
         """Take one depth update (``levels``: (2, m) prices and quantities, the first
         ``n_bids`` bids, then asks); True when the book is in sync afterwards and changed by
@@ -143,7 +148,7 @@ class DepthSync:
             return self._connect(ts_local_us, line_no)   # the first diff that can connect it
         return False
 
-    def snapshot(self, last_update_id: int, levels, n_bids: int, ts_local_us: int,
+    def snapshot(self, last_update_id: int, levels: np.ndarray, n_bids: int, ts_local_us: int,
                  line_no: int) -> bool:
         """Take one REST depth snapshot (levels as in :meth:`diff`); True when buffered diffs
         brought the book in sync."""
@@ -157,6 +162,7 @@ class DepthSync:
         return self._connect(ts_local_us, line_no)
 
     def _connect(self, ts_local_us: int, line_no: int) -> bool:
+        assert self.pending is not None      # called with a snapshot pending
         last_update_id, levels, n_bids, snap_line = self.pending
         buf = self.buffer
         # the buffer stays intact until the snapshot connects: a snapshot that never does

@@ -16,6 +16,9 @@ pointline-style Parquet (the research log's data lake)
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterator
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,10 +82,10 @@ class FlatTradesParquetReader(_ParquetReader):
     column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _is_parquet(head) and {"side", "local_timestamp", "price", "id"} <= set(_schema_names(path))
 
-    def batches(self):
+    def batches(self) -> Iterator[Trades | Book]:
         conv = _FlatBatches(self)
         for batch in self._iter(TRADE_COLUMNS):
             out = conv.trades(batch)
@@ -95,10 +98,10 @@ class FlatBookParquetReader(_ParquetReader):
     column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _is_parquet(head) and "asks[0].price" in _schema_names(path)
 
-    def batches(self):
+    def batches(self) -> Iterator[Trades | Book]:
         levels = _levels_in(self._file().schema_arrow.names)
         conv = _FlatBatches(self)
         for batch in self._iter(book_columns(levels)):
@@ -140,10 +143,10 @@ class PointlineTradesReader(_PointlineReader):
     column_names = {"price": "price_int", "amount": "qty_int"}
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _is_parquet(head) and {"price_int", "qty_int"} <= set(_schema_names(path))
 
-    def batches(self):
+    def batches(self) -> Iterator[Trades | Book]:
         where = self.where()
         px_inc = _increment(self.options.price_increment, "price_increment", where)
         qty_inc = _increment(self.options.amount_increment, "amount_increment", where)
@@ -202,10 +205,10 @@ class PointlineBookReader(_PointlineReader):
     format_name = "pointline book parquet"
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _is_parquet(head) and {"bids_px", "asks_px"} <= set(_schema_names(path))
 
-    def batches(self):
+    def batches(self) -> Iterator[Trades | Book]:
         where = self.where()
         px_inc = _increment(self.options.price_increment, "price_increment", where)
         qty_inc = _increment(self.options.amount_increment, "amount_increment", where)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv as _csv
 import re
 import zlib
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -171,11 +173,11 @@ class TardisTradesReader(Reader):
     column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         cols = _header(head)
         return "side" in cols and "local_timestamp" in cols and "price" in cols and "," in head[:200].decode("latin-1")
 
-    def batches(self):
+    def batches(self) -> Iterator[Trades | Book]:
         cols = _header(_read_first_line(self))
         require_columns(cols, TRADE_COLUMNS, self.where())
         types = {"timestamp": pa.int64(), "local_timestamp": pa.int64(), "price": pa.float64(),
@@ -197,11 +199,11 @@ class TardisBookReader(Reader):
     column_names = {"ts_exch_us": "timestamp", "ts_local_us": "local_timestamp"}
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         cols = _header(head)
         return "asks[0].price" in cols and "local_timestamp" in cols
 
-    def batches(self):
+    def batches(self) -> Iterator[Trades | Book]:
         cols = _header(_read_first_line(self))
         levels = _levels_in(cols)
         if levels == 0:
