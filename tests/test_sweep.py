@@ -323,3 +323,24 @@ def test_command_select(tape5, tmp_path):
     assert "probability of backtest overfitting" in md and "all-trades OFI PnL" in md
     eq = pq.read_table(tmp_path / "sel" / "equity.parquet")
     assert set(eq.column_names) == {"ts_us", "window", "selected", "default", "all_trades_ofi", "symmetric"}
+
+
+def test_pictures_with_the_plot_extra(tape5, tmp_path):
+    from clusterlob.sweep.report import write_selection, write_sweep
+    grid = {"strategy": {"skew_ticks": [5.0, 50.0], "half_spread_bps": [0.0, 1.0], "mapping": ["inverted"]},
+            "fit": {"train_days": 1}, "features": {"window": 20}}
+    sweep = run_sweep(tape5, grid, "2024-05-02:2024-05-03")
+    sel = run_selection(tape5, grid, days="2024-05-01:2024-05-03", n_blocks=2)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        paths = write_sweep(sweep, tmp_path / "a") + write_selection(sel, tmp_path / "b")
+        assert not any(p.suffix == ".png" for p in paths)
+        assert "matplotlib is not installed" in (tmp_path / "a" / "summary.md").read_text()
+        pytest.skip("the plot extra (matplotlib) is not installed: checked the note instead")
+    paths = write_sweep(sweep, tmp_path / "a") + write_selection(sel, tmp_path / "b")
+    for png in (tmp_path / "a" / "heatmap.png", tmp_path / "b" / "equity.png"):
+        assert png in paths and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![heat map](heatmap.png)" in (tmp_path / "a" / "summary.md").read_text()
+    with pytest.raises(ParameterError, match="exists"):
+        write_sweep(sweep, tmp_path / "a")
