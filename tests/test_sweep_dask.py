@@ -94,3 +94,15 @@ def test_unreachable_scheduler_is_a_one_line_error_within_the_timeout():
     with pytest.raises(ParameterError, match="not both"):
         with open_executor(workers=2, scheduler="tcp://127.0.0.1:9"):
             pass
+
+
+def test_walkforward_command_with_an_unreachable_scheduler_is_one_line(tmp_path):
+    import subprocess
+    import sys
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.time()
+    r = subprocess.run([sys.executable, "-m", "clusterlob.walkforward", str(DEFAULT_TAPE), "--train-days", "1",
+                        "--out", str(tmp_path / "wf"), "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: Dask scheduler tcp://127.0.0.1:9 did not answer")
+    assert r.stderr.count("\n") == 1 and time.time() - start < 60
