@@ -103,7 +103,7 @@ def _heatmap(result, path: Path, force: bool, axes=None) -> str:
         vals = g.points[r["config"]].values()
         if all(vals[n] == v for n, v in fixed.items()):
             grid[list(yv).index(vals[yn]), list(xv).index(vals[xn])] = r["sharpe_1min"]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(xv), 1.2 + 0.6 * len(yv)))
+    fig, ax = plt.subplots(figsize=(3.2 + 0.9 * len(xv), 1.8 + 0.6 * len(yv)))
     im = ax.imshow(grid, origin="lower", aspect="auto", cmap="RdYlGn")
     ax.set_xticks(range(len(xv)), [str(v) for v in xv])
     ax.set_yticks(range(len(yv)), [str(v) for v in yv])
@@ -113,7 +113,7 @@ def _heatmap(result, path: Path, force: bool, axes=None) -> str:
         for j in range(len(xv)):
             if np.isfinite(grid[i, j]):
                 ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(im, ax=ax, label="Sharpe per minute, pooled over the days")
+    fig.colorbar(im, ax=ax, label="Sharpe / minute (pooled)")
     ax.set_title(("slice at " + ", ".join(f"{k}={v}" for k, v in fixed.items())) if fixed else "all configs",
                  fontsize=8)
     fig.tight_layout()
