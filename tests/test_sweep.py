@@ -344,3 +344,13 @@ def test_pictures_with_the_plot_extra(tape5, tmp_path):
     assert "![heat map](heatmap.png)" in (tmp_path / "a" / "summary.md").read_text()
     with pytest.raises(ParameterError, match="exists"):
         write_sweep(sweep, tmp_path / "a")
+
+
+def test_cscv_ranks_a_config_that_never_traded_as_sharpe_zero():
+    rng = np.random.default_rng(3)
+    losers = rng.normal(-1.0, 1.0, size=(32, 4))
+    m = np.hstack([losers, np.zeros((32, 1))])          # the flat column is the best in every split
+    res = cscv_pbo(m, 4)
+    assert res.pbo == 0.0 and np.all(res.is_perf == 0.0)
+    from clusterlob.sweep.tasks import pooled_sharpe
+    assert pooled_sharpe(10, 0.0, 0.0) == 0.0 and math.isnan(pooled_sharpe(1, 1.0, 1.0))

@@ -13,8 +13,8 @@ strategy (``T`` rows, ``N`` columns):
 4. PBO is the share of splits with ``lambda <= 0``: the in-sample best did no better than
    the median candidate out of sample.
 
-A column with fewer than two rows or no variation in a split has NaN performance, which
-ranks below every number (it is never the in-sample best unless every column is NaN).
+A column without variation in a split (a config that did not trade) has Sharpe 0: it ranks
+above the losing configs and below the winning ones.
 """
 from __future__ import annotations
 
@@ -79,7 +79,11 @@ def _sharpe(total, sumsq, n):
         mean = total / n
         var = (sumsq - n * mean * mean) / (n - 1)
         out = mean / np.sqrt(var)
-    out[~(var > 1e-18 * np.maximum(1.0, np.abs(sumsq) / n))] = np.nan
+    flat = ~(var > 1e-18 * np.maximum(1.0, np.abs(sumsq) / n))
+    # a flat column (a config that did not trade) has Sharpe 0, not an undefined one: it ranks
+    # above the losers and below the winners
+    m = mean[flat]
+    out[flat] = np.where(m > 1e-12, np.inf, np.where(m < -1e-12, -np.inf, 0.0))
     return out
 
 

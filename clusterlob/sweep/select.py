@@ -162,6 +162,11 @@ def _mean(values) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
+def _sharpe(record: dict) -> float:
+    mc = record["minute_changes"]
+    return pooled_sharpe(mc["n"], mc["sum"], mc["sumsq"])
+
+
 def _value(objective: str, pnl: float, sharpe: float) -> float:
     v = sharpe if objective == "sharpe" else pnl
     return v if math.isfinite(v) else -math.inf
@@ -288,10 +293,9 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
         test = p.test_days[0]
         test_recs = [records[task(p, test, "clusters", pt.config).key] for pt in g.points]
         hourly.append(np.array([r["hourly_pnl"] for r in test_recs]).T)           # (24, N)
-        test_values = np.array([_value(objective, r["summary"]["pnl_total"], r["summary"]["sharpe_1min"])
-                                for r in test_recs])
+        test_values = np.array([_value(objective, r["summary"]["pnl_total"], _sharpe(r)) for r in test_recs])
         b_recs = {name: records[task(p, test, sig, cfg, True).key] for name, (sig, cfg) in bench.items()}
-        benchmarks = {name: {"pnl": r["summary"]["pnl_total"], "sharpe": r["summary"]["sharpe_1min"],
+        benchmarks = {name: {"pnl": r["summary"]["pnl_total"], "sharpe": _sharpe(r),
                              "fills": r["summary"]["fills"], "minutes": r["summary"]["minutes"]}
                       for name, r in b_recs.items()}
         ts = np.asarray(b_recs["default"]["equity"]["ts_us"], dtype=np.int64)
@@ -316,7 +320,7 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
                                         chosen=idx, chosen_label=g.points[idx].label,
                                         chosen_mapping=g.points[idx].config.mapping, is_value=value,
                                         is_pnl=pnl, is_sharpe=sharpe, is_fills=fills, is_minutes=n,
-                                        oos_pnl=s["pnl_total"], oos_sharpe=s["sharpe_1min"], oos_fills=s["fills"],
+                                        oos_pnl=s["pnl_total"], oos_sharpe=_sharpe(rec), oos_fills=s["fills"],
                                         oos_minutes=s["minutes"], oos_rank=rank, **common))
         part = {"ts_us": ts, "window": np.full(ts.shape[0], p.index)}
         for k in offsets:

@@ -246,9 +246,12 @@ def run_replay_task(task: ReplayTask) -> dict:
 
 def pooled_sharpe(n: int, total: float, sumsq: float) -> float:
     """Sharpe (mean / sample std) of one-minute changes pooled from their count, sum and sum of
-    squares (several days of one config); NaN with fewer than two changes or no variation."""
+    squares (several days of one config).  NaN with fewer than two changes; 0 for a flat equity
+    (a config that never traded: neither good nor bad, where the replay summary says NaN)."""
     if n < 2:
         return math.nan
     mean = total / n
     var = (sumsq - n * mean * mean) / (n - 1)
-    return mean / math.sqrt(var) if var > 1e-18 * max(1.0, sumsq / n) else math.nan
+    if var > 1e-18 * max(1.0, sumsq / n):
+        return mean / math.sqrt(var)
+    return 0.0 if abs(mean) <= 1e-12 else math.copysign(math.inf, mean)
