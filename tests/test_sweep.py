@@ -206,6 +206,8 @@ def test_selection_chooses_on_the_training_days_only(tape5, tmp_path):
     assert math.isclose(eq["selected"][-1], sum(w.oos_pnl for w in res.selected), abs_tol=1e-6)
     assert res.pbo.candidates == 8 and 0.0 <= res.pbo.pbo <= 1.0
     assert res.pbo.rows == 48
+    mp = res.mapping_pairs                      # 2 test days x 4 configs equal but for the mapping
+    assert mp["pairs"] == 8 and sum(mp["wins"].values()) + mp["ties"] == 8
 
 
 def test_selection_bad_input(tape5):

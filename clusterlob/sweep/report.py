@@ -182,6 +182,12 @@ def selection_markdown(result, plot_note: str = "") -> str:
               + (f" ({pbo['note']})" if pbo["note"] else ""), "",
               "## Chosen mapping", "",
               ", ".join(f"{k}: {v} window(s)" for k, v in d["chosen_mapping"].items()) or "none chosen", ""]
+    mp = d.get("mapping_pairs") or {}
+    if mp.get("pairs"):
+        lines += [f"Diagnostic (never used to choose): on the test days, configs equal but for the mapping "
+                  f"({mp['pairs']} day x config pairs): " + ", ".join(f"{k} better in {v}" for k, v in mp["wins"].items())
+                  + f", ties {mp['ties']}; total test-day PnL " + ", ".join(f"{k} {v:,.2f}" for k, v in mp["pnl"].items())
+                  + ".", ""]
     if plot_note:
         lines += [plot_note, ""]
     lines += [f"Timing: {result.timing}", ""]

@@ -123,6 +123,7 @@ class SelectionResult:
     equity: dict
     pbo: PBOResult
     notes: tuple = ()
+    mapping_pairs: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
 
     @property
@@ -154,7 +155,37 @@ class SelectionResult:
                               "oos_pnl_mean": _mean([w.oos_pnl for w in sel]),
                               "oos_rank_mean": _mean([w.oos_rank for w in sel if w.oos_rank is not None]),
                               "n_configs": len(self.grid.points)},
+                "mapping_pairs": dict(self.mapping_pairs),
                 "pbo": self.pbo.to_dict(), "notes": list(self.notes), "timing": dict(self.timing)}
+
+
+def _mapping_pairs(g, test_pnls: list) -> dict:
+    """Diagnostic: on every test day, configs equal but for their role mapping, compared by PnL.
+
+    ``{"pairs": n, "wins": {mapping: n}, "ties": n, "pnl": {mapping: total}}``; empty when the
+    grid does not sweep ``mapping``."""
+    if "mapping" not in dict(g.axes):
+        return {}
+    groups: dict = {}
+    for p in g.points:
+        rest = tuple((n, v) for n, _, v in p.coords if n != "mapping")
+        groups.setdefault(rest, []).append((p.values()["mapping"], p.index))
+    wins, pnl, ties, pairs = Counter(), Counter(), 0, 0
+    for day in test_pnls:
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            pairs += 1
+            values = {m: day[i] for m, i in members}
+            for m, v in values.items():
+                pnl[m] += v
+            best = max(values.values())
+            top = [m for m, v in values.items() if v == best]
+            if len(top) > 1:
+                ties += 1
+            else:
+                wins[top[0]] += 1
+    return {"pairs": pairs, "wins": dict(wins), "ties": ties, "pnl": {k: float(v) for k, v in pnl.items()}}
 
 
 def _mean(values) -> float:
@@ -284,7 +315,7 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
     records.update(run_tasks(phase2, executor, results_dir, say, label="selected replays"))
     t2 = time.perf_counter()
 
-    windows, eq_parts, hourly = [], [], []
+    windows, eq_parts, hourly, test_pnls = [], [], [], []
     offsets = {k: 0.0 for k in ("selected",) + tuple(bench)}
     for p in plans:
         if p.skip_reason is not None:
@@ -293,6 +324,7 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
         test = p.test_days[0]
         test_recs = [records[task(p, test, "clusters", pt.config).key] for pt in g.points]
         hourly.append(np.array([r["hourly_pnl"] for r in test_recs]).T)           # (24, N)
+        test_pnls.append([r["summary"]["pnl_total"] for r in test_recs])
         test_values = np.array([_value(objective, r["summary"]["pnl_total"], _sharpe(r)) for r in test_recs])
         b_recs = {name: records[task(p, test, sig, cfg, True).key] for name, (sig, cfg) in bench.items()}
         benchmarks = {name: {"pnl": r["summary"]["pnl_total"], "sharpe": _sharpe(r),
@@ -332,5 +364,6 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
     matrix = np.vstack(hourly) if hourly else np.empty((0, len(g.points)))
     pbo = cscv_pbo(matrix, n_blocks) if matrix.shape[0] else cscv_pbo(np.zeros((0, len(g.points))), n_blocks)
     return SelectionResult(tape, g, objective, min_fills, T, tuple(windows), equity, pbo, tuple(notes),
+                           _mapping_pairs(g, test_pnls),
                            {"prepare_s": round(t1 - t0, 3), "replays_s": round(t2 - t1, 3),
                             "tasks": len(phase1) + len(phase2)})
