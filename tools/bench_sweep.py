@@ -41,6 +41,14 @@ def grid_doc(n: int) -> dict:
     return {"strategy": axes}
 
 
+def _same(a: list, b: list) -> bool:
+    """Same summaries and hourly PnL, task by task (as JSON text, so NaN equals NaN)."""
+    import json
+    text = lambda recs: [json.dumps([r["key"], r["summary"], r["hourly_pnl"]], sort_keys=True)
+                         for r in sorted(recs, key=lambda r: r["key"])]
+    return text(a) == text(b)
+
+
 def _warm() -> int:
     import clusterlob.sweep.tasks  # noqa: F401
     return os.getpid()
@@ -126,8 +134,7 @@ def main(argv=None) -> int:
     with LocalProcesses(2) as pool:
         w2, e2, r2, recs2 = run(pool, "2 local workers")
     print(f"2 workers vs 1: {w1 / w2:.2f}x throughput [target >= 1.7x]", flush=True)
-    same = all(a["summary"] == b["summary"] for a, b in zip(sorted(recs1, key=lambda r: r["key"]),
-                                                           sorted(recs2, key=lambda r: r["key"])))
+    same = _same(recs1, recs2)
     print(f"results identical on 1 and 2 workers: {same}", flush=True)
     if not args.no_dask:
         from dask.distributed import Client, LocalCluster
@@ -142,8 +149,7 @@ def main(argv=None) -> int:
                 wd, ed, rd, recsd = run(ex, "2-worker Dask LocalCluster")
         print(f"Dask LocalCluster vs local processes (2 workers): wall {wd / w2:.2f}x "
               f"[target <= 1.25x]", flush=True)
-        same = all(a["summary"] == b["summary"] for a, b in zip(sorted(recs2, key=lambda r: r["key"]),
-                                                               sorted(recsd, key=lambda r: r["key"])))
+        same = _same(recs2, recsd)
         print(f"results identical on Dask and local processes: {same}", flush=True)
     print(f"load average after the run: {os.getloadavg()}", flush=True)
     return 0
