@@ -17,6 +17,7 @@ COMMANDS = {
     "clusterlob.walkforward": ["tape", "--out", "o", "--train-days", "x"],
     "clusterlob.replay": ["--skew-ticks", "abc"],
     "clusterlob.inventory": ["--seeds", "x"],
+    "clusterlob.sweep": ["tape", "--grid", "g.toml", "--out", "o", "--workers", "x"],
 }
 
 
@@ -52,7 +53,7 @@ def test_help_still_prints_usage(name, capsys):
 
 
 @pytest.mark.parametrize("name", ["clusterlob.cluster", "clusterlob.walkforward", "clusterlob.compare",
-                                  "clusterlob.ic", "clusterlob.replay", "clusterlob.inventory"])
+                                  "clusterlob.ic", "clusterlob.replay", "clusterlob.inventory", "clusterlob.sweep"])
 def test_every_option_has_help(name):
     parser = importlib.import_module(name + ".__main__")._parser()
     assert [a.option_strings or a.dest for a in parser._actions if not a.help] == []
@@ -64,7 +65,10 @@ def _impossible_out_cases(tmp_path):
     blocker.write_text("not a folder")
     out = str(blocker / "out")                      # its parent is a file: cannot be created
     tape = str(DATA / "default_tape")
+    grid = tmp_path / "grid.toml"
+    grid.write_text("skew_ticks = [10, 50]\n")
     return {
+        "clusterlob.sweep": [tape, "--grid", str(grid), "--workers", "1", "--out", out],
         "clusterlob.convert": [str(DATA / "tardis" / "trades_tiny.csv"), "--out", out],
         "clusterlob.synth": ["--start", "2024-05-01", "--days", "1", "--trades-per-day", "100", "--seed", "1",
                              "--snapshot-ms", "60000", "--levels", "2", "--out", out],
@@ -79,7 +83,7 @@ def _impossible_out_cases(tmp_path):
 
 @pytest.mark.parametrize("name", ["clusterlob.convert", "clusterlob.synth", "clusterlob.cluster",
                                   "clusterlob.compare", "clusterlob.ic", "clusterlob.walkforward",
-                                  "clusterlob.replay", "clusterlob.inventory"])
+                                  "clusterlob.replay", "clusterlob.inventory", "clusterlob.sweep"])
 def test_output_folder_that_cannot_be_created_is_one_line(name, tmp_path, capsys):
     cases, blocker = _impossible_out_cases(tmp_path)
     assert _main(name)(cases[name]) == 2

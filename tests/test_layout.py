@@ -15,7 +15,8 @@ import pytest
 from conftest import DATA
 
 PACKAGE = Path(__file__).resolve().parent.parent / "clusterlob"
-COMMANDS = ("convert", "synth", "features", "cluster", "compare", "ic", "walkforward", "replay", "inventory")
+COMMANDS = ("convert", "synth", "features", "cluster", "compare", "ic", "walkforward", "replay", "inventory",
+            "sweep")
 
 
 # -- imports ---------------------------------------------------------------------------------

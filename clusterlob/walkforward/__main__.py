@@ -3,7 +3,7 @@
 ::
 
     python -m clusterlob.walkforward TAPE_DIR --train-days 7 --test-days 1 --out OUT_DIR
-        [--alignment rule|distance] [--workers N] [--json] [--force]
+        [--alignment rule|distance] [--workers N | --scheduler ADDRESS] [--json] [--force]
         [--k 3] [--n-init 1] [--seed 0] [--fit-sample N|all] [--max-iter 300] [--tol 1e-4] [--margin 0.25]
         [--bucket-s 300] [--horizons 1,2,5] [--fee-bps 3] [--quantile 0.5] [--min-day-rows 1]
         [--levels 5] [--window 100] [--z-clip 5] [--convention paper|aggressor]
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from .._cli import OneLineParser, error_exit
-from .._io import Progress, check_output_dir, output_overwrite, process_pool
+from .._exec import DEFAULT_CONNECT_TIMEOUT_S, open_executor
+from .._io import Progress, check_output_dir, output_overwrite
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import FeatureSettings
 from ..report import to_jsonable
@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="roles by rule (default) or by distance to the first window's centres")
     p.add_argument("--workers", type=int, default=None,
                    help="processes for feature days and window fits (default: CPUs; 1 = serial)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask distributed scheduler (tcp://host:8786) instead of local processes; "
+                        "every worker must see TAPE_DIR and OUT_DIR at the same paths")
+    p.add_argument("--connect-timeout", type=float, default=DEFAULT_CONNECT_TIMEOUT_S, metavar="S",
+                   help=f"seconds to wait for the scheduler (default {DEFAULT_CONNECT_TIMEOUT_S:g})")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing result files")
     p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
@@ -129,14 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         out = check_output_dir(args.out, kind="walkforward", force=args.force, inputs=[args.tape_dir],
                                files=OUTPUT_FILES + ("models",), progress=say)
         overwrite = output_overwrite(out, "walkforward", args.force)   # a killed run's files: resumed
-        workers = args.workers or os.cpu_count() or 1
         progress = _Progress(args.quiet)
-        if workers == 1:
-            result = run_walkforward(args.tape_dir, out, settings, wf, progress=progress)
-        else:
-            with process_pool(workers) as pool:      # workers exit if this process is killed
-                result = run_walkforward(args.tape_dir, out, settings, wf, executor=pool,
-                                         progress=progress)
+        with open_executor(args.workers, args.scheduler, timeout_s=args.connect_timeout) as pool:
+            result = run_walkforward(args.tape_dir, out, settings, wf, executor=pool, progress=progress)
         paths = write_outputs(result, out, overwrite=overwrite)
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)

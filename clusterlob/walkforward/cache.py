@@ -439,7 +439,8 @@ def _start_state(cache_dir, settings, statuses, i: int, built: dict) -> RollingS
 
 
 def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLike, *, executor: Executor | None = None,
-                progress: Callable[[str | None, int, int], None] | None = None) -> list[DayStatus]:
+                progress: Callable[[str | None, int, int], None] | None = None,
+                last_day: str | None = None) -> list[DayStatus]:
     """Bring the feature cache of every tape day up to date; return the days' status.
 
     Parameters
@@ -454,11 +455,14 @@ def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLi
         process.  Any executor works (a process pool, ``dask`` ``client.get_executor()``).
     progress : callable, optional
         ``progress(date, done, total)`` after every finished day (reused days included).
+    last_day : str, optional
+        Build only the days up to this one (their features do not depend on later days);
+        later days keep ``cached=False``.
 
     Returns
     -------
     list of DayStatus
-        Every day, ``cached=True`` after the build.
+        Every day, ``cached=True`` after the build (up to ``last_day``).
     """
     statuses = plan_cache(tape_dir, settings, cache_dir)
     folder = Path(cache_dir) / settings.key()
@@ -467,8 +471,8 @@ def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLi
             leftover.unlink(missing_ok=True)
     manifest = read_manifest(tape_dir)
     tick = float(manifest["instrument"]["tick_size"])
-    todo = [i for i, s in enumerate(statuses) if not s.cached]
-    total = len(statuses)
+    todo = [i for i, s in enumerate(statuses) if not s.cached and (last_day is None or s.date <= last_day)]
+    total = len([s for s in statuses if last_day is None or s.date <= last_day])
     done = total - len(todo)
     if progress is not None and done:
         progress(None, done, total)

@@ -106,7 +106,7 @@ class WalkForwardSettings:
             raise ParameterError(f"`step_days` must be >= `test_days` ({self.test_days}), got {self.step_days}: "
                                  f"overlapping test days would be counted twice")
         check_choice("alignment", self.alignment, ALIGNMENTS)
-        set_(self, "bucket_s", check_number("bucket_s", self.bucket_s, 0, lo_open=True))
+        set_(self, "bucket_s", check_number("bucket_s", self.bucket_s, 0, _DAY / 1e6, lo_open=True))
         set_(self, "fee_bps", check_number("fee_bps", self.fee_bps, 0))
         if _DAY % int(round(self.bucket_s * 1e6)) or self.bucket_s * 1e6 != int(round(self.bucket_s * 1e6)):
             raise ParameterError(f"`bucket_s` must divide a day into whole microsecond buckets, got {self.bucket_s!r}")
