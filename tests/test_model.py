@@ -65,7 +65,7 @@ def test_load_refuses_other_settings(tmp_path, log_model):
 
 
 @pytest.mark.parametrize("edit, fragment", [
-    (lambda d: d.update(feature_names=["v_rel", "sbs", "obs", "spread", "t_m", "other"]), "do not match"),
+    (lambda d: d.update(feature_names=["v_rel", "sbs", "obs", "spread", "t_m", "other"]), "unknown feature 'other'"),
     (lambda d: d.update(format="pickle"), "`format` must be 'clusterlob-model'"),
     (lambda d: d.update(version=9), "model version 9 is not supported"),
     (lambda d: d["centers_z"].pop(), "`role_codes` must have 2 entries"),

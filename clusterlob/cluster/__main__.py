@@ -14,6 +14,7 @@ from .model import ClusterModel, fit_model
 from ..features.build import FEATURE_NAMES
 from .importance import FeatureImportance, feature_importance
 from .centroids import FeatureSummary, OUTPUT_FILES, centroid_table, collect_features, write_cluster_outputs
+from .diagnostics import bootstrap_fit, check_bootstrap, start_agreement
 
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(
@@ -26,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace existing output files")
     g = p.add_argument_group("clustering")
     g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
-    g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts, best inertia kept (default 1)")
+    g.add_argument("--n-init", type=int, default=3, help="K-Means++ restarts, best inertia kept (default 3)")
     g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     g.add_argument("--fit-sample", type=int, default=None, metavar="N",
                    help="fit on N rows drawn with the seed, then label all rows")
@@ -34,24 +35,34 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--tol", type=float, default=1e-4,
                    help="stop when the centres move less than this, relative (default 1e-4)")
     g.add_argument("--margin", type=float, default=0.25, help="role alignment margin in z (default 0.25)")
+    g.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                   help="refit N >= 2 times on resampled days and report each centroid's spread (default off)")
     f = p.add_argument_group("features")
-    FeatureSettings.add_arguments(f)
+    FeatureSettings.add_arguments(f, selection=True)
     return p
 
 
 def _text_summary(model: ClusterModel, summary: FeatureSummary, paths: dict, seconds: float,
-                  importance: FeatureImportance | None = None) -> str:
+                  importance: FeatureImportance | None = None, agreement=None, bootstrap=None) -> str:
+    per = summary.zero_std_by_feature()
     lines = [f"features: {summary.trades:,} trades, {summary.unknown_side_trades:,} unknown side, "
-             f"{summary.warmup_rows:,} warm-up rows, {summary.zero_std_rows:,} zero-std rows, "
-             f"{summary.rows_used:,} rows used",
+             f"{summary.warmup_rows:,} warm-up rows, {summary.zero_std_rows:,} zero-std rows"
+             + (" (" + ", ".join(f"{n} {v:,}" for n, v in per.items()) + ")" if per else "")
+             + f", {summary.rows_used:,} rows used",
              f"model: k={model.k}, inertia {model.inertia:.6g}, {model.n_iter} iterations, "
              f"{'converged' if model.converged else 'not converged'}, {seconds:.1f} s"]
     for r in centroid_table(model):
         lines.append(f"  cluster {r.cluster} {r.role:<13} {r.count:>12,} {100 * r.share:5.1f}%  "
-                     + " ".join(f"{n}={v:+.2f}" for n, v in zip(FEATURE_NAMES, r.centroid_z)))
+                     + " ".join(f"{n}={v:+.2f}" for n, v in zip(model.feature_names, r.centroid_z)))
     if importance is not None:
         lines.append(f"separating features (share of between-cluster SS): "
-                     f"{importance.summary(len(FEATURE_NAMES))}")
+                     f"{importance.summary(len(model.feature_names))}")
+    if summary.diagnostics is not None:
+        lines += [f"warning: {w}" for w in summary.diagnostics.warnings()]
+    if agreement is not None:
+        lines.append(f"stability: {agreement.summary()}")
+    if bootstrap is not None:
+        lines.append(f"stability: {bootstrap.summary()}")
     lines.append("wrote " + ", ".join(str(p) for p in paths.values()))
     return "\n".join(lines)
 
@@ -64,6 +75,8 @@ def main(argv=None) -> int:
 
     try:
         settings = FeatureSettings.from_args(args)
+        if args.bootstrap is not None:
+            check_bootstrap(args.bootstrap)
         out_dir = Path(args.out)
         if not args.force:   # refuse before the long work, not after
             existing = [n for n in OUTPUT_FILES if (out_dir / n).exists()]
@@ -81,10 +94,16 @@ def main(argv=None) -> int:
                                   margin=args.margin,
                                   source={"tape": str(Path(args.tape_dir)), "days": list(summary.days)})
         seconds = time.perf_counter() - start
-        importance = feature_importance(z, labels, model.k)
-        del z, labels
+        importance = feature_importance(z, labels, model.k, feature_names=model.feature_names)
+        del labels
+        agreement = start_agreement(z, model, seed=args.seed)
+        boot = None
+        if args.bootstrap is not None:
+            progress(f"bootstrap: {args.bootstrap} refits on resampled days")
+            boot = bootstrap_fit(z, summary.day_rows, model, args.bootstrap, seed=args.seed, progress=progress)
+        del z
         paths = write_cluster_outputs(out_dir, model, summary, importance=importance,
-                                      overwrite=args.force)
+                                      overwrite=args.force, agreement=agreement, bootstrap=boot)
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     if args.json:
@@ -92,10 +111,14 @@ def main(argv=None) -> int:
                           "model": {k: v for k, v in model.to_dict().items() if k != "source"},
                           "clusters": [r.to_dict() for r in centroid_table(model)],
                           "feature_importance": importance.to_dict(),
+                          "feature_diagnostics": (summary.diagnostics.to_dict()
+                                                  if summary.diagnostics is not None else None),
+                          "start_agreement": agreement.to_dict() if agreement is not None else None,
+                          "bootstrap": boot.to_dict() if boot is not None else None,
                           "fit_seconds": seconds,
                           "files": {k: str(v) for k, v in paths.items()}}), indent=2))
     else:
-        print(_text_summary(model, summary, paths, seconds, importance))
+        print(_text_summary(model, summary, paths, seconds, importance, agreement, boot))
     return 0
 
 

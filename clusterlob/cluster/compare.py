@@ -179,7 +179,7 @@ class TapeAnalysis:
                 "importance": self.importance.to_dict()}
 
 
-def _check_fit_args(*, k=3, n_init=1, seed=0, min_rows_per_cluster=DEFAULT_MIN_ROWS_PER_CLUSTER,
+def _check_fit_args(*, k=3, n_init=3, seed=0, min_rows_per_cluster=DEFAULT_MIN_ROWS_PER_CLUSTER,
                     **_) -> None:
     """Refuse bad fit arguments before any tape is read (the fit itself would, but later)."""
     for name, value, lo in (("k", k, 1), ("n_init", n_init, 1), ("seed", seed, 0),
@@ -199,7 +199,7 @@ def _too_short(tape_dir, summary: FeatureSummary, settings: FeatureSettings, nee
 
 
 def analyse_tape(tape_dir, settings: FeatureSettings, days=None, *, model: ClusterModel | None = None,
-                 k: int = 3, n_init: int = 1, seed: int = 0, fit_sample: int | None = None,
+                 k: int = 3, n_init: int = 3, seed: int = 0, fit_sample: int | None = None,
                  margin: float = 0.25, min_rows_per_cluster: int = DEFAULT_MIN_ROWS_PER_CLUSTER,
                  progress=None) -> TapeAnalysis:
     """Build a tape's features, fit (or apply ``model``), and measure activity and importance.

@@ -21,13 +21,14 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ClusterlobError, ParameterError
-from ..features.build import FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features
+from ..features.build import (FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features,
+                              check_feature_names)
 from .kmeans import assign_clusters, kmeans
 from ..report import write_json
-from .roles import DEFAULT_MARGIN, ROLE_NAMES, UNASSIGNED, align_by_rule, role_name
+from .roles import DEFAULT_MARGIN, PASSIVE, ROLE_NAMES, UNASSIGNED, RoleAssignment, align_by_rule, role_name
 from ..tape.store import Tape
 
-__all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ClusterModel", "fit_model", "save_model",
+__all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ClusterModel", "align_roles", "fit_model", "save_model",
            "load_model", "TradeLabels", "label_trades"]
 
 MODEL_FORMAT = "clusterlob-model"
@@ -40,8 +41,9 @@ class ClusterModel:
 
     Attributes
     ----------
-    centers_z : ndarray, shape (k, 6), float64
-        Cluster centres in z units, columns in ``feature_names`` order.
+    centers_z : ndarray, shape (k, f), float64
+        Cluster centres in z units, columns in ``feature_names`` order (``settings.features``,
+        the six of ``FEATURE_NAMES`` by default).
     settings : FeatureSettings
         How the features were built (levels D, window W, z_clip, convention, asof, time_key).
     roles : ndarray, shape (k,), int8
@@ -137,20 +139,21 @@ class ClusterModel:
                    if key not in d]
         if missing:
             fail(f"missing keys {missing}")
-        names = tuple(d["feature_names"])
-        if names != FEATURE_NAMES:
-            fail(f"features {list(names)} do not match this clusterlob's {list(FEATURE_NAMES)}")
         try:
+            names = check_feature_names(d["feature_names"])
             settings = FeatureSettings.from_dict(d["feature_settings"])
         except ClusterlobError as exc:
             fail(str(exc))
+        if names != settings.features:
+            fail(f"`feature_names` {list(names)} do not match the feature settings' "
+                 f"{list(settings.features)}")
         try:
             centers = np.asarray(d["centers_z"], dtype=np.float64)
         except (TypeError, ValueError):
             centers = np.empty((0, 0))
-        if centers.ndim != 2 or centers.shape[1] != len(FEATURE_NAMES) or centers.shape[0] < 1:
-            fail(f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers, got shape {centers.shape}"
-                 if centers.size else f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers")
+        if centers.ndim != 2 or centers.shape[1] != len(names) or centers.shape[0] < 1:
+            fail(f"`centers_z` must be (k, {len(names)}) numbers, got shape {centers.shape}"
+                 if centers.size else f"`centers_z` must be (k, {len(names)}) numbers")
         try:
             roles = np.asarray(d["role_codes"], dtype=np.int64)
             counts = np.asarray(d["counts"], dtype=np.int64)
@@ -185,6 +188,8 @@ class ClusterModel:
         if not isinstance(settings, FeatureSettings):
             raise ParameterError(f"`settings` must be a FeatureSettings, got {type(settings).__name__}")
         mine, theirs = self.settings.to_dict(), settings.to_dict()
+        mine.setdefault("features", list(FEATURE_NAMES))
+        theirs.setdefault("features", list(FEATURE_NAMES))
         diff = [k for k in mine if mine[k] != theirs.get(k)]
         if diff:
             raise ParameterError(
@@ -192,15 +197,27 @@ class ClusterModel:
                 + " but the features use " + ", ".join(f"{k}={theirs.get(k)!r}" for k in diff))
 
 
-def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_iter: int = 300,
+def align_roles(centers_z, feature_names, margin: float = DEFAULT_MARGIN) -> RoleAssignment:
+    """Rule alignment of :func:`align_by_rule`; without ``sbs`` and ``obs`` among the features
+    no role can be read from the centres, so every cluster is passive (roles unassigned)."""
+    names = tuple(feature_names)
+    if "sbs" in names and "obs" in names:
+        return align_by_rule(centers_z, names, margin=margin)
+    k = np.asarray(centers_z).shape[0]
+    return RoleAssignment(np.full(k, PASSIVE, dtype=np.int8), np.zeros(k), np.zeros(k), float(margin),
+                          ("directional", "opportunistic"))
+
+
+def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 3, max_iter: int = 300,
               tol: float = 1e-4, seed: int = 0, fit_sample: int | None = None,
               margin: float = DEFAULT_MARGIN, source: dict | None = None):
     """Cluster z-scored features and align the clusters to roles by rule.
 
     Parameters
     ----------
-    z : array_like, shape (n, 6)
-        z-scores of the valid trades (``features.z[features.valid]``), finite.
+    z : array_like, shape (n, f)
+        z-scores of the valid trades (``features.z[features.valid]``), finite, columns
+        ``settings.features``.
     settings : FeatureSettings
         The settings ``z`` was built with (stored in the model).
     k, n_init, max_iter, tol, fit_sample
@@ -224,13 +241,14 @@ def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ParameterError(f"`seed` must be an integer >= 0, got {seed!r}")
     z = np.asarray(z)
-    if z.ndim != 2 or z.shape[1] != len(FEATURE_NAMES):
-        raise ParameterError(f"`z` must have shape (n, {len(FEATURE_NAMES)}), got {z.shape}")
+    names = settings.features
+    if z.ndim != 2 or z.shape[1] != len(names):
+        raise ParameterError(f"`z` must have shape (n, {len(names)}), got {z.shape}")
     if isinstance(k, (int, np.integer)) and k > 127:
         raise ParameterError(f"`k` must be <= 127 (cluster ids are int8), got {k}")
     result = kmeans(z, k, n_init=n_init, max_iter=max_iter, tol=tol, seed=int(seed),
                     fit_sample=fit_sample)
-    aligned = align_by_rule(result.centers, FEATURE_NAMES, margin=margin)
+    aligned = align_roles(result.centers, names, margin=margin)
     model = ClusterModel(
         centers_z=result.centers, settings=settings, roles=aligned.roles,
         directional_score=aligned.directional_score, opportunistic_score=aligned.opportunistic_score,
@@ -239,7 +257,9 @@ def fit_model(z, settings: FeatureSettings, *, k: int = 3, n_init: int = 1, max_
         fit={"k": int(k), "n_init": int(n_init), "max_iter": int(max_iter), "tol": float(tol),
              "fit_sample": fit_sample, "rows": int(z.shape[0]), "rows_fit": result.rows_fit,
              "fit_inertia": result.fit_inertia, "init_inertias": list(result.init_inertias)},
-        package_version=__version__, source=dict(source or {}))
+        feature_names=names, package_version=__version__, source=dict(source or {}))
+    if len(result.init_centers) > 1:   # every start's centres, for the agreement between starts
+        model.fit["init_centers"] = [c.tolist() for c in result.init_centers]
     return model, result.labels
 
 

@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="label TAPE_B with this model.json, do not fit")
     g = p.add_argument_group("clustering (tapes without a model)")
     g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
-    g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts (default 1)")
+    g.add_argument("--n-init", type=int, default=3, help="K-Means++ restarts (default 3)")
     g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     g.add_argument("--fit-sample", type=int, default=None, metavar="N",
                    help="fit on N rows drawn with the seed")

@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace existing result files")
     g = p.add_argument_group("clustering and scoring")
     g.add_argument("--k", type=int, default=3, help="clusters (default 3)")
-    g.add_argument("--n-init", type=int, default=1, help="K-Means++ restarts, best inertia kept (default 1)")
+    g.add_argument("--n-init", type=int, default=3, help="K-Means++ restarts, best inertia kept (default 3)")
     g.add_argument("--seed", type=int, default=0, help="seed of all randomness (default 0)")
     g.add_argument("--fit-sample", default="1000000", metavar="N|all",
                    help="rows (seeded sample) the centres are fit on (default 1000000; all = every row)")

@@ -83,7 +83,7 @@ class WalkForwardSettings:
     test_days: int = 1
     step_days: int | None = None
     k: int = 3
-    n_init: int = 1
+    n_init: int = 3
     seed: int = 0
     fit_sample: int | None = 1_000_000
     max_iter: int = 300
