@@ -119,7 +119,7 @@ def collect_features(tape_dir, settings: FeatureSettings, days=None, *, progress
         feats = build_features(tape, settings, state)
         state = feats.state
         valid_z = feats.z[feats.valid]
-        moments.add(feats.raw[feats.valid])
+        moments.add_rows(feats.raw, feats.valid)
         day_rows.append(int(valid_z.shape[0]))
         if filled + valid_z.shape[0] > upper:   # manifest undercounts: grow (rare)
             z = np.concatenate([z[:filled], np.empty((valid_z.shape[0], z.shape[1]))])

@@ -56,6 +56,11 @@ class RawMoments:
         self.mean += delta * (m / total)
         self.n = total
 
+    def add_rows(self, raw: np.ndarray, keep: np.ndarray, chunk: int = 1 << 19) -> None:
+        """Add ``raw[keep]`` in chunks (bounded temporary memory on days of millions of rows)."""
+        for lo in range(0, raw.shape[0], chunk):
+            self.add(raw[lo:lo + chunk][keep[lo:lo + chunk]])
+
     def correlation(self) -> np.ndarray:
         """(f, f) Pearson correlation; NaN for a feature that is constant over the rows."""
         var = np.diag(self.comoment).copy()

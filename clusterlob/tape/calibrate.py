@@ -84,6 +84,9 @@ class Calibration:
     level_size_q: list                 # [level][side 0 bid / 1 ask] -> quantiles
     level_gap: list                    # [level] pmf of the gap to the level above, ticks (level 0: {})
     level_change: list                 # [level] share of snapshot pairs whose size or price changed
+    level_gap_change: list = field(default_factory=list)   # [level] share of pairs whose gap changed
+    level_redraw: list = field(default_factory=list)       # [level] size redraw probability (see _redraw)
+    touch_move: float = 0.0            # share of snapshot pairs whose best bid moved
     start_price: float = 60_000.0      # the real tape's first trade price (where the walk starts)
     samples: dict = field(default_factory=dict, repr=False)   # real samples for the report
 
@@ -105,7 +108,7 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
     sizes, buys, known = [], 0, 0
     gaps_by_hour = {h: [] for h in range(24)}
     snap_gaps, steps, spreads, spread_changes, n_pairs = [], [], [], 0, 0
-    level_sizes, level_gaps, level_changes = None, None, None
+    level_sizes, level_gaps, level_changes, gap_changes, moves = None, None, None, None, 0
     span_us, n_trades, n_snap, levels, start_price = 0, 0, 0, 0, None
     for day in chosen:
         tape = read_tape(tape_dir, [day])
@@ -129,10 +132,12 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
                 level_sizes = [[[], []] for _ in range(levels)]
                 level_gaps = [[] for _ in range(levels)]
                 level_changes = np.zeros(levels)
+                gap_changes = np.zeros(levels)
             snap_gaps.append(_thin(np.diff(bk.ts_local_us)))
             bid0 = np.round(bk.bid_px[:, 0] / tick)
             ok = np.isfinite(bid0)
             steps.append(_thin(np.diff(bid0[ok])))
+            moves += int(np.count_nonzero(np.diff(bk.bid_px[:, 0]) != 0))
             spread = np.round((bk.ask_px[:, 0] - bk.bid_px[:, 0]) / tick)
             spread = spread[np.isfinite(spread)]
             spreads.append(_thin(spread))
@@ -147,6 +152,9 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
                     g = np.concatenate([np.round((bk.bid_px[:, lv - 1] - bk.bid_px[:, lv]) / tick),
                                         np.round((bk.ask_px[:, lv] - bk.ask_px[:, lv - 1]) / tick)])
                     level_gaps[lv].append(_thin(g[np.isfinite(g) & (g > 0)], _KEEP // 4))
+                    gb = bk.bid_px[:, lv - 1] - bk.bid_px[:, lv]
+                    ga = bk.ask_px[:, lv] - bk.ask_px[:, lv - 1]
+                    gap_changes[lv] += (np.count_nonzero(np.diff(gb) != 0) + np.count_nonzero(np.diff(ga) != 0)) / 2
         if progress is not None:
             progress(f"calibrate: {day}: {len(tr):,} trades, {len(bk):,} snapshots")
         del tape
@@ -177,10 +185,24 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
         touch_step=_pmf(step_all), spread=_pmf(spread_all[spread_all > 0]),
         spread_change=spread_changes / max(1, n_pairs), level_size_q=lv_sizes, level_gap=lv_gaps,
         level_change=(level_changes / max(1, n_pairs)).tolist(), start_price=float(start_price or 60_000.0),
+        level_gap_change=(gap_changes / max(1, n_pairs)).tolist(),
+        level_redraw=_redraw(level_changes / max(1, n_pairs), gap_changes / max(1, n_pairs),
+                             moves / max(1, n_pairs)).tolist(),
+        touch_move=moves / max(1, n_pairs),
         samples={"trade_size": size_all, "trade_gap_us": all_gaps, "snapshot_gap_us": snap_all,
                  "touch_step_ticks": step_all, "spread_ticks": spread_all,
                  **{f"{side}_size_level_{lv + 1}": cat(level_sizes[lv][s])
                     for lv in sorted({0, min(4, levels - 1), levels - 1}) for s, side in enumerate(("bid", "ask"))}})
+
+
+def _redraw(change, gap_change, move) -> np.ndarray:
+    """Size redraw probability per level so that the synthetic book changes as often as the real
+    one: a level's (price, size) changes when the touch moves, when a gap above it is redrawn or
+    when its size is redrawn, independently, so 1 - change = (1 - move) prod(1 - gap) (1 - redraw)."""
+    keep_other = (1.0 - move) * np.cumprod(1.0 - np.asarray(gap_change))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        redraw = 1.0 - (1.0 - np.asarray(change)) / keep_other
+    return np.clip(np.nan_to_num(redraw, nan=1.0), 0.0, 1.0)
 
 
 # -- generation ------------------------------------------------------------------------------
@@ -191,9 +213,9 @@ def _renewal(rng, quantiles, start_us: int, end_us: int) -> np.ndarray:
     out, t = [], float(start_us)
     while t < end_us:
         n = int(min(5_000_000, max(16, 1.2 * (end_us - t) / mean)))
-        times = t + np.cumsum(np.maximum(1.0, _draw_quantiles(rng, quantiles, n)))
+        times = t + np.cumsum(np.maximum(0.0, _draw_quantiles(rng, quantiles, n)))
         out.append(times[times < end_us])
-        t = times[-1]
+        t = max(float(times[-1]), t + 1.0)   # progress even if every gap drawn was 0
     return np.floor(np.concatenate(out)).astype(np.int64) if out else np.empty(0, np.int64)
 
 
@@ -230,9 +252,10 @@ def _hour(rng, cal: Calibration, state: _BookState, start: int, levels: int, lot
     bid_sz, ask_sz = np.empty((m, levels)), np.empty((m, levels))
     offset_b, offset_a = np.zeros(m), np.zeros(m)
     for lv in range(levels):
-        p = float(cal.level_change[lv])
+        p = float(cal.level_redraw[lv]) if cal.level_redraw else float(cal.level_change[lv])
         if lv:
-            gap = _carried(rng, lambda n: _draw_pmf(rng, cal.level_gap[lv], n), m, p, state.gaps[lv])
+            p_gap = float(cal.level_gap_change[lv]) if cal.level_gap_change else p
+            gap = _carried(rng, lambda n: _draw_pmf(rng, cal.level_gap[lv], n), m, p_gap, state.gaps[lv])
             offset_b += gap
             offset_a += gap
             state.gaps[lv] = gap[-1]
