@@ -65,7 +65,7 @@ def test_generated_day_matches_the_marginals(real_like, tmp_path):
     rows = {r["marginal"]: r for r in calibration_report(cal, synthetic)}
     assert {"trade_size", "trade_gap_us", "snapshot_gap_us", "spread_ticks", "touch_step_ticks",
             "bid_size_level_1", "ask_size_level_3"} <= set(rows)
-    for name in ("trade_size", "trade_gap_us", "bid_size_level_1", "spread_ticks"):
+    for name in ("trade_size", "trade_gap_us", "bid_size_level_1", "ask_size_level_3", "spread_ticks"):
         assert rows[name]["ks_distance"] < 0.04, (name, rows[name])
     np.testing.assert_allclose(rows["trade_size"]["synthetic_quantiles"][3], rows["trade_size"]["real_quantiles"][3],
                                rtol=0.05)

@@ -85,7 +85,7 @@ class Calibration:
     level_gap: list                    # [level] pmf of the gap to the level above, ticks (level 0: {})
     level_change: list                 # [level] share of snapshot pairs whose size or price changed
     level_gap_change: list = field(default_factory=list)   # [level] share of pairs whose gap changed
-    level_redraw: list = field(default_factory=list)       # [level] size redraw probability (see _redraw)
+    level_size_change: list = field(default_factory=list)  # [level] share of pairs at an unchanged price whose size changed
     touch_move: float = 0.0            # share of snapshot pairs whose best bid moved
     start_price: float = 60_000.0      # the real tape's first trade price (where the walk starts)
     samples: dict = field(default_factory=dict, repr=False)   # real samples for the report
@@ -109,6 +109,7 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
     gaps_by_hour = {h: [] for h in range(24)}
     snap_gaps, steps, spreads, spread_changes, n_pairs = [], [], [], 0, 0
     level_sizes, level_gaps, level_changes, gap_changes, moves = None, None, None, None, 0
+    size_changes, same_price = None, None
     span_us, n_trades, n_snap, levels, start_price = 0, 0, 0, 0, None
     for day in chosen:
         tape = read_tape(tape_dir, [day])
@@ -133,6 +134,8 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
                 level_gaps = [[] for _ in range(levels)]
                 level_changes = np.zeros(levels)
                 gap_changes = np.zeros(levels)
+                size_changes = np.zeros(levels)
+                same_price = np.zeros(levels)
             snap_gaps.append(_thin(np.diff(bk.ts_local_us)))
             bid0 = np.round(bk.bid_px[:, 0] / tick)
             ok = np.isfinite(bid0)
@@ -146,14 +149,17 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
             for lv in range(levels):
                 for s, (px, sz) in enumerate(((bk.bid_px, bk.bid_sz), (bk.ask_px, bk.ask_sz))):
                     level_sizes[lv][s].append(_thin(sz[:, lv][np.isfinite(sz[:, lv])], _KEEP // 4))
-                    changed = (np.diff(sz[:, lv]) != 0) | (np.diff(px[:, lv]) != 0)
-                    level_changes[lv] += np.count_nonzero(changed) / 2
+                    price_same = np.diff(np.round(px[:, lv] / tick)) == 0
+                    size_changed = np.diff(sz[:, lv]) != 0
+                    level_changes[lv] += np.count_nonzero(size_changed | ~price_same) / 2
+                    size_changes[lv] += np.count_nonzero(size_changed & price_same)
+                    same_price[lv] += np.count_nonzero(price_same)
                 if lv:
                     g = np.concatenate([np.round((bk.bid_px[:, lv - 1] - bk.bid_px[:, lv]) / tick),
                                         np.round((bk.ask_px[:, lv] - bk.ask_px[:, lv - 1]) / tick)])
                     level_gaps[lv].append(_thin(g[np.isfinite(g) & (g > 0)], _KEEP // 4))
-                    gb = bk.bid_px[:, lv - 1] - bk.bid_px[:, lv]
-                    ga = bk.ask_px[:, lv] - bk.ask_px[:, lv - 1]
+                    gb = np.round((bk.bid_px[:, lv - 1] - bk.bid_px[:, lv]) / tick)
+                    ga = np.round((bk.ask_px[:, lv] - bk.ask_px[:, lv - 1]) / tick)
                     gap_changes[lv] += (np.count_nonzero(np.diff(gb) != 0) + np.count_nonzero(np.diff(ga) != 0)) / 2
         if progress is not None:
             progress(f"calibrate: {day}: {len(tr):,} trades, {len(bk):,} snapshots")
@@ -186,23 +192,12 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
         spread_change=spread_changes / max(1, n_pairs), level_size_q=lv_sizes, level_gap=lv_gaps,
         level_change=(level_changes / max(1, n_pairs)).tolist(), start_price=float(start_price or 60_000.0),
         level_gap_change=(gap_changes / max(1, n_pairs)).tolist(),
-        level_redraw=_redraw(level_changes / max(1, n_pairs), gap_changes / max(1, n_pairs),
-                             moves / max(1, n_pairs)).tolist(),
+        level_size_change=(size_changes / np.maximum(1.0, same_price)).tolist(),
         touch_move=moves / max(1, n_pairs),
         samples={"trade_size": size_all, "trade_gap_us": all_gaps, "snapshot_gap_us": snap_all,
                  "touch_step_ticks": step_all, "spread_ticks": spread_all,
                  **{f"{side}_size_level_{lv + 1}": cat(level_sizes[lv][s])
                     for lv in sorted({0, min(4, levels - 1), levels - 1}) for s, side in enumerate(("bid", "ask"))}})
-
-
-def _redraw(change, gap_change, move) -> np.ndarray:
-    """Size redraw probability per level so that the synthetic book changes as often as the real
-    one: a level's (price, size) changes when the touch moves, when a gap above it is redrawn or
-    when its size is redrawn, independently, so 1 - change = (1 - move) prod(1 - gap) (1 - redraw)."""
-    keep_other = (1.0 - move) * np.cumprod(1.0 - np.asarray(gap_change))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        redraw = 1.0 - (1.0 - np.asarray(change)) / keep_other
-    return np.clip(np.nan_to_num(redraw, nan=1.0), 0.0, 1.0)
 
 
 # -- generation ------------------------------------------------------------------------------
@@ -219,10 +214,13 @@ def _renewal(rng, quantiles, start_us: int, end_us: int) -> np.ndarray:
     return np.floor(np.concatenate(out)).astype(np.int64) if out else np.empty(0, np.int64)
 
 
-def _carried(rng, draw, n: int, p_change: float, carry):
-    """n values that keep ``carry`` until a change (probability ``p_change`` per row) redraws them."""
+def _carried(rng, draw, n: int, p_change: float, carry, forced=None):
+    """n values that keep ``carry`` until a change (probability ``p_change`` per row, or a row of
+    ``forced``) redraws them."""
     draws = draw(n)
     change = rng.random(n) < p_change
+    if forced is not None:
+        change |= forced
     idx = np.where(change, np.arange(n), -1)
     np.maximum.accumulate(idx, out=idx)
     return np.where(idx >= 0, draws[np.maximum(idx, 0)], carry)
@@ -234,6 +232,7 @@ class _BookState:
     spread: float
     sizes: np.ndarray       # (2, L)
     gaps: np.ndarray        # (L,) ticks to the level above (0 for the touch)
+    ticks: np.ndarray = None   # (2, L) the last snapshot's level prices in ticks
 
 
 def _hour(rng, cal: Calibration, state: _BookState, start: int, levels: int, lot: float, tick: float,
@@ -252,18 +251,22 @@ def _hour(rng, cal: Calibration, state: _BookState, start: int, levels: int, lot
     bid_sz, ask_sz = np.empty((m, levels)), np.empty((m, levels))
     offset_b, offset_a = np.zeros(m), np.zeros(m)
     for lv in range(levels):
-        p = float(cal.level_redraw[lv]) if cal.level_redraw else float(cal.level_change[lv])
+        p = float(cal.level_size_change[lv]) if cal.level_size_change else float(cal.level_change[lv])
         if lv:
             p_gap = float(cal.level_gap_change[lv]) if cal.level_gap_change else p
             gap = _carried(rng, lambda n: _draw_pmf(rng, cal.level_gap[lv], n), m, p_gap, state.gaps[lv])
             offset_b += gap
             offset_a += gap
             state.gaps[lv] = gap[-1]
-        bid_px[:, lv] = (bid_ticks - offset_b) * tick
-        ask_px[:, lv] = (ask_ticks + offset_a) * tick
+        level_ticks = (bid_ticks - offset_b, ask_ticks + offset_a)
+        bid_px[:, lv] = level_ticks[0] * tick
+        ask_px[:, lv] = level_ticks[1] * tick
         for s, out in enumerate((bid_sz, ask_sz)):
             q = cal.level_size_q[lv][s] or cal.level_size_q[0][s]
-            v = _carried(rng, lambda n: _draw_quantiles(rng, q, n), m, p, state.sizes[s, lv])
+            # a level whose price moved is another queue: its size is redrawn
+            moved = np.diff(level_ticks[s], prepend=state.ticks[s, lv]) != 0
+            state.ticks[s, lv] = level_ticks[s][-1]
+            v = _carried(rng, lambda n: _draw_quantiles(rng, q, n), m, p, state.sizes[s, lv], moved)
             out[:, lv] = np.maximum(lot, np.round(v / lot) * lot)
             state.sizes[s, lv] = v[-1]
     state.bid_ticks, state.spread = float(bid_ticks[-1]), float(spread[-1])
@@ -319,7 +322,8 @@ def generate_calibrated_tape(out, cal: Calibration, start: str, days: int, seed:
                        sizes=np.array([[float(np.median(cal.level_size_q[lv][s] or cal.level_size_q[0][s]))
                                         for lv in range(levels)] for s in (0, 1)]),
                        gaps=np.array([0.0] + [float(_draw_pmf(rng0, cal.level_gap[lv], 1)[0])
-                                              for lv in range(1, levels)]))
+                                              for lv in range(1, levels)]),
+                       ticks=np.full((2, levels), np.nan))
     samples: dict = {}
     next_id = 0
     with TapeWriter(path, instrument, force=bool(force)) as writer:
