@@ -265,3 +265,12 @@ def test_cli_one_line_errors_as_a_user_runs_it(two_day_tape, tmp_path, argv, mes
     proc = subprocess.run([sys.executable, "-m", "clusterlob.cluster", str(two_day_tape), "--out",
                            str(tmp_path / "o")] + argv, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip() == message
+
+
+def test_features_command_takes_the_selection(two_day_tape):
+    proc = subprocess.run([sys.executable, "-m", "clusterlob.features", str(two_day_tape), "--window", "20",
+                           "--features", "t_m,t_age,t_queue", "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["feature_names"] == ["t_m", "t_age", "t_queue"]
+    assert set(doc["counts"]["zero_std_rows"]) == {"t_m", "t_age", "t_queue", "total"}
