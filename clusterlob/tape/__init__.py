@@ -7,7 +7,8 @@ day-partitioned Parquet.
 * :mod:`.validate` - the validation rules every reader applies, with counted drops;
 * :mod:`.readers` - Tardis, flat and pointline Parquet, Binance recordings; format detection;
 * :mod:`.convert` - :func:`convert` (``python -m clusterlob.convert``);
-* :mod:`.synth` - :func:`generate_tape` (``python -m clusterlob.synth``).
+* :mod:`.synth` - :func:`generate_tape` (``python -m clusterlob.synth``);
+* :mod:`.calibrate` - tapes drawn from the marginals of a real one (``--calibrate-from``).
 
 See ``docs/tape.md``.
 """
