@@ -111,3 +111,21 @@ def test_trades_per_day_rules(real_like, tmp_path):
         "error: --trades-per-day is required (or use --calibrate-from TAPE)"
     with pytest.raises(ParameterError, match="`days` must be an integer >= 1"):
         generate_calibrated_tape(tmp_path / "x", calibrate(real_like), "2024-06-01", 0, seed=1)
+
+
+def test_planted_agents_are_optional(real_like, tmp_path):
+    cal = calibrate(real_like)
+    generate_calibrated_tape(tmp_path / "plain", cal, "2024-06-01", 1, seed=2)
+    assert "agent" not in read_tape(tmp_path / "plain").trades.extra
+    generate_calibrated_tape(tmp_path / "agents", cal, "2024-06-01", 1, seed=2, plant_agents=True)
+    tape = read_tape(tmp_path / "agents")
+    agent = np.asarray(tape.trades.extra["agent"])
+    np.testing.assert_allclose(np.bincount(agent, minlength=3) / agent.size, [0.35, 0.20, 0.45], atol=0.01)
+    # the directional side follows the top-of-book depth of the snapshot before the trade
+    book, tr = tape.book, tape.trades
+    row = np.searchsorted(book.ts_local_us, tr.ts_local_us, side="left") - 1
+    ok = row >= 0
+    thin_buy = np.where(book.ask_sz[row, :3].sum(1) < book.bid_sz[row, :3].sum(1), 1, -1)
+    d, o = ok & (agent == 0), ok & (agent == 1)
+    assert (tr.side[d] == thin_buy[d]).mean() == 1.0 and (tr.side[o] == -thin_buy[o]).mean() == 1.0
+    assert read_manifest(tmp_path / "agents")["summary"]["plant_agents"] is True

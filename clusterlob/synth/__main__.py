@@ -26,7 +26,7 @@ def _calibrated(args) -> int:
             raise ParameterError(f"`out` {out} already exists (use --force to replace it)")
         cal = calibrate(args.calibrate_from, args.calibrate_days, progress=progress)
         synthetic = generate_calibrated_tape(out, cal, args.start, args.days, args.seed, progress=progress,
-                                             force=args.force)
+                                             force=args.force, plant_agents=args.plant_agents)
         rows = calibration_report(cal, synthetic)
         level_change = synthetic.get("_level_change")
         write_json(out / "calibration.json", {"source": str(args.calibrate_from), "calibration": cal.to_dict(),
@@ -60,11 +60,17 @@ def main(argv=None) -> int:
     parser.add_argument("--calibrate-from", default=None, metavar="TAPE",
                         help="draw days from the marginals of this real tape (>= 1 hour, with a book) instead of "
                              "the planted-agent model; writes calibration.md/.json into --out")
+    parser.add_argument("--plant-agents", action="store_true",
+                        help="with --calibrate-from: add planted agent types whose side follows the book "
+                             "imbalance (default off: marginals only)")
     parser.add_argument("--calibrate-days", default=None, metavar="FROM:TO",
                         help="days of --calibrate-from to estimate on (default all)")
     args = parser.parse_args(argv)
     if args.calibrate_from is not None:
         return _calibrated(args)
+    if args.plant_agents:
+        return error_exit(ParameterError("--plant-agents goes with --calibrate-from (the planted-agent "
+                                         "model always plants its agents)"))
     if args.trades_per_day is None:
         return error_exit(ParameterError("--trades-per-day is required (or use --calibrate-from TAPE)"))
 

@@ -235,8 +235,23 @@ class _BookState:
     ticks: np.ndarray = None   # (2, L) the last snapshot's level prices in ticks
 
 
+_AGENT_SHARES = (0.35, 0.20, 0.45)     # directional, opportunistic, passive (as the planted model)
+
+
+def _plant(rng, side, row, bid_sz, ask_sz):
+    """Optional planted types: directional (0) takes the thinner side of the top-5 depth (buys when
+    the asks are thinner), opportunistic (1) takes the thicker one, passive (2) keeps its random
+    side.  Only the side depends on the book; sizes, times and prices keep their marginals."""
+    top = min(5, bid_sz.shape[1])
+    bid_depth, ask_depth = bid_sz[row, :top].sum(axis=1), ask_sz[row, :top].sum(axis=1)
+    agent = rng.choice(np.array([0, 1, 2], dtype=np.int8), size=side.shape[0], p=_AGENT_SHARES)
+    thin_buy = np.where(ask_depth < bid_depth, 1, -1).astype(np.int8)
+    side = np.where(agent == 0, thin_buy, np.where(agent == 1, -thin_buy, side)).astype(np.int8)
+    return side, agent
+
+
 def _hour(rng, cal: Calibration, state: _BookState, start: int, levels: int, lot: float, tick: float,
-          next_id: int, samples: dict):
+          next_id: int, samples: dict, plant_agents: bool = False):
     end = start + _US_PER_HOUR
     hour = str((start % US_PER_DAY) // _US_PER_HOUR)
     snap_ts = _renewal(rng, cal.snapshot_gap_q, start, end)
@@ -282,9 +297,13 @@ def _hour(rng, cal: Calibration, state: _BookState, start: int, levels: int, lot
     amount = np.maximum(lot, np.round(_draw_quantiles(rng, cal.size_q, n) / lot) * lot)
     row = np.searchsorted(snap_ts, ts, side="left") - 1      # the snapshot strictly before
     row = np.maximum(row, 0)
+    extra = {}
+    if plant_agents:
+        side, extra["agent"] = _plant(rng, side, row, bid_sz, ask_sz)
     price = np.where(side > 0, ask_px[row, 0], bid_px[row, 0])
     book = Book(snap_ts, snap_ts + _LATENCY_US, bid_px, bid_sz, ask_px, ask_sz)
-    trades = Trades(ts, ts + _LATENCY_US, price, amount, side, np.arange(next_id, next_id + n, dtype=np.int64))
+    trades = Trades(ts, ts + _LATENCY_US, price, amount, side, np.arange(next_id, next_id + n, dtype=np.int64),
+                    extra)
     for name, values in (("trade_size", amount), ("trade_gap_us", np.diff(ts)),
                          ("snapshot_gap_us", np.diff(snap_ts)), ("touch_step_ticks", steps[1:]),
                          ("spread_ticks", spread)):
@@ -297,10 +316,13 @@ def _hour(rng, cal: Calibration, state: _BookState, start: int, levels: int, lot
 
 
 def generate_calibrated_tape(out, cal: Calibration, start: str, days: int, seed: int, *,
-                             progress=None, force: bool = False) -> dict:
+                             plant_agents: bool = False, progress=None, force: bool = False) -> dict:
     """Write ``days`` days drawn from ``cal`` to a new tape directory; returns the synthetic samples.
 
     Same arguments give the same tape (one generator per day seeded with ``(seed, day)``).
+    ``plant_agents`` (off by default) adds the ``agent`` column of :func:`_plant`: directional
+    35% / opportunistic 20% / passive 45%, whose *side* follows the top-5 depth imbalance; nothing
+    else reacts, so there is no price impact and no return to predict.
     """
     if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days <= 0:
         raise ParameterError(f"`days` must be an integer >= 1, got {days!r}")
@@ -333,7 +355,7 @@ def generate_calibrated_tape(out, cal: Calibration, start: str, days: int, seed:
             n_day = 0
             for h in range(24):
                 book, trades = _hour(rng, cal, state, day_start_us(day) + h * _US_PER_HOUR, levels, lot, tick,
-                                     next_id, samples)
+                                     next_id, samples, plant_agents)
                 writer.add_book(book)
                 writer.add_trades(trades)
                 next_id += len(trades)
@@ -341,7 +363,9 @@ def generate_calibrated_tape(out, cal: Calibration, start: str, days: int, seed:
             if progress is not None:
                 progress(f"synth: {day}: {n_day:,} trades (calibrated)")
         writer.close({"generator": "clusterlob.synth --calibrate-from", "seed": int(seed), "start": start,
-                      "days": int(days), "calibration": cal.to_dict()})
+                      "days": int(days), "plant_agents": bool(plant_agents), "calibration": cal.to_dict(),
+                      **({"agent_codes": {"0": "directional", "1": "opportunistic", "2": "passive"}}
+                         if plant_agents else {})})
     out = {k: np.concatenate(v) for k, v in samples.items() if not k.startswith("_")}
     out["_level_change"] = np.sum(samples["_level_changes"], axis=0) / max(1.0, float(np.sum(samples["_pairs"])))
     return out
