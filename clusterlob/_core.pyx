@@ -47,6 +47,7 @@ for _cls in (ClusterlobError, TapeError, ParameterError):
 # -- kernels ------------------------------------------------------------------------------
 include "_kernels/tape.pxi"
 include "_kernels/signals.pxi"
+include "_kernels/book_flow.pxi"
 include "_kernels/kmeans.pxi"
 include "_kernels/rolling.pxi"
 include "_kernels/features.pxi"

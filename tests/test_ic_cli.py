@@ -95,7 +95,7 @@ def test_cli_writes_every_output(planted, tmp_path, capsys):
     assert {r["timeframe_min"] for r in rows} == {"5.000000", "15.000000"}
     with open(out / "insample_outsample_comparison.csv") as f:
         io_rows = list(csv.DictReader(f))
-    assert len(io_rows) == 4 * 3 * 2                     # groups x horizons x weightings
+    assert len(io_rows) == (4 + 4) * 3 * 2               # (groups + 4 book-OFI rows) x horizons x weightings
     assert {"in_sample_pearson", "oos_pearson_mean", "oos_pearson_std", "ratio_pearson"} <= set(io_rows[0])
     doc = json.loads((out / "ic.json").read_text())
     assert doc["group_by"] == "agent" and doc["timeframes"]["rows"][1]["biased"] is True
@@ -157,7 +157,7 @@ def test_cli_with_a_model(tmp_path, capsys):
     assert main([str(tape), "--model", str(tmp_path / "m" / "model.json"), "--group-by", "cluster",
                  "--horizons", "1", "--timeframes", "30", "--out", str(tmp_path / "oc")]) == 0
     doc = json.loads((tmp_path / "oc" / "ic.json").read_text())
-    assert doc["signals"]["groups"] == ["all", "cluster 0", "cluster 1", "cluster 2"]
+    assert doc["signals"]["groups"][:4] == ["all", "cluster 0", "cluster 1", "cluster 2"]   # then book OFI
 
 
 def test_groups_without_trades_are_noted_once():

@@ -65,7 +65,7 @@ def test_load_refuses_other_settings(tmp_path, log_model):
 
 
 @pytest.mark.parametrize("edit, fragment", [
-    (lambda d: d.update(feature_names=["v_rel", "sbs", "obs", "spread", "t_m", "other"]), "unknown features ['other']"),
+    (lambda d: d.update(feature_names=["v_rel", "sbs", "obs", "spread", "t_m", "other"]), "unknown feature 'other'"),
     (lambda d: d.update(feature_names=["sbs", "v_rel", "obs", "spread", "t_m", "t_age"]), "do not match"),
     (lambda d: d.update(format="pickle"), "`format` must be 'clusterlob-model'"),
     (lambda d: d.update(version=9), "model version 9 is not supported"),

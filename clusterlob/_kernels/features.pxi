@@ -112,6 +112,71 @@ cdef inline double _ticks(double x) noexcept nogil:
     return r if fabs(x - r) < 1e-6 else x
 
 
+# queue_state (float64, 8): per side (bid 0..3, ask 4..7) the best price, its size, the
+# level-2 price and its size of the last snapshot passed; queue_times (int64, 4): per side
+# (bid 0..1, ask 2..3) when the best level and the level-2 queue last grew.  Used for
+# t_queue only (with_queue); kept apart so the six features' state keeps its layout.
+cdef enum:
+    QS_PX1 = 0
+    QS_SZ1 = 1
+    QS_PX2 = 2
+    QS_SZ2 = 3
+    QS_ASK = 4          # offset of the ask side in queue_state
+    QT_ASK = 2          # offset of the ask side in queue_times
+
+
+cdef inline void _pass_queue_side(double p1, double q1, double p2, double q2, double better,
+                                  int64_t t, double[::1] qs, Py_ssize_t o,
+                                  int64_t[::1] qt, Py_ssize_t ot, bint has_prev) noexcept nogil:
+    # One side of a snapshot at time t: when did its best queue and its level-2 queue last
+    # grow?  A queue grew when its price is unchanged and its size rose, or when a new price
+    # level formed (the best price improved: better * (p1 - old p1) > 0).  A queue that moves
+    # up from level 2 keeps level 2's time unless it also grew; one we never saw in the top
+    # two levels counts as grown now (its history is unknown to an L2 top-2 view).
+    cdef double P1 = qs[o + QS_PX1], Q1 = qs[o + QS_SZ1], P2 = qs[o + QS_PX2], Q2 = qs[o + QS_SZ2]
+    cdef int64_t G1 = qt[ot], G2 = qt[ot + 1], g1 = G1, g2 = G2
+    if p1 != p1:        # no best level in this snapshot: nothing to say
+        return
+    if has_prev and P1 == P1:
+        if p1 == P1:
+            g1 = t if q1 > Q1 else G1
+        elif better * (p1 - P1) > 0:
+            g1 = t
+        elif p1 == P2:
+            g1 = t if q1 > Q2 else G2
+        else:
+            g1 = t
+        if p2 != p2:
+            g2 = _NO_TIME
+        elif p2 == P2:
+            g2 = t if q2 > Q2 else G2
+        elif p2 == P1:
+            g2 = t if q2 > Q1 else G1
+        else:
+            g2 = t
+    else:
+        g1 = _NO_TIME
+        g2 = _NO_TIME
+    qt[ot] = g1
+    qt[ot + 1] = g2
+    qs[o + QS_PX1] = p1
+    qs[o + QS_SZ1] = q1
+    qs[o + QS_PX2] = p2
+    qs[o + QS_SZ2] = q2
+
+
+cdef inline void _pass_queue(Py_ssize_t b, const int64_t[::1] book_ts_us,
+                             const double[:, :] bid_px, const double[:, :] ask_px,
+                             const double[:, :] bid_sz, const double[:, :] ask_sz,
+                             double[::1] qs, int64_t[::1] qt) noexcept nogil:
+    cdef bint two = bid_px.shape[1] > 1
+    cdef bint has_prev = qs[QS_PX1] == qs[QS_PX1] or qs[QS_ASK + QS_PX1] == qs[QS_ASK + QS_PX1]
+    _pass_queue_side(bid_px[b, 0], bid_sz[b, 0], bid_px[b, 1] if two else NAN,
+                     bid_sz[b, 1] if two else NAN, 1.0, book_ts_us[b], qs, 0, qt, 0, has_prev)
+    _pass_queue_side(ask_px[b, 0], ask_sz[b, 0], ask_px[b, 1] if two else NAN,
+                     ask_sz[b, 1] if two else NAN, -1.0, book_ts_us[b], qs, QS_ASK, qt, QT_ASK, has_prev)
+
+
 def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                         const double[::1] amount, const int64_t[::1] trade_rows,
                         const int64_t[::1] book_ts_us, const int64_t[::1] book_rows,
@@ -119,7 +184,8 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                         const double[:, :] bid_sz, const double[:, :] ask_sz,
                         FeatureParams params,
                         double[::1] book_state, int64_t[::1] book_times,
-                        double[:, ::1] raw):
+                        double[:, ::1] raw, double[::1] queue_state=None,
+                        int64_t[::1] queue_times=None):
     """Six raw features for the trades ``trade_rows`` (processed in that order).
 
     IN: trade_ts_us, side, amount (n_trades,); trade_rows (k,) int64, rows to process, in
@@ -127,7 +193,9 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
     rows in time order; bid/ask px/sz (n_book, L); params (a dict with the keys of
     ``FeatureParams``: levels, strict, tick_size, aggressor).  IN/OUT: book_state (6,) float64 and
     book_times (5,) int64, the current book (see the layout above).  OUT: raw (k, 6) in the
-    order v_rel, sbs, obs, spread, t_m, t_age.
+    order v_rel, sbs, obs, spread, t_m, t_age.  With queue_state (8,) and queue_times (4,)
+    (IN/OUT, layout above) given, raw has a 7th column, t_queue: seconds since the consumed
+    side's best queue last grew (NaN while unknown).
 
     Returns the number of leading trades that had no snapshot before them (their rows of
     ``raw`` are left untouched).
@@ -144,6 +212,11 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
         raise ValueError(f"book_state / book_times must have {BOOK_STATE_SIZE} / {BOOK_TIMES_SIZE} entries")
     if n_book and (levels < 1 or levels > bid_sz.shape[1] or levels > ask_sz.shape[1]):
         raise ValueError(f"params.levels must be in 1..{bid_sz.shape[1]} (the book's levels), got {levels}")
+    cdef bint with_queue = queue_state is not None
+    cdef int64_t t_grow
+    if with_queue and (queue_times is None or queue_state.shape[0] != 8 or queue_times.shape[0] != 4
+                       or raw.shape[1] < 7):
+        raise ValueError("queue_state (8,), queue_times (4,) and raw (k, 7) go together")
     with nogil:
         for i in range(k):
             r = trade_rows[i]
@@ -152,6 +225,8 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                                   (not strict and book_ts_us[book_rows[j]] == t)):
                 unread = book_rows[j]
                 _pass_snapshot(unread, book_ts_us, bid_px, ask_px, book_state, book_times)
+                if with_queue:
+                    _pass_queue(unread, book_ts_us, bid_px, ask_px, bid_sz, ask_sz, queue_state, queue_times)
                 j += 1
             if not book_times[BT_HAS]:
                 n_no_book += 1
@@ -183,10 +258,15 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                 raw[i, 5] = NAN
             else:
                 raw[i, 5] = (t - t_change) * 1e-6
+            if with_queue:
+                t_grow = queue_times[QT_ASK] if side[r] > 0 else queue_times[0]
+                raw[i, 6] = NAN if t_grow == _NO_TIME else (t - t_grow) * 1e-6
         # snapshots after the last trade still move the current book forward
         while j < n_book:
             unread = book_rows[j]
             _pass_snapshot(unread, book_ts_us, bid_px, ask_px, book_state, book_times)
+            if with_queue:
+                _pass_queue(unread, book_ts_us, bid_px, ask_px, bid_sz, ask_sz, queue_state, queue_times)
             j += 1
         if unread >= 0:
             _read_sizes(unread, bid_sz, ask_sz, levels, tick_size, book_state)

@@ -13,9 +13,9 @@ import sys
 import time
 from .fit import FitSettings
 from .model import ClusterModel, fit_model
-from ..features.build import FEATURE_NAMES
 from .importance import FeatureImportance, feature_importance
 from .centroids import FeatureSummary, OUTPUT_FILES, centroid_table, collect_features, write_cluster_outputs
+from .diagnostics import bootstrap_fit, check_bootstrap, start_agreement
 
 def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(
@@ -27,25 +27,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
-    FitSettings.add_arguments(p.add_argument_group("clustering"))
+    g = p.add_argument_group("clustering")
+    FitSettings.add_arguments(g)
+    g.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                   help="refit N >= 2 times on resampled days and report each centroid's spread (default off)")
     f = p.add_argument_group("features")
-    FeatureSettings.add_arguments(f)
+    FeatureSettings.add_arguments(f, selection=True)
     return p
 
 
 def _text_summary(model: ClusterModel, summary: FeatureSummary, paths: dict, seconds: float,
-                  importance: FeatureImportance | None = None) -> str:
+                  importance: FeatureImportance | None = None, agreement=None, bootstrap=None) -> str:
+    per = summary.zero_std_by_feature()
     lines = [f"features: {summary.trades:,} trades, {summary.unknown_side_trades:,} unknown side, "
-             f"{summary.warmup_rows:,} warm-up rows, {summary.zero_std_rows:,} zero-std rows, "
-             f"{summary.rows_used:,} rows used",
+             f"{summary.warmup_rows:,} warm-up rows, {summary.zero_std_rows:,} zero-std rows"
+             + (" (" + ", ".join(f"{n} {v:,}" for n, v in per.items()) + ")" if per else "")
+             + f", {summary.rows_used:,} rows used",
              f"model: k={model.k}, inertia {model.inertia:.6g}, {model.n_iter} iterations, "
              f"{'converged' if model.converged else 'not converged'}, {seconds:.1f} s"]
     for r in centroid_table(model):
         lines.append(f"  cluster {r.cluster} {r.role:<13} {r.count:>12,} {100 * r.share:5.1f}%  "
-                     + " ".join(f"{n}={v:+.2f}" for n, v in zip(FEATURE_NAMES, r.centroid_z)))
+                     + " ".join(f"{n}={v:+.2f}" for n, v in zip(model.feature_names, r.centroid_z)))
     if importance is not None:
         lines.append(f"separating features (share of between-cluster SS): "
-                     f"{importance.summary(len(FEATURE_NAMES))}")
+                     f"{importance.summary(len(model.feature_names))}")
+    if summary.diagnostics is not None:
+        lines += [f"warning: {w}" for w in summary.diagnostics.warnings()]
+    if agreement is not None:
+        lines.append(f"stability: {agreement.summary()}")
+    if bootstrap is not None:
+        lines.append(f"stability: {bootstrap.summary()}")
     lines.append("wrote " + ", ".join(str(p) for p in paths.values()))
     return "\n".join(lines)
 
@@ -57,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = FeatureSettings.from_args(args)
         fit = FitSettings.from_args(args)
+        if args.bootstrap is not None:
+            check_bootstrap(args.bootstrap)
         out_dir = check_output_dir(args.out, kind="cluster", force=args.force, inputs=[args.tape_dir],
                                    files=OUTPUT_FILES, progress=progress)   # before the long work
         overwrite = output_overwrite(out_dir, "cluster", args.force)
@@ -69,11 +82,17 @@ def main(argv: list[str] | None = None) -> int:
         model, labels = fit_model(z, settings, fit,
                                   source={"tape": str(Path(args.tape_dir)), "days": list(summary.days)})
         seconds = time.perf_counter() - start
-        importance = feature_importance(z, labels, model.k)
-        del z, labels
+        importance = feature_importance(z, labels, model.k, feature_names=model.feature_names)
+        del labels
+        agreement = start_agreement(z, model, seed=fit.seed)
+        boot = None
+        if args.bootstrap is not None:
+            progress(f"bootstrap: {args.bootstrap} refits on resampled days")
+            boot = bootstrap_fit(z, summary.day_rows, model, args.bootstrap, seed=fit.seed, progress=progress)
+        del z
         begin_output(out_dir, "cluster")
         paths = write_cluster_outputs(out_dir, model, summary, importance=importance,
-                                      overwrite=overwrite)
+                                      overwrite=overwrite, agreement=agreement, bootstrap=boot)
         finish_output(out_dir, "cluster", paths.values())
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
@@ -82,10 +101,14 @@ def main(argv: list[str] | None = None) -> int:
                           "model": {k: v for k, v in model.to_dict().items() if k != "source"},
                           "clusters": [r.to_dict() for r in centroid_table(model)],
                           "feature_importance": importance.to_dict(),
+                          "feature_diagnostics": (summary.diagnostics.to_dict()
+                                                  if summary.diagnostics is not None else None),
+                          "start_agreement": agreement.to_dict() if agreement is not None else None,
+                          "bootstrap": boot.to_dict() if boot is not None else None,
                           "fit_seconds": seconds,
                           "files": {k: str(v) for k, v in paths.items()}}), indent=2))
     else:
-        print(_text_summary(model, summary, paths, seconds, importance))
+        print(_text_summary(model, summary, paths, seconds, importance, agreement, boot))
     return 0
 
 

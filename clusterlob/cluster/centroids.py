@@ -24,6 +24,7 @@ from .._io import Progress
 from .._typing import ArrayLike, Days, PathLike, Say
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, FeatureSettings, build_features
+from .diagnostics import Bootstrap, FeatureDiagnostics, RawMoments, StartAgreement, feature_diagnostics
 from .importance import IMPORTANCE_HEADER, FeatureImportance
 from .model import ClusterModel, save_model
 from ..report import arrow_table, markdown_table, write_csv, write_json, write_markdown
@@ -62,13 +63,23 @@ class FeatureSummary:
     rows_used: int
     days: tuple
     counts: dict
+    feature_names: tuple = FEATURE_NAMES
+    day_rows: tuple = ()                       # rows used per day, in ``days`` order
+    diagnostics: FeatureDiagnostics | None = None
+
+    def zero_std_by_feature(self) -> dict:
+        """Rows with a constant window per feature (those with any), e.g. ``{"spread": 264897}``."""
+        per = self.counts.get("zero_std_rows", {})
+        return {n: int(per.get(n, 0)) for n in self.feature_names if per.get(n, 0)} if isinstance(per, dict) else {}
 
     def to_dict(self) -> dict:
         return {"trades": self.trades, "unknown_side_trades": self.unknown_side_trades,
                 "no_book_before": self.no_book_before, "rows": self.rows,
                 "warmup_rows": self.warmup_rows, "zero_std_rows": self.zero_std_rows,
+                "zero_std_rows_by_feature": self.zero_std_by_feature(),
                 "nonfinite_rows": self.nonfinite_rows, "rows_used": self.rows_used,
-                "days": list(self.days), "counts": self.counts}
+                "days": list(self.days), "day_rows": list(self.day_rows),
+                "feature_names": list(self.feature_names), "counts": self.counts}
 
 
 def _add_counts(total: dict, part: dict) -> dict:
@@ -94,14 +105,19 @@ def collect_features(tape_dir: PathLike, settings: FeatureSettings, days: Days =
 
     Returns
     -------
-    z : ndarray, shape (n, 6), float64
-        Rows in time order (a view into one buffer sized by the manifest's trade count).
+    z : ndarray, shape (n, f), float64
+        Rows in time order (a view into one buffer sized by the manifest's trade count),
+        columns ``settings.features``.
     summary : FeatureSummary
+        Counts, rows per day, and the raw-feature diagnostics of the valid rows.
     """
     manifest = read_manifest(tape_dir)
     chosen = parse_days(days, [d["date"] for d in manifest["days"]])
     upper = sum(int(d.get("trades", 0)) for d in manifest["days"] if d["date"] in chosen)
-    z = np.empty((upper, len(FEATURE_NAMES)))
+    names = settings.features
+    z = np.empty((upper, len(names)))
+    moments = RawMoments(len(names))
+    day_rows = []
     filled = 0
     counts: dict = {}
     state = None
@@ -110,6 +126,8 @@ def collect_features(tape_dir: PathLike, settings: FeatureSettings, days: Days =
         feats = build_features(tape, settings, state)
         state = feats.state
         valid_z = feats.z[feats.valid]
+        moments.add_rows(feats.raw, feats.valid)
+        day_rows.append(int(valid_z.shape[0]))
         if filled + valid_z.shape[0] > upper:   # manifest undercounts: grow (rare)
             z = np.concatenate([z[:filled], np.empty((valid_z.shape[0], z.shape[1]))])
             upper = z.shape[0]
@@ -129,7 +147,9 @@ def collect_features(tape_dir: PathLike, settings: FeatureSettings, days: Days =
         trades=total("trades"), unknown_side_trades=total("unknown_side"),
         no_book_before=total("no_book_before"), rows=total("rows"),
         warmup_rows=total("warmup_rows"), zero_std_rows=total("zero_std_rows"),
-        nonfinite_rows=total("nonfinite_raw"), rows_used=filled, days=tuple(chosen), counts=counts)
+        nonfinite_rows=total("nonfinite_raw"), rows_used=filled, days=tuple(chosen), counts=counts,
+        feature_names=names, day_rows=tuple(day_rows),
+        diagnostics=feature_diagnostics(moments, names, counts.get("zero_std_rows", {}), total("rows")))
     return z[:filled], summary
 
 
@@ -141,6 +161,7 @@ _DESCRIPTIONS = {
     "spread": ("wide spread", "tight spread"),
     "t_m": ("long after the last mid change", "soon after a mid change"),
     "t_age": ("old touch on the consumed side", "fresh touch on the consumed side"),
+    "t_queue": ("consumed queue long without a new order", "consumed queue just joined"),
 }
 _SIDE_WORDS = {"paper": ("consumed side", "other side"),
                "aggressor": ("aggressor's own side", "consumed side")}
@@ -150,13 +171,13 @@ _ROLE_LEADS = {DIRECTIONAL: "Directional: takes with the book imbalance",
 
 
 def interpret_centroid(centroid_z: ArrayLike, role: int, convention: str = "paper", *, threshold: float = 0.25,
-                       most: int = 3) -> str:
+                       most: int = 3, feature_names=FEATURE_NAMES) -> str:
     """One line describing a centroid: its role, then its most extreme features.
 
     Parameters
     ----------
-    centroid_z : array_like, shape (6,)
-        z units, ``FEATURE_NAMES`` order.
+    centroid_z : array_like, shape (f,)
+        z units, ``feature_names`` order (default ``FEATURE_NAMES``).
     role : int
         Role code of the cluster.
     convention : {"paper", "aggressor"}
@@ -172,7 +193,8 @@ def interpret_centroid(centroid_z: ArrayLike, role: int, convention: str = "pape
     words["sbs"] = (f"thick {sbs_side}", f"thin {sbs_side}")
     words["obs"] = (f"thick {obs_side}", f"thin {obs_side}")
     order = np.argsort(-np.abs(c), kind="stable")
-    parts = [f"{words[FEATURE_NAMES[j]][0 if c[j] > 0 else 1]} (z_{FEATURE_NAMES[j]} {c[j]:+.2f})"
+    names = tuple(feature_names)
+    parts = [f"{words[names[j]][0 if c[j] > 0 else 1]} (z_{names[j]} {c[j]:+.2f})"
              for j in order[:most] if abs(c[j]) >= threshold]
     lead = _ROLE_LEADS.get(int(role), "Unassigned")
     return f"{lead}; " + (", ".join(parts) if parts else "close to the average trade") + "."
@@ -190,10 +212,11 @@ class CentroidRow:
     directional_score: float
     opportunistic_score: float
     interpretation: str
+    feature_names: tuple = FEATURE_NAMES
 
     def to_dict(self) -> dict:
         return {"cluster": self.cluster, "role": self.role, "count": self.count, "share": self.share,
-                "centroid_z": dict(zip(FEATURE_NAMES, self.centroid_z)),
+                "centroid_z": dict(zip(self.feature_names, self.centroid_z)),
                 "directional_score": self.directional_score,
                 "opportunistic_score": self.opportunistic_score,
                 "interpretation": self.interpretation}
@@ -208,7 +231,9 @@ def centroid_table(model: ClusterModel) -> list[CentroidRow]:
                         directional_score=float(model.directional_score[j]),
                         opportunistic_score=float(model.opportunistic_score[j]),
                         interpretation=interpret_centroid(model.centers_z[j], model.roles[j],
-                                                          model.settings.convention))
+                                                          model.settings.convention,
+                                                          feature_names=model.feature_names),
+                        feature_names=tuple(model.feature_names))
             for j in range(model.k)]
 
 
@@ -226,11 +251,17 @@ def centroids_to_arrow(rows: Sequence[CentroidRow]) -> pa.Table:
     return arrow_table(columns)
 
 
-_HEADER = ["cluster", "role", "count", "share_pct"] + [f"z_{n}" for n in FEATURE_NAMES] + ["interpretation"]
+def _header(names) -> list:
+    return ["cluster", "role", "count", "share_pct"] + [f"z_{n}" for n in names] + ["interpretation"]
+
+
+_HEADER = _header(FEATURE_NAMES)
 
 
 def _markdown(model: ClusterModel, rows: list, summary: FeatureSummary | None,
-              importance: FeatureImportance | None = None) -> str:
+              importance: FeatureImportance | None = None, agreement: StartAgreement | None = None,
+              bootstrap: Bootstrap | None = None) -> str:
+    names = tuple(model.feature_names)
     s = model.settings
     lines = ["# Cluster centroids", "",
              f"k = {model.k}, seed {model.seed}, n_init {model.fit.get('n_init')}, inertia "
@@ -243,16 +274,35 @@ def _markdown(model: ClusterModel, rows: list, summary: FeatureSummary | None,
                   f"{summary.days[-1] if summary.days else '-'} ({len(summary.days)}): "
                   f"{summary.trades:,} trades, {summary.unknown_side_trades:,} of unknown side, "
                   f"{summary.no_book_before:,} before the first snapshot, {summary.warmup_rows:,} "
-                  f"warm-up rows, {summary.zero_std_rows:,} rows with a zero-std window (z = 0), "
-                  f"{summary.rows_used:,} rows clustered.", ""]
+                  f"warm-up rows, {summary.zero_std_rows:,} rows with a zero-std window (z = 0"
+                  f"{_zero_std_words(summary)}), {summary.rows_used:,} rows clustered.", ""]
     unassigned = [name for name, code in (("directional", DIRECTIONAL), ("opportunistic", OPPORTUNISTIC))
                   if model.cluster_of(code) < 0]
     if unassigned:
         lines += [f"Unassigned roles (best score below the margin): {', '.join(unassigned)}.", ""]
     table_rows = [[r.cluster, r.role, f"{r.count:,}", f"{100 * r.share:.1f}", *r.centroid_z, r.interpretation]
                   for r in rows]
-    lines.append(markdown_table(_HEADER, table_rows, digits=2,
-                                align=["r", "l", "r", "r"] + ["r"] * len(FEATURE_NAMES) + ["l"]))
+    lines.append(markdown_table(_header(names), table_rows, digits=2,
+                                align=["r", "l", "r", "r"] + ["r"] * len(names) + ["l"]))
+    diag = summary.diagnostics if summary is not None else None
+    if diag is not None:
+        lines += ["", "## Feature diagnostics", "",
+                  f"Pearson correlation of the raw features on the {diag.n_rows:,} clustered rows "
+                  f"(a pair above {diag.threshold:g} in absolute value is one quantity counted twice):", "",
+                  markdown_table(["feature"] + list(names), diag.markdown_rows(),
+                                 align=["l"] + ["r"] * len(names)), ""]
+        lines += [f"- WARNING: {w}" for w in diag.warnings()] or ["- no pair above the threshold; "
+                                                                  "no zero-std windows"]
+    if agreement is not None or bootstrap is not None:
+        lines += ["", "## Stability", ""]
+        if agreement is not None:
+            lines += [f"- K-Means++ starts: {agreement.summary()}."]
+        if bootstrap is not None:
+            lines += [f"- {bootstrap.summary()}.", "",
+                      "Centroids over the refits, mean +- std (z units); role kept = share of refits in "
+                      "which the matched cluster has this cluster's role:", "",
+                      markdown_table(["cluster", "role", "share_pct", "role_kept"] + [f"z_{n}" for n in names],
+                                     bootstrap.markdown_rows(), align=["r", "l", "r", "r"] + ["r"] * len(names))]
     if importance is not None:
         lines += ["## Which features separate the clusters", "",
                   "share = the feature's between-cluster sum of squares over the total (what K-Means "
@@ -263,8 +313,14 @@ def _markdown(model: ClusterModel, rows: list, summary: FeatureSummary | None,
     return "\n".join(lines)
 
 
+def _zero_std_words(summary: FeatureSummary) -> str:
+    per = summary.zero_std_by_feature()
+    return ("; by feature: " + ", ".join(f"{n} {v:,}" for n, v in per.items())) if per else ""
+
+
 def write_cluster_outputs(out_dir: PathLike, model: ClusterModel, summary: FeatureSummary | None = None, *,
-                          importance: FeatureImportance | None = None, overwrite: bool = False) -> dict:
+                          importance: FeatureImportance | None = None, overwrite: bool = False,
+                          agreement: StartAgreement | None = None, bootstrap: Bootstrap | None = None) -> dict:
     """Write model.json and the centroid report (Markdown, CSV, JSON) into ``out_dir``.
 
     Refuses (before writing anything) if any of :data:`OUTPUT_FILES` exists, unless
@@ -281,20 +337,25 @@ def write_cluster_outputs(out_dir: PathLike, model: ClusterModel, summary: Featu
     rows = centroid_table(model)
     paths = {"model.json": save_model(model, out_dir / "model.json", overwrite=overwrite)}
     paths["centroids.csv"] = write_csv(
-        out_dir / "centroids.csv", _HEADER,
+        out_dir / "centroids.csv", _header(model.feature_names),
         ([r.cluster, r.role, r.count, 100 * r.share, *r.centroid_z, r.interpretation] for r in rows),
         overwrite=overwrite)
     paths["centroids.json"] = write_json(
         out_dir / "centroids.json",
-        {"feature_names": list(FEATURE_NAMES), "feature_settings": model.settings.to_dict(),
+        {"feature_names": list(model.feature_names), "feature_settings": model.settings.to_dict(),
          "feature_summary": summary.to_dict() if summary is not None else None,
          "model": {"k": model.k, "seed": model.seed, "inertia": model.inertia, "n_iter": model.n_iter,
                    "converged": model.converged, "margin": model.margin, "fit": model.fit},
          "clusters": [r.to_dict() for r in rows],
-         "feature_importance": importance.to_dict() if importance is not None else None},
+         "feature_importance": importance.to_dict() if importance is not None else None,
+         "feature_diagnostics": (summary.diagnostics.to_dict()
+                                 if summary is not None and summary.diagnostics is not None else None),
+         "start_agreement": agreement.to_dict() if agreement is not None else None,
+         "bootstrap": bootstrap.to_dict() if bootstrap is not None else None},
         overwrite=overwrite)
     paths["centroids.md"] = write_markdown(out_dir / "centroids.md",
-                                           _markdown(model, rows, summary, importance), overwrite=overwrite)
+                                           _markdown(model, rows, summary, importance, agreement, bootstrap),
+                                           overwrite=overwrite)
     return paths
 
 

@@ -53,7 +53,7 @@ class FitSettings:
     """
 
     k: int = 3
-    n_init: int = 1
+    n_init: int = 3
     seed: int = 0
     fit_sample: int | None = None
     max_iter: int = 300

@@ -63,6 +63,8 @@ class KMeansResult:
         Rows of all n assigned to each centre.
     init_inertias : tuple of float
         ``fit_inertia`` of every run, in order.
+    init_centers : tuple of ndarray
+        Final centres of every run, in order (the kept run's are ``centers``).
     """
 
     centers: np.ndarray
@@ -74,6 +76,7 @@ class KMeansResult:
     rows_fit: int
     counts: np.ndarray
     init_inertias: tuple
+    init_centers: tuple = ()
 
     @property
     def k(self) -> int:
@@ -339,10 +342,12 @@ def kmeans(X: ArrayLike, k: int = 3, *, n_init: int = 1, max_iter: int = 300, to
 
     best = None
     init_inertias = []
+    init_centers = []
     for _ in range(n_init):
         start = init if init is not None else _seed(X_fit, k, rng, n_local_trials)[0]
         run = _lloyd(X_fit, start, max_iter, tol_abs)
         init_inertias.append(run[2])
+        init_centers.append(run[0])
         if best is None or run[2] < best[2]:
             best = run
     assert best is not None                # n_init >= 1 was checked
@@ -356,4 +361,4 @@ def kmeans(X: ArrayLike, k: int = 3, *, n_init: int = 1, max_iter: int = 300, to
         labels, inertia, counts = _assign(X, centers)
     return KMeansResult(centers=centers, labels=labels, inertia=inertia, fit_inertia=fit_inertia,
                         n_iter=n_iter, converged=converged, rows_fit=rows_fit, counts=counts,
-                        init_inertias=tuple(init_inertias))
+                        init_inertias=tuple(init_inertias), init_centers=tuple(init_centers))

@@ -22,17 +22,18 @@ import numpy as np
 
 from .._io import check_int, check_number
 from ..errors import ClusterlobError, ParameterError
-from ..features.build import FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features
+from ..features.build import (FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features,
+                              check_feature_names)
 from .fit import FitSettings, resolve_fit
 from .kmeans import assign_clusters, kmeans
 from ..report import write_json, arrow_table
-from .roles import ROLE_NAMES, UNASSIGNED, align_by_rule, role_name
+from .roles import DEFAULT_MARGIN, PASSIVE, ROLE_NAMES, UNASSIGNED, RoleAssignment, align_by_rule, role_name
 from ..tape.store import Tape
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ClusterModel", "fit_model", "save_model",
+__all__ = ["MODEL_FORMAT", "MODEL_VERSION", "ClusterModel", "align_roles", "fit_model", "save_model",
            "load_model", "TradeLabels", "label_trades"]
 
 MODEL_FORMAT = "clusterlob-model"
@@ -45,8 +46,9 @@ class ClusterModel:
 
     Attributes
     ----------
-    centers_z : ndarray, shape (k, 6), float64
-        Cluster centres in z units, columns in ``feature_names`` order.
+    centers_z : ndarray, shape (k, f), float64
+        Cluster centres in z units, columns in ``feature_names`` order (``settings.features``,
+        the six of ``FEATURE_NAMES`` by default).
     settings : FeatureSettings
         How the features were built (levels D, window W, z_clip, convention, asof, time_key).
     roles : ndarray, shape (k,), int8
@@ -154,12 +156,7 @@ class ClusterModel:
         names = d["feature_names"]
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ParameterError(f"`feature_names` must be a list of names, got {_short(names)}")
-        unknown = [n for n in names if n not in FEATURE_NAMES]
-        if unknown:
-            raise ParameterError(f"`feature_names` has unknown features {unknown} (this clusterlob knows "
-                                 f"{list(FEATURE_NAMES)})")
-        if tuple(names) != FEATURE_NAMES:
-            raise ParameterError(f"features {names} do not match this clusterlob's {list(FEATURE_NAMES)}")
+        names = check_feature_names(names)      # known, no repeats, at least two
         if not isinstance(d["feature_settings"], dict):
             raise ParameterError(f"`feature_settings` must be an object, got {_short(d['feature_settings'])}")
         try:
@@ -168,9 +165,12 @@ class ClusterModel:
             raise ParameterError(f"`feature_settings`: {exc}") from None
         except (TypeError, ValueError, KeyError) as exc:
             raise ParameterError(f"`feature_settings` is malformed ({exc})") from None
+        if names != settings.features:
+            raise ParameterError(f"`feature_names` {list(names)} do not match the feature settings' "
+                                 f"{list(settings.features)}")
         centers = _numbers("centers_z", d["centers_z"], ndim=2)
-        if centers.shape[1] != len(FEATURE_NAMES) or centers.shape[0] < 1:
-            raise ParameterError(f"`centers_z` must be (k, {len(FEATURE_NAMES)}) numbers, got shape {centers.shape}")
+        if centers.shape[1] != len(names) or centers.shape[0] < 1:
+            raise ParameterError(f"`centers_z` must be (k, {len(names)}) numbers, got shape {centers.shape}")
         k = centers.shape[0]
         if k > 127:
             raise ParameterError(f"k must be <= 127 (cluster ids are int8), got {k}")
@@ -229,11 +229,24 @@ class ClusterModel:
         if not isinstance(settings, FeatureSettings):
             raise ParameterError(f"`settings` must be a FeatureSettings, got {type(settings).__name__}")
         mine, theirs = self.settings.to_dict(), settings.to_dict()
+        mine.setdefault("features", list(FEATURE_NAMES))
+        theirs.setdefault("features", list(FEATURE_NAMES))
         diff = [k for k in mine if mine[k] != theirs.get(k)]
         if diff:
             raise ParameterError(
                 f"{where} was fit with features " + ", ".join(f"{k}={mine[k]!r}" for k in diff)
                 + " but the features use " + ", ".join(f"{k}={theirs.get(k)!r}" for k in diff))
+
+
+def align_roles(centers_z, feature_names, margin: float = DEFAULT_MARGIN) -> RoleAssignment:
+    """Rule alignment of :func:`align_by_rule`; without ``sbs`` and ``obs`` among the features
+    no role can be read from the centres, so every cluster is passive (roles unassigned)."""
+    names = tuple(feature_names)
+    if "sbs" in names and "obs" in names:
+        return align_by_rule(centers_z, names, margin=margin)
+    k = np.asarray(centers_z).shape[0]
+    return RoleAssignment(np.full(k, PASSIVE, dtype=np.int8), np.zeros(k), np.zeros(k), float(margin),
+                          ("directional", "opportunistic"))
 
 
 def fit_model(z, settings: FeatureSettings, fit: FitSettings | None = None, *,
@@ -242,8 +255,9 @@ def fit_model(z, settings: FeatureSettings, fit: FitSettings | None = None, *,
 
     Parameters
     ----------
-    z : array_like, shape (n, 6)
-        z-scores of the valid trades (``features.z[features.valid]``), finite.
+    z : array_like, shape (n, f)
+        z-scores of the valid trades (``features.z[features.valid]``), finite, columns
+        ``settings.features``.
     settings : FeatureSettings
         The settings ``z`` was built with (stored in the model).
     fit : FitSettings, optional
@@ -265,11 +279,12 @@ def fit_model(z, settings: FeatureSettings, fit: FitSettings | None = None, *,
     if not isinstance(settings, FeatureSettings):
         raise ParameterError(f"`settings` must be a FeatureSettings, got {type(settings).__name__}")
     z = np.asarray(z)
-    if z.ndim != 2 or z.shape[1] != len(FEATURE_NAMES):
-        raise ParameterError(f"`z` must have shape (n, {len(FEATURE_NAMES)}), got {z.shape}")
+    names = settings.features
+    if z.ndim != 2 or z.shape[1] != len(names):
+        raise ParameterError(f"`z` must have shape (n, {len(names)}), got {z.shape}")
     result = kmeans(z, fit.k, n_init=fit.n_init, max_iter=fit.max_iter, tol=fit.tol, seed=fit.seed,
                     fit_sample=fit.fit_sample)
-    aligned = align_by_rule(result.centers, FEATURE_NAMES, margin=fit.margin)
+    aligned = align_roles(result.centers, names, margin=fit.margin)
     model = ClusterModel(
         centers_z=result.centers, settings=settings, roles=aligned.roles,
         directional_score=aligned.directional_score, opportunistic_score=aligned.opportunistic_score,
@@ -278,7 +293,9 @@ def fit_model(z, settings: FeatureSettings, fit: FitSettings | None = None, *,
         fit={"k": fit.k, "n_init": fit.n_init, "max_iter": fit.max_iter, "tol": fit.tol,
              "fit_sample": fit.fit_sample, "rows": int(z.shape[0]), "rows_fit": result.rows_fit,
              "fit_inertia": result.fit_inertia, "init_inertias": list(result.init_inertias)},
-        package_version=__version__, source=dict(source or {}))
+        feature_names=names, package_version=__version__, source=dict(source or {}))
+    if len(result.init_centers) > 1:   # every start's centres, for the agreement between starts
+        model.fit["init_centers"] = [c.tolist() for c in result.init_centers]
     return model, result.labels
 
 

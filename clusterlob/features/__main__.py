@@ -6,7 +6,7 @@ from ..tape.store import parse_days, read_manifest
 from .._cli import error_exit
 import json
 import sys
-from .build import FEATURE_NAMES, FeatureSettings, iter_features, merge_counts
+from .build import FeatureSettings, iter_features, merge_counts
 
 # -- command line ----------------------------------------------------------------------------
 
@@ -16,7 +16,7 @@ def _summary_text(path, settings: FeatureSettings, per_day: list, total: dict) -
              f"before the first snapshot {total['no_book_before']:,}, rows used {total['rows']:,}, "
              f"valid rows {total['valid_rows']:,}",
              f"  {'feature':<8} {'warm-up':>9} {'non-finite':>11} {'zero std':>10} {'clipped':>10}"]
-    for name in FEATURE_NAMES + ("total",):
+    for name in tuple(settings.features) + ("total",):
         lines.append(f"  {name:<8} {total['warmup_rows'][name]:>9,} {total['nonfinite_raw'][name]:>11,} "
                      f"{total['zero_std_rows'][name]:>10,} {total['clipped'][name]:>10,}")
     lines.append("  (total: rows with any feature affected)")
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                     "(state carried across days) and print what was used, skipped and floored.")
     parser.add_argument("tape_dir", help="tape directory (manifest.json, trades/, book/)")
     parser.add_argument("--days", help="FROM:TO (inclusive, either end optional) or one day")
-    FeatureSettings.add_arguments(parser)
+    FeatureSettings.add_arguments(parser, selection=True)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     args = parser.parse_args(argv)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ClusterlobError, OSError) as exc:   # user errors: one line, exit 2
         return error_exit(exc)
     if args.json:
-        print(json.dumps({"tape_dir": str(args.tape_dir), "feature_names": list(FEATURE_NAMES),
+        print(json.dumps({"tape_dir": str(args.tape_dir), "feature_names": list(settings.features),
                           "settings": settings.to_dict(), "settings_key": settings.key(),
                           "counts": total, "days": [{"date": d, "counts": c} for d, c in per_day]},
                          indent=2))

@@ -13,7 +13,14 @@ spread    (ask_px[0] - bid_px[0]) / tick_size, in ticks
 t_m       seconds from the last book update that changed the mid to the trade (updates up
           to and including the as-of snapshot); NaN before the first change
 t_age     the same for the consumed side's best price
+t_queue   (optional, not in the default set) seconds since the consumed side's best queue last
+          grew: its size rose at an unchanged price, or a better price formed a new queue
+          (see ``docs/features.md`` for when it differs from ``t_age``)
 ========  ==================================================================================
+
+``FeatureSettings.features`` chooses which of :data:`ALL_FEATURES` are computed and
+standardized, in that order (default the six of :data:`FEATURE_NAMES`); every array below
+has one column per chosen feature.
 
 Each feature is then standardized over the last ``window`` trades whose raw value is
 finite, the current trade included (sample std, ddof 1).  A non-finite raw value (``t_m``
@@ -50,6 +57,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "ALL_FEATURES",
     "FEATURE_NAMES",
     "FeatureSettings",
     "RollingState",
@@ -62,6 +70,7 @@ __all__ = [
 ]
 
 FEATURE_NAMES = _core.FEATURE_COLUMNS     # ("v_rel", "sbs", "obs", "spread", "t_m", "t_age"), kernel order
+ALL_FEATURES = FEATURE_NAMES + ("t_queue",)                            # every feature offered
 CONVENTIONS = ("paper", "aggressor")
 ASOF_RULES = ("strict", "at_or_before")
 TIME_KEYS = ("local", "exchange")
@@ -85,6 +94,24 @@ _FEATURE_FLAGS = (   # (field, argparse type, help) of FeatureSettings.add_argum
     ("time_key", str, "local receive time or exchange time"),
 )
 
+
+def check_feature_names(names) -> tuple:
+    """``names`` as a tuple after checking: known (:data:`ALL_FEATURES`), no repeats, >= 2."""
+    if isinstance(names, str) or not hasattr(names, "__iter__"):
+        raise ParameterError(f"`features` must be a list of feature names, got {names!r}")
+    names = tuple(names)
+    unknown = [n for n in names if n not in ALL_FEATURES]
+    if unknown:
+        raise ParameterError(f"`features`: unknown feature {unknown[0]!r} "
+                             f"(known: {', '.join(ALL_FEATURES)})")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ParameterError(f"`features`: {repeated[0]!r} is named more than once")
+    if len(names) < 2:
+        raise ParameterError(f"`features` must name at least two features, got {list(names)}")
+    return names
+
+
 @dataclass(frozen=True)
 class FeatureSettings:
     """How trades become features; one object that travels through the whole pipeline.
@@ -103,6 +130,9 @@ class FeatureSettings:
         Which snapshot a trade sees: the last one strictly before it, or at or before it.
     time_key : {"local", "exchange"}
         Time column used for ordering, the as-of join, ``t_m`` and ``t_age``.
+    features : tuple of str
+        Which of :data:`ALL_FEATURES` to compute, in this order; at least two, no repeats
+        (default :data:`FEATURE_NAMES`).
     """
 
     levels: int = 5
@@ -111,6 +141,7 @@ class FeatureSettings:
     convention: str = "paper"
     asof: str = "strict"
     time_key: str = "local"
+    features: tuple = FEATURE_NAMES
 
     def __post_init__(self):
         object.__setattr__(self, "levels", check_int("levels", self.levels, 1, MAX_LEVELS))
@@ -119,12 +150,17 @@ class FeatureSettings:
         for name, allowed in (("convention", CONVENTIONS), ("asof", ASOF_RULES),
                               ("time_key", TIME_KEYS)):
             check_choice(name, getattr(self, name), allowed)
+        object.__setattr__(self, "features", check_feature_names(self.features))
 
     def to_dict(self) -> dict:
         """Plain dict (JSON-able; an infinite ``z_clip`` becomes the string "inf")."""
         d = asdict(self)
         if math.isinf(d["z_clip"]):
             d["z_clip"] = "inf"
+        if self.features == FEATURE_NAMES:
+            del d["features"]       # the default set: keeps keys and files of earlier versions
+        else:
+            d["features"] = list(self.features)
         return d
 
     @classmethod
@@ -148,9 +184,10 @@ class FeatureSettings:
             raise ParameterError(f"{source}: {exc}") from None
 
     @classmethod
-    def add_arguments(cls, parser, *, unset: bool = False) -> None:
-        """Add the feature flags (``--levels --window --z-clip --convention --asof --time-key``)
-        to an argparse parser or argument group; :meth:`from_args` reads them back.
+    def add_arguments(cls, parser, *, unset: bool = False, selection: bool = False) -> None:
+        """Add the feature flags (``--levels --window --z-clip --convention --asof --time-key``,
+        and ``--features`` when ``selection``) to an argparse parser or argument group;
+        :meth:`from_args` reads them back.
 
         ``unset``: the flags default to None, so that :meth:`from_args` can take the values not
         given from another object (``python -m clusterlob.compare`` takes a given model's).
@@ -163,6 +200,10 @@ class FeatureSettings:
         def shown(value):
             return f"{value:g}" if isinstance(value, float) else str(value)
 
+        if selection:
+            parser.add_argument("--features", default=None, metavar="NAME,NAME,...",
+                                help=f"features to compute and cluster on, of {', '.join(ALL_FEATURES)} "
+                                     f"(default {','.join(FEATURE_NAMES)})")
         choices = {"convention": CONVENTIONS, "asof": ASOF_RULES, "time_key": TIME_KEYS}
         for name, kind, text in _FEATURE_FLAGS:
             parser.add_argument("--" + name.replace("_", "-"), type=kind, default=default(name),
@@ -175,6 +216,14 @@ class FeatureSettings:
         takes its value from ``base`` (default: the defaults)."""
         base = cls() if base is None else base
         given = {name: getattr(args, name) for name, _, _ in _FEATURE_FLAGS if getattr(args, name) is not None}
+        chosen = getattr(args, "features", None)
+        if chosen is not None:
+            chosen = tuple(n.strip() for n in str(chosen).split(","))
+            try:
+                check_feature_names(chosen)
+            except ParameterError as exc:
+                raise ParameterError(f"--features {args.features!r}: {exc}") from None
+            given["features"] = chosen
         return replace(base, **given)
 
     def tape_columns(self) -> tuple:
@@ -226,11 +275,15 @@ class RollingState:
     book_state: np.ndarray = field(default_factory=lambda: _new_book_state()[0])   # (6,)
     book_times: np.ndarray = field(default_factory=lambda: _new_book_state()[1])   # (5,)
     rows: int = 0                   # feature rows processed so far
+    # t_queue only: per side the last best / level-2 price and size, and when those queues
+    # last grew (layout in _kernels/features.pxi); carried whatever the feature set
+    queue_state: np.ndarray = field(default_factory=lambda: np.full(8, np.nan))         # (8,)
+    queue_times: np.ndarray = field(default_factory=lambda: np.full(4, _core.BOOK_NO_TIME, np.int64))  # (4,)
 
     @classmethod
     def new(cls, settings: "FeatureSettings") -> "RollingState":
         """Empty state (no window filled, no book seen) for ``settings``."""
-        w, f = settings.window, _N_FEATURES
+        w, f = settings.window, len(settings.features)
         z_i, z_f = (lambda: np.zeros(f, np.int64)), (lambda: np.zeros(f))
         return cls(settings.key(), w, np.zeros((f, w)), z_i(), z_i(), z_i(),
                    z_f(), z_f(), z_f(), z_f())
@@ -266,6 +319,8 @@ class RollingState:
             "m2_peak": floats(self.m2_peak),
             "book_state": floats(self.book_state),
             "book_times": [None if t == _core.BOOK_NO_TIME else t for t in self.book_times.tolist()],
+            "queue_state": floats(self.queue_state),
+            "queue_times": [None if t == _core.BOOK_NO_TIME else t for t in self.queue_times.tolist()],
         }
 
     @classmethod
@@ -286,17 +341,21 @@ class RollingState:
             window = int(d["window"])
         except (KeyError, ValueError, TypeError):
             raise ParameterError(f"rolling state: `window` must be an integer, got {d.get('window')!r}") from None
-        f, fl, it = _N_FEATURES, np.float64, np.int64
-        n_seen, run_length, since_recompute = (
-            array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute"))
-        shift, mean_shifted, m2, m2_peak = (
-            array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak"))
+        try:
+            f = len(d["n_seen"])
+        except (KeyError, TypeError):
+            raise ParameterError("rolling state: `n_seen` must be a list of counts") from None
+        fl, it = np.float64, np.int64
+        queue = {}
+        if "queue_state" in d:      # states written before t_queue existed have none
+            queue = {"queue_state": array("queue_state", (8,), fl, np.nan),
+                     "queue_times": array("queue_times", (4,), it, int(_core.BOOK_NO_TIME))}
         return cls(str(d.get("settings_key")), window, array("ring", (f, window), fl, np.nan),
                    *(array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute")),
                    *(array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak")),
                    array("book_state", (_core.BOOK_STATE_SIZE,), fl, np.nan),
                    array("book_times", (_core.BOOK_TIMES_SIZE,), it, int(_core.BOOK_NO_TIME)),
-                   int(d.get("rows", 0)))
+                   int(d.get("rows", 0)), **queue)
 
 
 # -- result ----------------------------------------------------------------------------------
@@ -343,7 +402,7 @@ class Features:
 
     def to_dict(self) -> dict:
         """Summary only (settings and counts), not the arrays."""
-        return {"feature_names": list(FEATURE_NAMES), "settings": self.settings.to_dict(),
+        return {"feature_names": list(self.settings.features), "settings": self.settings.to_dict(),
                 "settings_key": self.settings.key(), "counts": self.counts}
 
     def to_arrow(self) -> pa.Table:
@@ -380,8 +439,12 @@ def _time_order(ts: np.ndarray, what: str, time_key: str):
     return np.argsort(ts, kind="stable").astype(np.int64, copy=False)
 
 
-def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | None):
-    """(trade_index, raw, counts, book_state, book_times); the state is not modified."""
+def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | None,
+                  queue_out: dict | None = None):
+    """(trade_index, raw, counts, book_state, book_times); the state is not modified.
+
+    ``raw`` has the columns of ``settings.features``; when they include ``t_queue`` the
+    queue state after the tape is put into ``queue_out`` (keys ``state``, ``times``)."""
     trades, book = tape.trades, tape.book
     col = "ts_local_us" if settings.time_key == "local" else "ts_exch_us"
     trade_ts = np.ascontiguousarray(getattr(trades, col), dtype=np.int64)
@@ -403,14 +466,22 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
         book_state, book_times = _new_book_state()
     else:
         book_state, book_times = state.book_state.copy(), state.book_times.copy()
-    raw = np.empty((rows.shape[0], _N_FEATURES))
-    bid_px, ask_px, bid_sz, ask_sz = (np.asarray(getattr(book, name), dtype=np.float64)
-                                      for name in ("bid_px", "ask_px", "bid_sz", "ask_sz"))
+    with_queue = "t_queue" in settings.features
+    queue_args = ()
+    if with_queue:
+        fresh = RollingState.__dataclass_fields__
+        queue_args = ((state.queue_state.copy(), state.queue_times.copy()) if state is not None else
+                      (fresh["queue_state"].default_factory(), fresh["queue_times"].default_factory()))
+    raw = np.empty((rows.shape[0], len(ALL_FEATURES) if with_queue else _N_FEATURES))
     n_no_book = _core.asof_trade_features(
         trade_ts, side, amount, rows, book_ts, book_order,
         *(np.asarray(getattr(book, name), dtype=np.float64)
           for name in ("bid_px", "ask_px", "bid_sz", "ask_sz")),
-        _kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw)
+        _kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw, *queue_args)
+    if with_queue and queue_out is not None:
+        queue_out["state"], queue_out["times"] = queue_args
+    if settings.features != FEATURE_NAMES:
+        raw = np.ascontiguousarray(raw[:, [ALL_FEATURES.index(n) for n in settings.features]])
     counts = {"trades": len(trades), "unknown_side": int(len(trades) - rows.shape[0]),
               "no_book_before": int(n_no_book), "rows": int(rows.shape[0] - n_no_book)}
     return rows[n_no_book:], raw[n_no_book:], counts, book_state, book_times
@@ -452,8 +523,9 @@ def compute_raw_features(tape: Tape, settings: FeatureSettings = FeatureSettings
 def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
     """Run the kernel on trusted input; ``state`` is updated in place."""
     m = raw.shape[0]
-    z = np.empty((m, _N_FEATURES))
-    per_feature = np.zeros((_N_FEATURES, len(_core.ROLLING_COUNT_COLUMNS)), dtype=np.int64)
+    n_features = len(settings.features)
+    z = np.empty((m, n_features))
+    per_feature = np.zeros((n_features, len(_core.ROLLING_COUNT_COLUMNS)), dtype=np.int64)
 
     def run(col_lo, col_hi):
         flags = np.zeros(m, dtype=np.uint8)
@@ -462,12 +534,12 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
 
     if m >= _THREADED_ROWS and (os.cpu_count() or 1) >= 2:
         # the columns are independent and the kernel releases the GIL: two threads
-        half = _N_FEATURES // 2
+        half = n_features // 2
         with ThreadPoolExecutor(2) as pool:
-            parts = list(pool.map(run, (0, half), (half, _N_FEATURES)))
+            parts = list(pool.map(run, (0, half), (half, n_features)))
         flags = np.bitwise_or(parts[0], parts[1], out=parts[0])
     else:
-        flags = run(0, _N_FEATURES)
+        flags = run(0, n_features)
     state.rows += m
     counts = {"rows": m}
     count_key = {"warmup": "warmup_rows", "nonfinite": "nonfinite_raw", "zero_std": "zero_std_rows",
@@ -476,7 +548,7 @@ def _rolling(raw: np.ndarray, settings: FeatureSettings, state: RollingState):
                "clipped": _ROW_CLIPPED}
     for col, what in enumerate(_core.ROLLING_COUNT_COLUMNS):
         name, bit = count_key[what], row_bit[what]
-        entry = {f: int(per_feature[k, col]) for k, f in enumerate(FEATURE_NAMES)}
+        entry = {f: int(per_feature[k, col]) for k, f in enumerate(settings.features)}
         entry["total"] = int(np.count_nonzero(flags & bit))
         counts[name] = entry
     valid = (flags & (_ROW_WARMUP | _ROW_NONFINITE)) == 0
@@ -510,8 +582,9 @@ def rolling_zscore(raw: np.ndarray, settings: FeatureSettings = FeatureSettings(
     if not isinstance(settings, FeatureSettings):
         raise ParameterError(f"`settings` must be a FeatureSettings, got {type(settings).__name__}")
     raw = np.asarray(raw)
-    if raw.ndim != 2 or raw.shape[1] != _N_FEATURES:
-        raise ParameterError(f"`raw` must have shape (m, {_N_FEATURES}), got {raw.shape}")
+    n_features = len(settings.features)
+    if raw.ndim != 2 or raw.shape[1] != n_features:
+        raise ParameterError(f"`raw` must have shape (m, {n_features}), got {raw.shape}")
     raw = np.ascontiguousarray(raw, dtype=np.float64)
     state = _start_state(settings, state)
     z, _, counts = _rolling(raw, settings, state)
@@ -524,7 +597,7 @@ def _start_state(settings: FeatureSettings, state: RollingState | None) -> Rolli
     if not isinstance(state, RollingState):
         raise ParameterError(f"`state` must be a RollingState, got {type(state).__name__}")
     state.check(settings)
-    if state.window != settings.window or state.ring.shape != (_N_FEATURES, settings.window):
+    if state.window != settings.window or state.ring.shape != (len(settings.features), settings.window):
         raise ParameterError(f"`state` holds windows of {state.window}, settings say {settings.window}")
     return state.copy()
 
@@ -550,8 +623,11 @@ def build_features(tape: Tape, settings: FeatureSettings = FeatureSettings(),
     """
     _check_inputs(tape, settings)
     state = _start_state(settings, state)
-    trade_index, raw, raw_counts, book_state, book_times = _raw_features(tape, settings, state)
+    queue: dict = {}
+    trade_index, raw, raw_counts, book_state, book_times = _raw_features(tape, settings, state, queue)
     state.book_state, state.book_times = book_state, book_times
+    if queue:
+        state.queue_state, state.queue_times = queue["state"], queue["times"]
     z, valid, z_counts = _rolling(raw, settings, state)
     counts = {**raw_counts, **z_counts}
     return Features(trade_index, raw, z, valid, counts, state, settings)

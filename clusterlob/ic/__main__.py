@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="past buckets needed before trading (default 12)")
     p.add_argument("--time-key", choices=tuple(_TIME_KEY_COLUMN), default="local",
                    help="clock for the buckets (default local receive time)")
+    p.add_argument("--book-levels", type=int, default=5,
+                   help="D of the book order-flow imbalance rows (touch, D levels, and both without the "
+                        "trades' part); 0 leaves them out (default 5)")
     p.add_argument("--out", required=True, help="output folder (created; existing files are refused)")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.add_argument("--json", action="store_true", help="print the JSON summary to stdout")
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             horizons=_int_list(args.horizons, "horizons"),
             timeframes_min=_float_list(args.timeframes, "timeframes"), fee_bps=args.fee_bps,
             threshold=ThresholdRule(args.threshold_quantile, args.threshold_window, args.threshold_min_history),
-            time_key=args.time_key)
+            time_key=args.time_key, book_levels=args.book_levels)
         progress = Progress("ic", quiet=args.quiet)
         out_dir = check_output_dir(args.out, kind="ic", force=args.force, files=OUTPUT_FILES, progress=progress,
                                    inputs=[args.tape_dir, args.model])   # before the long work
@@ -103,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(study.days)} days, {study.counts.get('trades_known_side', 0):,} trades; best size-weighted "
               f"IC at h={h1}: {best.group} {best.pearson:+.4f} (Spearman {best.spearman:+.4f}); "
               f"{time.monotonic() - started:.1f} s; wrote {', '.join(sorted(paths))} to {args.out}")
+        book = [r for r in study.pooled.rows if r.weighting == "size" and r.horizon == h1
+                and r.group.startswith("book OFI")]
+        if book:
+            print(f"book OFI IC at h={h1} (Pearson / Spearman, {book[0].n_buckets} buckets): "
+                  + "; ".join(f"{r.group} {r.pearson:+.4f} / {r.spearman:+.4f}" for r in book))
     for note in study.notes:
         print(f"note: {note}", file=sys.stderr)
     return 0

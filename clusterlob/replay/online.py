@@ -90,6 +90,10 @@ class OnlineEngine(_core._OnlineCore):
         if trades_before_book not in ("raise", "count"):
             raise ParameterError(f"`trades_before_book` must be 'raise' or 'count', got {trades_before_book!r}")
         settings = model.settings
+        if settings.features != FEATURE_NAMES:
+            raise ParameterError(f"the online engine computes the six default features "
+                                 f"{','.join(FEATURE_NAMES)}; the model was fit on --features "
+                                 f"{','.join(settings.features)}")
         if settings.time_key != "local":
             raise ParameterError(f"the online engine orders events by local time; the model's "
                                  f"`time_key` must be 'local', got {settings.time_key!r}")

@@ -46,6 +46,7 @@ from .._typing import ArrayLike
 from .. import _core
 from .._io import check_int
 from ..errors import ParameterError, TapeError
+from .book_flow import book_flow_names
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES
 from ..report import arrow_table
 from ..tape.store import US_PER_DAY, Tape, day_of_us, day_start_us
@@ -323,15 +324,23 @@ class BucketAccumulator:
         The ``"all"`` group is always added first.
     time_key : {"ts_local_us", "ts_exch_us"}
         Which clock the caller's times are on (recorded in the result).
+    book_levels : int
+        D > 0 adds the four book-OFI rows of :func:`clusterlob.signals.book_flow.book_flow_names`
+        after the groups (fed by :meth:`add_book_flow`); 0 (default) adds none.
     """
 
-    def __init__(self, grid: BucketGrid, groups: Sequence[tuple[str, int | None]] = ROLE_GROUPS, *, time_key: str = "ts_local_us") -> None:
+    def __init__(self, grid: BucketGrid, groups: Sequence[tuple[str, int | None]] = ROLE_GROUPS, *,
+                 time_key: str = "ts_local_us", book_levels: int = 0) -> None:
         if not isinstance(grid, BucketGrid):
             raise ParameterError(f"`grid` must be a BucketGrid, got {type(grid).__name__}")
         self.grid = grid
         self.groups = _check_groups(groups)
         self.time_key = _check_time_key(time_key)
-        n_rows = 1 + len(self.groups)
+        if isinstance(book_levels, bool) or not isinstance(book_levels, (int, np.integer)) or book_levels < 0:
+            raise ParameterError(f"`book_levels` must be an integer >= 0, got {book_levels!r}")
+        self.book_levels = int(book_levels)
+        self._book_row = 1 + len(self.groups)          # first book-OFI row
+        n_rows = 1 + len(self.groups) + (4 if self.book_levels else 0)
         self._row_of_code = np.full(256, -1, dtype=np.int64)   # int8 code + 128 -> OFI row
         for row, (_, code) in enumerate(self.groups, start=1):
             self._row_of_code[code + 128] = row
@@ -388,6 +397,26 @@ class BucketAccumulator:
         self._unknown += unknown
         self._outside += outside
 
+    def add_book_flow(self, ts_us: np.ndarray, e_touch: np.ndarray, e_depth: np.ndarray) -> None:
+        """Add per-snapshot book OFI (:func:`~clusterlob.signals.book_flow.book_flow_events`):
+        times (int64 us), level-1 and D-level values; snapshots outside the grid are left out."""
+        if not self.book_levels:
+            raise ParameterError("this accumulator has no book-OFI rows (make it with book_levels >= 1)")
+        ts = np.asarray(ts_us)
+        e_touch = np.asarray(e_touch, dtype=np.float64)
+        e_depth = np.asarray(e_depth, dtype=np.float64)
+        if ts.ndim != 1 or e_touch.shape != ts.shape or e_depth.shape != ts.shape:
+            raise ParameterError(f"book-flow arrays must be 1-d of one length, got shapes "
+                                 f"{ts.shape}, {e_touch.shape}, {e_depth.shape}")
+        bucket = self.grid.index(ts)
+        inside = (bucket >= 0) & (bucket < self.grid.n_buckets)
+        bucket = bucket[inside]
+        n = self.grid.n_buckets
+        for row, e in ((self._book_row, e_touch[inside]), (self._book_row + 1, e_depth[inside])):
+            self._size[row] += np.bincount(bucket, weights=e, minlength=n)
+            self._count[row] += np.bincount(bucket, weights=np.sign(e), minlength=n)
+            self._trades[row] += int(bucket.shape[0])
+
     def add_book(self, ts_us: np.ndarray, mid: np.ndarray) -> None:
         """Add book snapshots: times (int64 us) and mid prices (non-finite mids are skipped)."""
         ts = np.asarray(ts_us)
@@ -434,13 +463,22 @@ class BucketAccumulator:
         np.maximum.accumulate(src, out=src)
         closes = np.where(src >= 0, self._last_mid[np.maximum(src, 0)], np.nan)
         closes[~covered] = np.nan
+        size, count, trades = self._size.copy(), self._count.copy(), self._trades.copy()
+        names = (ALL_TRADES,) + tuple(g for g, _ in self.groups)
+        if self.book_levels:
+            b = self._book_row
+            # what the book did besides trades: book OFI minus the trade flow (adds - cancels)
+            size[b + 2], size[b + 3] = size[b] - size[0], size[b + 1] - size[0]
+            count[b + 2], count[b + 3] = count[b] - count[0], count[b + 1] - count[0]
+            trades[b + 2], trades[b + 3] = trades[b], trades[b + 1]
+            names += book_flow_names(self.book_levels)
         return BucketSignals(
             grid=self.grid,
-            group_names=(ALL_TRADES,) + tuple(g for g, _ in self.groups),
-            group_codes=(None,) + tuple(c for _, c in self.groups),
-            ofi_size=self._size.copy(),
-            ofi_count=self._count.copy(),
-            trades=self._trades.copy(),
+            group_names=names,
+            group_codes=(None,) + tuple(c for _, c in self.groups) + (None,) * (len(names) - 1 - len(self.groups)),
+            ofi_size=size,
+            ofi_count=count,
+            trades=trades,
             mid_close=closes,
             covered=covered,
             unknown_side=self._unknown,

@@ -34,7 +34,8 @@ from ..cluster.model import label_trades
 from ..report import markdown_table, write_csv, write_json, write_markdown
 from .ofi import (ALL_TRADES, ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, _check_bucket_s,
                       cluster_groups, covered_buckets)
-from ..tape.store import US_PER_DAY, day_start_us, parse_days, read_manifest, read_tape
+from ..tape.store import MAX_LEVELS, US_PER_DAY, day_start_us, parse_days, read_manifest, read_tape
+from .book_flow import BookFlowState, book_flow_events
 from .timeframes import BIASED, MIN_BUCKETS_ANNUALISED, ThresholdRule, TimeframeTable, timeframe_analysis
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ class ICSettings:
         Rolling |OFI| quantile from past buckets.
     time_key : {"local", "exchange"}
         Clock that puts trades and snapshots into buckets.
+    book_levels : int
+        D of the book order-flow imbalance rows (touch, D levels, each with and without the
+        trades' part; ``clusterlob.signals.book_flow``); 0 leaves them out (default 5).
     """
 
     bucket_s: float = 300
@@ -72,9 +76,11 @@ class ICSettings:
     fee_bps: float = 3.0
     threshold: ThresholdRule = field(default_factory=ThresholdRule)
     time_key: str = "local"
+    book_levels: int = 5
 
     def __post_init__(self):
         _check_bucket_s(self.bucket_s)
+        object.__setattr__(self, "book_levels", check_int("book_levels", self.book_levels, 0, MAX_LEVELS))
         if not self.horizons:
             raise ParameterError(f"`horizons` must be integers >= 1, got {self.horizons!r}")
         for h in self.horizons:
@@ -87,7 +93,8 @@ class ICSettings:
     def to_dict(self) -> dict:
         return {"bucket_s": self.bucket_s, "horizons": list(self.horizons),
                 "timeframes_min": list(self.timeframes_min), "fee_bps": self.fee_bps,
-                "threshold": self.threshold.to_dict(), "time_key": self.time_key}
+                "threshold": self.threshold.to_dict(), "time_key": self.time_key,
+                "book_levels": self.book_levels}
 
 
 @dataclass
@@ -194,28 +201,40 @@ def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group
     widths = {"ic": _check_bucket_s(settings.bucket_s)}
     for m in settings.timeframes_min:
         widths[m] = _check_bucket_s(m * 60)
-    accs = {key: BucketAccumulator(BucketGrid.for_days(chosen, us), groups, time_key=column)
+    notes: list = []
+    depth = int(manifest.get("book_levels", settings.book_levels) or 0)
+    book_levels = min(settings.book_levels, depth)
+    if book_levels < settings.book_levels:
+        notes.append(f"book OFI over {book_levels} levels: the tape's book has {depth} "
+                     f"(asked for {settings.book_levels})")
+    flow = BookFlowState(book_levels) if book_levels else None
+    accs = {key: BucketAccumulator(BucketGrid.for_days(chosen, us), groups, time_key=column,
+                                   book_levels=book_levels)
             for key, us in widths.items()}
     counts: dict = {}
     state = None
     steps = Progress("", total=len(chosen), unit="day", quiet=True)     # formats; `progress` prints
     # read only what the labels, the OFI and the mid need
-    levels = model.settings.levels if model is not None and group_by != "agent" else 1
+    levels = max(model.settings.levels if model is not None and group_by != "agent" else 1, book_levels, 1)
     columns = {column, "side", "amount"} | ({"agent"} if group_by == "agent" else set(model.settings.tape_columns()))
     for day in chosen:
         tape = read_tape(tape_dir, [day], levels=levels, columns=columns)
         labels, state, day_counts = label(tape, state)
         _add_counts(counts, day_counts)
         ts, book_ts, mid = getattr(tape.trades, column), getattr(tape.book, column), tape.book.mid()
+        if flow is not None:
+            book = tape.book
+            e_touch, e_depth = book_flow_events(book.bid_px, book.bid_sz, book.ask_px, book.ask_sz, flow)
         for acc in accs.values():
             acc.add_trades(ts, tape.trades.side, tape.trades.amount, labels)
             acc.add_book(book_ts, mid)
+            if flow is not None:
+                acc.add_book_flow(book_ts, e_touch, e_depth)
         if progress is not None:
             progress(steps.step(rows=len(tape.trades), note=day))
         del tape
     signals_by = {key: acc.finish(covered_buckets(acc.grid, chosen)) for key, acc in accs.items()}
     signals = signals_by.pop("ic")
-    notes: list = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConstantSeriesWarning)
         pooled = ic_table(signals, settings.horizons, WEIGHTINGS, label=_span(chosen))

@@ -9,7 +9,8 @@ day-partitioned Parquet.
   flat and pointline Parquet, Binance recordings and historical depth files; format detection;
   many files as one stream;
 * :mod:`.convert` - :func:`convert` (``python -m clusterlob.convert``);
-* :mod:`.synth` - :func:`generate_tape` (``python -m clusterlob.synth``).
+* :mod:`.synth` - :func:`generate_tape` (``python -m clusterlob.synth``);
+* :mod:`.calibrate` - tapes drawn from the marginals of a real one (``--calibrate-from``).
 
 See ``docs/tape.md``.
 """
