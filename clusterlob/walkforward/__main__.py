@@ -128,7 +128,8 @@ def _text(result, paths) -> str:
                 t = "n/a" if r.t_stat != r.t_stat else f"{r.t_stat:+.2f}"
                 lines.append(f"  OOS IC {r.group:<13} mean {r.mean:+.4f}  std {std}  t {t}  ({r.n_windows} windows)")
     for g, v in result.equity.items():
-        lines.append(f"  OOS taker equity {g:<13} {100.0 * float(v[-1]) if v.size else 0.0:+.3f} %")
+        lines.append(f"  OOS taker equity {g:<13} {100.0 * float(v[-1]) if v.size else 0.0:+.3f} % "
+                     f"({v.size:,} buckets)")
     lines += [f"  note: {n}" for n in result.notes]
     lines.append(f"wrote {len(paths)} files into {paths[0].parent if paths else '-'}")
     return "\n".join(lines)
