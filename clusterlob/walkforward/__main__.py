@@ -93,12 +93,14 @@ def _settings(args) -> tuple[FeatureSettings, WalkForwardSettings]:
 
 
 class _Progress:
-    """One stderr line per finished item (:class:`clusterlob._io.Progress`: done of total, rows,
-    elapsed, ETA), one counter per stage; days reused from the cache restart the ETA's clock."""
+    """One stderr line per finished item (:class:`clusterlob._io.Progress`: done of total,
+    elapsed, ETA), one counter per stage, each timed from the end of the stage before; days
+    reused from the cache restart the ETA's clock (they took no time)."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self.stages: dict = {}
+        self.last = time.perf_counter()
 
     def __call__(self, stage: str, done: int, total: int, label) -> None:
         unit = "day" if stage == "features" else "window"
@@ -106,8 +108,10 @@ class _Progress:
         if counter is None or label is None:        # new stage, or instant cache reuse
             counter = self.stages[stage] = Progress(f"walkforward {stage}", total=total, unit=unit,
                                                     quiet=self.quiet)
+            if label is not None:
+                counter.start = self.last           # the stage began when the previous one ended
             counter.done = done - (0 if label is None else 1)
-            counter.reused = done if label is None else 0
+        self.last = time.perf_counter()
         if label is None:
             counter.say(f"{unit} {done:,} of {total:,} reused from the cache")
             return
