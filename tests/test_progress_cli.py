@@ -21,7 +21,8 @@ def run(*args):
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     out = tmp_path_factory.mktemp("progress") / "model"
-    run("clusterlob.cluster", TAPE, "--days", "2024-05-01", "--out", str(out), "--quiet")
+    proc = run("clusterlob.cluster", TAPE, "--days", "2024-05-01", "--out", str(out), "--quiet")
+    assert proc.stderr == "" and "wrote" in proc.stdout          # as a user runs it: quiet is quiet
     return out / "model.json"
 
 

@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         best = max((r for r in study.pooled.rows if r.weighting == "size" and r.horizon == h1),
                    key=lambda r: r.pearson if math.isfinite(r.pearson) else -math.inf)
         print(f"{len(study.days)} days, {study.counts.get('trades_known_side', 0):,} trades; best size-weighted "
-              f"IC at h={h1}: {best.group} {best.pearson:+.4f} (Spearman {best.spearman:+.4f}); "
+              f"IC at h={h1}: {best.group} {best.pearson:+.4f} (Spearman {best.spearman:+.4f}, "
+              f"{best.n_buckets:,} buckets); "
               f"{time.monotonic() - started:.1f} s; wrote {', '.join(sorted(paths))} to {args.out}")
         book = [r for r in study.pooled.rows if r.weighting == "size" and r.horizon == h1
                 and r.group.startswith("book OFI")]

@@ -329,7 +329,8 @@ class PairedDifference:
 
     ``p_value`` is two-sided (Student t, n - 1 degrees of freedom); ``share_positive``
     the share of seeds where dynamic earned more; ``relative_to_fixed`` is the log's
-    measure, mean(dynamic) / mean(fixed) - 1 (NaN unless mean(fixed) > 0).  The ``*_mean``
+    measure, mean(dynamic) / mean(fixed) - 1 (NaN unless mean(fixed) > 0 and above its own
+    standard error, std / sqrt(seeds)).  The ``*_mean``
     fields split the mean difference into spread capture, inventory drift and fees.
     """
 
@@ -439,8 +440,12 @@ def _paired(theta: float, fixed: list, dynamic: list) -> PairedDifference:
         warnings.warn(f"paired difference at theta {theta}: t-statistic undefined "
                       f"({n} seeds, std {std}); reported as NaN", RuntimeWarning, stacklevel=3)
         t_stat = p_value = math.nan
-    fixed_mean = float(np.mean([f.pnl_total for f in fixed]))
-    relative = float(np.mean([x.pnl_total for x in dynamic])) / fixed_mean - 1.0 if fixed_mean > 0 else math.nan
+    fixed_pnl = np.array([f.pnl_total for f in fixed])
+    fixed_mean = float(fixed_pnl.mean())
+    # a ratio against a benchmark within its own standard error is noise, not a percentage
+    fixed_se = _std(fixed_pnl) / math.sqrt(n) if n >= 2 else math.inf
+    relative = (float(np.mean([x.pnl_total for x in dynamic])) / fixed_mean - 1.0
+                if fixed_mean > 0 and fixed_mean > fixed_se else math.nan)
     return PairedDifference(theta, n, mean, std, t_stat, p_value, float((d > 0).mean()), relative,
                             float(diff("spread_capture").mean()), float(diff("inventory_drift").mean()),
                             float(diff("fees").mean()))

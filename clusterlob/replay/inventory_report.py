@@ -77,7 +77,8 @@ def to_markdown(exp: InventoryExperiment) -> str:
                   f"{_money(d.spread_capture_mean)}, inventory drift {_money(d.inventory_drift_mean)}, "
                   f"fees {_money(-d.fees_mean)}.  Relative to fixed: "
                   + (f"{d.relative_to_fixed:+.1%}." if math.isfinite(d.relative_to_fixed)
-                     else "not defined (fixed's mean PnL is not positive)."), ""]
+                     else "not defined (fixed's mean PnL is not positive, or not above its "
+                          "standard error over the seeds)."), ""]
         summary_rows.append([f"{r.theta:g}", r.fixed.pnl_mean, r.dynamic.pnl_mean, d.pnl_mean, d.t_stat,
                              f"{d.p_value:.2g}" if math.isfinite(d.p_value) else "", f"{ahead}/{d.seeds}",
                              f"{d.relative_to_fixed:+.1%}" if math.isfinite(d.relative_to_fixed) else "n/a"])

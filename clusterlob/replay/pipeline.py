@@ -245,12 +245,7 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     if not any(rows[d] for d in chosen):
         raise ParameterError(f"--replay-days {_spec_text(replay_days, chosen)}: no trades or book updates "
                              f"on {_days(chosen)} in tape {tape_dir}")
-    span = time_span(tape_dir, chosen)
-    if mark_interval_us is None:
-        mark_interval_us = _default_mark_interval(span)
-    elif span is not None and mark_interval_us > span[1] - span[0]:
-        raise ParameterError(f"--mark-interval {mark_interval_us / 1e6:g} s is longer than the replay "
-                             f"({(span[1] - span[0]) / 1e6:,.1f} s of events on {_days(chosen)})")
+    mark_interval_us = _mark_interval(tape_dir, chosen, mark_interval_us)
     first, last = min(train + chosen), max(train + chosen)
     span_days = [d for d in available if first <= d <= last]
     if engine == "online" and chosen != [d for d in span_days if chosen[0] <= d <= chosen[-1]]:
@@ -270,42 +265,21 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     def read(day):
         return read_tape(tape_dir, [day], levels=settings.levels, columns=columns)
 
-    states = {}         # rolling state at the start of each day the fit pass went through
-    state = None
     if model is None:
-        fit_through = [d for d in span_days if d <= max(train)]
-        say(f"building features of {_days(fit_through)} to fit on {_days(train)}")
-        steps = _day_steps(len(fit_through))
-        z_parts = []
-        for day in fit_through:
-            states[day] = state
-            feats = build_features(read(day), settings, state)
-            state = feats.state
-            if day in train:
-                z_parts.append(feats.z[feats.valid])
-            say(steps.step(rows=len(feats), note=f"features {day}"))
-            del feats
-        z_fit = np.concatenate(z_parts) if len(z_parts) != 1 else z_parts[0]
-        del z_parts
-        if z_fit.shape[0] < fit.k:
-            raise TapeError(f"only {z_fit.shape[0]} valid feature rows on the training days "
-                            f"{train[0]}..{train[-1]}: too few to fit {fit.k} clusters")
-        say(f"fitting K-Means++ (k={fit.k}, seed {fit.seed}) on {z_fit.shape[0]:,} trades of {_days(train)}")
-        model, _ = fit_model(z_fit, settings, fit, source={"tape": str(tape_dir), "days": train})
-        del z_fit
+        model, states, state = _fit_pass(read, [d for d in span_days if d <= max(train)], train, settings,
+                                         fit, tape_dir, say)
         sample = sample_of(train, chosen)
-        states_done = fit_through
     else:
         fitted_on = model.source.get("days") if isinstance(model.source, dict) else None
         sample = sample_of(fitted_on, chosen)
-        states_done = []
+        states, state = {}, None
     # the replay pass starts from the state before the first replayed day: kept by the fit
     # pass when it went that far, else carried on from where the fit pass stopped
     if chosen[0] in states:
         state = states[chosen[0]]
         days = [d for d in span_days if chosen[0] <= d <= chosen[-1]]
     else:
-        days = [d for d in span_days if (not states_done or d > states_done[-1]) and d <= chosen[-1]]
+        days = [d for d in span_days if (not states or d > max(states)) and d <= chosen[-1]]
     del states
     context = dict(tape=str(tape_dir), instrument=instrument.to_dict(), train_days=train, replay_days=chosen,
                    sample=sample, model=model, model_file=model_file, mark_interval_us=mark_interval_us,
@@ -319,6 +293,43 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
                                          mark_interval_us, say)
         path = "online"
     return PipelineRun(trade_roles=counts, engine=path, results=results, **context)
+
+
+def _fit_pass(read, days, train, settings, fit, tape_dir, say):
+    """Features of ``days`` one at a time, K-Means++ on the valid rows of the ``train`` days.
+
+    Returns (model, the rolling state at the start of each of ``days``, the state after the last).
+    """
+    states, state, z_parts = {}, None, []
+    say(f"building features of {_days(days)} to fit on {_days(train)}")
+    steps = _day_steps(len(days))
+    for day in days:
+        states[day] = state
+        feats = build_features(read(day), settings, state)
+        state = feats.state
+        if day in train:
+            z_parts.append(feats.z[feats.valid])
+        say(steps.step(rows=len(feats), note=f"features {day}"))
+        del feats
+    z_fit = np.concatenate(z_parts) if len(z_parts) != 1 else z_parts[0]
+    del z_parts
+    if z_fit.shape[0] < fit.k:
+        raise TapeError(f"only {z_fit.shape[0]} valid feature rows on the training days "
+                        f"{train[0]}..{train[-1]}: too few to fit {fit.k} clusters")
+    say(f"fitting K-Means++ (k={fit.k}, seed {fit.seed}) on {z_fit.shape[0]:,} trades of {_days(train)}")
+    model, _ = fit_model(z_fit, settings, fit, source={"tape": str(tape_dir), "days": train})
+    return model, states, state
+
+
+def _mark_interval(tape_dir: Path, chosen: list, mark_interval_us: int | None) -> int:
+    """The given mark spacing checked against the replayed events' span, or the default for it."""
+    span = time_span(tape_dir, chosen)
+    if mark_interval_us is None:
+        return _default_mark_interval(span)
+    if span is not None and mark_interval_us > span[1] - span[0]:
+        raise ParameterError(f"--mark-interval {mark_interval_us / 1e6:g} s is longer than the replay "
+                             f"({(span[1] - span[0]) / 1e6:,.1f} s of events on {_days(chosen)})")
+    return mark_interval_us
 
 
 def _day_steps(total: int) -> _IOProgress:

@@ -83,12 +83,14 @@ def _settings(args) -> tuple[FeatureSettings, WalkForwardSettings]:
 
 
 class _Progress:
-    """One stderr line per finished item (:class:`clusterlob._io.Progress`: done of total, rows,
-    elapsed, ETA), one counter per stage; days reused from the cache restart the ETA's clock."""
+    """One stderr line per finished item (:class:`clusterlob._io.Progress`: done of total,
+    elapsed, ETA), one counter per stage, each timed from the end of the stage before; days
+    reused from the cache restart the ETA's clock (they took no time)."""
 
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self.stages: dict = {}
+        self.last = time.perf_counter()
 
     def __call__(self, stage: str, done: int, total: int, label) -> None:
         unit = "day" if stage == "features" else "window"
@@ -96,8 +98,10 @@ class _Progress:
         if counter is None or label is None:        # new stage, or instant cache reuse
             counter = self.stages[stage] = Progress(f"walkforward {stage}", total=total, unit=unit,
                                                     quiet=self.quiet)
+            if label is not None:
+                counter.start = self.last           # the stage began when the previous one ended
             counter.done = done - (0 if label is None else 1)
-            counter.reused = done if label is None else 0
+        self.last = time.perf_counter()
         if label is None:
             counter.say(f"{unit} {done:,} of {total:,} reused from the cache")
             return
@@ -118,7 +122,8 @@ def _text(result, paths) -> str:
                 t = "n/a" if r.t_stat != r.t_stat else f"{r.t_stat:+.2f}"
                 lines.append(f"  OOS IC {r.group:<13} mean {r.mean:+.4f}  std {std}  t {t}  ({r.n_windows} windows)")
     for g, v in result.equity.items():
-        lines.append(f"  OOS taker equity {g:<13} {100.0 * float(v[-1]) if v.size else 0.0:+.3f} %")
+        lines.append(f"  OOS taker equity {g:<13} {100.0 * float(v[-1]) if v.size else 0.0:+.3f} % "
+                     f"({v.size:,} buckets)")
     lines += [f"  note: {n}" for n in result.notes]
     lines.append(f"wrote {len(paths)} files into {paths[0].parent if paths else '-'}")
     return "\n".join(lines)
