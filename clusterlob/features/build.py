@@ -69,6 +69,9 @@ _THREADED_ROWS = 1 << 20        # from this many rows the z-scores use two threa
 
 # -- settings ------------------------------------------------------------------------------
 
+MAX_WINDOW = 10_000_000     # trades: several busy days; more is a typo
+
+
 @dataclass(frozen=True)
 class FeatureSettings:
     """How trades become features; one object that travels through the whole pipeline.
@@ -105,6 +108,8 @@ class FeatureSettings:
                 rule = f"in {lo}..{hi}" if hi is not None else f">= {lo}"
                 raise ParameterError(f"`{name}` must be {rule}, got {value}")
             object.__setattr__(self, name, int(value))
+        if self.window > MAX_WINDOW:     # its buffers are allocated up front
+            raise ParameterError(f"`window` must be <= {MAX_WINDOW:,} trades, got {self.window}")
         clip = self.z_clip
         if isinstance(clip, bool) or not isinstance(clip, (int, float, np.floating)) \
                 or math.isnan(clip) or clip <= 0:
