@@ -22,7 +22,8 @@ from .errors import ParameterError
 __all__ = ["MARKER_FILE", "Progress", "atomic_write", "available_memory", "begin_output", "check_choice",
            "check_int", "check_memory", "check_number", "check_output_dir", "check_output_name",
            "clean_staging", "exit_with_parent", "finish_output", "interrupted_output", "mark_output_dir",
-           "output_kind", "output_marker", "output_overwrite", "process_pool", "replace_dir", "staging_dir",
+           "output_kind", "output_marker", "output_overwrite", "process_pool", "replace_dir",
+           "require_complete_output", "staging_dir",
            "write_bytes", "write_text"]
 
 #: The file that marks a folder as a clusterlob output of a kind (``--force`` replaces only those).
@@ -253,6 +254,23 @@ def finish_output(path, kind: str, files: Iterable = ()) -> Path:
     names = sorted({str(Path(f).relative_to(root)) if Path(f).parts[:len(root.parts)] == root.parts
                     else str(f) for f in files})
     return mark_output_dir(path, kind, state="complete", files=names)
+
+
+def require_complete_output(path, kind: str) -> dict:
+    """The marker of a complete ``kind`` output at ``path``, for a command that reads another's
+    results: an interrupted run (``state: writing``), a missing listed file or another kind is
+    one line, so half a set of results is never taken for a whole one."""
+    doc = output_marker(path)
+    if doc is None or doc.get("kind") != kind:
+        found = f"a clusterlob {doc.get('kind')} output" if doc and doc.get("kind") else "not a clusterlob output"
+        raise ParameterError(f"{path} is {found}, expected the results of a {kind} run")
+    if doc.get("state") != "complete":
+        raise ParameterError(f"{path} holds an interrupted {kind} run: rerun the same command to complete it")
+    files = doc.get("files", [])
+    missing = [f for f in files if not (Path(path) / str(f)).is_file()] if isinstance(files, list) else ["files"]
+    if missing:
+        raise ParameterError(f"{path}: the {kind} results lack {', '.join(map(str, missing[:4]))}: rerun the command")
+    return doc
 
 
 # -- staging folders --------------------------------------------------------------------------------

@@ -190,3 +190,19 @@ def test_features_on_a_manifest_day_without_trades(tmp_path, capsys):
     (tape / "manifest.json").write_text(json.dumps(doc))
     code, err = _run("features", [str(tape)], capsys)
     assert _one_line_error(code, err) and "`days[0].trades` must be a row count" in err, err
+
+
+def test_a_reader_of_results_refuses_an_interrupted_run(tmp_path):
+    from clusterlob._io import require_complete_output
+    out = tmp_path / "wf"
+    begin_output(out, "walkforward")
+    (out / "windows.json").write_text("[]")
+    with pytest.raises(ParameterError, match="interrupted walkforward run"):
+        require_complete_output(out, "walkforward")
+    finish_output(out, "walkforward", [out / "windows.json", out / "summary.json"])
+    with pytest.raises(ParameterError, match="lack summary.json"):
+        require_complete_output(out, "walkforward")
+    (out / "summary.json").write_text("{}")
+    assert require_complete_output(out, "walkforward")["state"] == "complete"
+    with pytest.raises(ParameterError, match="expected the results of a sweep run"):
+        require_complete_output(out, "sweep")

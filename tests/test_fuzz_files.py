@@ -209,3 +209,32 @@ def test_hostile_command_lines(command, tmp_path, capsys):
         if code == 2:
             errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
             assert len(errors) == 1 and "Traceback" not in err, (command, flag, value, err)
+
+
+def test_damaged_tape_files(tmp_path):
+    """A tape's day files truncated, byte-flipped or swapped: read, or one line naming the file."""
+    from clusterlob.features.build import FeatureSettings, build_features
+    from clusterlob.tape.store import read_tape
+    tape = tmp_path / "tape"
+    for seed in range(N_FILES // 2):
+        rng = random.Random(30_000 + seed)
+        shutil.rmtree(tape, ignore_errors=True)
+        shutil.copytree(DATA / "default_tape", tape)
+        kind = rng.choice(["trades", "book"])
+        f = tape / kind / "2024-05-01.parquet"
+        data = bytearray(f.read_bytes())
+        op = rng.choice(["truncate", "flip", "swap", "empty"])
+        if op == "truncate":
+            data = data[:rng.randrange(len(data))]
+        elif op == "flip":
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        elif op == "swap":
+            data = bytearray((tape / ("book" if kind == "trades" else "trades") / "2024-05-01.parquet").read_bytes())
+        else:
+            data = bytearray()
+        f.write_bytes(bytes(data))
+
+        def read():
+            build_features(read_tape(tape, days="2024-05-01"), FeatureSettings())
+        _check(seed, f"{kind} {op}", read)

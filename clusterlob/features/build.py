@@ -85,6 +85,8 @@ _THREADED_ROWS = 1 << 20        # from this many rows the z-scores use two threa
 
 # -- settings ------------------------------------------------------------------------------
 
+MAX_WINDOW = 10_000_000     # trades: several busy days; more is a typo
+
 _FEATURE_FLAGS = (   # (field, argparse type, help) of FeatureSettings.add_arguments
     ("levels", int, f"book levels D summed into sbs / obs, 1..{MAX_LEVELS}"),
     ("window", int, "z-score window W in trades"),
@@ -145,7 +147,7 @@ class FeatureSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "levels", check_int("levels", self.levels, 1, MAX_LEVELS))
-        object.__setattr__(self, "window", check_int("window", self.window, 2))
+        object.__setattr__(self, "window", check_int("window", self.window, 2, MAX_WINDOW))
         object.__setattr__(self, "z_clip", check_number("z_clip", self.z_clip, 0, lo_open=True, finite=False))
         for name, allowed in (("convention", CONVENTIONS), ("asof", ASOF_RULES),
                               ("time_key", TIME_KEYS)):
