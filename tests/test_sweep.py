@@ -187,6 +187,13 @@ def test_sweep_skips_a_day_without_training_days():
     assert any("2024-05-01" in s and "fewer than 1 day" in s for s in res.skipped)
 
 
+def test_sweep_skips_and_reports_days_without_trades_or_training(tape5):
+    res = run_sweep(tape5, {"strategy": {"skew_ticks": [5.0]}, "fit": {"train_days": 1}, "features": {"window": 20}})
+    assert res.days == ("2024-05-02", "2024-05-03")
+    assert "2024-05-04: no trades in the tape" in res.skipped
+    assert any(s.startswith("2024-05-05: training day(s) 2024-05-04") for s in res.skipped)
+
+
 # -- selection ----------------------------------------------------------------------------------
 
 def test_selection_chooses_on_the_training_days_only(tape5, tmp_path):

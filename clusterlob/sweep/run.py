@@ -346,6 +346,9 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
     available = [d["date"] for d in manifest["days"]]
     chosen = _day_range(days, available)
     skipped = []
+    trades = {d["date"]: int(d.get("trades", 0)) for d in manifest["days"]}
+    empty = [d for d in chosen if trades[d] == 0]
+    skipped += [f"{d}: no trades in the tape" for d in empty]
     spec = g.models
     # which model labels which day
     plan = []                                    # (model index, name, file or None, settings, days)
@@ -364,6 +367,8 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
         infos = {settings.key(): info}
         jobs = {}
         for d in chosen:
+            if d in empty:
+                continue
             cal = _calendar(available[0], d)
             train = cal[-1 - spec.train_days:-1] if len(cal) > spec.train_days else []
             missing = [x for x in train if x not in info or info[x][1] < spec.fit.k]
@@ -385,6 +390,8 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
         settings = _settings_of(m, spec, g)
         info = infos[m["settings"]]
         for d in m["days"]:
+            if d in empty:
+                continue
             if d not in info:
                 skipped.append(f"{d}: not in the feature cache")
                 continue
