@@ -6,7 +6,6 @@ import itertools
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,12 +16,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from clusterlob._exec import LocalProcesses, open_executor
+from clusterlob._exec import LocalProcesses
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.replay import StrategyConfig, run_pipeline
 from clusterlob.sweep import make_grid, run_sweep
 from clusterlob.sweep.pbo import cscv_pbo
-from clusterlob.sweep.run import run_tasks
 from clusterlob.sweep.select import run_selection
 from clusterlob.sweep.tasks import DIE_ONCE_ENV
 
@@ -370,3 +368,16 @@ def test_cscv_ranks_a_config_that_never_traded_as_sharpe_zero():
     assert res.pbo == 0.0 and np.all(res.is_perf == 0.0)
     from clusterlob.sweep.tasks import pooled_sharpe
     assert pooled_sharpe(10, 0.0, 0.0) == 0.0 and math.isnan(pooled_sharpe(1, 1.0, 1.0))
+
+
+def test_per_config_aggregates_pool_the_days_of_a_fit_per_day(tape5):
+    grid = {"strategy": {"skew_ticks": [5.0, 50.0], "half_spread_bps": [0.0]}, "fit": {"train_days": 1},
+            "features": {"window": 20}}
+    res = run_sweep(tape5, grid, "2024-05-02:2024-05-03")
+    by = res.by_config()
+    assert len(by) == 2 and all(r["days"] == 2 for r in by)
+    for r in by:
+        rows = [x for x in res.rows if x["config"] == r["config"]]
+        assert {x["model_name"] for x in rows} == {"fit-2024-05-02", "fit-2024-05-03"}
+        assert math.isclose(r["pnl_total"], sum(x["pnl_total"] for x in rows), abs_tol=1e-9)
+        assert r["minutes"] == sum(x["minutes"] for x in rows) and r["fills"] == sum(x["fills"] for x in rows)

@@ -16,7 +16,6 @@ default), which equals one pass over the tape, so the z-score windows carry acro
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import tempfile
 import time
@@ -31,7 +30,6 @@ from ..cluster.fit import FitSettings
 from ..cluster.model import fit_model, load_model, save_model
 from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings
-from ..replay.strategy import StrategyConfig
 from ..tape.store import parse_days, read_manifest
 from ..walkforward.cache import build_cache, load_cached_day
 from ..walkforward.windows import _calendar
@@ -220,7 +218,8 @@ class SweepResult:
     models : tuple of dict
         ``{"name", "file", "key", "days"}`` per model used.
     rows : tuple of dict
-        One row per (model, day, config) in grid order: ``model``, ``day``, ``config`` (the
+        One row per (model, day, config) in grid order: ``model`` (the model file's index, or 0
+        for ``[fit]``: one source, a model per day), ``model_name`` (file stem, or ``fit-DAY``), ``day``, ``config`` (the
         point's index), the swept values, every config field, every numeric summary field
         (``pnl_total`` and its split, ``sharpe_1min`` over ``minutes`` one-minute changes,
         ``fills``, ``volume``, ``largest_inventory``, ...).
@@ -359,8 +358,8 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
         settings_list = {m[3].key(): m[3] for m in plan}
         last = max(chosen)
         infos = {k: prepare_cache(tape, s, cache_dir, last, executor, say) for k, s in settings_list.items()}
-        models = [{"name": name, "file": f, "key": model_key(f), "settings": s.key(), "days": ds}
-                  for _, name, f, s, ds in plan]
+        models = [{"name": name, "file": f, "key": model_key(f), "settings": s.key(), "days": ds, "group": i}
+                  for i, name, f, s, ds in plan]
     else:
         settings = spec.features
         info = prepare_cache(tape, settings, cache_dir, max(chosen), executor, say)
@@ -383,10 +382,10 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
                 jobs[f"fit-{d}"] = tuple(train)
         fitted = fit_models(tape, str(cache_dir), settings, spec.fit, jobs, out_dir / "models", executor, say)
         models = [{"name": n, "file": fitted[n][0], "key": fitted[n][1], "settings": settings.key(),
-                   "days": [n[4:]], "train_days": list(jobs[n])} for n in sorted(fitted)]
+                   "days": [n[4:]], "train_days": list(jobs[n]), "group": 0} for n in sorted(fitted)]
     # the tasks, day-major so a worker reads a day once for all its configs
-    tasks, where = [], []
-    for mi, m in enumerate(models):
+    tasks, where, files = [], [], {}
+    for m in models:
         settings = _settings_of(m, spec, g)
         info = infos[m["settings"]]
         for d in m["days"]:
@@ -399,14 +398,15 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
                 t = ReplayTask(tape, str(cache_dir), settings, d, info[d][0], m["file"], m["key"], "clusters",
                                p.config)
                 tasks.append(t)
-                where.append((mi, d, p.index))
+                where.append((m["group"], d, p.index))
+                files[(m["group"], d)] = m["name"]
     say(f"{len(tasks)} replay task(s): {len(g.points)} config(s) x {len(tasks) // max(1, len(g.points))} "
         f"model-day(s)")
     t1 = time.perf_counter()
     records = run_tasks(tasks, executor, out_dir / "tasks" if keep_files else None, say)
     t2 = time.perf_counter()
     by_where = {w: records[t.key] for w, t in zip(where, tasks)}
-    rows = tuple(row_of(g, m, d, c, by_where[(m, d, c)]) for (m, d, c) in where)
+    rows = tuple({**row_of(g, m, d, c, by_where[(m, d, c)]), "model_name": files[(m, d)]} for (m, d, c) in where)
     swept = tuple(sorted({d for (_, d, _) in where}))
     return SweepResult(g, tape, swept, tuple(models), rows, by_where, tuple(skipped),
                        {"prepare_s": round(t1 - t0, 3), "replays_s": round(t2 - t1, 3),
