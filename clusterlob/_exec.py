@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
@@ -111,16 +111,18 @@ class LocalProcesses(Executor):
         inner.add_done_callback(lambda f: self._done(f, outer, fn, args, kwargs, attempt, generation))
 
     def _done(self, inner: Future, outer: Future, fn, args, kwargs, attempt: int, generation: int) -> None:
-        if inner.cancelled():
-            outer.cancel()
-            return
-        exc = inner.exception()
+        if inner.cancelled():            # only a replaced (broken) pool or a shutdown cancels
+            exc = BrokenProcessPool("the worker pool was replaced") if not self._closed else CancelledError()
+        else:
+            exc = inner.exception()
         if isinstance(exc, BrokenProcessPool) and attempt < self._retries and not self._closed:
             with self._lock:
                 self.retried += 1
             # not from this callback: it runs in the broken pool's management thread
             threading.Thread(target=self._retry, args=(outer, fn, args, kwargs, attempt + 1, generation),
                              daemon=True).start()
+            return
+        if outer.done():
             return
         if exc is not None:
             outer.set_exception(exc)

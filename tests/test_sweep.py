@@ -6,7 +6,6 @@ import itertools
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -17,12 +16,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from clusterlob._exec import LocalProcesses, open_executor
+from clusterlob._exec import LocalProcesses
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.replay import StrategyConfig, run_pipeline
 from clusterlob.sweep import make_grid, run_sweep
 from clusterlob.sweep.pbo import cscv_pbo
-from clusterlob.sweep.run import run_tasks
 from clusterlob.sweep.select import run_selection
 from clusterlob.sweep.tasks import DIE_ONCE_ENV
 
@@ -187,6 +185,13 @@ def test_sweep_skips_a_day_without_training_days():
     assert any("2024-05-01" in s and "fewer than 1 day" in s for s in res.skipped)
 
 
+def test_sweep_skips_and_reports_days_without_trades_or_training(tape5):
+    res = run_sweep(tape5, {"strategy": {"skew_ticks": [5.0]}, "fit": {"train_days": 1}, "features": {"window": 20}})
+    assert res.days == ("2024-05-02", "2024-05-03")
+    assert "2024-05-04: no trades in the tape" in res.skipped
+    assert any(s.startswith("2024-05-05: training day(s) 2024-05-04") for s in res.skipped)
+
+
 # -- selection ----------------------------------------------------------------------------------
 
 def test_selection_chooses_on_the_training_days_only(tape5, tmp_path):
@@ -308,15 +313,16 @@ def test_command_sweeps_resumes_and_refuses(tmp_path):
     ("[strategy]\nskew_ticks = [1]\n", ("--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1"),
      "did not answer within 1 s"),
 ])
-def test_command_bad_input_is_one_line(tmp_path, grid_text, extra, message):
+def test_command_bad_input_is_one_line(tmp_path, grid_text, extra, message, capsys):
+    from clusterlob.sweep.__main__ import main
     if "--scheduler" in extra:
         pytest.importorskip("dask.distributed")
     grid = tmp_path / "g.toml"
     grid.write_text(grid_text)
     start = time.time()
-    r = _run(DEFAULT_TAPE, "--grid", grid, "--out", tmp_path / "o", *extra)
-    assert r.returncode == 2 and message in r.stderr, r.stderr
-    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+    assert main([str(DEFAULT_TAPE), "--grid", str(grid), "--out", str(tmp_path / "o"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ") and err.count("\n") == 1, err
     assert time.time() - start < 30
 
 
@@ -362,3 +368,16 @@ def test_cscv_ranks_a_config_that_never_traded_as_sharpe_zero():
     assert res.pbo == 0.0 and np.all(res.is_perf == 0.0)
     from clusterlob.sweep.tasks import pooled_sharpe
     assert pooled_sharpe(10, 0.0, 0.0) == 0.0 and math.isnan(pooled_sharpe(1, 1.0, 1.0))
+
+
+def test_per_config_aggregates_pool_the_days_of_a_fit_per_day(tape5):
+    grid = {"strategy": {"skew_ticks": [5.0, 50.0], "half_spread_bps": [0.0]}, "fit": {"train_days": 1},
+            "features": {"window": 20}}
+    res = run_sweep(tape5, grid, "2024-05-02:2024-05-03")
+    by = res.by_config()
+    assert len(by) == 2 and all(r["days"] == 2 for r in by)
+    for r in by:
+        rows = [x for x in res.rows if x["config"] == r["config"]]
+        assert {x["model_name"] for x in rows} == {"fit-2024-05-02", "fit-2024-05-03"}
+        assert math.isclose(r["pnl_total"], sum(x["pnl_total"] for x in rows), abs_tol=1e-9)
+        assert r["minutes"] == sum(x["minutes"] for x in rows) and r["fills"] == sum(x["fills"] for x in rows)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import itertools
 import os
 import sys
 import time
@@ -118,9 +117,11 @@ def main(argv=None) -> int:
         reads = collections.Counter(r["timing"]["pid"] for r in recs if r["timing"]["day_read"])
         per_worker = collections.Counter(r["timing"]["pid"] for r in recs)
         engine_sum = sum(r["timing"]["engine_s"] for r in recs)
+        cpu_sum = sum(r["timing"]["engine_cpu_s"] for r in recs)
         read_sum = sum(r["timing"]["read_s"] + r["timing"]["roles_s"] for r in recs if r["timing"]["day_read"])
         print(f"{name}: wall {wall:.1f} s, {len(recs) / wall:.2f} replays/s; engine time in the workers "
-              f"{engine_sum:.1f} s; day reads per worker {dict(reads)} (tasks per worker "
+              f"{engine_sum:.1f} s wall, {cpu_sum:.1f} s CPU ({cpu_sum / len(recs):.3f} s CPU per replay: "
+              f"{100 * cpu_sum / engine_sum:.0f} % of the engine's wall time on a core); day reads per worker {dict(reads)} (tasks per worker "
               f"{dict(per_worker)}); first read + roles {read_sum:.1f} s", flush=True)
         return wall, engine_sum, read_sum, recs
 

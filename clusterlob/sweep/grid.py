@@ -253,8 +253,11 @@ def load_grid(path) -> Grid:
     """Read a grid TOML file (see the module doc)."""
     try:
         import tomllib
-    except ImportError:                     # Python 3.10
-        import tomli as tomllib
+    except ImportError:                     # Python 3.10: the same parser as a package
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ParameterError("reading a grid needs Python >= 3.11 (tomllib) or the `tomli` package") from None
     path = Path(path)
     try:
         with open(path, "rb") as fh:

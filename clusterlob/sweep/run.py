@@ -218,7 +218,8 @@ class SweepResult:
     models : tuple of dict
         ``{"name", "file", "key", "days"}`` per model used.
     rows : tuple of dict
-        One row per (model, day, config) in grid order: ``model``, ``day``, ``config`` (the
+        One row per (model, day, config) in grid order: ``model`` (the model file's index, or 0
+        for ``[fit]``: one source, a model per day), ``model_name`` (file stem, or ``fit-DAY``), ``day``, ``config`` (the
         point's index), the swept values, every config field, every numeric summary field
         (``pnl_total`` and its split, ``sharpe_1min`` over ``minutes`` one-minute changes,
         ``fills``, ``volume``, ``largest_inventory``, ...).
@@ -344,6 +345,9 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
     available = [d["date"] for d in manifest["days"]]
     chosen = _day_range(days, available)
     skipped = []
+    trades = {d["date"]: int(d.get("trades", 0)) for d in manifest["days"]}
+    empty = [d for d in chosen if trades[d] == 0]
+    skipped += [f"{d}: no trades in the tape" for d in empty]
     spec = g.models
     # which model labels which day
     plan = []                                    # (model index, name, file or None, settings, days)
@@ -354,14 +358,16 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
         settings_list = {m[3].key(): m[3] for m in plan}
         last = max(chosen)
         infos = {k: prepare_cache(tape, s, cache_dir, last, executor, say) for k, s in settings_list.items()}
-        models = [{"name": name, "file": f, "key": model_key(f), "settings": s.key(), "days": ds}
-                  for _, name, f, s, ds in plan]
+        models = [{"name": name, "file": f, "key": model_key(f), "settings": s.key(), "days": ds, "group": i}
+                  for i, name, f, s, ds in plan]
     else:
         settings = spec.features
         info = prepare_cache(tape, settings, cache_dir, max(chosen), executor, say)
         infos = {settings.key(): info}
         jobs = {}
         for d in chosen:
+            if d in empty:
+                continue
             cal = _calendar(available[0], d)
             train = cal[-1 - spec.train_days:-1] if len(cal) > spec.train_days else []
             missing = [x for x in train if x not in info or info[x][1] < spec.fit.k]
@@ -376,13 +382,15 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
                 jobs[f"fit-{d}"] = tuple(train)
         fitted = fit_models(tape, str(cache_dir), settings, spec.fit, jobs, out_dir / "models", executor, say)
         models = [{"name": n, "file": fitted[n][0], "key": fitted[n][1], "settings": settings.key(),
-                   "days": [n[4:]], "train_days": list(jobs[n])} for n in sorted(fitted)]
+                   "days": [n[4:]], "train_days": list(jobs[n]), "group": 0} for n in sorted(fitted)]
     # the tasks, day-major so a worker reads a day once for all its configs
-    tasks, where = [], []
-    for mi, m in enumerate(models):
+    tasks, where, files = [], [], {}
+    for m in models:
         settings = _settings_of(m, spec, g)
         info = infos[m["settings"]]
         for d in m["days"]:
+            if d in empty:
+                continue
             if d not in info:
                 skipped.append(f"{d}: not in the feature cache")
                 continue
@@ -390,14 +398,15 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
                 t = ReplayTask(tape, str(cache_dir), settings, d, info[d][0], m["file"], m["key"], "clusters",
                                p.config)
                 tasks.append(t)
-                where.append((mi, d, p.index))
+                where.append((m["group"], d, p.index))
+                files[(m["group"], d)] = m["name"]
     say(f"{len(tasks)} replay task(s): {len(g.points)} config(s) x {len(tasks) // max(1, len(g.points))} "
         f"model-day(s)")
     t1 = time.perf_counter()
     records = run_tasks(tasks, executor, out_dir / "tasks" if keep_files else None, say)
     t2 = time.perf_counter()
     by_where = {w: records[t.key] for w, t in zip(where, tasks)}
-    rows = tuple(row_of(g, m, d, c, by_where[(m, d, c)]) for (m, d, c) in where)
+    rows = tuple({**row_of(g, m, d, c, by_where[(m, d, c)]), "model_name": files[(m, d)]} for (m, d, c) in where)
     swept = tuple(sorted({d for (_, d, _) in where}))
     return SweepResult(g, tape, swept, tuple(models), rows, by_where, tuple(skipped),
                        {"prepare_s": round(t1 - t0, 3), "replays_s": round(t2 - t1, 3),

@@ -221,9 +221,9 @@ def run_replay_task(task: ReplayTask) -> dict:
     (trades, book, tick), read = _read_day(task.tape, task.day)
     t1 = time.perf_counter()
     roles = _roles(task, trades[0].shape[0])
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     result = replay_arrays(*trades, roles, *book, tick_size=tick, config=task.config)
-    t3 = time.perf_counter()
+    t3, c3 = time.perf_counter(), time.process_time()
     summary = result.summary
     eq = result.equity
     minute = np.diff(eq.equity[:-1])         # the Sharpe's one-minute changes (summary.minutes of them)
@@ -234,7 +234,7 @@ def run_replay_task(task: ReplayTask) -> dict:
         "minute_changes": {"n": int(minute.shape[0]), "sum": float(minute.sum()),
                            "sumsq": float(np.dot(minute, minute))},
         "hourly_pnl": _hourly_pnl(task.day, eq.ts_us, eq.equity),
-        "timing": {"read_s": t1 - t0, "roles_s": t2 - t1, "engine_s": t3 - t2, "day_read": read,
+        "timing": {"read_s": t1 - t0, "roles_s": t2 - t1, "engine_s": t3 - t2, "engine_cpu_s": c3 - c2, "day_read": read,
                    "pid": os.getpid()},
     }
     if task.equity:
