@@ -147,7 +147,9 @@ class FeatureSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "levels", check_int("levels", self.levels, 1, MAX_LEVELS))
-        object.__setattr__(self, "window", check_int("window", self.window, 2, MAX_WINDOW))
+        object.__setattr__(self, "window", check_int("window", self.window, 2))
+        if self.window > MAX_WINDOW:     # its buffers are allocated up front
+            raise ParameterError(f"`window` must be <= {MAX_WINDOW:,} trades, got {self.window}")
         object.__setattr__(self, "z_clip", check_number("z_clip", self.z_clip, 0, lo_open=True, finite=False))
         for name, allowed in (("convention", CONVENTIONS), ("asof", ASOF_RULES),
                               ("time_key", TIME_KEYS)):

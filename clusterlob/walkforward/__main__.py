@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from .._cli import OneLineParser, error_exit
 from .._exec import DEFAULT_CONNECT_TIMEOUT_S, open_executor
