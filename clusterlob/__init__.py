@@ -3,11 +3,12 @@
 The data's journey, one package per stage:
 
 ``tape`` (read, validate, store) -> ``features`` -> ``cluster`` (K-Means++, roles) ->
-``signals`` (OFI, IC) -> ``walkforward`` -> ``replay`` (the market maker and its exchange).
+``signals`` (OFI, IC) -> ``walkforward`` -> ``replay`` (the market maker and its exchange)
+-> ``sweep`` (grids of market-maker configs, strategy selection on past days).
 
 Each command is a package's ``__main__``: ``python -m clusterlob.replay`` (the main job),
 ``convert``, ``synth``, ``features``, ``cluster``, ``compare``, ``ic``, ``walkforward``,
-``inventory``.  See README.md.
+``inventory``, ``sweep``.  See README.md.
 """
 from __future__ import annotations
 

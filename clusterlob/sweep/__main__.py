@@ -18,7 +18,7 @@ import sys
 
 from .._cli import OneLineParser, error_exit
 from .._exec import DEFAULT_CONNECT_TIMEOUT_S, open_executor
-from .._io import Progress, check_output_dir, mark_output_dir
+from .._io import Progress, check_int, check_output_dir, mark_output_dir
 from ..errors import ClusterlobError
 from ..report import to_jsonable
 from .report import SELECTION_FILES, SWEEP_FILES, write_selection, write_sweep
@@ -97,6 +97,9 @@ def main(argv=None) -> int:
         kind, files = ("sweep-selection", SELECTION_FILES) if args.select else ("sweep", SWEEP_FILES)
         if args.select:
             check_objective(args.objective)
+            check_int("--min-fills", args.min_fills, 0)
+            if args.blocks < 2 or args.blocks % 2:
+                raise ClusterlobError(f"`--blocks` must be an even integer >= 2, got {args.blocks}")
         heat = tuple(args.heatmap.split(",")) if args.heatmap else None
         if heat is not None:
             swept = [n for n, _ in grid.axes]
