@@ -151,12 +151,7 @@ cdef class _OnlineCore:
                  double[::1] m2, double[::1] m2_peak, double[::1] book_state,
                  int64_t[::1] book_times, int64_t feature_rows,
                  double[:, ::1] centers, int8_t[::1] cluster_roles,
-                 double tick, double skew_ticks, double theta, bint dynamic,
-                 double min_half_ticks, double half_spread_bps, double hazard_k,
-                 double hazard_threshold, double quote_size, double max_inventory,
-                 double maker_fee_bps, int64_t requote_us, int64_t latency_us,
-                 int alpha_role, int hazard_role, double decay_per_us, double size_weight,
-                 double signal_scale_trades, int64_t mark_interval_us):
+                 dict params):
         import numpy
         self.levels = levels
         self.strict = strict
@@ -178,31 +173,11 @@ cdef class _OnlineCore:
         self.z_counts = numpy.zeros((_ONLINE_N_FEATURES, 4), numpy.int64)
         self.last_cluster = -1
         self.last_role = -1
-        self.p.tick = tick
-        self.p.skew_ticks = skew_ticks
-        self.p.theta = theta
-        self.p.dynamic = dynamic
-        self.p.min_half_ticks = min_half_ticks
-        self.p.half_spread_bps = half_spread_bps
-        self.p.hazard_k = hazard_k
-        self.p.hazard_threshold = hazard_threshold
-        self.p.quote_size = quote_size
-        self.p.max_inventory = max_inventory
-        self.p.maker_fee_bps = maker_fee_bps
-        self.p.requote_us = requote_us
-        self.p.latency_us = latency_us
-        self.p.mark_interval_us = mark_interval_us
-        cdef int r
-        for r in range(256):
-            self.p.to_alpha[r] = acc_weight(<int8_t><uint8_t>r, acc_role_key(alpha_role))
-            self.p.to_hazard[r] = acc_weight(<int8_t><uint8_t>r, acc_role_key(hazard_role))
-        self.s.best_bid = NAN
-        self.s.best_ask = NAN
-        self.s.next_decision_us = INT64_MIN
-        acc_init(&self.s.acc, decay_per_us, size_weight, signal_scale_trades)
+        _params_from_dict(&self.p, params)
+        _state_init(&self.s, params, INT64_MAX)
         self.next_order_id = 1
         self.marks = []
-        self.mark_interval_us = mark_interval_us
+        self.mark_interval_us = self.p.mark_interval_us
 
     # -- checks (before any state changes) -----------------------------------------------
     cdef int _check_time(self, int64_t ts_us) except -1:
@@ -218,7 +193,7 @@ cdef class _OnlineCore:
         while t >= self.s.next_mark_us:
             self.marks.append((self.s.next_mark_us, self.s.cash + self.s.inventory * self.s.mid,
                                self.s.cash, self.s.inventory, self.s.mid if self.s.has_mid else NAN,
-                               self.s.capture, self.s.drift, self.s.fees))
+                               self.s.capture, self.s.drift, self.s.fees, self.s.funding))
             self.s.next_mark_us += self.mark_interval_us
         self.s.last_ts_us = t
         return 0
@@ -292,25 +267,26 @@ cdef class _OnlineCore:
     cdef object _maybe_decide(self, int64_t t):
         if not (self.s.has_mid and t >= self.s.next_decision_us):
             return None
+        self.s.known_inventory = self.s.inventory   # the gateway reports fills as they happen
         _decide(&self.s, &self.p, t)
-        self.s.has_pending = 0           # the gateway carries the orders, not this object
+        self.s.next_decision_us = t + self.p.requote_us
         cdef list out = []
         cdef int k, side
         for k in range(2):
             side = 1 if k == _BID else -1
             if (self.changes_only and self.order_ids[k] and not self.order_touched[k]
-                    and self.s.pending_size[k] > 0.0 and self.s.pending_ticks[k] == self.order_ticks[k]):
+                    and self.s.dec_size[k] > 0.0 and self.s.dec_ticks[k] == self.order_ticks[k]):
                 continue                 # the same quote rests already: nothing to send
             if self.order_ids[k]:
                 out.append(_new_action(ACTION_CANCEL, side, self.order_ids[k], 0, self.p.tick, 0.0, t))
                 self.order_ids[k] = 0
-            if self.s.pending_size[k] > 0.0:
+            if self.s.dec_size[k] > 0.0:
                 self.order_ids[k] = self.next_order_id
-                self.order_ticks[k] = self.s.pending_ticks[k]
+                self.order_ticks[k] = self.s.dec_ticks[k]
                 self.order_touched[k] = 0
                 self.next_order_id += 1
-                out.append(_new_action(ACTION_PLACE, side, self.order_ids[k], self.s.pending_ticks[k],
-                                       self.p.tick, self.s.pending_size[k], t))
+                out.append(_new_action(ACTION_PLACE, side, self.order_ids[k], self.s.dec_ticks[k],
+                                       self.p.tick, self.s.dec_size[k], t))
         return tuple(out)
 
     # -- events ----------------------------------------------------------------------------
@@ -436,8 +412,8 @@ cdef class _OnlineCore:
         """(bid_ticks or None, ask_ticks or None) of the last decision."""
         if not self.s.n_decisions:
             return None, None
-        return (self.s.pending_ticks[_BID] if self.s.pending_size[_BID] > 0 else None,
-                self.s.pending_ticks[_ASK] if self.s.pending_size[_ASK] > 0 else None)
+        return (self.s.dec_ticks[_BID] if self.s.dec_size[_BID] > 0 else None,
+                self.s.dec_ticks[_ASK] if self.s.dec_size[_ASK] > 0 else None)
 
     @property
     def has_book(self):
@@ -461,17 +437,7 @@ cdef class _OnlineCore:
 
     def snapshot(self):
         """Accounts and counters, the keys of _ReplayEngine.snapshot."""
-        s = self.s
-        return {
-            "last_ts_us": s.last_ts_us, "mid": s.mid if s.has_mid else float("nan"),
-            "cash": s.cash, "inventory": s.inventory, "fees": s.fees,
-            "spread_capture": s.capture, "inventory_drift": s.drift,
-            "volume": s.volume, "notional": s.notional, "max_abs_inventory": s.max_abs_inventory,
-            "trades": s.n_trades, "book_updates": s.n_book, "fills": s.n_fills,
-            "quote_decisions": s.n_decisions, "bids_placed": s.n_bids_placed,
-            "asks_placed": s.n_asks_placed, "posts_rejected": s.n_post_only,
-            "inventory_limited": s.n_inventory_limited,
-        }
+        return _snapshot(&self.s)
 
     def _state_bytes(self):
         """Every field of the state, as bytes, for the tests' "unchanged on error" check."""

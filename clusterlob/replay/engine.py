@@ -1,10 +1,12 @@
 """Market-making tape replay: the compiled event-driven engine and ``python -m clusterlob.replay``.
 
 :func:`replay` runs the quoting rules of :mod:`clusterlob.strategy` over a tape's trades
-and book touch, event by event in local-time order, with order latency, conservative
-fills at the trade's own price, post-only quotes, an inventory limit and maker fees, and
-returns the fills, a one-minute equity series and a summary whose PnL is split into
-spread capture, inventory drift and fees.  The engine's rules, step by step, are in
+and book levels, event by event in local-time order, through a simulated exchange: order
+entry, cancel and response latencies, post-only checked on arrival, queue position (or the
+cross / touch fill rules), book-through fills, a hard inventory limit, maker fees and
+funding; it returns the fills (with their reason and queue position), a one-minute equity
+series and a summary whose PnL is split into spread capture, inventory drift, fees and
+funding.  The engine's rules, step by step, are in
 ``docs/replay.md``; ``tests/reference_replay.py`` is their plain-Python twin.
 """
 from __future__ import annotations
@@ -19,13 +21,17 @@ from ..errors import ParameterError, TapeError
 from ..cluster.roles import UNASSIGNED
 from .strategy import StrategyConfig
 
-__all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays",
-           "MARK_INTERVAL_US"]
+FILL_REASONS = _core.FILL_REASONS
+
+__all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays", "FILL_REASONS",
+           "MARK_INTERVAL_US", "MARKOUT_HORIZONS_S", "kernel_params", "funding_series"]
 
 #: Spacing of the equity series (and of the Sharpe ratio's equity changes): one minute.
 MARK_INTERVAL_US = 60_000_000
 _MINUTES_PER_YEAR = 365 * 24 * 60       # crypto futures trade around the clock
 _FILL_CHUNK = 1 << 16
+#: Horizons of the fill markouts, seconds.
+MARKOUT_HORIZONS_S = (1, 10, 60)
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,7 +41,11 @@ class Fills:
     ``side`` is +1 when we bought (a sell taker hit our bid), -1 when we sold; ``price``
     our quote's price; ``qty`` the amount filled; ``mid`` the mid at the fill; ``fee``
     the maker fee paid (negative: rebate received); ``inventory`` and ``cash`` after the
-    fill; ``trade_index`` the row of the filling trade in the replayed trades.
+    fill; ``trade_index`` the row of the filling trade in the replayed trades (-1: a
+    book-through fill); ``reason`` the code of the fill's reason, an index of
+    :data:`FILL_REASONS` (queue, touch, trade_through, book_through); ``queue_ahead`` the
+    displayed size ahead of the order just before the fill (queue model; NaN otherwise or
+    when the order's level was never seen).
     """
 
     trade_index: np.ndarray
@@ -47,6 +57,8 @@ class Fills:
     fee: np.ndarray
     inventory: np.ndarray
     cash: np.ndarray
+    reason: np.ndarray = None
+    queue_ahead: np.ndarray = None
 
     def __len__(self) -> int:
         """Number of fills."""
@@ -61,7 +73,7 @@ class Fills:
 class EquitySeries:
     """Account marked to mid at every minute boundary (state just before it), then at the end.
 
-    ``equity = cash + inventory * mid = spread_capture + inventory_drift - fees``.
+    ``equity = cash + inventory * mid = spread_capture + inventory_drift - fees - funding``.
     The first row is the start (all zero) at the first event's time.
     """
 
@@ -73,6 +85,7 @@ class EquitySeries:
     spread_capture: np.ndarray
     inventory_drift: np.ndarray
     fees: np.ndarray
+    funding: np.ndarray = None
 
     def __len__(self) -> int:
         """Number of rows."""
@@ -88,8 +101,18 @@ class ReplaySummary:
     """Counts and PnL of one replay.  Money in quote currency (USDT), amounts in base (BTC).
 
     ``pnl_total`` is the account at the end, ``cash + inventory * mid``; it equals
-    ``spread_capture + inventory_drift - fees`` up to float rounding (tested).  ``sharpe_1min`` is mean / std of the one-minute
-    equity changes; ``sharpe_annualised`` multiplies it by sqrt(525,600).
+    ``spread_capture + inventory_drift - fees - funding`` up to float rounding (tested).
+    ``sharpe_1min`` is mean / std of the one-minute equity changes; ``sharpe_annualised``
+    multiplies it by sqrt(525,600).
+
+    What a maker reads (fields after ``sharpe_annualised``): fills by reason; the mean queue
+    ahead at a queue fill; markouts ``markout_{1,10,60}s_ticks`` = quantity-weighted mean of
+    ``side * (mid(t + h) - price) / tick`` over the fills with a mid h later (``markout_fills``
+    of them at 60 s; negative = adverse selection beyond the spread earned); the share of time
+    each side had a live order and one at the touch; decision shares (each side quoted, held
+    by the inventory limit, withheld by post-only, and the share widened by the hazard); orders
+    rejected by post-only on arrival; the mean quoted half-spread (distance of a quote from the
+    mid) in ticks.
     """
 
     mapping: str
@@ -120,6 +143,34 @@ class ReplaySummary:
     minutes: int
     sharpe_1min: float
     sharpe_annualised: float
+    fill_model: str = ""
+    queue_rule: str = ""
+    funding: float = 0.0
+    fills_queue: int = 0
+    fills_touch: int = 0
+    fills_trade_through: int = 0
+    fills_book_through: int = 0
+    mean_queue_ahead: float = math.nan
+    markout_1s_ticks: float = math.nan
+    markout_10s_ticks: float = math.nan
+    markout_60s_ticks: float = math.nan
+    markout_fills: int = 0
+    bid_time_quoted: float = math.nan
+    ask_time_quoted: float = math.nan
+    bid_time_at_touch: float = math.nan
+    ask_time_at_touch: float = math.nan
+    bid_quoted_share: float = math.nan
+    ask_quoted_share: float = math.nan
+    bid_limited_share: float = math.nan
+    ask_limited_share: float = math.nan
+    bid_withheld_share: float = math.nan
+    ask_withheld_share: float = math.nan
+    widened_share: float = math.nan
+    clipped_quotes: int = 0
+    rejected_on_arrival: int = 0
+    cancels: int = 0
+    cancels_after_fill: int = 0
+    mean_half_spread_ticks: float = math.nan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -173,8 +224,25 @@ def _check_sorted(ts: np.ndarray, name: str) -> None:
                         f"than row {row - 1} ({ts[row - 1]})")
 
 
+def _levels(values, name: str, nb: int, required_finite: bool) -> np.ndarray:
+    """A book column as (n_book, L) float64: 1-D (the touch) or 2-D (levels, best first)."""
+    arr = np.asarray(values)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != nb or arr.shape[1] < 1:
+        raise TapeError(f"`{name}` must have shape ({nb},) or ({nb}, levels), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TapeError(f"`{name}` must be numeric, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    bad = ~np.isfinite(arr[:, 0]) if required_finite else np.zeros(nb, bool)
+    if bad.any():
+        raise TapeError(f"`{name}` has {int(bad.sum())} non-finite values at the touch (first at row "
+                        f"{int(np.argmax(bad))})")
+    return arr
+
+
 def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid,
-              book_ask, tick_size):
+              book_ask, tick_size, book_bid_sz=None, book_ask_sz=None, fill_model="cross"):
     if isinstance(tick_size, bool) or not isinstance(tick_size, (int, float, np.floating, np.integer)) \
             or not math.isfinite(tick_size) or tick_size <= 0:
         raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
@@ -186,8 +254,23 @@ def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts
     role = _column(roles, "roles", np.int8, n)
     bts = _column(book_ts_us, "book_ts_us", np.int64)
     nb = bts.shape[0]
-    bid = _column(book_bid, "book_bid", np.float64, nb)
-    ask = _column(book_ask, "book_ask", np.float64, nb)
+    bid = _levels(book_bid, "book_bid", nb, True)
+    ask = _levels(book_ask, "book_ask", nb, True)
+    if (book_bid_sz is None) != (book_ask_sz is None):
+        raise ParameterError("give both `book_bid_sz` and `book_ask_sz`, or neither")
+    if book_bid_sz is None:
+        if fill_model == "queue":
+            raise TapeError("fill_model 'queue' needs the book's displayed sizes (book_bid_sz / "
+                            "book_ask_sz, a tape's book levels); this input has prices only: give "
+                            "them, or use fill_model 'cross' or 'touch'")
+        bid_sz = np.full((nb, 1), np.nan)
+        ask_sz = np.full((nb, 1), np.nan)
+    else:
+        bid_sz = _levels(book_bid_sz, "book_bid_sz", nb, fill_model == "queue")
+        ask_sz = _levels(book_ask_sz, "book_ask_sz", nb, fill_model == "queue")
+        if bid_sz.shape != bid.shape or ask_sz.shape != ask.shape or bid.shape != ask.shape:
+            raise TapeError(f"book prices and sizes must have the same shape, got book_bid {bid.shape}, "
+                            f"book_bid_sz {bid_sz.shape}, book_ask {ask.shape}, book_ask_sz {ask_sz.shape}")
     if n and (price <= 0).any():
         raise TapeError(f"`trade_price` must be > 0, got {price.min()} (row {int(np.argmin(price))})")
     if n and (amount <= 0).any():
@@ -200,38 +283,66 @@ def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts
         raise TapeError(f"`roles` must be role codes >= {UNASSIGNED}, got {role[row]} (row {row})")
     _check_sorted(ts, "trade_ts_us")
     _check_sorted(bts, "book_ts_us")
-    return ts, price, amount, side, role, bts, bid, ask
+    return ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz
+
+
+def funding_series(config: StrategyConfig, first_us: int, last_us: int, funding=None):
+    """Funding payments as (ts_us int64, rate float64) arrays within (first_us, last_us].
+
+    ``funding`` None: ``config.funding_rate`` at every ``funding_interval_h`` boundary from
+    00:00 UTC (none when the rate is 0).  Otherwise a pair of arrays (funding times in us,
+    non-decreasing; rate per payment), e.g. a tape's funding table.
+    """
+    if funding is None:
+        if config.funding_rate == 0.0:
+            return np.zeros(0, np.int64), np.zeros(0)
+        step = config.funding_interval_h * 3_600_000_000
+        ts = np.arange((first_us // step + 1) * step, last_us + 1, step, dtype=np.int64)
+        return ts, np.full(ts.shape[0], config.funding_rate)
+    try:
+        f_ts, f_rate = funding
+    except (TypeError, ValueError):
+        raise ParameterError("`funding` must be None or a pair (times in us, rates)") from None
+    f_ts = _column(f_ts, "funding times", np.int64)
+    f_rate = _column(f_rate, "funding rates", np.float64, f_ts.shape[0])
+    _check_sorted(f_ts, "funding times")
+    keep = (f_ts > first_us) & (f_ts <= last_us)
+    return np.ascontiguousarray(f_ts[keep]), np.ascontiguousarray(f_rate[keep])
 
 
 # -- the replay --------------------------------------------------------------------------
 
-def replay(tape, roles, config: StrategyConfig | None = None) -> ReplayResult:
+def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None) -> ReplayResult:
     """Replay the market maker over a :class:`clusterlob.Tape`.
 
     Parameters
     ----------
     tape : clusterlob.Tape
-        Trades and book snapshots, in local-time order; only the touch (level 0) is used.
+        Trades and book snapshots, in local-time order; the book's levels (prices and sizes)
+        give the queue model the displayed size at our price.
     roles : array of int, shape (n_trades,)
         Role code per trade (``clusterlob.roles``; ``UNASSIGNED`` = -1 feeds nothing).
     config : StrategyConfig, optional
         Quoting parameters (defaults: :class:`StrategyConfig`).
+    funding : (ts_us array, rate array), optional
+        A funding rate series (e.g. the tape's funding table); default the config's constant
+        ``funding_rate``.
 
     Returns
     -------
     ReplayResult
     """
     book = tape.book
-    bid = book.bid_px[:, 0] if book.bid_px.ndim == 2 else book.bid_px
-    ask = book.ask_px[:, 0] if book.ask_px.ndim == 2 else book.ask_px
     return replay_arrays(tape.trades.ts_local_us, tape.trades.price, tape.trades.amount,
-                         tape.trades.side, roles, book.ts_local_us, bid, ask,
-                         tick_size=tape.instrument.tick_size, config=config)
+                         tape.trades.side, roles, book.ts_local_us, book.bid_px, book.ask_px,
+                         tick_size=tape.instrument.tick_size, config=config,
+                         book_bid_sz=book.bid_sz, book_ask_sz=book.ask_sz, funding=funding)
 
 
 def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
                   book_bid, book_ask, *, tick_size: float,
-                  config: StrategyConfig | None = None) -> ReplayResult:
+                  config: StrategyConfig | None = None, book_bid_sz=None, book_ask_sz=None,
+                  funding=None) -> ReplayResult:
     """Replay over plain arrays (what :func:`replay` does after taking them from a tape).
 
     Parameters
@@ -246,11 +357,16 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
         Role code per trade, -1 unassigned.
     book_ts_us : int64 array (n_book,)
         Local times of book updates, non-decreasing.
-    book_bid, book_ask : float arrays (n_book,)
-        Best bid and best ask at each update (finite).
+    book_bid, book_ask : float arrays (n_book,) or (n_book, levels)
+        Best bid and best ask at each update (finite), or every level, best first (deeper
+        levels NaN when absent).
     tick_size : float
         Price increment (> 0).
     config : StrategyConfig, optional
+    book_bid_sz, book_ask_sz : float arrays shaped like book_bid / book_ask, optional
+        Displayed sizes; required by the ``queue`` fill model.
+    funding : (ts_us array, rate array), optional
+        See :func:`funding_series`.
 
     Returns
     -------
@@ -259,9 +375,9 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     config = StrategyConfig() if config is None else config
     if not isinstance(config, StrategyConfig):
         raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
-    ts, price, amount, side, role, bts, bid, ask = _validate(
+    ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz = _validate(
         trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid, book_ask,
-        tick_size)
+        tick_size, book_bid_sz, book_ask_sz, config.fill_model)
     tick_size = float(tick_size)
     firsts = [a[0] for a in (ts, bts) if a.shape[0]]
     lasts = [a[-1] for a in (ts, bts) if a.shape[0]]
@@ -269,6 +385,7 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     last_us = int(max(lasts)) if lasts else 0
     first_mark = (first_us // MARK_INTERVAL_US + 1) * MARK_INTERVAL_US
     n_marks = max(0, (last_us - first_mark) // MARK_INTERVAL_US + 1)
+    f_ts, f_rate = funding_series(config, first_us, last_us, funding)
 
     engine = _new_engine(config, tick_size, first_mark)
     mark_ts = np.empty(n_marks, np.int64)
@@ -278,46 +395,94 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     while not finished:
         fill_ints = np.empty((_FILL_CHUNK, 2), np.int64)
         fill_floats = np.empty((_FILL_CHUNK, len(_core.FILL_FLOAT_COLUMNS)))
-        nf, nm, finished = engine.run(ts, price, amount, side, role, bts, bid, ask,
-                                      fill_ints, fill_floats, mark_ts[marks_done:],
+        nf, nm, finished = engine.run(ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz,
+                                      f_ts, f_rate, fill_ints, fill_floats, mark_ts[marks_done:],
                                       mark_floats[marks_done:])
         marks_done += nm
         fill_int_parts.append(fill_ints[:nf])
         fill_float_parts.append(fill_floats[:nf])
-        if not finished and nf < _FILL_CHUNK:   # the kernel stops only on a full buffer
+        if not finished and nf < _FILL_CHUNK - 4:   # the kernel stops only on a full buffer
             raise RuntimeError("replay kernel stopped early with room left")  # pragma: no cover
+    engine.finish()
     state = engine.snapshot()
-    fill_ints = np.concatenate(fill_int_parts)
-    fill_floats = np.concatenate(fill_float_parts)
-    fills = Fills(fill_ints[:, 0].copy(), fill_ints[:, 1].copy(), fill_floats[:, 0].astype(np.int8),
-                  *(fill_floats[:, k].copy() for k in range(1, fill_floats.shape[1])))
+    fills = fills_from_buffers(np.concatenate(fill_int_parts), np.concatenate(fill_float_parts))
     equity = build_equity_series(first_us, mark_ts[:marks_done], mark_floats[:marks_done], state, last_us)
-    summary = summarise(config, state, fills, equity, first_us, last_us)
+    mids = (bts, 0.5 * (bid[:, 0] + ask[:, 0]))
+    summary = summarise(config, state, fills, equity, first_us, last_us, mids=mids, tick_size=tick_size)
     return ReplayResult(fills, equity, summary, config, tick_size)
+
+
+def fills_from_buffers(fill_ints, fill_floats) -> Fills:
+    """Fills from the kernel's (n, 2) int and (n, 9) float rows (FILL_*_COLUMNS)."""
+    fill_floats = np.asarray(fill_floats, np.float64).reshape(-1, len(_core.FILL_FLOAT_COLUMNS))
+    fill_ints = np.asarray(fill_ints, np.int64).reshape(-1, 2)
+    return Fills(fill_ints[:, 0].copy(), fill_ints[:, 1].copy(), fill_floats[:, 0].astype(np.int8),
+                 *(fill_floats[:, k].copy() for k in range(1, 7)),
+                 fill_floats[:, 7].astype(np.int8), fill_floats[:, 8].copy())
+
+
+def kernel_params(config: StrategyConfig, tick_size: float,
+                  mark_interval_us: int = MARK_INTERVAL_US) -> dict:
+    """The compiled engines' parameters (``_core.KERNEL_PARAMS``) from a config: the one place."""
+    return {
+        "tick": float(tick_size), "skew_ticks": config.skew_ticks, "theta": config.theta,
+        "dynamic": config.inventory_mode == "dynamic", "min_half_ticks": config.min_half_ticks,
+        "half_spread_bps": config.half_spread_bps, "hazard_k": config.hazard_k,
+        "hazard_threshold": config.hazard_threshold, "quote_size": config.quote_size,
+        "max_inventory": config.max_inventory, "maker_fee_bps": config.maker_fee_bps,
+        "requote_us": config.requote_interval_us, "entry_latency_us": config.order_latency_us,
+        "cancel_latency_us": config.cancel_latency_us,
+        "response_latency_us": config.response_latency_us, "fill_model": config.fill_model,
+        "queue_rule": config.queue_rule, "queue_power": config.queue_power,
+        "alpha_role": config.alpha_code, "hazard_role": config.hazard_code,
+        "decay_per_us": math.log(2.0) / (config.half_life_s * 1e6),
+        "size_weight": config.size_weight, "signal_scale_trades": config.signal_scale_trades,
+        "signal_norm": config.signal_norm, "mark_interval_us": int(mark_interval_us),
+    }
 
 
 def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int):
     """A fresh compiled engine for ``config``; its equity marks start at ``first_mark_us``."""
-    return _core._ReplayEngine(
-        tick_size, config.skew_ticks, config.theta, config.inventory_mode == "dynamic",
-        config.min_half_ticks, config.half_spread_bps, config.hazard_k, config.hazard_threshold,
-        config.quote_size, config.max_inventory, config.maker_fee_bps,
-        config.requote_interval_us, config.order_latency_us, config.fill_mode == "touch",
-        config.alpha_code, config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6),
-        config.size_weight, config.signal_scale_trades, first_mark_us, MARK_INTERVAL_US)
+    return _core._ReplayEngine(kernel_params(config, tick_size), first_mark_us)
 
 
 def build_equity_series(first_us, mark_ts, mark_floats, state, last_us) -> EquitySeries:
     end = [state["cash"] + state["inventory"] * (0.0 if math.isnan(state["mid"]) else state["mid"]),
            state["cash"], state["inventory"], state["mid"], state["spread_capture"],
-           state["inventory_drift"], state["fees"]]
-    start = [0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0]
+           state["inventory_drift"], state["fees"], state.get("funding", 0.0)]
+    start = [0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0, 0.0]
+    mark_floats = np.asarray(mark_floats, np.float64).reshape(-1, len(start))
     floats = np.vstack([np.asarray([start]), mark_floats, np.asarray([end])])
     ts = np.concatenate([[first_us], mark_ts, [last_us]]).astype(np.int64)
     return EquitySeries(ts, *(floats[:, k].copy() for k in range(floats.shape[1])))
 
 
-def summarise(config, state, fills, equity, first_us, last_us) -> ReplaySummary:
+def markouts(fills: Fills, mids, tick_size: float, last_us: int) -> tuple:
+    """Quantity-weighted mean of ``side * (mid(t + h) - price) / tick`` per horizon of
+    MARKOUT_HORIZONS_S, over the fills with t + h <= last_us; and the count at the longest."""
+    out = []
+    n_last = 0
+    book_ts, mid = mids
+    if len(fills) == 0 or book_ts.shape[0] == 0:
+        return tuple([math.nan] * len(MARKOUT_HORIZONS_S)), 0
+    for h in MARKOUT_HORIZONS_S:
+        at = fills.ts_us + int(h * 1_000_000)
+        ok = at <= last_us
+        j = np.searchsorted(book_ts, at[ok], side="right") - 1
+        ok_idx = np.flatnonzero(ok)[j >= 0]
+        j = j[j >= 0]
+        n_last = int(ok_idx.shape[0])
+        if n_last == 0:
+            out.append(math.nan)
+            continue
+        q = fills.qty[ok_idx]
+        m = fills.side[ok_idx] * (mid[j] - fills.price[ok_idx]) / tick_size
+        out.append(float((m * q).sum() / q.sum()))
+    return tuple(out), n_last
+
+
+def summarise(config, state, fills, equity, first_us, last_us, *, mids=None,
+              tick_size: float | None = None) -> ReplaySummary:
     # one-minute changes: the minute marks only (the final partial minute is left out)
     minute_equity = equity.equity[:-1]
     changes = np.diff(minute_equity)
@@ -328,6 +493,26 @@ def summarise(config, state, fills, equity, first_us, last_us) -> ReplaySummary:
     mid = state["mid"]
     pnl_total = state["cash"] + state["inventory"] * (0.0 if math.isnan(mid) else mid)
     trades = int(state["trades"])
+    by_reason = state.get("fills_by_reason", {})
+    queue_rows = fills.reason == 0 if fills.reason is not None else np.zeros(len(fills), bool)
+    qa = fills.queue_ahead[queue_rows] if fills.queue_ahead is not None else np.zeros(0)
+    qa = qa[np.isfinite(qa)]
+    if mids is not None and tick_size:
+        mk, mk_n = markouts(fills, mids, tick_size, last_us)
+    else:
+        mk, mk_n = (math.nan,) * len(MARKOUT_HORIZONS_S), 0
+    span = max(last_us - first_us, 0)
+    decisions = int(state["quote_decisions"])
+
+    def share(x, total):
+        return float(x) / total if total else math.nan
+
+    tq = state.get("time_quoted_us", (0, 0))
+    tt = state.get("time_at_touch_us", (0, 0))
+    dq = state.get("decisions_quoted", (0, 0))
+    dl = state.get("decisions_limited", (0, 0))
+    dw = state.get("decisions_withheld", (0, 0))
+    n_half = state.get("half_spread_quotes", 0)
     return ReplaySummary(
         mapping=config.mapping, alpha_role=config.alpha_role, hazard_role=config.hazard_role,
         first_ts_us=first_us, last_ts_us=last_us,
@@ -339,7 +524,24 @@ def summarise(config, state, fills, equity, first_us, last_us) -> ReplaySummary:
         spread_capture=state["spread_capture"], inventory_drift=state["inventory_drift"],
         fees=state["fees"], ending_inventory=state["inventory"],
         largest_inventory=state["max_abs_inventory"],
-        quote_decisions=int(state["quote_decisions"]), bids_placed=int(state["bids_placed"]),
+        quote_decisions=decisions, bids_placed=int(state["bids_placed"]),
         asks_placed=int(state["asks_placed"]), posts_rejected=int(state["posts_rejected"]),
         inventory_limited=int(state["inventory_limited"]), minutes=int(changes.shape[0]),
-        sharpe_1min=sharpe, sharpe_annualised=sharpe * math.sqrt(_MINUTES_PER_YEAR))
+        sharpe_1min=sharpe, sharpe_annualised=sharpe * math.sqrt(_MINUTES_PER_YEAR),
+        fill_model=config.fill_model, queue_rule=config.queue_rule if config.fill_model == "queue" else "",
+        funding=state.get("funding", 0.0),
+        fills_queue=int(by_reason.get("queue", 0)), fills_touch=int(by_reason.get("touch", 0)),
+        fills_trade_through=int(by_reason.get("trade_through", 0)),
+        fills_book_through=int(by_reason.get("book_through", 0)),
+        mean_queue_ahead=float(qa.mean()) if qa.shape[0] else math.nan,
+        markout_1s_ticks=mk[0], markout_10s_ticks=mk[1], markout_60s_ticks=mk[2], markout_fills=mk_n,
+        bid_time_quoted=share(tq[0], span), ask_time_quoted=share(tq[1], span),
+        bid_time_at_touch=share(tt[0], span), ask_time_at_touch=share(tt[1], span),
+        bid_quoted_share=share(dq[0], decisions), ask_quoted_share=share(dq[1], decisions),
+        bid_limited_share=share(dl[0], decisions), ask_limited_share=share(dl[1], decisions),
+        bid_withheld_share=share(dw[0], decisions), ask_withheld_share=share(dw[1], decisions),
+        widened_share=share(state.get("decisions_widened", 0), decisions),
+        clipped_quotes=int(state.get("decisions_clipped", 0)),
+        rejected_on_arrival=int(sum(state.get("rejected_on_arrival", (0, 0)))),
+        cancels=int(state.get("cancels", 0)), cancels_after_fill=int(state.get("cancels_late", 0)),
+        mean_half_spread_ticks=(state.get("half_spread_ticks_sum", 0.0) / n_half) if n_half else math.nan)

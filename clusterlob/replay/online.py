@@ -25,7 +25,7 @@ from .. import _core
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, RollingState
 from ..cluster.model import ClusterModel
-from .engine import MARK_INTERVAL_US
+from .engine import MARK_INTERVAL_US, kernel_params
 from .events import BookEvent, TradeEvent
 from .strategy import StrategyConfig
 
@@ -108,12 +108,7 @@ class OnlineEngine(_core._OnlineCore):
             state.book_times, state.rows,
             np.ascontiguousarray(model.centers_z, dtype=np.float64),
             np.ascontiguousarray(model.roles, dtype=np.int8),
-            float(tick_size), config.skew_ticks, config.theta, config.inventory_mode == "dynamic",
-            config.min_half_ticks, config.half_spread_bps, config.hazard_k, config.hazard_threshold,
-            config.quote_size, config.max_inventory, config.maker_fee_bps,
-            config.requote_interval_us, config.order_latency_us, config.alpha_code,
-            config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6), config.size_weight,
-            config.signal_scale_trades, MARK_INTERVAL_US)
+            kernel_params(config, float(tick_size), MARK_INTERVAL_US))
         self._state = state         # owns the arrays the compiled core works in
         self.count_trades_before_book = trades_before_book == "count"
         self.changes_only = quote_updates == "changes"

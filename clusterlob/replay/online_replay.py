@@ -142,7 +142,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
     last_us = 0 if last_us is None else last_us
     marks = engine.marks
     mark_ts = np.asarray([m[0] for m in marks], np.int64)
-    mark_floats = np.asarray([m[1:] for m in marks], np.float64).reshape(len(marks), 7)
+    mark_floats = np.asarray([m[1:] for m in marks], np.float64).reshape(len(marks), 8)
     equity = build_equity_series(first_us, mark_ts, mark_floats, state, last_us)
     summary = summarise(engine.config, state, fills, equity, first_us, last_us)
     result = ReplayResult(fills, equity, summary, engine.config, engine.tick_size)
