@@ -663,7 +663,7 @@ cdef class _ReplayEngine:
                         left = amount
                         changed = 0
                         for j in range(2):
-                            o = &s.orders[2 * k + (1 - (s.cur[k] & 1) if j == 0 else (s.cur[k] & 1))]
+                            o = &s.orders[2 * k + ((1 - (s.cur[k] & 1)) if j == 0 else (s.cur[k] & 1))]
                             if o.state != _ORDER_LIVE or o.size <= 0.0:
                                 continue
                             edge = <double>side * (trade_price[i] / p.tick - <double>o.ticks)
@@ -713,11 +713,11 @@ cdef class _ReplayEngine:
                 else:
                     i = s.i_book
                     # the queue ahead of our orders, then orders the opposite best has reached
-                    for j in range(4):
-                        o = &s.orders[j]
+                    for j in range(4):          # per side, the older order first
+                        k = j >> 1
+                        o = &s.orders[2 * k + ((1 - (s.cur[k] & 1)) if (j & 1) == 0 else (s.cur[k] & 1))]
                         if o.state != _ORDER_LIVE or o.size <= 0.0:
                             continue
-                        k = j >> 1
                         if p.model == _MODEL_QUEUE:
                             if k == _BID:
                                 shown = _shown_at(book_bid_px, book_bid_sz, i, o.ticks, p.tick, _BID)

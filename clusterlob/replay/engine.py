@@ -198,6 +198,8 @@ def _column(values, name: str, dtype, n: int | None = None) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise TapeError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        arr = arr.astype(dtype)             # an empty list is float64 to numpy
     if n is not None and arr.shape[0] != n:
         raise TapeError(f"`{name}` has {arr.shape[0]} rows, expected {n} (one per trade)")
     if dtype is np.float64:
