@@ -18,7 +18,8 @@ The rules (docs/replay.md):
   a book update moves the queue ahead of our orders by the queue rule and fills any order the
   opposite best price has reached (book-through), then moves the mid.
 * A decision (requote interval passed, every response to the last decision received, mid
-  known) cancels each side's current order and places the new one.
+  known) cancels each side's current order (unless it has heard that order filled
+  completely) and places the new one.
 """
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ class Order:
         self.shown = math.nan       # displayed size at our price at the last book update
         self.traded = 0.0           # traded at our price since then
         self.seq = seq              # send order: older first
+        self.known_done = False
 
 
 def level_size(prices, sizes, ticks, tick, side):
@@ -174,7 +176,8 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
         acct["cash"] -= fee
         acct["fees"] += fee
         acct["volume"] += q
-        responses.append((t + config.response_latency_us, q if o.side == "bid" else -q, o.side, -q))
+        responses.append((t + config.response_latency_us, q if o.side == "bid" else -q, o.side, -q,
+                          o if o.size <= 0.0 else None))
         fills.append((index, t, 1 if o.side == "bid" else -1, px, q, mid, fee, acct["inventory"],
                       acct["cash"], REASONS.index(reason), queue_before if math.isfinite(queue_before) else math.nan))
         counters[reason] += 1
@@ -196,7 +199,9 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                 return
             at, kind, _, o = min(due, key=lambda d: (d[0], d[1], d[2]))
             if kind == 2:
-                _, d_inv, side, d_out = responses.pop(0)
+                _, d_inv, side, d_out, done = responses.pop(0)
+                if done is not None:
+                    done.known_done = True      # the strategy heard it filled completely
                 known["inventory"] += d_inv
                 known[side] += d_out
                 if known[side] < SIZE_TOLERANCE:
@@ -204,7 +209,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             elif kind == 0:                 # our cancel arrives
                 if o.size > 0.0:
                     counters["cancels"] += 1
-                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size))
+                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size, None))
                 else:
                     counters["cancels_late"] += 1
                 orders.remove(o)
@@ -212,7 +217,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                 crosses = (o.ticks >= best_ask / tick - TOL) if o.side == "bid" else (o.ticks <= best_bid / tick + TOL)
                 if crosses:
                     counters["rejected_on_arrival"] += 1
-                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size))
+                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size, None))
                     orders.remove(o)
                     continue
                 o.live = True
@@ -306,7 +311,9 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             last_response = t
             for side, ticks, size in (("bid", d.bid_ticks, d.bid_size), ("ask", d.ask_ticks, d.ask_size)):
                 cur = current[side]
-                if cur is not None and cur in orders and cur.cancel_us is None:
+                if cur is not None and cur in orders and cur.cancel_us is None and cur.known_done:
+                    orders.remove(cur)          # known to be filled: nothing to cancel
+                elif cur is not None and cur in orders and cur.cancel_us is None:
                     cur.cancel_us = t + config.cancel_latency_us
                     last_response = max(last_response, cur.cancel_us + config.response_latency_us)
                 if ticks is not None:

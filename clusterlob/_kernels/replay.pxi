@@ -42,6 +42,10 @@ cdef enum:
     _ORDER_IN_FLIGHT = 1
     _ORDER_LIVE = 2
     _NOTE_CAP = 256             # responses in flight at once (overflow: merged into the newest)
+    _DELIVERED_CAP = 600        # responses delivered by one _arrivals call, kept for the gateway
+    _NOTE_FILL = 1
+    _NOTE_CANCELLED = 2
+    _NOTE_REJECTED = 3
 
 cdef double _GRID_TOL = 1e-6        # two prices this close in ticks are the same price
 cdef double _ROUND_GUARD = 1e-9     # added before floor / subtracted before ceil
@@ -102,8 +106,24 @@ cdef struct Order:
     double queue                # displayed size ahead of us at our price (INFINITY: unknown)
     double shown                # displayed size at our price at the last book update (NAN: unseen)
     double traded               # traded at our price since that update (probability rules)
+    int known_done              # the strategy has heard that it filled completely
     int64_t arrive_us           # the place reaches the exchange (in flight)
     int64_t cancel_at_us        # our cancel reaches the exchange (INT64_MAX: none sent)
+
+
+cdef struct Note:
+    int64_t at_us               # when the response reaches the strategy
+    int64_t exchange_us         # when it happened at the exchange
+    int kind                    # _NOTE_FILL / _NOTE_CANCELLED / _NOTE_REJECTED
+    int side                    # _BID / _ASK
+    int slot
+    int done                    # a fill that finished the order
+    int64_t order_id
+    double d_inventory          # what it changes in what the strategy knows
+    double d_outstanding[2]
+    double price
+    double qty                  # fill: the amount; cancelled: the size cancelled; rejected: its size
+    double remaining
 
 
 cdef struct ReplayState:
@@ -131,12 +151,13 @@ cdef struct ReplayState:
     # what the strategy knows: position and outstanding size as of the responses received
     double known_inventory
     double outstanding[2]
-    int64_t note_us[_NOTE_CAP]   # responses in flight, a FIFO ring: when each arrives and
-    double note_inventory[_NOTE_CAP]        # what it changes
-    double note_outstanding[_NOTE_CAP][2]
+    Note notes[_NOTE_CAP]       # responses in flight, a FIFO ring
     int note_head
     int note_len
     int64_t note_overflow
+    int log_deliveries          # keep the delivered responses (the simulated gateway reads them)
+    Note delivered[_DELIVERED_CAP]
+    int n_delivered
     # the last decision's quotes (online.pxi reads them)
     int64_t dec_ticks[2]
     double dec_size[2]
@@ -303,7 +324,9 @@ cdef inline void _send(ReplayState* s, const QuoteParams* p, int64_t t) noexcept
     for k in range(2):
         c = s.cur[k]
         o = &s.orders[c]
-        if o.state != _ORDER_FREE and o.cancel_at_us == INT64_MAX:
+        if o.state == _ORDER_LIVE and o.known_done and o.cancel_at_us == INT64_MAX:
+            o.state = _ORDER_FREE           # heard it filled completely: nothing to cancel
+        elif o.state != _ORDER_FREE and o.cancel_at_us == INT64_MAX:
             o.cancel_at_us = t + p.cancel_us
             if o.cancel_at_us < s.next_event_us:
                 s.next_event_us = o.cancel_at_us
@@ -326,6 +349,7 @@ cdef inline void _send(ReplayState* s, const QuoteParams* p, int64_t t) noexcept
             o.queue = INFINITY
             o.shown = NAN
             o.traded = 0.0
+            o.known_done = 0
             o.arrive_us = t + p.entry_us
             o.cancel_at_us = INT64_MAX
             s.cur[k] = n
@@ -341,27 +365,37 @@ cdef inline void _send(ReplayState* s, const QuoteParams* p, int64_t t) noexcept
 
 # -- the exchange ----------------------------------------------------------------------------
 
-cdef inline void _notify(ReplayState* s, const QuoteParams* p, int64_t t, int k, double d_inventory,
-                         double d_outstanding) noexcept nogil:
+cdef inline void _notify(ReplayState* s, const QuoteParams* p, int64_t t, int kind, int slot,
+                         double d_inventory, double d_outstanding, double qty) noexcept nogil:
     """A response (fill, cancel ack, reject) reaches the strategy response_latency after t."""
-    cdef int64_t at = t + p.response_us
-    cdef int slot
+    cdef Order* o = &s.orders[slot]
+    cdef int k = slot >> 1
+    cdef Note* n
     if s.note_len == _NOTE_CAP:
         # full: merged into the newest response, whose news then arrives with this one (later,
         # never earlier: the strategy's bound on its position stays safe)
-        slot = (s.note_head + s.note_len - 1) % _NOTE_CAP
+        n = &s.notes[(s.note_head + s.note_len - 1) % _NOTE_CAP]
         s.note_overflow += 1
     else:
-        slot = (s.note_head + s.note_len) % _NOTE_CAP
+        n = &s.notes[(s.note_head + s.note_len) % _NOTE_CAP]
         s.note_len += 1
-        s.note_inventory[slot] = 0.0
-        s.note_outstanding[slot][0] = 0.0
-        s.note_outstanding[slot][1] = 0.0
-    s.note_us[slot] = at
-    s.note_inventory[slot] += d_inventory
-    s.note_outstanding[slot][k] += d_outstanding
-    if at < s.next_event_us:
-        s.next_event_us = at
+        n.d_inventory = 0.0
+        n.d_outstanding[0] = 0.0
+        n.d_outstanding[1] = 0.0
+    n.at_us = t + p.response_us
+    n.exchange_us = t
+    n.kind = kind
+    n.side = k
+    n.slot = slot
+    n.order_id = o.order_id
+    n.done = kind == _NOTE_FILL and o.size <= 0.0
+    n.price = <double>o.ticks * p.tick
+    n.qty = qty
+    n.remaining = o.size
+    n.d_inventory += d_inventory
+    n.d_outstanding[k] += d_outstanding
+    if n.at_us < s.next_event_us:
+        s.next_event_us = n.at_us
 
 
 cdef inline double _shown_at(const double[:, ::1] px, const double[:, ::1] sz, Py_ssize_t i,
@@ -411,12 +445,14 @@ cdef inline void _flags(ReplayState* s, const QuoteParams* p, int64_t t) noexcep
 
 cdef inline void _arrivals(ReplayState* s, const QuoteParams* p, int64_t t,
                            const double[:, ::1] bpx, const double[:, ::1] bsz,
-                           const double[:, ::1] apx, const double[:, ::1] asz) noexcept nogil:
+                           const double[:, ::1] apx, const double[:, ::1] asz,
+                           Py_ssize_t row) noexcept nogil:
     """Orders, cancels and responses due by t, in time order (a cancel before a place, and
     both before responses, at equal time)."""
     cdef int j, k, best, kind
     cdef int64_t at, nxt
     cdef Order* o
+    cdef Note* n
     cdef double shown
     while True:
         best = -1
@@ -434,31 +470,33 @@ cdef inline void _arrivals(ReplayState* s, const QuoteParams* p, int64_t t,
                 at = o.arrive_us
                 best = j
                 kind = 2
-        if s.note_len and s.note_us[s.note_head] < at:
-            at = s.note_us[s.note_head]
+        if s.note_len and s.notes[s.note_head].at_us < at:
+            at = s.notes[s.note_head].at_us
             kind = 3
         if at > t:
             s.next_event_us = at
             return
         if kind == 3:
-            j = s.note_head
-            s.known_inventory += s.note_inventory[j]
+            n = &s.notes[s.note_head]
+            s.known_inventory += n.d_inventory
             for k in range(2):
-                s.outstanding[k] += s.note_outstanding[j][k]
+                s.outstanding[k] += n.d_outstanding[k]
                 if s.outstanding[k] < _SIZE_TOL:
                     s.outstanding[k] = 0.0
-            s.note_head = (j + 1) % _NOTE_CAP
+            if n.done and s.orders[n.slot].order_id == n.order_id:
+                s.orders[n.slot].known_done = 1
+            if s.log_deliveries and s.n_delivered < _DELIVERED_CAP:
+                s.delivered[s.n_delivered] = n[0]
+                s.n_delivered += 1
+            s.note_head = (s.note_head + 1) % _NOTE_CAP
             s.note_len -= 1
             continue
         o = &s.orders[best]
         k = best >> 1
         if kind == 1:                       # our cancel arrives
-            if o.state == _ORDER_LIVE and o.size > 0.0:
+            if o.size > 0.0:                # live, or cancelled before it arrived (never rests)
                 s.n_cancels += 1
-                _notify(s, p, at, k, 0.0, -o.size)
-            elif o.state == _ORDER_IN_FLIGHT:   # cancelled before it arrived: never rests
-                s.n_cancels += 1
-                _notify(s, p, at, k, 0.0, -o.size)
+                _notify(s, p, at, _NOTE_CANCELLED, best, 0.0, -o.size, o.size)
             else:
                 s.n_cancels_late += 1
             o.state = _ORDER_FREE
@@ -468,25 +506,27 @@ cdef inline void _arrivals(ReplayState* s, const QuoteParams* p, int64_t t,
         # the place arrives: post-only against the book now, then the back of the queue
         if (<double>o.ticks >= s.best_ask / p.tick - _GRID_TOL) if k == _BID else (<double>o.ticks <= s.best_bid / p.tick + _GRID_TOL):
             s.n_rejected[k] += 1
-            _notify(s, p, at, k, 0.0, -o.size)
+            _notify(s, p, at, _NOTE_REJECTED, best, 0.0, -o.size, o.size)
             o.state = _ORDER_FREE
             o.size = 0.0
             o.cancel_at_us = INT64_MAX
             continue
         o.state = _ORDER_LIVE
-        if p.model == _MODEL_QUEUE and s.i_book > 0:
+        if p.model == _MODEL_QUEUE and row >= 0:
             if k == _BID:
-                shown = _shown_at(bpx, bsz, s.i_book - 1, o.ticks, p.tick, _BID)
+                shown = _shown_at(bpx, bsz, row, o.ticks, p.tick, _BID)
             else:
-                shown = _shown_at(apx, asz, s.i_book - 1, o.ticks, p.tick, _ASK)
+                shown = _shown_at(apx, asz, row, o.ticks, p.tick, _ASK)
             o.shown = shown
             o.queue = INFINITY if shown != shown else shown
 
 
-cdef inline double _fill(ReplayState* s, const QuoteParams* p, Order* o, int k, double q,
+cdef inline double _fill(ReplayState* s, const QuoteParams* p, int slot, double q,
                          int64_t t, int reason, double queue_before, int64_t index,
                          int64_t[:, ::1] fill_ints, double[:, ::1] fill_floats, Py_ssize_t nf) noexcept nogil:
     """Book a fill of q at the order's price (accounts, response, output row nf); returns q."""
+    cdef Order* o = &s.orders[slot]
+    cdef int k = slot >> 1
     cdef double px = <double>o.ticks * p.tick, fee
     o.size = o.size - q
     if o.size <= _SIZE_TOL:
@@ -506,7 +546,7 @@ cdef inline double _fill(ReplayState* s, const QuoteParams* p, Order* o, int k, 
     s.notional = s.notional + q * px
     if fabs(s.inventory) > s.max_abs_inventory:
         s.max_abs_inventory = fabs(s.inventory)
-    _notify(s, p, t, k, q if k == _BID else -q, -q)
+    _notify(s, p, t, _NOTE_FILL, slot, q if k == _BID else -q, -q, q)
     fill_ints[nf, 0] = index
     fill_ints[nf, 1] = t
     fill_floats[nf, 0] = 1.0 if k == _BID else -1.0
@@ -570,6 +610,133 @@ cdef inline void _queue_on_book(const QuoteParams* p, Order* o, double shown) no
     o.traded = 0.0
 
 
+cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t, int64_t index,
+                                 double price, double amount, int side, int8_t role,
+                                 int64_t[:, ::1] fill_ints, double[:, ::1] fill_floats,
+                                 Py_ssize_t nf) noexcept nogil:
+    """One trade: fills of our orders on the side the taker consumes (the older order first, by
+    the fill model), then the accumulator.  Returns the fills written from row nf on (<= 2)."""
+    cdef int k, j, slot
+    cdef double left, q, edge, queue_before
+    cdef Order* o
+    cdef Py_ssize_t n0 = nf
+    if side == 0:
+        return 0
+    k = (side + 1) >> 1             # -1 -> _BID, +1 -> _ASK (indexed: sides arrive at random)
+    left = amount
+    for j in range(2):
+        slot = 2 * k + ((1 - (s.cur[k] & 1)) if j == 0 else (s.cur[k] & 1))
+        o = &s.orders[slot]
+        if o.state != _ORDER_LIVE or o.size <= 0.0:
+            continue
+        edge = <double>side * (price / p.tick - <double>o.ticks)
+        if edge < -_GRID_TOL:
+            continue                # the trade did not reach our price
+        queue_before = o.queue
+        if p.model == _MODEL_QUEUE:
+            if edge > _GRID_TOL:    # through our price: filled in full
+                _fill(s, p, slot, o.size, t, _REASON_TRADE_THROUGH, queue_before, index,
+                      fill_ints, fill_floats, nf)
+                nf += 1
+            else:                   # at our price: only what exceeds the queue ahead
+                o.traded = o.traded + amount
+                q = amount - o.queue
+                if q > 0.0:
+                    o.queue = 0.0
+                    if q > o.size:
+                        q = o.size
+                    if q > left:
+                        q = left
+                    if q > 0.0:
+                        left = left - _fill(s, p, slot, q, t, _REASON_QUEUE, queue_before, index,
+                                            fill_ints, fill_floats, nf)
+                        nf += 1
+                else:
+                    o.queue = -q
+        elif edge > _GRID_TOL or p.model == _MODEL_TOUCH:
+            q = o.size
+            if q > left:
+                q = left
+            if q > 0.0:
+                left = left - _fill(s, p, slot, q, t,
+                                    _REASON_TRADE_THROUGH if edge > _GRID_TOL else _REASON_TOUCH,
+                                    queue_before, index, fill_ints, fill_floats, nf)
+                nf += 1
+    if nf > n0:
+        _flags(s, p, t)
+    acc_add(&s.acc, t, <double>side, amount, p.to_alpha[<uint8_t>role], p.to_hazard[<uint8_t>role])
+    return nf - n0
+
+
+cdef inline Py_ssize_t _on_book(ReplayState* s, const QuoteParams* p, int64_t t,
+                                const double[:, ::1] bpx, const double[:, ::1] bsz,
+                                const double[:, ::1] apx, const double[:, ::1] asz, Py_ssize_t i,
+                                int64_t[:, ::1] fill_ints, double[:, ::1] fill_floats,
+                                Py_ssize_t nf) noexcept nogil:
+    """One book update (row i): the queue ahead of our orders, orders the opposite best has
+    reached (book-through), then the touch and mid.  Returns the fills written (<= 4)."""
+    cdef int j, k, slot
+    cdef double shown, new_mid
+    cdef Order* o
+    cdef Py_ssize_t n0 = nf
+    for j in range(4):              # per side, the older order first
+        k = j >> 1
+        slot = 2 * k + ((1 - (s.cur[k] & 1)) if (j & 1) == 0 else (s.cur[k] & 1))
+        o = &s.orders[slot]
+        if o.state != _ORDER_LIVE or o.size <= 0.0:
+            continue
+        if p.model == _MODEL_QUEUE:
+            if k == _BID:
+                shown = _shown_at(bpx, bsz, i, o.ticks, p.tick, _BID)
+            else:
+                shown = _shown_at(apx, asz, i, o.ticks, p.tick, _ASK)
+            _queue_on_book(p, o, shown)
+        if (<double>o.ticks >= apx[i, 0] / p.tick - _GRID_TOL) if k == _BID else (<double>o.ticks <= bpx[i, 0] / p.tick + _GRID_TOL):
+            _fill(s, p, slot, o.size, t, _REASON_BOOK_THROUGH, o.queue, -1, fill_ints, fill_floats, nf)
+            nf += 1
+    new_mid = 0.5 * (bpx[i, 0] + apx[i, 0])
+    if s.has_mid:
+        s.drift = s.drift + s.inventory * (new_mid - s.mid)
+    s.mid = new_mid
+    s.best_bid = bpx[i, 0]
+    s.best_ask = apx[i, 0]
+    s.has_mid = 1
+    s.n_book += 1
+    _flags(s, p, t)
+    return nf - n0
+
+
+cdef inline int64_t _next_wake(ReplayState* s) noexcept nogil:
+    cdef int64_t w = s.next_mark_us
+    if s.next_funding_us < w:
+        w = s.next_funding_us
+    if s.next_event_us < w:
+        w = s.next_event_us
+    if s.next_decision_us < w:
+        w = s.next_decision_us
+    return w
+
+
+cdef inline void _pay_funding(ReplayState* s, double rate) noexcept nogil:
+    cdef double pay
+    if s.has_mid:                   # longs pay a positive rate
+        pay = s.inventory * s.mid * rate
+        s.cash = s.cash - pay
+        s.funding = s.funding + pay
+
+
+cdef inline void _write_mark(ReplayState* s, double* row) noexcept nogil:
+    """One equity mark, MARK_FLOAT_COLUMNS, into row[0..7]."""
+    row[0] = s.cash + s.inventory * s.mid
+    row[1] = s.cash
+    row[2] = s.inventory
+    row[3] = s.mid if s.has_mid else NAN
+    row[4] = s.capture
+    row[5] = s.drift
+    row[6] = s.fees
+    row[7] = s.funding
+
+
 cdef class _ReplayEngine:
     """State and parameters of one replay; ``run`` advances it (private: use clusterlob.replay)."""
 
@@ -605,15 +772,15 @@ cdef class _ReplayEngine:
         cdef Py_ssize_t nfund = funding_ts_us.shape[0]
         cdef Py_ssize_t fcap = fill_ints.shape[0] - 4, mcap = mark_ts_us.shape[0]
         cdef Py_ssize_t nf = 0, nm = 0, i
-        cdef int is_trade, wake, full = 0, k, j, changed
-        cdef int8_t side
-        cdef int64_t t, next_mark
-        cdef double left, q, new_mid, edge, amount, shown, queue_before, pay
-        cdef Order* o
+        cdef int is_trade, wake, full = 0
+        cdef int64_t t
+        cdef double row[8]
+        cdef int c
         if fcap < 0:
             raise ValueError("the fill buffer needs at least 4 rows")
-        if s.i_funding < nfund:
-            s.next_funding_us = funding_ts_us[s.i_funding]
+        if mark_floats.shape[1] != 8 or fill_floats.shape[1] != 9:
+            raise ValueError("output buffers must have the columns of MARK/FILL_FLOAT_COLUMNS")
+        s.next_funding_us = funding_ts_us[s.i_funding] if s.i_funding < nfund else INT64_MAX
         with nogil:
             while s.i_trade < nt or s.i_book < nb:
                 if nf >= fcap:
@@ -629,128 +796,37 @@ cdef class _ReplayEngine:
                                 full = 1
                                 break
                             mark_ts_us[nm] = s.next_mark_us
-                            mark_floats[nm, 0] = s.cash + s.inventory * s.mid
-                            mark_floats[nm, 1] = s.cash
-                            mark_floats[nm, 2] = s.inventory
-                            mark_floats[nm, 3] = s.mid if s.has_mid else NAN
-                            mark_floats[nm, 4] = s.capture
-                            mark_floats[nm, 5] = s.drift
-                            mark_floats[nm, 6] = s.fees
-                            mark_floats[nm, 7] = s.funding
+                            _write_mark(&s, row)
+                            for c in range(8):
+                                mark_floats[nm, c] = row[c]
                             nm += 1
                             s.next_mark_us += p.mark_interval_us
                         else:
-                            if s.has_mid:       # longs pay a positive rate
-                                pay = s.inventory * s.mid * funding_rate[s.i_funding]
-                                s.cash = s.cash - pay
-                                s.funding = s.funding + pay
+                            _pay_funding(&s, funding_rate[s.i_funding])
                             s.i_funding += 1
                             s.next_funding_us = funding_ts_us[s.i_funding] if s.i_funding < nfund else INT64_MAX
                     if full:
                         break
                     if t >= s.next_event_us:
-                        _arrivals(&s, &p, t, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz)
+                        _arrivals(&s, &p, t, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz, s.i_book - 1)
                         _flags(&s, &p, t)
                 s.last_ts_us = t
                 if is_trade:
                     i = s.i_trade
-                    side = trade_side[i]
-                    if side != 0:
-                        # fills of our orders on the side the taker consumes (indexed, not
-                        # branched on: sides arrive at random); the older order first
-                        k = (side + 1) >> 1             # -1 -> _BID, +1 -> _ASK
-                        amount = trade_amount[i]
-                        left = amount
-                        changed = 0
-                        for j in range(2):
-                            o = &s.orders[2 * k + ((1 - (s.cur[k] & 1)) if j == 0 else (s.cur[k] & 1))]
-                            if o.state != _ORDER_LIVE or o.size <= 0.0:
-                                continue
-                            edge = <double>side * (trade_price[i] / p.tick - <double>o.ticks)
-                            if edge < -_GRID_TOL:
-                                continue                # the trade did not reach our price
-                            queue_before = o.queue
-                            if p.model == _MODEL_QUEUE:
-                                if edge > _GRID_TOL:    # through our price: filled in full
-                                    _fill(&s, &p, o, k, o.size, t, _REASON_TRADE_THROUGH, queue_before,
-                                          i, fill_ints, fill_floats, nf)
-                                    nf += 1
-                                    changed = 1
-                                else:
-                                    o.traded = o.traded + amount
-                                    q = amount - o.queue
-                                    if q > 0.0:
-                                        o.queue = 0.0
-                                        if q > o.size:
-                                            q = o.size
-                                        if q > left:
-                                            q = left
-                                        if q > 0.0:
-                                            left = left - _fill(&s, &p, o, k, q, t, _REASON_QUEUE,
-                                                                queue_before, i, fill_ints, fill_floats, nf)
-                                            nf += 1
-                                            changed = 1
-                                    else:
-                                        o.queue = -q
-                            elif edge > _GRID_TOL or p.model == _MODEL_TOUCH:
-                                q = o.size
-                                if q > left:
-                                    q = left
-                                if q > 0.0:
-                                    left = left - _fill(&s, &p, o, k, q, t,
-                                                        _REASON_TRADE_THROUGH if edge > _GRID_TOL else _REASON_TOUCH,
-                                                        queue_before, i, fill_ints, fill_floats, nf)
-                                    nf += 1
-                                    changed = 1
-                        if changed:
-                            _flags(&s, &p, t)
-                        # the accumulator takes the trade
-                        acc_add(&s.acc, t, <double>side, amount,
-                                p.to_alpha[<uint8_t>trade_role[i]],
-                                p.to_hazard[<uint8_t>trade_role[i]])
+                    nf += _on_trade(&s, &p, t, i, trade_price[i], trade_amount[i], trade_side[i],
+                                    trade_role[i], fill_ints, fill_floats, nf)
                     s.n_trades += 1
                     s.i_trade += 1
                 else:
-                    i = s.i_book
-                    # the queue ahead of our orders, then orders the opposite best has reached
-                    for j in range(4):          # per side, the older order first
-                        k = j >> 1
-                        o = &s.orders[2 * k + ((1 - (s.cur[k] & 1)) if (j & 1) == 0 else (s.cur[k] & 1))]
-                        if o.state != _ORDER_LIVE or o.size <= 0.0:
-                            continue
-                        if p.model == _MODEL_QUEUE:
-                            if k == _BID:
-                                shown = _shown_at(book_bid_px, book_bid_sz, i, o.ticks, p.tick, _BID)
-                            else:
-                                shown = _shown_at(book_ask_px, book_ask_sz, i, o.ticks, p.tick, _ASK)
-                            _queue_on_book(&p, o, shown)
-                        if (<double>o.ticks >= book_ask_px[i, 0] / p.tick - _GRID_TOL) if k == _BID else (<double>o.ticks <= book_bid_px[i, 0] / p.tick + _GRID_TOL):
-                            _fill(&s, &p, o, k, o.size, t, _REASON_BOOK_THROUGH, o.queue, -1,
-                                  fill_ints, fill_floats, nf)
-                            nf += 1
-                    new_mid = 0.5 * (book_bid_px[i, 0] + book_ask_px[i, 0])
-                    if s.has_mid:
-                        s.drift = s.drift + s.inventory * (new_mid - s.mid)
-                    s.mid = new_mid
-                    s.best_bid = book_bid_px[i, 0]
-                    s.best_ask = book_ask_px[i, 0]
-                    s.has_mid = 1
-                    s.n_book += 1
+                    nf += _on_book(&s, &p, t, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz,
+                                   s.i_book, fill_ints, fill_floats, nf)
                     s.i_book += 1
-                    _flags(&s, &p, t)
                 # the requote clock
                 if wake:
                     if s.has_mid and t >= s.next_decision_us:
                         _decide(&s, &p, t)
                         _send(&s, &p, t)
-                    next_mark = s.next_mark_us
-                    if s.next_funding_us < next_mark:
-                        next_mark = s.next_funding_us
-                    s.next_wake_us = next_mark
-                    if s.next_event_us < s.next_wake_us:
-                        s.next_wake_us = s.next_event_us
-                    if s.next_decision_us < s.next_wake_us:
-                        s.next_wake_us = s.next_decision_us
+                    s.next_wake_us = _next_wake(&s)
                 elif s.next_event_us < s.next_wake_us:
                     s.next_wake_us = s.next_event_us    # a fill's response
         self.s = s
