@@ -316,17 +316,19 @@ cdef inline void _decide(ReplayState* s, const QuoteParams* p, int64_t t) noexce
     s.n_decisions += 1
 
 
-cdef inline void _send(ReplayState* s, const QuoteParams* p, int64_t t) noexcept nogil:
-    """Send the decision: cancel the current order of each side, place the new one."""
+cdef inline void _send_sides(ReplayState* s, const QuoteParams* p, int64_t t,
+                             const int* cancel) noexcept nogil:
+    """_send for the sides whose cancel[side] is set (the simulated gateway: the sides the
+    engine sent a cancel for), placing dec_size[side] > 0 on either side."""
     cdef int k, c, n
     cdef Order* o
     cdef int64_t last_response = t
     for k in range(2):
         c = s.cur[k]
         o = &s.orders[c]
-        if o.state == _ORDER_LIVE and o.known_done and o.cancel_at_us == INT64_MAX:
+        if (cancel[k] or s.dec_size[k] > 0.0) and o.state == _ORDER_LIVE and o.known_done and o.cancel_at_us == INT64_MAX:
             o.state = _ORDER_FREE           # heard it filled completely: nothing to cancel
-        elif o.state != _ORDER_FREE and o.cancel_at_us == INT64_MAX:
+        elif cancel[k] and o.state != _ORDER_FREE and o.cancel_at_us == INT64_MAX:
             o.cancel_at_us = t + p.cancel_us
             if o.cancel_at_us < s.next_event_us:
                 s.next_event_us = o.cancel_at_us
@@ -361,6 +363,14 @@ cdef inline void _send(ReplayState* s, const QuoteParams* p, int64_t t) noexcept
     s.next_decision_us = t + p.requote_us
     if last_response > s.next_decision_us:
         s.next_decision_us = last_response
+
+
+cdef inline void _send(ReplayState* s, const QuoteParams* p, int64_t t) noexcept nogil:
+    """Send the decision: cancel the current order of each side, place the new one."""
+    cdef int cancel[2]
+    cancel[0] = 1
+    cancel[1] = 1
+    _send_sides(s, p, t, cancel)
 
 
 # -- the exchange ----------------------------------------------------------------------------
