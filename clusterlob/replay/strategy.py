@@ -339,8 +339,8 @@ class StrategyConfig:
         defaults = cls()
         for f in dataclasses.fields(cls):
             if f.name == "fill_mode":           # the old name: accepted, not advertised twice
-                g.add_argument("--fill-mode", dest="fill_mode", choices=("cross", "touch"), default=None,
-                               help="old name of --fill-model")
+                g.add_argument("--fill-mode", dest="fill_mode", default=None, metavar="STR",
+                               help="old name of --fill-model (cross or touch)")
                 continue
             kind = int if f.type in ("int", int) else float if f.type in ("float", float) else str
             g.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
