@@ -411,14 +411,36 @@ cdef inline void _notify(ReplayState* s, const QuoteParams* p, int64_t t, int ki
 cdef inline double _shown_at(const double[:, ::1] px, const double[:, ::1] sz, Py_ssize_t i,
                              int64_t ticks, double tick, int k) noexcept nogil:
     """Displayed size at our price on side k in book row i: 0 inside the spread or in a gap,
-    NAN beyond the deepest level shown (or no sizes in the book)."""
-    cdef Py_ssize_t lv, nl = px.shape[1]
-    cdef double x, d, sign = 1.0 if k == _BID else -1.0
-    for lv in range(nl):
+    NAN beyond the deepest level shown (or no sizes in the book).
+
+    Levels are best first, strictly monotone, NaN only past the last one (the tape's rule), so
+    two O(1) looks settle the usual cases: the level one tick-distance deep is ours (levels a
+    tick apart), or the deepest level is still better than our price; else a scan.
+    """
+    cdef Py_ssize_t lv, g, nl = px.shape[1]
+    cdef double x, d, d0, sign = 1.0 if k == _BID else -1.0
+    x = px[i, 0]
+    if x != x:
+        return NAN
+    d0 = sign * (x / tick - <double>ticks)          # > 0: the best level is better than us
+    if d0 < -_GRID_TOL:
+        return 0.0                                  # we are inside the spread
+    if d0 <= _GRID_TOL:
+        return sz[i, 0]
+    g = <Py_ssize_t>(d0 + 0.5)
+    if g < nl:
+        x = px[i, g]
+        if x == x and fabs(sign * (x / tick - <double>ticks)) <= _GRID_TOL:
+            return sz[i, g]
+    else:
+        x = px[i, nl - 1]
+        if x == x and sign * (x / tick - <double>ticks) > _GRID_TOL:
+            return NAN                              # deeper than every level shown
+    for lv in range(1, nl):
         x = px[i, lv]
         if x != x:
             return NAN
-        d = sign * (x / tick - <double>ticks)      # > 0: the level is better than our price
+        d = sign * (x / tick - <double>ticks)
         if d < -_GRID_TOL:
             return 0.0                              # we are better than this level: a gap
         if d <= _GRID_TOL:
