@@ -19,7 +19,8 @@ The rules (docs/replay.md):
   opposite best price has reached (book-through), then moves the mid.
 * A decision (requote interval passed, every response to the last decision received, mid
   known) cancels each side's current order (unless it has heard that order filled
-  completely) and places the new one.
+  completely) and places the new one; with quote_updates "changes" an order it has heard no
+  fill of, at the decided price, is kept.
 """
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ class Order:
         self.traded = 0.0           # traded at our price since then
         self.seq = seq              # send order: older first
         self.known_done = False
+        self.known_touched = False
 
 
 def level_size(prices, sizes, ticks, tick, side):
@@ -155,7 +157,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
     counters = {"posts_rejected": 0, "inventory_limited": 0, "quote_decisions": 0,
                 "rejected_on_arrival": 0, "cancels": 0, "cancels_late": 0,
                 **{r: 0 for r in REASONS}}
-    funding = sorted((int(t), float(r)) for t, r in funding)
+    funding = sorted(((int(t), float(r)) for t, r in funding), key=lambda f: f[0])   # stable
     events = merged_events(trade_ts, book_ts)
     next_mark = (events[0][0] // mark_interval_us + 1) * mark_interval_us if events else 0
 
@@ -177,7 +179,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
         acct["fees"] += fee
         acct["volume"] += q
         responses.append((t + config.response_latency_us, q if o.side == "bid" else -q, o.side, -q,
-                          o if o.size <= 0.0 else None))
+                          o, o.size <= 0.0))
         fills.append((index, t, 1 if o.side == "bid" else -1, px, q, mid, fee, acct["inventory"],
                       acct["cash"], REASONS.index(reason), queue_before if math.isfinite(queue_before) else math.nan))
         counters[reason] += 1
@@ -199,9 +201,10 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                 return
             at, kind, _, o = min(due, key=lambda d: (d[0], d[1], d[2]))
             if kind == 2:
-                _, d_inv, side, d_out, done = responses.pop(0)
-                if done is not None:
-                    done.known_done = True      # the strategy heard it filled completely
+                _, d_inv, side, d_out, filled, done = responses.pop(0)
+                if filled is not None:
+                    filled.known_touched = True     # the strategy heard of a fill of it
+                    filled.known_done |= done       # ... that finished it
                 known["inventory"] += d_inv
                 known[side] += d_out
                 if known[side] < SIZE_TOLERANCE:
@@ -209,7 +212,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             elif kind == 0:                 # our cancel arrives
                 if o.size > 0.0:
                     counters["cancels"] += 1
-                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size, None))
+                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size, None, False))
                 else:
                     counters["cancels_late"] += 1
                 orders.remove(o)
@@ -217,7 +220,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                 crosses = (o.ticks >= best_ask / tick - TOL) if o.side == "bid" else (o.ticks <= best_bid / tick + TOL)
                 if crosses:
                     counters["rejected_on_arrival"] += 1
-                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size, None))
+                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size, None, False))
                     orders.remove(o)
                     continue
                 o.live = True
@@ -311,6 +314,9 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             last_response = t
             for side, ticks, size in (("bid", d.bid_ticks, d.bid_size), ("ask", d.ask_ticks, d.ask_size)):
                 cur = current[side]
+                if (config.quote_updates == "changes" and cur is not None and cur in orders
+                        and cur.cancel_us is None and not cur.known_touched and ticks == cur.ticks):
+                    continue                    # the same quote works already: keep it
                 if cur is not None and cur in orders and cur.cancel_us is None and cur.known_done:
                     orders.remove(cur)          # known to be filled: nothing to cancel
                 elif cur is not None and cur in orders and cur.cancel_us is None:

@@ -363,6 +363,7 @@ def random_config(rng):
         queue_rule=str(rng.choice(["risk_averse", "power", "log"])),
         queue_power=float(rng.choice([0.5, 1.0, 3.0])),
         signal_norm=str(rng.choice(["flow", "trades"])),
+        quote_updates=str(rng.choice(["replace", "changes"])),
         half_life_s=float(rng.choice([0.05, 1.0, 10.0])), size_weight=float(rng.choice([0.001, 0.2])),
         signal_scale_trades=float(rng.choice([0.5, 5.0, 50.0])),
         alpha_role=str(rng.choice(["directional", "opportunistic", "none"])), hazard_role="passive")

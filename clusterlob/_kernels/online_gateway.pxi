@@ -37,6 +37,7 @@ cdef class _SimExchange:
                  double funding_constant=0.0, int64_t funding_interval_us=0):
         import numpy
         _params_from_dict(&self.p, params)
+        self.p.keep_unchanged = 0           # it sends what the engine sent, nothing else
         _state_init(&self.s, params, INT64_MAX)
         self.s.log_deliveries = 1
         self.book = numpy.full((4, max(levels, 1)), numpy.nan)

@@ -56,6 +56,7 @@ GRID_TOLERANCE_TICKS = _GRID_TOL
 ROUNDING_GUARD_TICKS = _ROUND_GUARD
 FILL_MODELS = ("cross", "touch", "queue")            # index = _MODEL_*
 QUEUE_RULES = ("risk_averse", "power", "log")        # index = _RULE_*
+QUOTE_UPDATES = ("replace", "changes")               # index = QuoteParams.keep_unchanged
 FILL_REASONS = ("queue", "touch", "trade_through", "book_through")   # index = _REASON_*
 # column order of the output buffers (clusterlob.replay names them)
 FILL_INT_COLUMNS = ("trade_index", "ts_us")
@@ -68,7 +69,7 @@ MARK_FLOAT_COLUMNS = ("equity", "cash", "inventory", "mid", "spread_capture", "i
 KERNEL_PARAMS = ("tick", "skew_ticks", "theta", "dynamic", "min_half_ticks", "half_spread_bps",
                  "hazard_k", "hazard_threshold", "quote_size", "max_inventory", "maker_fee_bps",
                  "requote_us", "entry_latency_us", "cancel_latency_us", "response_latency_us",
-                 "fill_model", "queue_rule", "queue_power", "alpha_role", "hazard_role",
+                 "fill_model", "queue_rule", "queue_power", "quote_updates", "alpha_role", "hazard_role",
                  "decay_per_us", "size_weight", "signal_scale_trades", "signal_norm",
                  "mark_interval_us")
 
@@ -93,6 +94,7 @@ cdef struct QuoteParams:
     int model
     int rule
     double power
+    int keep_unchanged          # quote_updates "changes": an untouched order at the decided price stays
     double to_alpha[256]        # by <uint8_t>role: 1.0 when that role feeds alpha (a table
     double to_hazard[256]       # lookup, not a branch: roles arrive in random order)
 
@@ -107,6 +109,7 @@ cdef struct Order:
     double shown                # displayed size at our price at the last book update (NAN: unseen)
     double traded               # traded at our price since that update (probability rules)
     int known_done              # the strategy has heard that it filled completely
+    int known_touched           # the strategy has heard of a fill of it
     int64_t arrive_us           # the place reaches the exchange (in flight)
     int64_t cancel_at_us        # our cancel reaches the exchange (INT64_MAX: none sent)
 
@@ -221,6 +224,7 @@ cdef int _params_from_dict(QuoteParams* p, dict d) except -1:
     p.model = FILL_MODELS.index(d["fill_model"])
     p.rule = QUEUE_RULES.index(d["queue_rule"])
     p.power = d["queue_power"]
+    p.keep_unchanged = QUOTE_UPDATES.index(d["quote_updates"])
     cdef int r
     cdef int alpha_key = acc_role_key(d["alpha_role"]), hazard_key = acc_role_key(d["hazard_role"])
     for r in range(256):
@@ -326,6 +330,9 @@ cdef inline void _send_sides(ReplayState* s, const QuoteParams* p, int64_t t,
     for k in range(2):
         c = s.cur[k]
         o = &s.orders[c]
+        if (p.keep_unchanged and o.state != _ORDER_FREE and o.cancel_at_us == INT64_MAX
+                and not o.known_touched and s.dec_size[k] > 0.0 and o.ticks == s.dec_ticks[k]):
+            continue                        # the same quote works already: nothing to send
         if (cancel[k] or s.dec_size[k] > 0.0) and o.state == _ORDER_LIVE and o.known_done and o.cancel_at_us == INT64_MAX:
             o.state = _ORDER_FREE           # heard it filled completely: nothing to cancel
         elif cancel[k] and o.state != _ORDER_FREE and o.cancel_at_us == INT64_MAX:
@@ -352,6 +359,7 @@ cdef inline void _send_sides(ReplayState* s, const QuoteParams* p, int64_t t,
             o.shown = NAN
             o.traded = 0.0
             o.known_done = 0
+            o.known_touched = 0
             o.arrive_us = t + p.entry_us
             o.cancel_at_us = INT64_MAX
             s.cur[k] = n
@@ -515,8 +523,10 @@ cdef inline void _arrivals(ReplayState* s, const QuoteParams* p, int64_t t,
                 s.outstanding[k] += n.d_outstanding[k]
                 if s.outstanding[k] < _SIZE_TOL:
                     s.outstanding[k] = 0.0
-            if n.done and s.orders[n.slot].order_id == n.order_id:
-                s.orders[n.slot].known_done = 1
+            if n.kind == _NOTE_FILL and s.orders[n.slot].order_id == n.order_id:
+                s.orders[n.slot].known_touched = 1
+                if n.done:
+                    s.orders[n.slot].known_done = 1
             if s.log_deliveries and s.n_delivered < _DELIVERED_CAP:
                 s.delivered[s.n_delivered] = n[0]
                 s.n_delivered += 1

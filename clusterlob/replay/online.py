@@ -49,12 +49,11 @@ class OnlineEngine(_core._OnlineCore):
         Rolling windows and book carried from earlier data (``Features.state`` of the
         batch pipeline, or :meth:`rolling_state` of an earlier engine); not modified.
         Without it the z-scores warm up over the first W trades.
-    quote_updates : {"replace", "changes"}
-        "replace" (default): every decision cancels and re-places both quotes, which is what
-        the batch replay models (results identical to it).  "changes": a side whose new
-        price equals its resting, never-filled order is left alone (fewer messages for a
-        live venue; differs from the replay only when such an order fills between a decision
-        and the moment its replacement would have arrived).
+    quote_updates : {"replace", "changes"}, optional
+        Default ``config.quote_updates``.  "replace": every decision cancels and re-places both
+        quotes.  "changes": a side whose new price equals its working order, of which no fill
+        has been heard, is left alone (fewer messages, and the order keeps its queue position);
+        the batch replay models the same with ``StrategyConfig(quote_updates="changes")``.
     trades_before_book : {"raise", "count"}
         A trade before any book update: "raise" a :class:`ParameterError` (default, the
         engine unchanged), or "count" it as the batch pipeline does (no features, unassigned
@@ -72,7 +71,7 @@ class OnlineEngine(_core._OnlineCore):
 
     def __init__(self, model: ClusterModel, config: StrategyConfig | None = None, *,
                  tick_size: float, state: RollingState | None = None,
-                 quote_updates: str = "replace", trades_before_book: str = "raise"):
+                 quote_updates: str | None = None, trades_before_book: str = "raise"):
         if not isinstance(model, ClusterModel):
             raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
         config = StrategyConfig() if config is None else config
@@ -81,6 +80,8 @@ class OnlineEngine(_core._OnlineCore):
         if isinstance(tick_size, bool) or not isinstance(tick_size, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(tick_size) or tick_size <= 0:
             raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
+        if quote_updates is None:
+            quote_updates = (config if config is not None else StrategyConfig()).quote_updates
         if quote_updates not in ("replace", "changes"):
             raise ParameterError(f"`quote_updates` must be 'replace' or 'changes', got {quote_updates!r}")
         if trades_before_book not in ("raise", "count"):

@@ -48,7 +48,7 @@ class OnlineReplay:
 def replay_online(source, model: ClusterModel, config: StrategyConfig | None = None, *,
                   tick_size: float | None = None, state: RollingState | None = None,
                   record_features: bool = False, symbol: str | None = None,
-                  quote_updates: str = "replace") -> OnlineReplay:
+                  quote_updates: str | None = None) -> OnlineReplay:
     """Play a tape or a raw Binance recording through the engine and a simulated gateway.
 
     Parameters
@@ -66,8 +66,9 @@ def replay_online(source, model: ClusterModel, config: StrategyConfig | None = N
         Keep every trade's raw and z features (memory: 96 bytes a trade).
     symbol : str, optional
         For a recording holding several symbols.
-    quote_updates : {"replace", "changes"}
-        As :class:`OnlineEngine`; "replace" (default) equals the batch replay.
+    quote_updates : {"replace", "changes"}, optional
+        As :class:`OnlineEngine` (default ``config.quote_updates``); equal to the batch replay
+        when it is the config's.
 
     Returns
     -------

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .._core import (FILL_MODELS, GRID_TOLERANCE_TICKS, QUEUE_RULES, ROUNDING_GUARD_TICKS,
-                     SIGNAL_NORMS)
+from .._core import (FILL_MODELS, GRID_TOLERANCE_TICKS, QUEUE_RULES, QUOTE_UPDATES,
+                     ROUNDING_GUARD_TICKS, SIGNAL_NORMS)
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED
 
@@ -84,6 +84,8 @@ FIELD_HELP = {
     "fill_model": "queue (queue position), cross (trade beyond our price) or touch (at or beyond)",
     "queue_rule": "queue model's rule for size decreases: risk_averse, power or log",
     "queue_power": "exponent n of the power (x^n) and log (log(1+x)^n) queue rules, 0 < n <= 10",
+    "quote_updates": "replace (cancel and re-place every decision) or changes (keep an order "
+                     "the decision repeats, and its queue position)",
     "funding_rate": "funding rate per funding interval (longs pay a positive rate)",
     "funding_interval_h": "hours between funding times (from 00:00 UTC)",
     "signal_norm": "alpha/hazard units: flow (share of recent total flow) or trades (mean sizes)",
@@ -155,6 +157,10 @@ class StrategyConfig:
         (f(ahead) + f(behind)) of coming from behind, f(x) = x**n or log(1 + x)**n.
     queue_power : float
         The n of the probability rules (0 < n <= 10).
+    quote_updates : {"replace", "changes"}
+        ``replace``: each decision cancels the current orders and places new ones (back of the
+        queue); ``changes``: an order the strategy has heard no fill of, at the price the
+        decision repeats, is kept (with its queue position).
     funding_rate : float
         Funding paid per interval on the carried position's notional (longs pay when > 0),
         unless the replay is given a rate series.
@@ -195,6 +201,7 @@ class StrategyConfig:
     fill_model: str = "queue"
     queue_rule: str = "risk_averse"
     queue_power: float = 2.0
+    quote_updates: str = "replace"
     funding_rate: float = 0.0
     funding_interval_h: int = 8
     signal_norm: str = "flow"
@@ -247,7 +254,8 @@ class StrategyConfig:
         number("size_weight", 0, 1, lo_open=True)
         number("signal_scale_trades", 0, lo_open=True)
         for name, allowed in (("inventory_mode", ("dynamic", "fixed")), ("fill_model", FILL_MODELS),
-                              ("queue_rule", QUEUE_RULES), ("signal_norm", SIGNAL_NORMS)):
+                              ("queue_rule", QUEUE_RULES), ("signal_norm", SIGNAL_NORMS),
+                              ("quote_updates", QUOTE_UPDATES)):
             if getattr(self, name) not in allowed:
                 raise ParameterError(f"`{name}` must be one of {list(allowed)}, got {getattr(self, name)!r}")
         for name in ("alpha_role", "hazard_role"):
