@@ -130,11 +130,12 @@ def queue_probability(rule, n, front, back):
 
 def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, book_ts, book_bid,
                      book_ask, tick, config: StrategyConfig, mark_interval_us=60_000_000,
-                     book_bid_sz=None, book_ask_sz=None, funding=()):
+                     book_bid_sz=None, book_ask_sz=None, funding=(), order_latency=None):
     """Replay with the engine's rules; returns a dict of fills, accounts, counters and marks.
 
     book_bid / book_ask (and the sizes) are sequences of rows of levels, best first, or of
-    plain touch prices; funding a sequence of (time us, rate)."""
+    plain touch prices; funding a sequence of (time us, rate); order_latency an OrderLatency
+    (entry = cancel and response latency of a request at t: order_latency.at(t))."""
     def rows(a):
         return [list(r) if hasattr(r, "__len__") else [r] for r in a]
     bid_px, ask_px = rows(book_bid), rows(book_ask)
@@ -161,6 +162,12 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
     events = merged_events(trade_ts, book_ts)
     next_mark = (events[0][0] // mark_interval_us + 1) * mark_interval_us if events else 0
 
+    def respond(at, *news):
+        """A response reaches the strategy at `at`, but never before an earlier one."""
+        if responses and at < responses[-1][0]:
+            at = responses[-1][0]
+        responses.append((at, *news))
+
     def fill(o, q, t, reason, index, queue_before):
         px = o.ticks * tick
         o.size -= q
@@ -178,8 +185,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
         acct["cash"] -= fee
         acct["fees"] += fee
         acct["volume"] += q
-        responses.append((t + config.response_latency_us, q if o.side == "bid" else -q, o.side, -q,
-                          o, o.size <= 0.0))
+        respond(t + o.response_us, q if o.side == "bid" else -q, o.side, -q, o, o.size <= 0.0)
         fills.append((index, t, 1 if o.side == "bid" else -1, px, q, mid, fee, acct["inventory"],
                       acct["cash"], REASONS.index(reason), queue_before if math.isfinite(queue_before) else math.nan))
         counters[reason] += 1
@@ -212,7 +218,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             elif kind == 0:                 # our cancel arrives
                 if o.size > 0.0:
                     counters["cancels"] += 1
-                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size, None, False))
+                    respond(at + o.response_us, 0.0, o.side, -o.size, None, False)
                 else:
                     counters["cancels_late"] += 1
                 orders.remove(o)
@@ -220,7 +226,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                 crosses = (o.ticks >= best_ask / tick - TOL) if o.side == "bid" else (o.ticks <= best_bid / tick + TOL)
                 if crosses:
                     counters["rejected_on_arrival"] += 1
-                    responses.append((at + config.response_latency_us, 0.0, o.side, -o.size, None, False))
+                    respond(at + o.response_us, 0.0, o.side, -o.size, None, False)
                     orders.remove(o)
                     continue
                 o.live = True
@@ -312,6 +318,12 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                 elif reason == "inventory_limit":
                     counters["inventory_limited"] += 1
             last_response = t
+            if order_latency is None:
+                entry, cancel, response = (config.order_latency_us, config.cancel_latency_us,
+                                           config.response_latency_us)
+            else:
+                entry, response = order_latency.at(t)
+                cancel = entry
             for side, ticks, size in (("bid", d.bid_ticks, d.bid_size), ("ask", d.ask_ticks, d.ask_size)):
                 cur = current[side]
                 if (config.quote_updates == "changes" and cur is not None and cur in orders
@@ -320,15 +332,17 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                 if cur is not None and cur in orders and cur.cancel_us is None and cur.known_done:
                     orders.remove(cur)          # known to be filled: nothing to cancel
                 elif cur is not None and cur in orders and cur.cancel_us is None:
-                    cur.cancel_us = t + config.cancel_latency_us
-                    last_response = max(last_response, cur.cancel_us + config.response_latency_us)
+                    cur.cancel_us = t + cancel
+                    cur.response_us = response
+                    last_response = max(last_response, cur.cancel_us + response)
                 if ticks is not None:
                     seq += 1
-                    o = Order(side, ticks, size, t + config.order_latency_us, seq)
+                    o = Order(side, ticks, size, t + entry, seq)
+                    o.response_us = response
                     orders.append(o)
                     current[side] = o
                     known[side] += size
-                    last_response = max(last_response, o.arrive_us + config.response_latency_us)
+                    last_response = max(last_response, o.arrive_us + response)
             next_decision = max(t + config.requote_interval_us, last_response)
     return {"fills": fills, **acct, "marks": marks, **counters,
             "known_inventory": known["inventory"]}

@@ -9,6 +9,7 @@ import pytest
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.replay import MARK_INTERVAL_US, replay, replay_arrays
 from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
+from clusterlob.replay.latency import OrderLatency, load_order_latency
 from clusterlob.replay.strategy import StrategyConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -240,6 +241,56 @@ def test_hard_inventory_limit_holds_with_latency():
             assert np.abs(r.fills.inventory).max() <= cfg.max_inventory + 1e-9
 
 
+def test_order_latency_from_data(tmp_path):
+    # requests at 0 take 10 us to the exchange, at 1000 they take 110 us (interpolated in
+    # between); responses 0.  The decision at t=0 arrives at 10; the one at t=500 at 560.
+    f = tmp_path / "lat.csv"
+    f.write_text("req_ts_us,exch_ts_us,resp_ts_us\n0,10,10\n1000,1110,1110\n")
+    lat = load_order_latency(f)
+    assert lat.at(0) == (10, 0) and lat.at(500) == (60, 0) and lat.at(1000) == (110, 0)
+    cfg = RULE_CONFIG.replace(requote_interval_us=500, fill_model="cross")
+    book = [BOOK_0, (500, [(99.0, 3.0)], [(101.0, 2.0)]), (1000, [(99.0, 3.0)], [(101.0, 2.0)])]
+    # at 540 the new bid (decided at 500) has not arrived, and the old one was cancelled at 560:
+    # the old bid fills; at 570 the new one has arrived and fills
+    trades = [(540, 98.0, 1.0, -1), (570, 98.0, 1.0, -1)]
+    args = ([t for t, *_ in trades], [p for _, p, _, _ in trades], [q for *_, q, _ in trades],
+            [sd for *_, sd in trades], [-1, -1], [b[0] for b in book],
+            [b[1][0][0] for b in book], [b[2][0][0] for b in book])
+    r = replay_arrays(*args, tick_size=1.0, config=cfg, order_latency=lat)
+    assert r.fills.ts_us.tolist() == [540, 570] and r.summary.ending_inventory == 2.0
+    ref = reference_replay(*args, 1.0, cfg, order_latency=lat)
+    assert ref["cash"] == r.fills.cash[-1]
+    # the same with a constant 10 us: the new bid is there at 510 and only it fills at 540
+    r10 = replay_arrays(*args, tick_size=1.0, config=cfg)
+    assert r10.fills.ts_us.tolist() == [540]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("req_ts_us,exch_ts_us,resp_ts_us\n5,10,10\n1,10,10\n", "`req_ts` is not sorted: row 1 (1) is earlier than row 0 (5)"),
+    ("req_ts_us,exch_ts_us,resp_ts_us\n0,10,10\n100,90,200\n", "negative latency at row 1: exch_ts - req_ts (entry latency) = -10 us"),
+    ("req_ts_us,exch_ts_us,resp_ts_us\n0,10,5\n", "negative latency at row 0: resp_ts - exch_ts (response latency) = -5 us"),
+    ("req_ts_us,exch_ts_us,resp_ts_us\n0,x,5\n", "row 1 column `exch_ts_us` is not a whole number of microseconds: 'x'"),
+    ("a,b\n1,2\n", "the header must name req_ts_us, exch_ts_us, resp_ts_us"),
+    ("req_ts_us,exch_ts_us,resp_ts_us\n", "no rows"),
+])
+def test_bad_order_latency_files(tmp_path, text, words):
+    f = tmp_path / "lat.csv"
+    f.write_text(text)
+    with pytest.raises(TapeError) as info:
+        load_order_latency(f)
+    assert words in str(info.value) and str(f) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_order_latency_must_cover_the_replay(tmp_path):
+    f = tmp_path / "lat.csv"
+    f.write_text("req_ts_us,exch_ts_us,resp_ts_us\n10,20,30\n100,110,120\n")
+    with pytest.raises(ParameterError, match=r"order-latency file .*lat.csv covers requests from 10 to 100 us, "
+                                             r"but the replay runs from 0 to 130 us"):
+        replay_arrays(*_args(), tick_size=0.5, config=HAND_CONFIG, order_latency=load_order_latency(f))
+    with pytest.raises(ParameterError, match="does not exist"):
+        load_order_latency(tmp_path / "none.csv")
+
+
 def test_funding_is_paid_on_the_carried_position():
     # long 1 from t=20 (mid 100); a funding time at t=50 with rate 0.001: pay 1 * 100 * 0.001
     cfg = RULE_CONFIG.replace(fill_model="cross")
@@ -380,10 +431,18 @@ def test_engine_equals_reference_on_random_tapes(seed):
     funding = []
     if rng.random() < 0.3 and tape[0].shape[0]:
         funding = [(int(t), float(r)) for t, r in zip(np.sort(rng.choice(tape[0], 3)), rng.normal(0, 1e-3, 3))]
+    latency = None
+    if rng.random() < 0.3 and (tape[0].shape[0] or tape[5].shape[0]):
+        t_all = np.concatenate([tape[0], tape[5]])
+        req = np.sort(rng.integers(t_all.min() - 10, t_all.max() + 10, 6))
+        req[0], req[-1] = t_all.min() - 10, t_all.max() + 10
+        exch = req + rng.integers(1, 50_000, 6)
+        latency = OrderLatency.from_times(req, exch, exch + rng.integers(0, 50_000, 6))
     ref = reference_replay(*tape, tick, cfg, mark_interval_us=MARK_INTERVAL_US, book_bid_sz=bid_sz,
-                           book_ask_sz=ask_sz, funding=funding)
+                           book_ask_sz=ask_sz, funding=funding, order_latency=latency)
     r = replay_arrays(*tape, tick_size=tick, config=cfg, book_bid_sz=bid_sz, book_ask_sz=ask_sz,
-                      funding=([f[0] for f in funding], [f[1] for f in funding]) if funding else None)
+                      funding=([f[0] for f in funding], [f[1] for f in funding]) if funding else None,
+                      order_latency=latency)
     got = list(zip(r.fills.trade_index.tolist(), r.fills.ts_us.tolist(), r.fills.side.tolist(),
                    r.fills.price.tolist(), r.fills.qty.tolist()))
     assert got == [row[:5] for row in ref["fills"]]

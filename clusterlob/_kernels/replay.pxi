@@ -112,6 +112,7 @@ cdef struct Order:
     int known_touched           # the strategy has heard of a fill of it
     int64_t arrive_us           # the place reaches the exchange (in flight)
     int64_t cancel_at_us        # our cancel reaches the exchange (INT64_MAX: none sent)
+    int64_t response_us         # response latency of its news (of its last request)
 
 
 cdef struct Note:
@@ -147,6 +148,11 @@ cdef struct ReplayState:
     double volume
     double notional
     double max_abs_inventory
+    # latencies of the requests of the current decision (constants, or from the latency table)
+    int64_t lat_entry_us
+    int64_t lat_cancel_us
+    int64_t lat_response_us
+    Py_ssize_t i_lat
     # the exchange: two order slots per side ([2 * side + j]); cur[side] is the newest
     Order orders[4]
     int cur[2]
@@ -243,6 +249,9 @@ cdef void _state_init(ReplayState* s, dict d, int64_t first_mark_us) noexcept:
     s.next_funding_us = INT64_MAX
     s.next_event_us = INT64_MAX
     s.next_order_id = 1
+    s.lat_entry_us = d["entry_latency_us"]
+    s.lat_cancel_us = d["cancel_latency_us"]
+    s.lat_response_us = d["response_latency_us"]
     s.cur[_BID] = 0
     s.cur[_ASK] = 2
     for j in range(4):
@@ -336,11 +345,12 @@ cdef inline void _send_sides(ReplayState* s, const QuoteParams* p, int64_t t,
         if (cancel[k] or s.dec_size[k] > 0.0) and o.state == _ORDER_LIVE and o.known_done and o.cancel_at_us == INT64_MAX:
             o.state = _ORDER_FREE           # heard it filled completely: nothing to cancel
         elif cancel[k] and o.state != _ORDER_FREE and o.cancel_at_us == INT64_MAX:
-            o.cancel_at_us = t + p.cancel_us
+            o.cancel_at_us = t + s.lat_cancel_us
+            o.response_us = s.lat_response_us
             if o.cancel_at_us < s.next_event_us:
                 s.next_event_us = o.cancel_at_us
-            if o.cancel_at_us + p.response_us > last_response:
-                last_response = o.cancel_at_us + p.response_us
+            if o.cancel_at_us + s.lat_response_us > last_response:
+                last_response = o.cancel_at_us + s.lat_response_us
         if s.dec_size[k] > 0.0:
             n = 2 * k + (1 - (c & 1))          # the other slot of this side
             o = &s.orders[n]
@@ -360,14 +370,15 @@ cdef inline void _send_sides(ReplayState* s, const QuoteParams* p, int64_t t,
             o.traded = 0.0
             o.known_done = 0
             o.known_touched = 0
-            o.arrive_us = t + p.entry_us
+            o.arrive_us = t + s.lat_entry_us
+            o.response_us = s.lat_response_us
             o.cancel_at_us = INT64_MAX
             s.cur[k] = n
             s.outstanding[k] += o.size
             if o.arrive_us < s.next_event_us:
                 s.next_event_us = o.arrive_us
-            if o.arrive_us + p.response_us > last_response:
-                last_response = o.arrive_us + p.response_us
+            if o.arrive_us + s.lat_response_us > last_response:
+                last_response = o.arrive_us + s.lat_response_us
     s.next_decision_us = t + p.requote_us
     if last_response > s.next_decision_us:
         s.next_decision_us = last_response
@@ -379,6 +390,34 @@ cdef inline void _send(ReplayState* s, const QuoteParams* p, int64_t t) noexcept
     cancel[0] = 1
     cancel[1] = 1
     _send_sides(s, p, t, cancel)
+
+
+cdef inline void _latencies(ReplayState* s, int64_t t, const int64_t[::1] req,
+                            const int64_t[::1] entry, const int64_t[::1] resp) noexcept nogil:
+    """Entry (= cancel) and response latency of a request at t, interpolated linearly in the
+    latency table's request times (clusterlob.replay.latency.OrderLatency.at); no table: the
+    constants stay."""
+    cdef Py_ssize_t n = req.shape[0], i
+    cdef double w, e, r
+    if n == 0:
+        return
+    while s.i_lat + 1 < n and req[s.i_lat + 1] <= t:
+        s.i_lat += 1
+    i = s.i_lat
+    if i + 1 >= n or req[i + 1] == req[i]:
+        e = <double>entry[i]
+        r = <double>resp[i]
+    else:
+        w = <double>(t - req[i]) / <double>(req[i + 1] - req[i])
+        if w < 0.0:
+            w = 0.0
+        if w > 1.0:
+            w = 1.0
+        e = <double>entry[i] + w * <double>(entry[i + 1] - entry[i])
+        r = <double>resp[i] + w * <double>(resp[i + 1] - resp[i])
+    s.lat_entry_us = <int64_t>(e + 0.5)
+    s.lat_cancel_us = s.lat_entry_us
+    s.lat_response_us = <int64_t>(r + 0.5)
 
 
 # -- the exchange ----------------------------------------------------------------------------
@@ -400,7 +439,9 @@ cdef inline void _notify(ReplayState* s, const QuoteParams* p, int64_t t, int ki
         n.d_inventory = 0.0
         n.d_outstanding[0] = 0.0
         n.d_outstanding[1] = 0.0
-    n.at_us = t + p.response_us
+    n.at_us = t + o.response_us
+    if s.note_len > 1 and n.at_us < s.notes[(s.note_head + s.note_len - 2) % _NOTE_CAP].at_us:
+        n.at_us = s.notes[(s.note_head + s.note_len - 2) % _NOTE_CAP].at_us   # responses in order
     n.exchange_us = t
     n.kind = kind
     n.side = k
@@ -797,12 +838,16 @@ cdef class _ReplayEngine:
             const double[:, ::1] book_bid_sz, const double[:, ::1] book_ask_px,
             const double[:, ::1] book_ask_sz,
             const int64_t[::1] funding_ts_us, const double[::1] funding_rate,
+            const int64_t[::1] lat_req_us, const int64_t[::1] lat_entry_us,
+            const int64_t[::1] lat_response_us,
             int64_t[:, ::1] fill_ints, double[:, ::1] fill_floats,
             int64_t[::1] mark_ts_us, double[:, ::1] mark_floats):
         """Advance until the events end or an output buffer is full.
 
         IN: trades (n_trades,); book levels (n_book, L) best first (L >= 1; sizes may be NaN
-        unless the fill model is queue); funding payments (n_funding,) time and rate, sorted.
+        unless the fill model is queue); funding payments (n_funding,) time and rate, sorted;
+        an order-latency table (n_lat,) request time, entry and response latency (empty:
+        the constant latencies).
         OUT: fill_ints (cap, 2) FILL_INT_COLUMNS, fill_floats (cap, 9) FILL_FLOAT_COLUMNS;
         mark_ts_us (mcap,), mark_floats (mcap, 8) MARK_FLOAT_COLUMNS.
         Needs room for 4 fills per call (a book update can fill every order).
@@ -867,6 +912,7 @@ cdef class _ReplayEngine:
                 if wake:
                     if s.has_mid and t >= s.next_decision_us:
                         _decide(&s, &p, t)
+                        _latencies(&s, t, lat_req_us, lat_entry_us, lat_response_us)
                         _send(&s, &p, t)
                     s.next_wake_us = _next_wake(&s)
                 elif s.next_event_us < s.next_wake_us:

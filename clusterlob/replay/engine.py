@@ -19,6 +19,7 @@ import numpy as np
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import UNASSIGNED
+from .latency import OrderLatency
 from .strategy import StrategyConfig
 
 FILL_REASONS = _core.FILL_REASONS
@@ -314,7 +315,8 @@ def funding_series(config: StrategyConfig, first_us: int, last_us: int, funding=
 
 # -- the replay --------------------------------------------------------------------------
 
-def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None) -> ReplayResult:
+def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None,
+           order_latency=None) -> ReplayResult:
     """Replay the market maker over a :class:`clusterlob.Tape`.
 
     Parameters
@@ -329,6 +331,9 @@ def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None) -
     funding : (ts_us array, rate array), optional
         A funding rate series (e.g. the tape's funding table); default the config's constant
         ``funding_rate``.
+    order_latency : OrderLatency, optional
+        Order latencies from data (:func:`clusterlob.replay.latency.load_order_latency`)
+        instead of the config's constants.
 
     Returns
     -------
@@ -338,13 +343,14 @@ def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None) -
     return replay_arrays(tape.trades.ts_local_us, tape.trades.price, tape.trades.amount,
                          tape.trades.side, roles, book.ts_local_us, book.bid_px, book.ask_px,
                          tick_size=tape.instrument.tick_size, config=config,
-                         book_bid_sz=book.bid_sz, book_ask_sz=book.ask_sz, funding=funding)
+                         book_bid_sz=book.bid_sz, book_ask_sz=book.ask_sz, funding=funding,
+                         order_latency=order_latency)
 
 
 def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
                   book_bid, book_ask, *, tick_size: float,
                   config: StrategyConfig | None = None, book_bid_sz=None, book_ask_sz=None,
-                  funding=None) -> ReplayResult:
+                  funding=None, order_latency=None) -> ReplayResult:
     """Replay over plain arrays (what :func:`replay` does after taking them from a tape).
 
     Parameters
@@ -369,6 +375,9 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
         Displayed sizes; required by the ``queue`` fill model.
     funding : (ts_us array, rate array), optional
         See :func:`funding_series`.
+    order_latency : OrderLatency, optional
+        Order-entry (and cancel) and response latencies interpolated from data at each
+        decision (must cover the replayed period); default the config's constants.
 
     Returns
     -------
@@ -388,6 +397,14 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     first_mark = (first_us // MARK_INTERVAL_US + 1) * MARK_INTERVAL_US
     n_marks = max(0, (last_us - first_mark) // MARK_INTERVAL_US + 1)
     f_ts, f_rate = funding_series(config, first_us, last_us, funding)
+    if order_latency is None:
+        lat = (np.zeros(0, np.int64),) * 3
+    else:
+        if not isinstance(order_latency, OrderLatency):
+            raise ParameterError(f"`order_latency` must be an OrderLatency (load_order_latency), got "
+                                 f"{type(order_latency).__name__}")
+        order_latency.check_covers(first_us, last_us)
+        lat = (order_latency.req_ts_us, order_latency.entry_us, order_latency.response_us)
 
     engine = _new_engine(config, tick_size, first_mark)
     mark_ts = np.empty(n_marks, np.int64)
@@ -398,7 +415,7 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
         fill_ints = np.empty((_FILL_CHUNK, 2), np.int64)
         fill_floats = np.empty((_FILL_CHUNK, len(_core.FILL_FLOAT_COLUMNS)))
         nf, nm, finished = engine.run(ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz,
-                                      f_ts, f_rate, fill_ints, fill_floats, mark_ts[marks_done:],
+                                      f_ts, f_rate, *lat, fill_ints, fill_floats, mark_ts[marks_done:],
                                       mark_floats[marks_done:])
         marks_done += nm
         fill_int_parts.append(fill_ints[:nf])
