@@ -130,12 +130,15 @@ def queue_probability(rule, n, front, back):
 
 def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, book_ts, book_bid,
                      book_ask, tick, config: StrategyConfig, mark_interval_us=60_000_000,
-                     book_bid_sz=None, book_ask_sz=None, funding=(), order_latency=None):
+                     book_bid_sz=None, book_ask_sz=None, funding=(), order_latency=None,
+                     trade_exch=None, book_exch=None):
     """Replay with the engine's rules; returns a dict of fills, accounts, counters and marks.
 
     book_bid / book_ask (and the sizes) are sequences of rows of levels, best first, or of
     plain touch prices; funding a sequence of (time us, rate); order_latency an OrderLatency
-    (entry = cancel and response latency of a request at t: order_latency.at(t))."""
+    (entry = cancel and response latency of a request at t: order_latency.at(t)); trade_exch /
+    book_exch the events' exchange times on the local clock (feed latency from data: the
+    exchange does its work at those times, the strategy at the local ones)."""
     def rows(a):
         return [list(r) if hasattr(r, "__len__") else [r] for r in a]
     bid_px, ask_px = rows(book_bid), rows(book_ask)
@@ -168,7 +171,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             at = responses[-1][0]
         responses.append((at, *news))
 
-    def fill(o, q, t, reason, index, queue_before):
+    def fill(o, q, t, x, reason, index, queue_before):
         px = o.ticks * tick
         o.size -= q
         if o.size <= SIZE_TOLERANCE:
@@ -185,24 +188,25 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
         acct["cash"] -= fee
         acct["fees"] += fee
         acct["volume"] += q
-        respond(t + o.response_us, q if o.side == "bid" else -q, o.side, -q, o, o.size <= 0.0)
+        respond(x + o.response_us, q if o.side == "bid" else -q, o.side, -q, o, o.size <= 0.0)
         fills.append((index, t, 1 if o.side == "bid" else -1, px, q, mid, fee, acct["inventory"],
                       acct["cash"], REASONS.index(reason), queue_before if math.isfinite(queue_before) else math.nan))
         counters[reason] += 1
         return q
 
-    def exchange_work(t):
-        """Cancels, places and responses due by t, in time order."""
+    def exchange_work(t, x):
+        """Cancels and places due at the exchange by x, responses due at the strategy by t, in
+        time order."""
         while True:
             due = []
             for o in orders:
                 if o.cancel_us is not None:
                     due.append((o.cancel_us, 0, o.seq, o))
-                elif not o.live:
+                if not o.live:
                     due.append((o.arrive_us, 1, o.seq, o))
-            if responses:
+            due = [d for d in due if d[0] <= x]
+            if responses and responses[0][0] <= t:
                 due.append((responses[0][0], 2, 0, None))
-            due = [d for d in due if d[0] <= t]
             if not due:
                 return
             at, kind, _, o = min(due, key=lambda d: (d[0], d[1], d[2]))
@@ -250,7 +254,11 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                     pay = acct["inventory"] * mid * rate
                     acct["cash"] -= pay
                     acct["funding"] += pay
-        exchange_work(t)
+        if trade_exch is not None:
+            x = int((trade_exch if kind == 0 else book_exch)[i])
+        else:
+            x = t
+        exchange_work(t, x)
         if kind == 0:
             side, amount = int(trade_side[i]), float(trade_amount[i])
             if side != 0:
@@ -264,7 +272,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                     queue_before = o.queue
                     if model == "queue":
                         if beyond > TOL:        # through our price: filled in full
-                            fill(o, o.size, t, "trade_through", i, queue_before)
+                            fill(o, o.size, t, x, "trade_through", i, queue_before)
                         else:                   # at our price: what exceeds the queue ahead
                             o.traded += amount
                             excess = amount - o.queue
@@ -272,13 +280,13 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                                 o.queue = 0.0
                                 q = min(excess, o.size, left)
                                 if q > 0.0:
-                                    left -= fill(o, q, t, "queue", i, queue_before)
+                                    left -= fill(o, q, t, x, "queue", i, queue_before)
                             else:
                                 o.queue = -excess
                     elif beyond > TOL or model == "touch":
                         q = min(o.size, left)
                         if q > 0.0:
-                            left -= fill(o, q, t, "trade_through" if beyond > TOL else "touch", i, queue_before)
+                            left -= fill(o, q, t, x, "trade_through" if beyond > TOL else "touch", i, queue_before)
                 acc.update(t, side, amount, int(roles[i]))
         else:
             for o in sorted([o for o in orders if o.live and o.size > 0.0],
@@ -302,13 +310,14 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                         o.traded = 0.0
                 reached = (o.ticks >= ask_px[i][0] / tick - TOL) if o.side == "bid" else (o.ticks <= bid_px[i][0] / tick + TOL)
                 if reached:
-                    fill(o, o.size, t, "book_through", -1, o.queue)
+                    fill(o, o.size, t, x, "book_through", -1, o.queue)
             new_mid = 0.5 * (float(bid_px[i][0]) + float(ask_px[i][0]))
             if not math.isnan(mid):
                 acct["inventory_drift"] += acct["inventory"] * (new_mid - mid)
             mid, best_bid, best_ask = new_mid, float(bid_px[i][0]), float(ask_px[i][0])
             last_book = i
-        if not math.isnan(mid) and (next_decision is None or t >= next_decision):
+        busy = trade_exch is not None and any(not o.live or o.cancel_us is not None for o in orders)
+        if not math.isnan(mid) and (next_decision is None or t >= next_decision) and not busy:
             d = decide_quotes(mid, acc.alpha(t), acc.hazard(t), known["inventory"], tick, config,
                               best_bid, best_ask, known["bid"], known["ask"])
             counters["quote_decisions"] += 1

@@ -351,3 +351,9 @@ def test_cli_online_raw_recording(recording, tmp_path, capsys):
     assert online.splitlines()[1:] == batch.splitlines()[1:]        # all but the source line
     assert _replay_cli.main(["--online", "--tape", str(path), *common]) == 2
     assert "--tick-size" in capsys.readouterr().err
+
+
+def test_feed_latency_from_data_is_batch_only():
+    with pytest.raises(ParameterError, match="feed_latency 'data' is modelled by the batch replay only"):
+        OnlineEngine(_model([[0.0] * 6], [0], FeatureSettings(levels=1, window=2)),
+                     StrategyConfig(feed_latency="data"), tick_size=TICK)

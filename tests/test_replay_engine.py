@@ -9,6 +9,7 @@ import pytest
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.replay import MARK_INTERVAL_US, replay, replay_arrays
 from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSIGNED
+from clusterlob.replay.engine import exchange_times
 from clusterlob.replay.latency import OrderLatency, load_order_latency
 from clusterlob.replay.strategy import StrategyConfig
 
@@ -291,6 +292,21 @@ def test_order_latency_must_cover_the_replay(tmp_path):
         load_order_latency(tmp_path / "none.csv")
 
 
+def test_feed_latency_from_the_tape_clocks():
+    # the sell through our bid prints at the exchange at t=20 but reaches us at t=100; our bid
+    # (decided at 0) reaches the exchange at 50: with feed latency from data it was not there
+    # yet when that trade happened; on one clock (local times) it was, and it fills
+    cfg = RULE_CONFIG.replace(order_latency_us=50, fill_model="cross")
+    args = ([100], [98.0], [1.0], [-1], [-1], [0, 200], [99.0, 99.0], [101.0, 101.0])
+    local = replay_arrays(*args, tick_size=1.0, config=cfg)
+    assert len(local.fills) == 1
+    exch = dict(trade_exch_us=[20], book_exch_us=[0, 190])
+    data = replay_arrays(*args, tick_size=1.0, config=cfg.replace(feed_latency="data"), **exch)
+    assert len(data.fills) == 0
+    with pytest.raises(ParameterError, match="feed_latency 'data' needs the events' exchange times"):
+        replay_arrays(*args, tick_size=1.0, config=cfg.replace(feed_latency="data"))
+
+
 def test_funding_is_paid_on_the_carried_position():
     # long 1 from t=20 (mid 100); a funding time at t=50 with rate 0.001: pay 1 * 100 * 0.001
     cfg = RULE_CONFIG.replace(fill_model="cross")
@@ -438,11 +454,18 @@ def test_engine_equals_reference_on_random_tapes(seed):
         req[0], req[-1] = t_all.min() - 10, t_all.max() + 10
         exch = req + rng.integers(1, 50_000, 6)
         latency = OrderLatency.from_times(req, exch, exch + rng.integers(0, 50_000, 6))
+    exch = {}
+    if rng.random() < 0.3:          # feed latency from data, some exchange times after local ones
+        cfg = cfg.replace(feed_latency="data")
+        exch = {"trade_exch_us": tape[0] - rng.integers(-2_000, 50_000, tape[0].shape[0]),
+                "book_exch_us": tape[5] - rng.integers(-2_000, 50_000, tape[5].shape[0])}
+    x_trade, x_book = exchange_times(cfg, tape[0], tape[5], exch.get("trade_exch_us"), exch.get("book_exch_us"))
     ref = reference_replay(*tape, tick, cfg, mark_interval_us=MARK_INTERVAL_US, book_bid_sz=bid_sz,
-                           book_ask_sz=ask_sz, funding=funding, order_latency=latency)
+                           book_ask_sz=ask_sz, funding=funding, order_latency=latency,
+                           trade_exch=x_trade if exch else None, book_exch=x_book if exch else None)
     r = replay_arrays(*tape, tick_size=tick, config=cfg, book_bid_sz=bid_sz, book_ask_sz=ask_sz,
                       funding=([f[0] for f in funding], [f[1] for f in funding]) if funding else None,
-                      order_latency=latency)
+                      order_latency=latency, **exch)
     got = list(zip(r.fills.trade_index.tolist(), r.fills.ts_us.tolist(), r.fills.side.tolist(),
                    r.fills.price.tolist(), r.fills.qty.tolist()))
     assert got == [row[:5] for row in ref["fills"]]

@@ -169,7 +169,7 @@ def _engine_inputs(events, tick, config):
         n_marks = (max(ts[-1], bts[-1]) - first_mark) // MARK_INTERVAL_US + 1
         engine = _new_engine(config, tick, int(first_mark))
         arrays = (*events[:6], events[6], events[8], events[7], events[9],
-                  np.zeros(0, np.int64), np.zeros(0), *(np.zeros(0, np.int64),) * 3)
+                  np.zeros(0, np.int64), np.zeros(0), *(np.zeros(0, np.int64),) * 5)
         buffers = (np.empty((ts.shape[0] + bts.shape[0] + 8, 2), np.int64),
                    np.empty((ts.shape[0] + bts.shape[0] + 8, 9)),
                    np.empty(n_marks, np.int64), np.empty((n_marks, 8)))

@@ -83,7 +83,7 @@ cdef class _SimExchange:
                 self.s.orders[self.s.cur[k]].order_id = ids[k]
 
     # -- the clock and the events ----------------------------------------------------------------
-    cdef int _clock(self, int64_t t) except -1:
+    cdef int _clock(self, int64_t t, int64_t x) except -1:
         """Marks, funding, then orders, cancels and responses due by t (the batch replay's
         clock work, in the same order)."""
         cdef double row[8]
@@ -111,7 +111,7 @@ cdef class _SimExchange:
                     _pay_funding(&self.s, self.funding_constant)
                     self.s.next_funding_us += self.funding_interval_us
         if t >= self.s.next_event_us:
-            _arrivals(&self.s, &self.p, t, self.book[0:1, :], self.book[1:2, :], self.book[2:3, :],
+            _arrivals(&self.s, &self.p, t, x, self.book[0:1, :], self.book[1:2, :], self.book[2:3, :],
                       self.book[3:4, :], 0 if self.has_book else -1)
             _flags(&self.s, &self.p, t)
             self._take_delivered()
@@ -142,14 +142,18 @@ cdef class _SimExchange:
 
     def advance(self, int64_t ts_us):
         """The clock work up to ``ts_us``; True if responses are waiting."""
-        self._clock(ts_us)
+        self._clock(ts_us, ts_us)
         return len(self.events) > 0
 
-    def on_trade(self, int64_t ts_us, double price, double amount, int side):
-        """The clock work up to ``ts_us``, then one trade; True if responses are waiting."""
+    def on_trade(self, int64_t ts_us, double price, double amount, int side, exch_us=None):
+        """The clock work up to ``ts_us``, then one trade; True if responses are waiting.
+
+        ``exch_us``: the trade's exchange time on the local clock (feed latency from data);
+        default ``ts_us``."""
         cdef Py_ssize_t nf
-        self._clock(ts_us)
-        nf = _on_trade(&self.s, &self.p, ts_us, self.n_trades_seen, price, amount, side, -1,
+        cdef int64_t x = ts_us if exch_us is None else exch_us
+        self._clock(ts_us, x)
+        nf = _on_trade(&self.s, &self.p, ts_us, x, self.n_trades_seen, price, amount, side, -1,
                        self.fill_ints, self.fill_floats, 0)
         self.s.n_trades += 1
         self.n_trades_seen += 1
@@ -157,16 +161,17 @@ cdef class _SimExchange:
             self._keep_fills(nf)
         return len(self.events) > 0
 
-    def on_book(self, int64_t ts_us, const double[:, :] levels):
+    def on_book(self, int64_t ts_us, const double[:, :] levels, exch_us=None):
         """The clock work up to ``ts_us``, then one book update ``levels`` (4, >= 1)."""
         cdef Py_ssize_t nf, lv, nl = self.book.shape[1]
         cdef int r
-        self._clock(ts_us)
+        cdef int64_t x = ts_us if exch_us is None else exch_us
+        self._clock(ts_us, x)
         for lv in range(nl):
             for r in range(4):
                 self.book[r, lv] = levels[r, lv] if lv < levels.shape[1] else NAN
         self.has_book = 1
-        nf = _on_book(&self.s, &self.p, ts_us, self.book[0:1, :], self.book[1:2, :],
+        nf = _on_book(&self.s, &self.p, ts_us, x, self.book[0:1, :], self.book[1:2, :],
                       self.book[2:3, :], self.book[3:4, :], 0, self.fill_ints, self.fill_floats, 0)
         if nf:
             self._keep_fills(nf)

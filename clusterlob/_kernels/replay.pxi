@@ -14,7 +14,8 @@
 #   the queue rule, (b) fills an order the opposite best price has reached (book-through), (c)
 #   refreshes the touch and mid and marks the position to the new mid;
 #   finally a quote decision is taken when requote_interval has passed since the last one, every
-#   response to the last one's orders has arrived, and a mid is known: it cancels the current
+#   response to the last one's orders has arrived (with feed latency from data: and they have all
+#   reached the exchange), and a mid is known: it cancels the current
 #   order on each side and places the new one (size clipped so that no fill can pass the
 #   inventory limit), order_latency / cancel_latency later at the exchange.
 # Constant work per event, no Python objects in the loop.  The kernel stops early when the fill or
@@ -524,14 +525,15 @@ cdef inline void _flags(ReplayState* s, const QuoteParams* p, int64_t t) noexcep
                     s.at_touch[k] = 1
 
 
-cdef inline void _arrivals(ReplayState* s, const QuoteParams* p, int64_t t,
+cdef inline void _arrivals(ReplayState* s, const QuoteParams* p, int64_t t, int64_t x,
                            const double[:, ::1] bpx, const double[:, ::1] bsz,
                            const double[:, ::1] apx, const double[:, ::1] asz,
                            Py_ssize_t row) noexcept nogil:
-    """Orders, cancels and responses due by t, in time order (a cancel before a place, and
-    both before responses, at equal time)."""
+    """Orders and cancels due at the exchange by x (the event's exchange time; = t without
+    feed latency) and responses due at the strategy by t (its local time), in time order (a
+    cancel before a place, and both before responses, at equal time)."""
     cdef int j, k, best, kind
-    cdef int64_t at, nxt
+    cdef int64_t at, earliest
     cdef Order* o
     cdef Note* n
     cdef double shown
@@ -539,23 +541,30 @@ cdef inline void _arrivals(ReplayState* s, const QuoteParams* p, int64_t t,
         best = -1
         kind = 0
         at = INT64_MAX
+        earliest = INT64_MAX                # the next one of any kind, due or not
         for j in range(4):
             o = &s.orders[j]
-            if o.state != _ORDER_FREE and o.cancel_at_us < at:
+            if o.state != _ORDER_FREE and o.cancel_at_us < earliest:
+                earliest = o.cancel_at_us
+            if o.state != _ORDER_FREE and o.cancel_at_us < at and o.cancel_at_us <= x:
                 at = o.cancel_at_us
                 best = j
                 kind = 1
         for j in range(4):
             o = &s.orders[j]
-            if o.state == _ORDER_IN_FLIGHT and o.arrive_us < at:
+            if o.state == _ORDER_IN_FLIGHT and o.arrive_us < earliest:
+                earliest = o.arrive_us
+            if o.state == _ORDER_IN_FLIGHT and o.arrive_us < at and o.arrive_us <= x:
                 at = o.arrive_us
                 best = j
                 kind = 2
-        if s.note_len and s.notes[s.note_head].at_us < at:
+        if s.note_len and s.notes[s.note_head].at_us < earliest:
+            earliest = s.notes[s.note_head].at_us
+        if s.note_len and s.notes[s.note_head].at_us < at and s.notes[s.note_head].at_us <= t:
             at = s.notes[s.note_head].at_us
             kind = 3
-        if at > t:
-            s.next_event_us = at
+        if kind == 0:
+            s.next_event_us = earliest
             return
         if kind == 3:
             n = &s.notes[s.note_head]
@@ -605,7 +614,7 @@ cdef inline void _arrivals(ReplayState* s, const QuoteParams* p, int64_t t,
 
 
 cdef inline double _fill(ReplayState* s, const QuoteParams* p, int slot, double q,
-                         int64_t t, int reason, double queue_before, int64_t index,
+                         int64_t t, int64_t x, int reason, double queue_before, int64_t index,
                          int64_t[:, ::1] fill_ints, double[:, ::1] fill_floats, Py_ssize_t nf) noexcept nogil:
     """Book a fill of q at the order's price (accounts, response, output row nf); returns q."""
     cdef Order* o = &s.orders[slot]
@@ -629,7 +638,7 @@ cdef inline double _fill(ReplayState* s, const QuoteParams* p, int slot, double 
     s.notional = s.notional + q * px
     if fabs(s.inventory) > s.max_abs_inventory:
         s.max_abs_inventory = fabs(s.inventory)
-    _notify(s, p, t, _NOTE_FILL, slot, q if k == _BID else -q, -q, q)
+    _notify(s, p, x, _NOTE_FILL, slot, q if k == _BID else -q, -q, q)
     fill_ints[nf, 0] = index
     fill_ints[nf, 1] = t
     fill_floats[nf, 0] = 1.0 if k == _BID else -1.0
@@ -693,7 +702,7 @@ cdef inline void _queue_on_book(const QuoteParams* p, Order* o, double shown) no
     o.traded = 0.0
 
 
-cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t, int64_t index,
+cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t, int64_t x, int64_t index,
                                  double price, double amount, int side, int8_t role,
                                  int64_t[:, ::1] fill_ints, double[:, ::1] fill_floats,
                                  Py_ssize_t nf) noexcept nogil:
@@ -718,7 +727,7 @@ cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t
         queue_before = o.queue
         if p.model == _MODEL_QUEUE:
             if edge > _GRID_TOL:    # through our price: filled in full
-                _fill(s, p, slot, o.size, t, _REASON_TRADE_THROUGH, queue_before, index,
+                _fill(s, p, slot, o.size, t, x, _REASON_TRADE_THROUGH, queue_before, index,
                       fill_ints, fill_floats, nf)
                 nf += 1
             else:                   # at our price: only what exceeds the queue ahead
@@ -731,7 +740,7 @@ cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t
                     if q > left:
                         q = left
                     if q > 0.0:
-                        left = left - _fill(s, p, slot, q, t, _REASON_QUEUE, queue_before, index,
+                        left = left - _fill(s, p, slot, q, t, x, _REASON_QUEUE, queue_before, index,
                                             fill_ints, fill_floats, nf)
                         nf += 1
                 else:
@@ -741,7 +750,7 @@ cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t
             if q > left:
                 q = left
             if q > 0.0:
-                left = left - _fill(s, p, slot, q, t,
+                left = left - _fill(s, p, slot, q, t, x,
                                     _REASON_TRADE_THROUGH if edge > _GRID_TOL else _REASON_TOUCH,
                                     queue_before, index, fill_ints, fill_floats, nf)
                 nf += 1
@@ -751,7 +760,7 @@ cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t
     return nf - n0
 
 
-cdef inline Py_ssize_t _on_book(ReplayState* s, const QuoteParams* p, int64_t t,
+cdef inline Py_ssize_t _on_book(ReplayState* s, const QuoteParams* p, int64_t t, int64_t x,
                                 const double[:, ::1] bpx, const double[:, ::1] bsz,
                                 const double[:, ::1] apx, const double[:, ::1] asz, Py_ssize_t i,
                                 int64_t[:, ::1] fill_ints, double[:, ::1] fill_floats,
@@ -775,7 +784,7 @@ cdef inline Py_ssize_t _on_book(ReplayState* s, const QuoteParams* p, int64_t t,
                 shown = _shown_at(apx, asz, i, o.ticks, p.tick, _ASK)
             _queue_on_book(p, o, shown)
         if (<double>o.ticks >= apx[i, 0] / p.tick - _GRID_TOL) if k == _BID else (<double>o.ticks <= bpx[i, 0] / p.tick + _GRID_TOL):
-            _fill(s, p, slot, o.size, t, _REASON_BOOK_THROUGH, o.queue, -1, fill_ints, fill_floats, nf)
+            _fill(s, p, slot, o.size, t, x, _REASON_BOOK_THROUGH, o.queue, -1, fill_ints, fill_floats, nf)
             nf += 1
     new_mid = 0.5 * (bpx[i, 0] + apx[i, 0])
     if s.has_mid:
@@ -787,6 +796,16 @@ cdef inline Py_ssize_t _on_book(ReplayState* s, const QuoteParams* p, int64_t t,
     s.n_book += 1
     _flags(s, p, t)
     return nf - n0
+
+
+cdef inline int _exchange_busy(const ReplayState* s) noexcept nogil:
+    """An order or cancel is still on its way to the exchange (only with feed latency from
+    data can one outlive the decision's wait for its responses: the exchange is behind)."""
+    cdef int j
+    for j in range(4):
+        if s.orders[j].state == _ORDER_IN_FLIGHT or (s.orders[j].state != _ORDER_FREE and s.orders[j].cancel_at_us != INT64_MAX):
+            return 1
+    return 0
 
 
 cdef inline int64_t _next_wake(ReplayState* s) noexcept nogil:
@@ -840,6 +859,7 @@ cdef class _ReplayEngine:
             const int64_t[::1] funding_ts_us, const double[::1] funding_rate,
             const int64_t[::1] lat_req_us, const int64_t[::1] lat_entry_us,
             const int64_t[::1] lat_response_us,
+            const int64_t[::1] trade_exch_us, const int64_t[::1] book_exch_us,
             int64_t[:, ::1] fill_ints, double[:, ::1] fill_floats,
             int64_t[::1] mark_ts_us, double[:, ::1] mark_floats):
         """Advance until the events end or an output buffer is full.
@@ -847,7 +867,8 @@ cdef class _ReplayEngine:
         IN: trades (n_trades,); book levels (n_book, L) best first (L >= 1; sizes may be NaN
         unless the fill model is queue); funding payments (n_funding,) time and rate, sorted;
         an order-latency table (n_lat,) request time, entry and response latency (empty:
-        the constant latencies).
+        the constant latencies); the events' exchange times, aligned to the local clock
+        (empty: the exchange sees each event at its local time, no feed latency).
         OUT: fill_ints (cap, 2) FILL_INT_COLUMNS, fill_floats (cap, 9) FILL_FLOAT_COLUMNS;
         mark_ts_us (mcap,), mark_floats (mcap, 8) MARK_FLOAT_COLUMNS.
         Needs room for 4 fills per call (a book update can fill every order).
@@ -860,7 +881,8 @@ cdef class _ReplayEngine:
         cdef Py_ssize_t fcap = fill_ints.shape[0] - 4, mcap = mark_ts_us.shape[0]
         cdef Py_ssize_t nf = 0, nm = 0, i
         cdef int is_trade, wake, full = 0
-        cdef int64_t t
+        cdef int64_t t, x
+        cdef int exch = trade_exch_us.shape[0] == nt and book_exch_us.shape[0] == nb and (nt + nb) > 0
         cdef double row[8]
         cdef int c
         if fcap < 0:
@@ -874,6 +896,9 @@ cdef class _ReplayEngine:
                     break
                 is_trade = s.i_book >= nb or (s.i_trade < nt and trade_ts_us[s.i_trade] <= book_ts_us[s.i_book])
                 t = trade_ts_us[s.i_trade] if is_trade else book_ts_us[s.i_book]
+                x = t
+                if exch:
+                    x = trade_exch_us[s.i_trade] if is_trade else book_exch_us[s.i_book]
                 wake = t >= s.next_wake_us
                 if wake:
                     # marks (state before the event) and funding payments this event has reached
@@ -895,22 +920,22 @@ cdef class _ReplayEngine:
                     if full:
                         break
                     if t >= s.next_event_us:
-                        _arrivals(&s, &p, t, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz, s.i_book - 1)
+                        _arrivals(&s, &p, t, x, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz, s.i_book - 1)
                         _flags(&s, &p, t)
                 s.last_ts_us = t
                 if is_trade:
                     i = s.i_trade
-                    nf += _on_trade(&s, &p, t, i, trade_price[i], trade_amount[i], trade_side[i],
+                    nf += _on_trade(&s, &p, t, x, i, trade_price[i], trade_amount[i], trade_side[i],
                                     trade_role[i], fill_ints, fill_floats, nf)
                     s.n_trades += 1
                     s.i_trade += 1
                 else:
-                    nf += _on_book(&s, &p, t, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz,
+                    nf += _on_book(&s, &p, t, x, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz,
                                    s.i_book, fill_ints, fill_floats, nf)
                     s.i_book += 1
                 # the requote clock
                 if wake:
-                    if s.has_mid and t >= s.next_decision_us:
+                    if s.has_mid and t >= s.next_decision_us and not (exch and _exchange_busy(&s)):
                         _decide(&s, &p, t)
                         _latencies(&s, t, lat_req_us, lat_entry_us, lat_response_us)
                         _send(&s, &p, t)

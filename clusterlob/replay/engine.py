@@ -344,13 +344,15 @@ def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None,
                          tape.trades.side, roles, book.ts_local_us, book.bid_px, book.ask_px,
                          tick_size=tape.instrument.tick_size, config=config,
                          book_bid_sz=book.bid_sz, book_ask_sz=book.ask_sz, funding=funding,
-                         order_latency=order_latency)
+                         order_latency=order_latency, trade_exch_us=tape.trades.ts_exch_us,
+                         book_exch_us=book.ts_exch_us)
 
 
 def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
                   book_bid, book_ask, *, tick_size: float,
                   config: StrategyConfig | None = None, book_bid_sz=None, book_ask_sz=None,
-                  funding=None, order_latency=None) -> ReplayResult:
+                  funding=None, order_latency=None, trade_exch_us=None,
+                  book_exch_us=None) -> ReplayResult:
     """Replay over plain arrays (what :func:`replay` does after taking them from a tape).
 
     Parameters
@@ -378,6 +380,8 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     order_latency : OrderLatency, optional
         Order-entry (and cancel) and response latencies interpolated from data at each
         decision (must cover the replayed period); default the config's constants.
+    trade_exch_us, book_exch_us : int64 arrays, optional
+        The events' exchange times; used (and required) with ``feed_latency = "data"``.
 
     Returns
     -------
@@ -406,6 +410,7 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
         order_latency.check_covers(first_us, last_us)
         lat = (order_latency.req_ts_us, order_latency.entry_us, order_latency.response_us)
 
+    exch = exchange_times(config, ts, bts, trade_exch_us, book_exch_us)
     engine = _new_engine(config, tick_size, first_mark)
     mark_ts = np.empty(n_marks, np.int64)
     mark_floats = np.empty((n_marks, len(_core.MARK_FLOAT_COLUMNS)))
@@ -415,7 +420,7 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
         fill_ints = np.empty((_FILL_CHUNK, 2), np.int64)
         fill_floats = np.empty((_FILL_CHUNK, len(_core.FILL_FLOAT_COLUMNS)))
         nf, nm, finished = engine.run(ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz,
-                                      f_ts, f_rate, *lat, fill_ints, fill_floats, mark_ts[marks_done:],
+                                      f_ts, f_rate, *lat, *exch, fill_ints, fill_floats, mark_ts[marks_done:],
                                       mark_floats[marks_done:])
         marks_done += nm
         fill_int_parts.append(fill_ints[:nf])
@@ -429,6 +434,24 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     mids = (bts, 0.5 * (bid[:, 0] + ask[:, 0]))
     summary = summarise(config, state, fills, equity, first_us, last_us, mids=mids, tick_size=tick_size)
     return ReplayResult(fills, equity, summary, config, tick_size)
+
+
+def exchange_times(config: StrategyConfig, trade_ts, book_ts, trade_exch_us, book_exch_us) -> tuple:
+    """The events' exchange times on the local clock, for ``feed_latency = "data"`` (else two
+    empty arrays): exchange time minus the largest ``exchange - local`` gap, so that every
+    feed latency (local - exchange) is >= 0 (a recorder's clock may run behind the exchange's)."""
+    if config.feed_latency != "data":
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if trade_exch_us is None or book_exch_us is None:
+        raise ParameterError("feed_latency 'data' needs the events' exchange times (trade_exch_us and "
+                             "book_exch_us; a tape has them)")
+    tx = _column(trade_exch_us, "trade_exch_us", np.int64, trade_ts.shape[0])
+    bx = _column(book_exch_us, "book_exch_us", np.int64)
+    if bx.shape[0] != book_ts.shape[0]:
+        raise TapeError(f"`book_exch_us` has {bx.shape[0]} rows, expected {book_ts.shape[0]} (one per book update)")
+    gaps = [a.max() for a in (tx - trade_ts, bx - book_ts) if a.shape[0]]
+    offset = max(0, int(max(gaps))) if gaps else 0
+    return np.ascontiguousarray(tx - offset), np.ascontiguousarray(bx - offset)
 
 
 def fills_from_buffers(fill_ints, fill_floats) -> Fills:

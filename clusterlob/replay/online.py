@@ -80,6 +80,9 @@ class OnlineEngine(_core._OnlineCore):
         if isinstance(tick_size, bool) or not isinstance(tick_size, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(tick_size) or tick_size <= 0:
             raise ParameterError(f"`tick_size` must be a finite number > 0, got {tick_size!r}")
+        if (config if config is not None else StrategyConfig()).feed_latency != "none":
+            raise ParameterError("feed_latency 'data' is modelled by the batch replay only (the online "
+                                 "engine runs on the local clock it receives events on); use feed_latency 'none'")
         if quote_updates is None:
             quote_updates = (config if config is not None else StrategyConfig()).quote_updates
         if quote_updates not in ("replace", "changes"):

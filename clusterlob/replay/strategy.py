@@ -84,6 +84,8 @@ FIELD_HELP = {
     "fill_model": "queue (queue position), cross (trade beyond our price) or touch (at or beyond)",
     "queue_rule": "queue model's rule for size decreases: risk_averse, power or log",
     "queue_power": "exponent n of the power (x^n) and log (log(1+x)^n) queue rules, 0 < n <= 10",
+    "feed_latency": "none (the exchange sees each event at its local time) or data (at its exchange "
+                    "time: feed latency from the tape's two clocks)",
     "quote_updates": "replace (cancel and re-place every decision) or changes (keep an order "
                      "the decision repeats, and its queue position)",
     "funding_rate": "funding rate per funding interval (longs pay a positive rate)",
@@ -157,6 +159,12 @@ class StrategyConfig:
         (f(ahead) + f(behind)) of coming from behind, f(x) = x**n or log(1 + x)**n.
     queue_power : float
         The n of the probability rules (0 < n <= 10).
+    feed_latency : {"none", "data"}
+        ``none``: the exchange sees each market event at its local receive time (everything on
+        one clock); ``data``: at its exchange time, moved onto the local clock (the two clocks
+        aligned by the largest exchange-after-local gap, so no feed latency is negative): our
+        orders meet the market as the exchange saw it, the strategy sees it late by each
+        event's feed latency.
     quote_updates : {"replace", "changes"}
         ``replace``: each decision cancels the current orders and places new ones (back of the
         queue); ``changes``: an order the strategy has heard no fill of, at the price the
@@ -202,6 +210,7 @@ class StrategyConfig:
     queue_rule: str = "risk_averse"
     queue_power: float = 2.0
     quote_updates: str = "replace"
+    feed_latency: str = "none"
     funding_rate: float = 0.0
     funding_interval_h: int = 8
     signal_norm: str = "flow"
@@ -255,7 +264,7 @@ class StrategyConfig:
         number("signal_scale_trades", 0, lo_open=True)
         for name, allowed in (("inventory_mode", ("dynamic", "fixed")), ("fill_model", FILL_MODELS),
                               ("queue_rule", QUEUE_RULES), ("signal_norm", SIGNAL_NORMS),
-                              ("quote_updates", QUOTE_UPDATES)):
+                              ("quote_updates", QUOTE_UPDATES), ("feed_latency", ("none", "data"))):
             if getattr(self, name) not in allowed:
                 raise ParameterError(f"`{name}` must be one of {list(allowed)}, got {getattr(self, name)!r}")
         for name in ("alpha_role", "hazard_role"):
