@@ -42,6 +42,8 @@ def _args(argv):
     ap.add_argument("--interval-ms", type=float, default=100.0)
     ap.add_argument("--maker-fee-bps", type=float, default=2.0)
     ap.add_argument("--match-ms", type=float, default=50.0)
+    ap.add_argument("--feed-latency", choices=("data", "none"), default="none",
+                    help="clusterlob's StrategyConfig.feed_latency (data: the exchange's clock, as hftbacktest)")
     ap.add_argument("--hftbacktest-side", metavar="OUT.json", default=None, help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -154,7 +156,8 @@ def clusterlob_side(args) -> dict:
         quote_size=LOT, max_inventory=args.max_lots * LOT, maker_fee_bps=args.maker_fee_bps,
         requote_interval_us=int(args.interval_ms * 1000), order_latency_us=latency,
         cancel_latency_us=latency, response_latency_us=latency, fill_model="queue",
-        queue_rule="risk_averse", quote_updates="changes", alpha_role="none", hazard_role="none")
+        queue_rule="risk_averse", quote_updates="changes", alpha_role="none", hazard_role="none",
+        feed_latency=args.feed_latency)
     roles = np.full(len(tape.trades), -1, np.int8)
     times = []
     for _ in range(2):
@@ -234,7 +237,8 @@ def main(argv=None) -> int:
             ("ending position (BTC)", "{:+.3f}", "position"), ("fees (USDT)", "{:.4f}", "fees"),
             ("PnL (USDT, marked to mid)", "{:+.4f}", "pnl")]
     print(f"strategy: 1 lot at the best bid / ask, every {args.interval_ms:g} ms, limit {args.max_lots} lots, "
-          f"latency {args.latency_ms:g} ms, risk-averse queue, maker fee {args.maker_fee_bps:g} bps")
+          f"latency {args.latency_ms:g} ms, risk-averse queue, maker fee {args.maker_fee_bps:g} bps; "
+          f"clusterlob feed_latency {args.feed_latency}")
     print(f"{'':28}{'clusterlob':>16}{'hftbacktest':>16}{'ratio':>10}")
     for label, fmt, key in rows:
         a, b = ours[key], theirs[key]
