@@ -108,8 +108,9 @@ class ReplaySummary:
 
     What a maker reads (fields after ``sharpe_annualised``): fills by reason; the mean queue
     ahead at a queue fill; markouts ``markout_{1,10,60}s_ticks`` = quantity-weighted mean of
-    ``side * (mid(t + h) - price) / tick`` over the fills with a mid h later (``markout_fills``
-    of them at 60 s; negative = adverse selection beyond the spread earned); the share of time
+    ``side * (mid(t + h) - mid(t)) / tick``, the mid's move after a fill signed by our side, over
+    the fills with a mid h later (``markout_fills`` of them at 60 s; negative = adverse
+    selection: the market moved against the position the fill gave us); the share of time
     each side had a live order and one at the touch; decision shares (each side quoted, held
     by the inventory limit, withheld by post-only, and the share widened by the hazard); orders
     rejected by post-only on arrival; the mean quoted half-spread (distance of a quote from the
@@ -501,7 +502,8 @@ def build_equity_series(first_us, mark_ts, mark_floats, state, last_us) -> Equit
 
 
 def markouts(fills: Fills, mids, tick_size: float, last_us: int) -> tuple:
-    """Quantity-weighted mean of ``side * (mid(t + h) - price) / tick`` per horizon of
+    """Quantity-weighted mean of ``side * (mid(t + h) - mid(t)) / tick`` (the mid's move after
+    the fill, signed by our side: below zero, adverse selection) per horizon of
     MARKOUT_HORIZONS_S, over the fills with t + h <= last_us; and the count at the longest."""
     out = []
     n_last = 0
@@ -519,7 +521,7 @@ def markouts(fills: Fills, mids, tick_size: float, last_us: int) -> tuple:
             out.append(math.nan)
             continue
         q = fills.qty[ok_idx]
-        m = fills.side[ok_idx] * (mid[j] - fills.price[ok_idx]) / tick_size
+        m = fills.side[ok_idx] * (mid[j] - fills.mid[ok_idx]) / tick_size
         out.append(float((m * q).sum() / q.sum()))
     return tuple(out), n_last
 
