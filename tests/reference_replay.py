@@ -147,6 +147,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
     acc = ReferenceAccumulator(config.half_life_s, config.size_weight, config.signal_scale_trades,
                                config.alpha_code, config.hazard_code, config.signal_norm)
     model, rule = config.fill_model, config.queue_rule
+    whole = config.fill_size == "whole"        # an order that fills, fills whole
     acct = {"cash": 0.0, "inventory": 0.0, "fees": 0.0, "funding": 0.0, "spread_capture": 0.0,
             "inventory_drift": 0.0, "volume": 0.0}
     mid = best_bid = best_ask = math.nan
@@ -278,13 +279,13 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                             excess = amount - o.queue
                             if excess > 0.0:
                                 o.queue = 0.0
-                                q = min(excess, o.size, left)
+                                q = o.size if whole else min(excess, o.size, left)
                                 if q > 0.0:
                                     left -= fill(o, q, t, x, "queue", i, queue_before)
                             else:
                                 o.queue = -excess
                     elif beyond > TOL or model == "touch":
-                        q = min(o.size, left)
+                        q = o.size if whole else min(o.size, left)
                         if q > 0.0:
                             left -= fill(o, q, t, x, "trade_through" if beyond > TOL else "touch", i, queue_before)
                 acc.update(t, side, amount, int(roles[i]))

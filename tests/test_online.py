@@ -159,7 +159,8 @@ def test_random_tapes_equal_the_batch_pipeline(seed):
                             half_spread_bps=0.05, half_life_s=1.0, signal_scale_trades=2.0,
                             signal_norm=str(rng.choice(["flow", "trades"])),
                             funding_rate=float(rng.choice([0.0, 0.001])), funding_interval_h=1,
-                            quote_updates=str(["replace", "changes"][(seed // 2) % 2]))
+                            quote_updates=str(["replace", "changes"][(seed // 2) % 2]),
+                            fill_size=str(["partial", "whole"][(seed // 4) % 2]))
     feats, labels, batch = _batch(tape, model, config)
     online = replay_online(tape, model, config, record_features=True)
     assert online.result.summary.fills > 0      # fills, post-only and the inventory limit all occur

@@ -168,6 +168,14 @@ def test_queue_drains_by_trades_then_fills_partially():
     assert r.summary.fills_queue == 2 and r.summary.mean_queue_ahead == 0.25
 
 
+def test_whole_fills_without_partial_fills():
+    # as test_queue_drains...: the sell of 1 at t=40 leaves 0.5 beyond the queue: with
+    # fill_size "whole" the lot fills whole there (hftbacktest's no-partial-fill exchange)
+    r = run_rules([(20, 99.0, 1.0, -1), (30, 99.0, 1.5, -1), (40, 99.0, 1.0, -1), (50, 99.0, 2.0, -1)],
+                  [BOOK_0], RULE_CONFIG.replace(fill_size="whole"))
+    assert r.fills.ts_us.tolist() == [40] and r.fills.qty.tolist() == [1.0]
+
+
 def test_a_trade_through_our_price_fills_in_full():
     r = run_rules([(20, 98.0, 0.25, -1)], [BOOK_0])
     assert r.fills.qty.tolist() == [1.0] and r.fills.reason.tolist() == [2]
@@ -431,6 +439,7 @@ def random_config(rng):
         queue_power=float(rng.choice([0.5, 1.0, 3.0])),
         signal_norm=str(rng.choice(["flow", "trades"])),
         quote_updates=str(rng.choice(["replace", "changes"])),
+        fill_size=str(rng.choice(["partial", "partial", "whole"])),
         half_life_s=float(rng.choice([0.05, 1.0, 10.0])), size_weight=float(rng.choice([0.001, 0.2])),
         signal_scale_trades=float(rng.choice([0.5, 5.0, 50.0])),
         alpha_role=str(rng.choice(["directional", "opportunistic", "none"])), hazard_role="passive")

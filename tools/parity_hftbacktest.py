@@ -42,6 +42,8 @@ def _args(argv):
     ap.add_argument("--interval-ms", type=float, default=100.0)
     ap.add_argument("--maker-fee-bps", type=float, default=2.0)
     ap.add_argument("--match-ms", type=float, default=50.0)
+    ap.add_argument("--fill-size", choices=("whole", "partial"), default="whole",
+                    help="clusterlob's StrategyConfig.fill_size (whole: no partial fills, as hftbacktest here)")
     ap.add_argument("--feed-latency", choices=("data", "none"), default="none",
                     help="clusterlob's StrategyConfig.feed_latency (data: the exchange's clock, as hftbacktest)")
     ap.add_argument("--hftbacktest-side", metavar="OUT.json", default=None, help=argparse.SUPPRESS)
@@ -157,7 +159,7 @@ def clusterlob_side(args) -> dict:
         requote_interval_us=int(args.interval_ms * 1000), order_latency_us=latency,
         cancel_latency_us=latency, response_latency_us=latency, fill_model="queue",
         queue_rule="risk_averse", quote_updates="changes", alpha_role="none", hazard_role="none",
-        feed_latency=args.feed_latency)
+        feed_latency=args.feed_latency, fill_size=args.fill_size)
     roles = np.full(len(tape.trades), -1, np.int8)
     times = []
     for _ in range(2):
@@ -238,7 +240,7 @@ def main(argv=None) -> int:
             ("PnL (USDT, marked to mid)", "{:+.4f}", "pnl")]
     print(f"strategy: 1 lot at the best bid / ask, every {args.interval_ms:g} ms, limit {args.max_lots} lots, "
           f"latency {args.latency_ms:g} ms, risk-averse queue, maker fee {args.maker_fee_bps:g} bps; "
-          f"clusterlob feed_latency {args.feed_latency}")
+          f"clusterlob feed_latency {args.feed_latency}, fill_size {args.fill_size}")
     print(f"{'':28}{'clusterlob':>16}{'hftbacktest':>16}{'ratio':>10}")
     for label, fmt, key in rows:
         a, b = ours[key], theirs[key]

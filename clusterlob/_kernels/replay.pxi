@@ -58,6 +58,7 @@ ROUNDING_GUARD_TICKS = _ROUND_GUARD
 FILL_MODELS = ("cross", "touch", "queue")            # index = _MODEL_*
 QUEUE_RULES = ("risk_averse", "power", "log")        # index = _RULE_*
 QUOTE_UPDATES = ("replace", "changes")               # index = QuoteParams.keep_unchanged
+FILL_SIZES = ("partial", "whole")                    # index = QuoteParams.whole
 FILL_REASONS = ("queue", "touch", "trade_through", "book_through")   # index = _REASON_*
 # column order of the output buffers (clusterlob.replay names them)
 FILL_INT_COLUMNS = ("trade_index", "ts_us")
@@ -70,7 +71,7 @@ MARK_FLOAT_COLUMNS = ("equity", "cash", "inventory", "mid", "spread_capture", "i
 KERNEL_PARAMS = ("tick", "skew_ticks", "theta", "dynamic", "min_half_ticks", "half_spread_bps",
                  "hazard_k", "hazard_threshold", "quote_size", "max_inventory", "maker_fee_bps",
                  "requote_us", "entry_latency_us", "cancel_latency_us", "response_latency_us",
-                 "fill_model", "queue_rule", "queue_power", "quote_updates", "alpha_role", "hazard_role",
+                 "fill_model", "queue_rule", "queue_power", "quote_updates", "fill_size", "alpha_role", "hazard_role",
                  "decay_per_us", "size_weight", "signal_scale_trades", "signal_norm",
                  "mark_interval_us")
 
@@ -96,6 +97,7 @@ cdef struct QuoteParams:
     int rule
     double power
     int keep_unchanged          # quote_updates "changes": an untouched order at the decided price stays
+    int whole                   # fill_size "whole": an order that fills, fills whole (no partial fills)
     double to_alpha[256]        # by <uint8_t>role: 1.0 when that role feeds alpha (a table
     double to_hazard[256]       # lookup, not a branch: roles arrive in random order)
 
@@ -232,6 +234,7 @@ cdef int _params_from_dict(QuoteParams* p, dict d) except -1:
     p.rule = QUEUE_RULES.index(d["queue_rule"])
     p.power = d["queue_power"]
     p.keep_unchanged = QUOTE_UPDATES.index(d["quote_updates"])
+    p.whole = FILL_SIZES.index(d["fill_size"])
     cdef int r
     cdef int alpha_key = acc_role_key(d["alpha_role"]), hazard_key = acc_role_key(d["hazard_role"])
     for r in range(256):
@@ -735,9 +738,9 @@ cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t
                 q = amount - o.queue
                 if q > 0.0:
                     o.queue = 0.0
-                    if q > o.size:
+                    if q > o.size or p.whole:
                         q = o.size
-                    if q > left:
+                    if q > left and not p.whole:
                         q = left
                     if q > 0.0:
                         left = left - _fill(s, p, slot, q, t, x, _REASON_QUEUE, queue_before, index,
@@ -747,7 +750,7 @@ cdef inline Py_ssize_t _on_trade(ReplayState* s, const QuoteParams* p, int64_t t
                     o.queue = -q
         elif edge > _GRID_TOL or p.model == _MODEL_TOUCH:
             q = o.size
-            if q > left:
+            if q > left and not p.whole:
                 q = left
             if q > 0.0:
                 left = left - _fill(s, p, slot, q, t, x,

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from .._core import (FILL_MODELS, GRID_TOLERANCE_TICKS, QUEUE_RULES, QUOTE_UPDATES,
+from .._core import (FILL_MODELS, FILL_SIZES, GRID_TOLERANCE_TICKS, QUEUE_RULES, QUOTE_UPDATES,
                      ROUNDING_GUARD_TICKS, SIGNAL_NORMS)
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED
@@ -84,6 +84,8 @@ FIELD_HELP = {
     "fill_model": "queue (queue position), cross (trade beyond our price) or touch (at or beyond)",
     "queue_rule": "queue model's rule for size decreases: risk_averse, power or log",
     "queue_power": "exponent n of the power (x^n) and log (log(1+x)^n) queue rules, 0 < n <= 10",
+    "fill_size": "partial (a fill is what the trade leaves over) or whole (an order that fills, "
+                 "fills whole: hftbacktest's no-partial-fill exchange)",
     "feed_latency": "none (the exchange sees each event at its local time) or data (at its exchange "
                     "time: feed latency from the tape's two clocks)",
     "quote_updates": "replace (cancel and re-place every decision) or changes (keep an order "
@@ -159,6 +161,10 @@ class StrategyConfig:
         (f(ahead) + f(behind)) of coming from behind, f(x) = x**n or log(1 + x)**n.
     queue_power : float
         The n of the probability rules (0 < n <= 10).
+    fill_size : {"partial", "whole"}
+        ``partial``: a fill is at most what the trade leaves over (after the queue ahead and our
+        older order); ``whole``: an order that fills, fills whole (hftbacktest's no-partial-fill
+        exchange, for comparisons).
     feed_latency : {"none", "data"}
         ``none``: the exchange sees each market event at its local receive time (everything on
         one clock); ``data``: at its exchange time, moved onto the local clock (the two clocks
@@ -211,6 +217,7 @@ class StrategyConfig:
     queue_power: float = 2.0
     quote_updates: str = "replace"
     feed_latency: str = "none"
+    fill_size: str = "partial"
     funding_rate: float = 0.0
     funding_interval_h: int = 8
     signal_norm: str = "flow"
@@ -264,7 +271,8 @@ class StrategyConfig:
         number("signal_scale_trades", 0, lo_open=True)
         for name, allowed in (("inventory_mode", ("dynamic", "fixed")), ("fill_model", FILL_MODELS),
                               ("queue_rule", QUEUE_RULES), ("signal_norm", SIGNAL_NORMS),
-                              ("quote_updates", QUOTE_UPDATES), ("feed_latency", ("none", "data"))):
+                              ("quote_updates", QUOTE_UPDATES), ("feed_latency", ("none", "data")),
+                              ("fill_size", FILL_SIZES)):
             if getattr(self, name) not in allowed:
                 raise ParameterError(f"`{name}` must be one of {list(allowed)}, got {getattr(self, name)!r}")
         for name in ("alpha_role", "hazard_role"):
