@@ -847,10 +847,34 @@ cdef class _ReplayEngine:
 
     cdef QuoteParams p
     cdef ReplayState s
+    cdef double[:, ::1] carried      # the last book row of earlier arrays (4, L), see next_arrays
+    cdef int has_carried
 
     def __init__(self, dict params, int64_t first_mark_us):
+        import numpy
         _params_from_dict(&self.p, params)
         _state_init(&self.s, params, first_mark_us)
+        self.carried = numpy.full((4, 1), numpy.nan)
+
+    def next_arrays(self, last_book_row=None, bint funding=True, bint latency=True):
+        """Continue on new arrays (the next day of a stream): the cursors into the trades and
+        the book (and, unless told otherwise, the funding and latency tables) start again at 0;
+        every other part of the state carries on.  ``last_book_row`` (4, L): bid_px, bid_sz,
+        ask_px, ask_sz of the last book update of the earlier arrays (an order reaching the
+        exchange before the new arrays' first book update joins the queue by it)."""
+        import numpy
+        if last_book_row is not None:
+            row = numpy.ascontiguousarray(last_book_row, dtype=numpy.float64)
+            if row.ndim != 2 or row.shape[0] != 4:
+                raise ParameterError(f"`last_book_row` must have shape (4, levels), got {row.shape}")
+            self.carried = row
+            self.has_carried = 1
+        self.s.i_trade = 0
+        self.s.i_book = 0
+        if funding:
+            self.s.i_funding = 0
+        if latency:
+            self.s.i_lat = 0
 
     def run(self,
             const int64_t[::1] trade_ts_us, const double[::1] trade_price,
@@ -885,6 +909,10 @@ cdef class _ReplayEngine:
         cdef Py_ssize_t nf = 0, nm = 0, i
         cdef int is_trade, wake, full = 0
         cdef int64_t t, x
+        cdef const double[:, ::1] cb_px = self.carried[0:1, :]
+        cdef const double[:, ::1] cb_sz = self.carried[1:2, :]
+        cdef const double[:, ::1] ca_px = self.carried[2:3, :]
+        cdef const double[:, ::1] ca_sz = self.carried[3:4, :]
         cdef int exch = trade_exch_us.shape[0] == nt and book_exch_us.shape[0] == nb and (nt + nb) > 0
         cdef double row[8]
         cdef int c
@@ -923,7 +951,10 @@ cdef class _ReplayEngine:
                     if full:
                         break
                     if t >= s.next_event_us:
-                        _arrivals(&s, &p, t, x, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz, s.i_book - 1)
+                        if s.i_book > 0 or not self.has_carried:
+                            _arrivals(&s, &p, t, x, book_bid_px, book_bid_sz, book_ask_px, book_ask_sz, s.i_book - 1)
+                        else:           # the book as the earlier arrays left it
+                            _arrivals(&s, &p, t, x, cb_px, cb_sz, ca_px, ca_sz, 0)
                         _flags(&s, &p, t)
                 s.last_ts_us = t
                 if is_trade:
