@@ -17,7 +17,7 @@ from reference_replay import ReferenceAccumulator  # noqa: E402
 
 def test_hand_worked_stream():
     # half-life 1 s, mean-size weight 0.5, unit = 1 mean trade size
-    acc = SignalAccumulator(1.0, 0.5, 1.0, DIRECTIONAL, OPPORTUNISTIC)
+    acc = SignalAccumulator(1.0, 0.5, 1.0, DIRECTIONAL, OPPORTUNISTIC, "trades")
     acc.update(0, +1, 1.0, DIRECTIONAL)            # mean 1 (first trade), alpha 1
     assert acc.alpha() == 1.0 and acc.hazard() == 0.0
     acc.update(1_000_000, -1, 3.0, DIRECTIONAL)    # decay 0.5 -> 0.5; mean 1 + 0.5*(3-1) = 2; alpha -2.5
@@ -29,6 +29,26 @@ def test_hand_worked_stream():
     assert acc.alpha(2_000_000) == pytest.approx(-0.625, rel=1e-15)   # one more half-life
     assert acc.hazard(3_000_000) == pytest.approx(0.25, rel=1e-15)
     assert acc.last_ts_us == 1_000_000                            # reading does not update
+
+
+def test_hand_worked_stream_as_a_share_of_the_flow():
+    # the same stream, signal_norm "flow": sums over the total flow, decayed alike
+    acc = SignalAccumulator(1.0, 0.5, 1.0, DIRECTIONAL, OPPORTUNISTIC)
+    acc.update(0, +1, 1.0, DIRECTIONAL)            # alpha 1 / total 1
+    assert acc.alpha() == 1.0 and acc.hazard() == 0.0
+    acc.update(1_000_000, -1, 3.0, DIRECTIONAL)    # decay 0.5: alpha 0.5 - 3 = -2.5, total 3.5
+    acc.update(1_000_000, +1, 2.0, OPPORTUNISTIC)  # hazard 2, total 5.5
+    acc.update(1_000_000, -1, 2.0, UNASSIGNED)     # total 7.5
+    assert acc.alpha() == -2.5 / 7.5 and acc.hazard() == 2.0 / 7.5
+    assert acc.alpha(9_000_000) == -2.5 / 7.5                      # the decay cancels
+    # ten times the flow, same shares: the same signals
+    busy = SignalAccumulator(1.0, 0.5, 1.0, DIRECTIONAL, OPPORTUNISTIC)
+    for t, side, amount, role in ((0, 1, 10.0, DIRECTIONAL), (1_000_000, -1, 30.0, DIRECTIONAL),
+                                  (1_000_000, 1, 20.0, OPPORTUNISTIC), (1_000_000, -1, 20.0, UNASSIGNED)):
+        busy.update(t, side, amount, role)
+    assert busy.alpha() == pytest.approx(acc.alpha(), rel=1e-15)
+    with pytest.raises(ParameterError, match="`signal_norm` must be one of"):
+        SignalAccumulator(signal_norm="volume")
 
 
 def test_passive_feeds_nothing_by_default_and_reset():

@@ -39,15 +39,19 @@ SMALL = SyntheticMarket(n_events=3_000, mean_regime_events=300)
 #                                             dynamic: res 100.5 - 0.4768 = 100.02 -> bid 98, ask 103
 #   2   120   trade BUY 102 x 1, passive      fixed: 102 > 101, SELL 1 @ 101, capture +0.5, inv 0
 #                                             dynamic: 102 > 103? no fill, inv stays 1
-#   3   130   book 104 / 105 (mid 104.5)      drift: fixed 0; dynamic 1 * (104.5 - 100.5) = 4
+#   3   130   book 104 / 105 (mid 104.5)      dynamic: the best bid 104 has passed our ask 103: the
+#                                             book went through it, SELL 1 @ 103 (book-through),
+#                                             capture 1 * (103 - 100.5) = 2.5 at the mid before
+#                                             the update; then drift 0 (flat) for both
 #   3   140   trade SELL 104 x 0.5, passive   above both bids: no fill
 #
 # fixed:   cash -98 + 101 = 3, inv 0:   PnL 3   = capture 3.0 + drift 0
-# dynamic: cash -98, inv 1 * 104.5:     PnL 6.5 = capture 2.5 + drift 4
+# dynamic: cash -98 + 103 = 5, inv 0:   PnL 5.0 = capture 5.0 + drift 0
 HAND_CONFIG = StrategyConfig(skew_ticks=0.0, theta=2.0, min_half_ticks=2.0, half_spread_bps=0.0,
                              quote_size=1.0, max_inventory=5.0, maker_fee_bps=0.0,
                              requote_interval_us=100, order_latency_us=10, fill_mode="cross",
-                             half_life_s=1e6, size_weight=1.0, signal_scale_trades=1.0)
+                             half_life_s=1e6, size_weight=1.0, signal_scale_trades=1.0,
+                             signal_norm="trades", cancel_latency_us=10, response_latency_us=0)
 
 
 def hand_events():
@@ -64,12 +68,13 @@ def test_hand_case_fixed_sells_dynamic_holds():
     runs = run_policies(hand_events(), 1.0, HAND_CONFIG)
     fixed, dynamic = runs["fixed"], runs["dynamic"]
     assert fixed.fills.price.tolist() == [98.0, 101.0] and fixed.fills.side.tolist() == [1, -1]
-    assert dynamic.fills.price.tolist() == [98.0] and dynamic.fills.side.tolist() == [1]
+    assert dynamic.fills.price.tolist() == [98.0, 103.0] and dynamic.fills.side.tolist() == [1, -1]
+    assert dynamic.fills.reason.tolist() == [2, 3]                  # trade-through, book-through
     f, d = fixed.summary, dynamic.summary
     assert (f.spread_capture, f.inventory_drift, f.pnl_total, f.ending_inventory) == (3.0, 0.0, 3.0, 0.0)
-    assert (d.spread_capture, d.inventory_drift, d.pnl_total, d.ending_inventory) == (2.5, 4.0, 6.5, 1.0)
+    assert (d.spread_capture, d.inventory_drift, d.pnl_total, d.ending_inventory) == (5.0, 0.0, 5.0, 0.0)
     assert equity_by_step(hand_events(), fixed).tolist() == [2.5, 2.5, 3.0, 3.0]
-    assert equity_by_step(hand_events(), dynamic).tolist() == [2.5, 2.5, 2.5, 6.5]
+    assert equity_by_step(hand_events(), dynamic).tolist() == [2.5, 2.5, 2.5, 5.0]
     # both policies share everything but inventory_mode
     assert fixed.config == dataclasses.replace(dynamic.config, inventory_mode="fixed")
 
@@ -157,7 +162,7 @@ def test_no_signal_dynamic_equals_fixed_exactly():
             f, d = runs["fixed"], runs["dynamic"]
             assert len(f.fills) > 0
             for x, y in zip(f.fills.columns().values(), d.fills.columns().values()):
-                assert np.array_equal(x, y)
+                assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
             for name in ("pnl_total", "spread_capture", "inventory_drift", "fees", "fills",
                          "largest_inventory", "quote_decisions", "posts_rejected"):
                 assert getattr(f.summary, name) == getattr(d.summary, name)
@@ -226,11 +231,12 @@ def test_quotes_are_decided_before_the_event():
         sides[k + 1:] = 1                 # and every later trade is a buy
         changed = events._replace(roles=roles, trade_side=sides)
         for policy, result in run_policies(changed, SMALL.tick_size).items():
-            before = base[policy].fills.trade_index <= k
-            after = result.fills.trade_index <= k
+            t_k = events.trade_ts_us[k]        # book-through fills have no trade index: by time
+            before = base[policy].fills.ts_us <= t_k
+            after = result.fills.ts_us <= t_k
             assert before.sum() == after.sum() > 0
             for x, y in zip(base[policy].fills.columns().values(), result.fills.columns().values()):
-                assert np.array_equal(x[before], y[after])
+                assert np.array_equal(x[before], y[after], equal_nan=x.dtype.kind == "f")
             assert not np.array_equal(base[policy].fills.trade_index, result.fills.trade_index)
 
 
@@ -322,17 +328,22 @@ def test_cli_json_and_errors(capsys):
         assert err.startswith("error: ") and err.count("\n") == 1
 
 
-def test_limit_overshoot_by_the_live_quote_and_the_one_in_flight():
-    """The replay's limit is checked at each decision: a bid decided at 1.0 < 1.5 and the
-    previous bid, still live until the new one arrives, can both fill: 3.0 = limit + 1.5 q."""
+def test_the_inventory_limit_is_hard():
+    """Sizes are clipped so that no fill passes the limit: the strategy counts its known
+    position and every bid that may still fill (the old one until its cancel arrives)."""
     config = StrategyConfig(skew_ticks=0.0, theta=0.0, min_half_ticks=2.0, half_spread_bps=0.0,
                             quote_size=1.0, max_inventory=1.5, maker_fee_bps=0.0,
-                            requote_interval_us=100, order_latency_us=10)
-    # decisions at 0, 100, 200 (bid 98, size 1 each: inventory 0, 0.4, 1.0 are below 1.5)
+                            requote_interval_us=100, order_latency_us=10, cancel_latency_us=10,
+                            response_latency_us=0, fill_model="cross")
+    # t=0: bid 98 x 1.  t=20: 0.4 fills.  t=100: known 0.4, 0.6 outstanding: bid x 0.5; the old
+    # bid fills 0.6 at 105 before its cancel arrives (110).  t=200: known 1.0, 0.5 outstanding:
+    # no bid (clipped to 0); the 0.5 fills at 205: 1.5 = the limit, never more.
     result = replay_arrays([20, 105, 205, 220], [97.0] * 4, [0.4, 1.0, 1.0, 1.0], [-1] * 4, [-1] * 4,
                            [0, 100, 200], [100.0] * 3, [101.0] * 3, tick_size=1.0, config=config)
-    assert result.fills.inventory.tolist() == [0.4, 1.0, 2.0, 3.0]
-    assert result.summary.largest_inventory == 3.0 < 1.5 + 2 * 1.0
+    assert result.fills.inventory.tolist() == [0.4, 1.0, 1.5]
+    assert result.summary.largest_inventory == 1.5
+    assert result.summary.clipped_quotes == 2      # the bid at 100 (0.5) and the ask at 100 (0.9)
+    assert result.summary.bid_limited_share == pytest.approx(1 / 3)
 
 
 def test_best_vs_best_pairs_each_policy_at_its_best_theta():

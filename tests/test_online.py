@@ -131,7 +131,8 @@ def _assert_same(tape, feats, labels, batch, online):
     assert np.array_equal(online.cluster, labels.cluster)
     assert np.array_equal(online.role, labels.role)
     for name, column in batch.fills.columns().items():
-        assert np.array_equal(getattr(online.result.fills, name), column), name
+        assert np.array_equal(getattr(online.result.fills, name), column,
+                              equal_nan=column.dtype.kind == "f"), name
     for name, column in batch.equity.columns().items():
         assert np.array_equal(getattr(online.result.equity, name), column, equal_nan=True), name
     a, b = batch.summary.to_dict(), online.result.summary.to_dict()
@@ -152,21 +153,29 @@ def test_random_tapes_equal_the_batch_pipeline(seed):
     model = _model(rng.normal(0, 1, (3, 6)), rng.permutation([0, 1, 2]).astype(np.int8), settings)
     config = StrategyConfig(requote_interval_us=int(rng.integers(1, 5)) * 100_000,
                             order_latency_us=int(rng.integers(1, 100_000)),
-                            fill_mode=str(rng.choice(["cross", "touch"])), quote_size=0.05,
-                            max_inventory=0.2, skew_ticks=float(rng.uniform(0, 5)),
-                            half_spread_bps=0.05, half_life_s=1.0, signal_scale_trades=2.0)
+                            cancel_latency_us=int(rng.integers(1, 100_000)),
+                            response_latency_us=int(rng.choice([0, 1, 30_000, 300_000])),
+                            fill_model=str(["cross", "touch", "queue"][seed % 3]),
+                            queue_rule=str(["risk_averse", "power", "log"][(seed // 3) % 3]),
+                            quote_size=0.05, max_inventory=0.2, skew_ticks=float(rng.uniform(0, 5)),
+                            half_spread_bps=0.05, half_life_s=1.0, signal_scale_trades=2.0,
+                            signal_norm=str(rng.choice(["flow", "trades"])),
+                            funding_rate=float(rng.choice([0.0, 0.001])), funding_interval_h=1,
+                            quote_updates=str(["replace", "changes"][(seed // 2) % 2]),
+                            fill_size=str(["partial", "whole"][(seed // 4) % 2]))
     feats, labels, batch = _batch(tape, model, config)
     online = replay_online(tape, model, config, record_features=True)
     assert online.result.summary.fills > 0      # fills, post-only and the inventory limit all occur
     _assert_same(tape, feats, labels, batch, online)
     # and the plain-Python twin of the replay rules, fed the engine's own labels
+    b = tape.book
     ref = reference_replay(tape.trades.ts_local_us, tape.trades.price, tape.trades.amount,
-                           tape.trades.side, online.role, tape.book.ts_local_us, tape.book.bid_px[:, 0],
-                           tape.book.ask_px[:, 0], TICK, config)
+                           tape.trades.side, online.role, b.ts_local_us, b.bid_px, b.ask_px, TICK, config,
+                           book_bid_sz=b.bid_sz, book_ask_sz=b.ask_sz)
     fills = online.result.fills
     got = list(zip(*(getattr(fills, c).tolist() for c in
                      ("trade_index", "ts_us", "side", "price", "qty", "mid", "fee", "inventory", "cash"))))
-    assert got == [tuple(r) for r in ref["fills"]]
+    assert got == [tuple(r[:9]) for r in ref["fills"]]
 
 
 # -- the plain twin as the reference: features, z-scores, labels -----------------------------
@@ -403,3 +412,9 @@ def test_cli_online_raw_recording(recording, tmp_path, capsys):
     assert online.splitlines()[1:] == batch.splitlines()[1:]        # all but the source line
     assert _replay_cli.main(["--online", "--tape", str(path), *common]) == 2
     assert "--tick-size" in capsys.readouterr().err
+
+
+def test_feed_latency_from_data_is_batch_only():
+    with pytest.raises(ParameterError, match="feed_latency 'data' is modelled by the batch replay only"):
+        OnlineEngine(_model([[0.0] * 6], [0], FeatureSettings(levels=1, window=2)),
+                     StrategyConfig(feed_latency="data"), tick_size=TICK)

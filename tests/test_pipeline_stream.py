@@ -95,42 +95,61 @@ def test_online_streamed_equals_batch(week_tape):
     assert online.trade_roles == batch.trade_roles
 
 
-def test_stream_matches_replay_arrays_over_any_split():
+@pytest.mark.parametrize("exchange", [
+    {},                                                         # the default queue model
+    {"fill_model": "cross", "funding_rate": 0.0001, "funding_interval_h": 1},   # funding across cuts
+    {"fill_model": "touch", "quote_updates": "changes", "order_latency_us": 400_000,
+     "response_latency_us": 250_000, "requote_interval_us": 100_000},   # orders in flight across cuts
+])
+def test_stream_matches_replay_arrays_over_any_split(exchange):
     rng = np.random.default_rng(5)
-    n, nb = 3_000, 1_500
+    n, nb, levels = 3_000, 1_500, 3
     ts = np.sort(rng.integers(0, 4 * 3_600_000_000, n))
     bts = np.sort(rng.integers(0, 4 * 3_600_000_000, nb))
     mid = 60_000 + np.cumsum(rng.normal(0, 0.5, nb)).round(1)
-    bid, ask = mid - 0.05, mid + 0.05
+    steps = 0.1 * np.arange(levels)
+    bid, ask = (mid - 0.05)[:, None] - steps, (mid + 0.05)[:, None] + steps
+    bid_sz, ask_sz = (rng.exponential(0.3, (nb, levels)) + 0.001 for _ in range(2))
     price = np.interp(ts, bts, mid).round(1)
     amount = rng.exponential(0.05, n) + 0.001
     side = rng.choice(np.array([-1, 1, 0], np.int8), n, p=[0.48, 0.48, 0.04])
     roles = rng.integers(-1, 3, n).astype(np.int8)
-    cfg = StrategyConfig(quote_size=0.05, max_inventory=0.5, half_spread_bps=0.1, min_half_ticks=0.5)
+    cfg = StrategyConfig(quote_size=0.05, max_inventory=0.5, half_spread_bps=0.1, min_half_ticks=0.5,
+                         **exchange)
     interval = 1_000_000          # 1 s marks: more than one mark chunk (4,096) per part
     ref = replay_arrays(ts, price, amount, side, roles, bts, bid, ask, tick_size=0.1, config=cfg,
-                        mark_interval_us=interval)
+                        book_bid_sz=bid_sz, book_ask_sz=ask_sz, mark_interval_us=interval)
     assert ref.summary.fills > 10
+    assert (ref.summary.funding != 0) == ("funding_rate" in exchange)
     for cuts in ([], [1_000_000_000], [1, 2, 7_200_000_000, 7_200_000_001], [3_000_000_000, 3_000_000_000]):
         stream = ReplayStream(cfg, 0.1, interval)
         edges = [-1] + list(cuts) + [1 << 62]
         for lo, hi in zip(edges[:-1], edges[1:]):
             t, b = (ts > lo) & (ts <= hi), (bts > lo) & (bts <= hi)
-            stream.feed(ts[t], price[t], amount[t], side[t], roles[t], bts[b], bid[b], ask[b])
+            stream.feed(ts[t], price[t], amount[t], side[t], roles[t], bts[b], bid[b], ask[b],
+                        book_bid_sz=bid_sz[b], book_ask_sz=ask_sz[b])
         assert_same_result(stream.finish(), ref)
 
 
 def test_stream_refuses_time_going_back():
-    stream = ReplayStream(StrategyConfig(), 0.1)
+    stream = ReplayStream(StrategyConfig(fill_model="cross"), 0.1)
     stream.feed([10, 20], [1.0, 1.0], [1.0, 1.0], [1, -1], [0, 0], [5], [0.9], [1.1])
     with pytest.raises(TapeError, match="goes back in time"):
         stream.feed([15], [1.0], [1.0], [1], [0], np.empty(0, np.int64), np.empty(0), np.empty(0))
 
 
+def test_stream_queue_model_needs_sizes_and_feed_latency_an_offset():
+    with pytest.raises(TapeError, match="fill_model 'queue' needs the book's displayed sizes"):
+        ReplayStream(StrategyConfig(), 0.1).feed([10], [1.0], [1.0], [1], [0], [5], [0.9], [1.1])
+    with pytest.raises(ParameterError, match="needs `exchange_offset_us`"):
+        ReplayStream(StrategyConfig(feed_latency="data"), 0.1)
+
+
 def test_empty_stream_equals_empty_replay():
     i8, f8 = np.empty(0, np.int64), np.empty(0)
     assert_same_result(ReplayStream(StrategyConfig(), 0.1).finish(),
-                       replay_arrays(i8, f8, f8, i8, i8, i8, f8, f8, tick_size=0.1))
+                       replay_arrays(i8, f8, f8, i8, i8, i8, f8, f8, tick_size=0.1, book_bid_sz=f8,
+                                     book_ask_sz=f8))
 
 
 def test_mark_interval_and_its_errors(week_tape):

@@ -71,7 +71,8 @@ def test_json_compare_runs_both_mappings_on_the_same_events(tape_dir, capsys):
     assert runs[0]["summary"]["events"] == runs[1]["summary"]["events"] == 2 * (4000 + 4000 // 3)
     for r in runs:
         s = r["summary"]
-        assert s["pnl_total"] == pytest.approx(s["spread_capture"] + s["inventory_drift"] - s["fees"], abs=1e-9)
+        assert s["pnl_total"] == pytest.approx(s["spread_capture"] + s["inventory_drift"] - s["fees"]
+                                               - s["funding"], abs=1e-9 * (1 + s["notional"]))
 
 
 def test_out_writes_files_and_refuses_to_overwrite(tape_dir, tmp_path, capsys):
@@ -100,7 +101,7 @@ def test_flags_override_the_config_file(tape_dir, tmp_path, capsys):
     cfg.write_text('skew_ticks = 12\nfill_mode = "touch"\nmapping = "traditional"\n')
     assert main(["--tape", str(tape_dir), "--config", str(cfg), "--skew-ticks", "5", "--json"]) == 0
     used = json.loads(capsys.readouterr().out)["runs"][0]["config"]
-    assert (used["skew_ticks"], used["fill_mode"], used["mapping"]) == (5.0, "touch", "traditional")
+    assert (used["skew_ticks"], used["fill_model"], used["mapping"]) == (5.0, "touch", "traditional")
 
 
 def test_in_sample_replay_is_flagged(tape_dir, capsys):
@@ -132,7 +133,10 @@ def test_given_model_is_used_and_checked_against_the_tape(tape_dir, tmp_path, ca
 
 @pytest.mark.parametrize("argv, words", [
     (["--skew-ticks", "nan"], "`skew_ticks` must be a finite number >= 0, got nan"),
-    (["--fill-mode", "through"], "`fill_mode` must be one of"),
+    (["--fill-mode", "through"], "`fill_mode` (the old name of `fill_model`) must be one of cross, touch, got 'through'"),
+    (["--fill-model", "through"], "`fill_model` must be one of cross, touch, queue, got 'through'"),
+    (["--queue-rule", "fifo"], "`queue_rule` must be one of risk_averse, power, log, got 'fifo'"),
+    (["--queue-power", "0"], "`queue_power` must be a finite number in (0, 10], got 0.0"),
     (["--mapping", "traditional", "--alpha-role", "passive"], "--mapping traditional sets --alpha-role"),
     (["--replay-days", "2030-01-01"], "days not in the tape: 2030-01-01"),
     (["--train-days", "2024-05-01:2024-05-03"], "no day after the training days"),

@@ -68,7 +68,7 @@ def test_grid_accepts_every_strategy_field_generically():
     ({"strategy": {"skew_tics": [1, 2]}}, "unknown strategy field `skew_tics`"),
     ({"strategy": {"theta": []}}, "`theta` is an empty list"),
     ({"strategy": {"theta": [1.0, "x"]}}, "`theta`[1] must be a number, got 'x'"),
-    ({"strategy": {"fill_mode": [1]}}, "`fill_mode`[0] must be a string, got 1"),
+    ({"strategy": {"fill_model": [1]}}, "`fill_model`[0] must be a string, got 1"),
     ({"strategy": {"mapping": ["upside"]}}, "`mapping` must be one of"),
     ({"strategy": {"theta": [1.0, 1.0]}}, "lists a value twice"),
     ({"model": "nope.json", "fit": {"k": 3}}, "not both"),

@@ -196,7 +196,8 @@ def ensure_tape(work: Path, days: int, trades_per_day: float, seed: int) -> tupl
 
 # Quotes close to the touch (tools/bench_replay.py's setting) so that the fill path runs: the
 # project's defaults quote 1 bp away and fill nothing on the synthetic tape.
-REPLAY_CONFIG = dict(quote_size=0.05, max_inventory=5.0, half_spread_bps=0.2)
+REPLAY_CONFIG = dict(quote_size=0.05, max_inventory=5.0, half_spread_bps=0.2,
+                     fill_model="cross")   # touch prices only here: the queue model needs sizes (tools/bench_replay.py times it)
 
 
 def run_pipeline(tape_dir: Path, seed: int, meter: Meter, keep_raw: bool = False) -> dict:

@@ -2,8 +2,10 @@
 #
 # alpha  = sum of s * amount over trades whose role feeds alpha,
 # hazard = sum of amount over trades whose role feeds hazard,
-# both decayed with half-life H (factor exp(-ln2 * dt / H) per elapsed dt) and read in units of
-# `scale` exponentially weighted mean trade sizes (weight w per trade, every signed trade).
+# both decayed with half-life H (factor exp(-ln2 * dt / H) per elapsed dt) and read either as a
+# share of the total flow decayed alike (norm "flow", the default: the same number on a quiet and
+# a busy day) or in units of `scale` exponentially weighted mean trade sizes (norm "trades", the
+# research log's form; weight w per trade, every signed trade).
 # A few scalars in a struct plus inline add / value functions (pandas' rolling-kernel style);
 # the replay engine embeds the struct, SignalAccumulator exposes it to Python.
 # Reference twin: tests/reference_replay.py (ReferenceAccumulator).
@@ -11,20 +13,27 @@
 from libc.math cimport exp, log
 from libc.stdint cimport int64_t, int8_t
 
+SIGNAL_NORMS = ("flow", "trades")    # index = AccState.norm
+
 cdef struct AccState:
     double alpha_sum           # decayed sum of s * amount, as of last_ts_us
     double hazard_sum          # decayed sum of amount, as of last_ts_us
+    double total_sum           # decayed sum of every signed trade's amount, as of last_ts_us
     double mean_size           # EW mean trade size (0 until the first trade)
     int64_t last_ts_us
     int has_data
     double decay_per_us        # ln 2 / half-life in microseconds
     double size_weight
-    double scale               # signal unit, in mean trade sizes
+    double scale               # signal unit, in mean trade sizes (norm "trades")
+    int norm                   # 0 "flow": share of the total flow; 1 "trades": mean sizes
 
 
-cdef inline void acc_init(AccState* a, double decay_per_us, double size_weight, double scale) noexcept nogil:
+cdef inline void acc_init(AccState* a, double decay_per_us, double size_weight, double scale,
+                          int norm) noexcept nogil:
     a.alpha_sum = 0.0
     a.hazard_sum = 0.0
+    a.total_sum = 0.0
+    a.norm = norm
     a.mean_size = 0.0
     a.last_ts_us = 0
     a.has_data = 0
@@ -46,6 +55,7 @@ cdef inline void acc_add(AccState* a, int64_t ts_us, double sign, double amount,
             f = exp(-a.decay_per_us * <double>(ts_us - a.last_ts_us))
             a.alpha_sum = a.alpha_sum * f
             a.hazard_sum = a.hazard_sum * f
+            a.total_sum = a.total_sum * f
             a.last_ts_us = ts_us
         a.mean_size = a.mean_size + a.size_weight * (amount - a.mean_size)
     else:
@@ -54,6 +64,7 @@ cdef inline void acc_add(AccState* a, int64_t ts_us, double sign, double amount,
         a.mean_size = amount
     a.alpha_sum = a.alpha_sum + to_alpha * (sign * amount)
     a.hazard_sum = a.hazard_sum + to_hazard * amount
+    a.total_sum = a.total_sum + amount
 
 
 cdef inline int acc_role_key(int code) noexcept nogil:
@@ -71,6 +82,8 @@ cdef inline double acc_value(const AccState* a, double total, int64_t ts_us) noe
     cdef double f = 1.0
     if not a.has_data or a.mean_size <= 0.0:
         return 0.0
+    if a.norm == 0:                 # a share of the total flow: the decay cancels
+        return total / a.total_sum if a.total_sum > 0.0 else 0.0
     if ts_us > a.last_ts_us:
         f = exp(-a.decay_per_us * <double>(ts_us - a.last_ts_us))
     return (total * f) / (a.mean_size * a.scale)
@@ -82,6 +95,14 @@ cdef inline void acc_values(const AccState* a, int64_t ts_us, double* alpha, dou
     if not a.has_data or a.mean_size <= 0.0:
         alpha[0] = 0.0
         hazard[0] = 0.0
+        return
+    if a.norm == 0:                 # a share of the total flow: the decay cancels
+        if a.total_sum > 0.0:
+            alpha[0] = a.alpha_sum / a.total_sum
+            hazard[0] = a.hazard_sum / a.total_sum
+        else:
+            alpha[0] = 0.0
+            hazard[0] = 0.0
         return
     if ts_us > a.last_ts_us:
         f = exp(-a.decay_per_us * <double>(ts_us - a.last_ts_us))
@@ -98,7 +119,9 @@ cdef class SignalAccumulator:
     taker) over trades whose role feeds alpha, ``hazard`` the decayed sum of ``amount``
     over trades whose role feeds hazard; both decay with half-life ``half_life_s`` and are
     read in units of ``signal_scale_trades`` exponentially weighted mean trade sizes (every
-    trade with a known side updates the mean, with weight ``size_weight``).
+    trade with a known side updates the mean, with weight ``size_weight``) when
+    ``signal_norm`` is ``"trades"``; with ``"flow"`` (the default) both are read as a share of
+    the total flow of every signed trade, decayed alike (alpha in [-1, 1], hazard in [0, 1]).
 
     Parameters
     ----------
@@ -110,6 +133,8 @@ cdef class SignalAccumulator:
         Signal unit, in mean trade sizes (> 0).
     alpha_role, hazard_role : int
         Role codes (``clusterlob.roles``) feeding each sum; -1 feeds nothing.
+    signal_norm : {"flow", "trades"}
+        Units of the signals (see above).
 
     Examples
     --------
@@ -123,7 +148,8 @@ cdef class SignalAccumulator:
     cdef readonly double half_life_s
 
     def __init__(self, double half_life_s=10.0, double size_weight=0.001,
-                 double signal_scale_trades=50.0, int alpha_role=0, int hazard_role=1):
+                 double signal_scale_trades=50.0, int alpha_role=0, int hazard_role=1,
+                 str signal_norm="flow"):
         if not (half_life_s > 0.0 and half_life_s < float("inf")):
             raise ParameterError(f"`half_life_s` must be a finite number > 0, got {half_life_s!r}")
         if not (0.0 < size_weight <= 1.0):
@@ -133,16 +159,19 @@ cdef class SignalAccumulator:
         for name, code in (("alpha_role", alpha_role), ("hazard_role", hazard_role)):
             if code < -1 or code > 127:
                 raise ParameterError(f"`{name}` must be a role code (-1 for none), got {code}")
+        if signal_norm not in SIGNAL_NORMS:
+            raise ParameterError(f"`signal_norm` must be one of {list(SIGNAL_NORMS)}, got {signal_norm!r}")
         self.half_life_s = half_life_s
         self.alpha_role = alpha_role
         self.hazard_role = hazard_role
-        acc_init(&self.state, log(2.0) / (half_life_s * 1e6), size_weight, signal_scale_trades)
+        acc_init(&self.state, log(2.0) / (half_life_s * 1e6), size_weight, signal_scale_trades,
+                 SIGNAL_NORMS.index(signal_norm))
 
     @classmethod
     def from_config(cls, config):
         """An accumulator with a :class:`clusterlob.strategy.StrategyConfig`'s parameters."""
         return cls(config.half_life_s, config.size_weight, config.signal_scale_trades,
-                   config.alpha_code, config.hazard_code)
+                   config.alpha_code, config.hazard_code, config.signal_norm)
 
     def _check_time(self, int64_t ts_us):
         if self.state.has_data and ts_us < self.state.last_ts_us:
@@ -205,7 +234,8 @@ cdef class SignalAccumulator:
 
     def reset(self):
         """Forget every trade (parameters kept)."""
-        acc_init(&self.state, self.state.decay_per_us, self.state.size_weight, self.state.scale)
+        acc_init(&self.state, self.state.decay_per_us, self.state.size_weight, self.state.scale,
+                 self.state.norm)
 
     def __repr__(self):
         return (f"SignalAccumulator(half_life_s={self.half_life_s}, alpha_role={self.alpha_role}, "

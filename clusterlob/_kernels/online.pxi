@@ -141,6 +141,7 @@ cdef class _OnlineCore:
     cdef int64_t order_ids[2]          # [_BID], [_ASK]: our last order on that side, 0 = none
     cdef int64_t order_ticks[2]        # its price
     cdef int order_touched[2]          # it has had a fill
+    cdef int order_known_done[2]       # it has filled completely (as the responses say)
     cdef public bint changes_only      # keep an untouched order whose price the decision repeats
     cdef readonly list marks
     cdef int64_t mark_interval_us
@@ -151,12 +152,7 @@ cdef class _OnlineCore:
                  double[::1] m2, double[::1] m2_peak, double[::1] book_state,
                  int64_t[::1] book_times, int64_t feature_rows,
                  double[:, ::1] centers, int8_t[::1] cluster_roles,
-                 double tick, double skew_ticks, double theta, bint dynamic,
-                 double min_half_ticks, double half_spread_bps, double hazard_k,
-                 double hazard_threshold, double quote_size, double max_inventory,
-                 double maker_fee_bps, int64_t requote_us, int64_t latency_us,
-                 int alpha_role, int hazard_role, double decay_per_us, double size_weight,
-                 double signal_scale_trades, int64_t mark_interval_us):
+                 dict params):
         import numpy
         self.levels = levels
         self.strict = strict
@@ -178,31 +174,11 @@ cdef class _OnlineCore:
         self.z_counts = numpy.zeros((_ONLINE_N_FEATURES, 4), numpy.int64)
         self.last_cluster = -1
         self.last_role = -1
-        self.p.tick = tick
-        self.p.skew_ticks = skew_ticks
-        self.p.theta = theta
-        self.p.dynamic = dynamic
-        self.p.min_half_ticks = min_half_ticks
-        self.p.half_spread_bps = half_spread_bps
-        self.p.hazard_k = hazard_k
-        self.p.hazard_threshold = hazard_threshold
-        self.p.quote_size = quote_size
-        self.p.max_inventory = max_inventory
-        self.p.maker_fee_bps = maker_fee_bps
-        self.p.requote_us = requote_us
-        self.p.latency_us = latency_us
-        self.p.mark_interval_us = mark_interval_us
-        cdef int r
-        for r in range(256):
-            self.p.to_alpha[r] = acc_weight(<int8_t><uint8_t>r, acc_role_key(alpha_role))
-            self.p.to_hazard[r] = acc_weight(<int8_t><uint8_t>r, acc_role_key(hazard_role))
-        self.s.best_bid = NAN
-        self.s.best_ask = NAN
-        self.s.next_decision_us = INT64_MIN
-        acc_init(&self.s.acc, decay_per_us, size_weight, signal_scale_trades)
+        _params_from_dict(&self.p, params)
+        _state_init(&self.s, params, INT64_MAX)
         self.next_order_id = 1
         self.marks = []
-        self.mark_interval_us = mark_interval_us
+        self.mark_interval_us = self.p.mark_interval_us
 
     # -- checks (before any state changes) -----------------------------------------------
     cdef int _check_time(self, int64_t ts_us) except -1:
@@ -218,7 +194,7 @@ cdef class _OnlineCore:
         while t >= self.s.next_mark_us:
             self.marks.append((self.s.next_mark_us, self.s.cash + self.s.inventory * self.s.mid,
                                self.s.cash, self.s.inventory, self.s.mid if self.s.has_mid else NAN,
-                               self.s.capture, self.s.drift, self.s.fees))
+                               self.s.capture, self.s.drift, self.s.fees, self.s.funding))
             self.s.next_mark_us += self.mark_interval_us
         self.s.last_ts_us = t
         return 0
@@ -290,27 +266,42 @@ cdef class _OnlineCore:
 
     # -- the quote decision -> order actions -----------------------------------------------
     cdef object _maybe_decide(self, int64_t t):
+        """The batch replay's decision (_decide) and what _send sends, as order actions.
+
+        Decides on what the responses have told the engine (known position, outstanding size);
+        the next decision waits for the requote interval and every response to this one, as
+        the batch replay's does (the latencies are the config's constants).
+        """
         if not (self.s.has_mid and t >= self.s.next_decision_us):
             return None
         _decide(&self.s, &self.p, t)
-        self.s.has_pending = 0           # the gateway carries the orders, not this object
         cdef list out = []
         cdef int k, side
+        cdef int64_t last_response = t
         for k in range(2):
             side = 1 if k == _BID else -1
             if (self.changes_only and self.order_ids[k] and not self.order_touched[k]
-                    and self.s.pending_size[k] > 0.0 and self.s.pending_ticks[k] == self.order_ticks[k]):
+                    and self.s.dec_size[k] > 0.0 and self.s.dec_ticks[k] == self.order_ticks[k]):
                 continue                 # the same quote rests already: nothing to send
-            if self.order_ids[k]:
+            if self.order_ids[k] and not self.order_known_done[k]:
                 out.append(_new_action(ACTION_CANCEL, side, self.order_ids[k], 0, self.p.tick, 0.0, t))
-                self.order_ids[k] = 0
-            if self.s.pending_size[k] > 0.0:
+                if t + self.p.cancel_us + self.p.response_us > last_response:
+                    last_response = t + self.p.cancel_us + self.p.response_us
+            self.order_ids[k] = 0
+            if self.s.dec_size[k] > 0.0:
                 self.order_ids[k] = self.next_order_id
-                self.order_ticks[k] = self.s.pending_ticks[k]
+                self.order_ticks[k] = self.s.dec_ticks[k]
                 self.order_touched[k] = 0
+                self.order_known_done[k] = 0
                 self.next_order_id += 1
-                out.append(_new_action(ACTION_PLACE, side, self.order_ids[k], self.s.pending_ticks[k],
-                                       self.p.tick, self.s.pending_size[k], t))
+                self.s.outstanding[k] += self.s.dec_size[k]
+                out.append(_new_action(ACTION_PLACE, side, self.order_ids[k], self.s.dec_ticks[k],
+                                       self.p.tick, self.s.dec_size[k], t))
+                if t + self.p.entry_us + self.p.response_us > last_response:
+                    last_response = t + self.p.entry_us + self.p.response_us
+        self.s.next_decision_us = t + self.p.requote_us
+        if last_response > self.s.next_decision_us:
+            self.s.next_decision_us = last_response
         return tuple(out)
 
     # -- events ----------------------------------------------------------------------------
@@ -380,7 +371,9 @@ cdef class _OnlineCore:
         return self._maybe_decide(ts_us)
 
     def on_fill(self, int64_t ts_us, int side, int64_t order_id, double price, double qty, bint done):
-        """Our fill: ``side`` +1 we bought (bid), -1 we sold; returns the fee paid."""
+        """Our fill, as the gateway reports it at ``ts_us``: ``side`` +1 we bought (bid), -1 we
+        sold; ``done`` it finished the order.  Books it in the engine's accounts (as known) and
+        in what the next decision knows; returns the fee paid."""
         if side != 1 and side != -1:
             raise ParameterError(f"fill `side` must be +1 (bought) or -1 (sold), got {side}")
         if not (isfinite(price) and price > 0.0 and isfinite(qty) and qty > 0.0):
@@ -405,18 +398,33 @@ cdef class _OnlineCore:
             self.s.max_abs_inventory = fabs(self.s.inventory)
         self.s.n_fills += 1
         cdef int k = _BID if side > 0 else _ASK
+        # what the decision knows (the batch replay's response, field for field)
+        self.s.known_inventory += q if side > 0 else -q
+        self.s.outstanding[k] += -q
+        self._clamp_outstanding()
         if self.order_ids[k] == order_id:
             self.order_touched[k] = 1
             if done:
-                self.order_ids[k] = 0
+                self.order_known_done[k] = 1
         return fee
 
-    def order_gone(self, int64_t order_id):
-        """Forget ``order_id`` (the gateway says it is cancelled or rejected)."""
+    def order_gone(self, int64_t order_id, int side=0, double qty=0.0):
+        """The gateway says ``order_id`` (on ``side`` +1 bid / -1 ask) is cancelled or rejected,
+        ``qty`` of it unfilled: forget it, and count that size out of what may still fill."""
         cdef int k
         for k in range(2):
             if self.order_ids[k] == order_id:
                 self.order_ids[k] = 0
+        if side != 0:
+            k = _BID if side > 0 else _ASK
+            self.s.outstanding[k] += -qty
+            self._clamp_outstanding()
+
+    cdef void _clamp_outstanding(self):
+        cdef int k
+        for k in range(2):
+            if self.s.outstanding[k] < _SIZE_TOL:
+                self.s.outstanding[k] = 0.0
 
     # -- read-outs -----------------------------------------------------------------------
     def features(self):
@@ -430,14 +438,16 @@ cdef class _OnlineCore:
         return alpha, hazard
 
     def live_order_ids(self):
-        return self.order_ids[_BID], self.order_ids[_ASK]
+        """(bid id, ask id) of the orders the engine believes may still fill; 0 = none."""
+        return (0 if self.order_known_done[_BID] else self.order_ids[_BID],
+                0 if self.order_known_done[_ASK] else self.order_ids[_ASK])
 
     def last_decision(self):
         """(bid_ticks or None, ask_ticks or None) of the last decision."""
         if not self.s.n_decisions:
             return None, None
-        return (self.s.pending_ticks[_BID] if self.s.pending_size[_BID] > 0 else None,
-                self.s.pending_ticks[_ASK] if self.s.pending_size[_ASK] > 0 else None)
+        return (self.s.dec_ticks[_BID] if self.s.dec_size[_BID] > 0 else None,
+                self.s.dec_ticks[_ASK] if self.s.dec_size[_ASK] > 0 else None)
 
     @property
     def has_book(self):
@@ -461,17 +471,7 @@ cdef class _OnlineCore:
 
     def snapshot(self):
         """Accounts and counters, the keys of _ReplayEngine.snapshot."""
-        s = self.s
-        return {
-            "last_ts_us": s.last_ts_us, "mid": s.mid if s.has_mid else float("nan"),
-            "cash": s.cash, "inventory": s.inventory, "fees": s.fees,
-            "spread_capture": s.capture, "inventory_drift": s.drift,
-            "volume": s.volume, "notional": s.notional, "max_abs_inventory": s.max_abs_inventory,
-            "trades": s.n_trades, "book_updates": s.n_book, "fills": s.n_fills,
-            "quote_decisions": s.n_decisions, "bids_placed": s.n_bids_placed,
-            "asks_placed": s.n_asks_placed, "posts_rejected": s.n_post_only,
-            "inventory_limited": s.n_inventory_limited,
-        }
+        return _snapshot(&self.s)
 
     def _state_bytes(self):
         """Every field of the state, as bytes, for the tests' "unchanged on error" check."""
@@ -485,5 +485,6 @@ cdef class _OnlineCore:
                            self.last_role, self.last_flags, self.trades_before_book, self.any_event,
                            self.next_order_id, self.order_ids[0], self.order_ids[1],
                            self.order_ticks[0], self.order_ticks[1], self.order_touched[0],
-                           self.order_touched[1], len(self.marks))).encode())
+                           self.order_touched[1], self.order_known_done[0], self.order_known_done[1],
+                           len(self.marks))).encode())
         return b"".join(parts)

@@ -1,138 +1,226 @@
-# The simulated gateway's matching engine (clusterlob.gateway.SimulatedGateway).
+# The simulated gateway's exchange (clusterlob.replay.gateway.SimulatedGateway).
 #
-# One resting order per side; order actions (OrderAction, online.pxi) reach it
-# order_latency later, in FIFO order; a trade fills the order on the side it consumes at
-# the trade's own price, replay.pxi's fill rule (cross: beyond our price, touch: at or
-# beyond, within _GRID_TOL ticks), for at most the order's remaining size.  Acks and fills
-# are kept as small tuples until the gateway takes them.  The batch replay (and its plain
-# twin tests/reference_replay.py) is the reference: tests/test_online.py, test_gateway.py.
+# It is the batch replay's exchange, not a copy of it: the same ReplayState and the same
+# functions of replay.pxi (_arrivals: orders and cancels reaching the exchange, post-only on
+# arrival, the queue they join, responses reaching the strategy; _on_trade / _on_book: the fill
+# models, the queue rules, book-through fills; _fill: the accounts), driven one event at a time.
+# Only the quote decision is missing: order actions come from the engine (OrderAction,
+# online.pxi) through submit(), which sends them as the batch replay's _send does.  Responses
+# (fills, cancel acks, rejects) are handed back as tuples once the response latency has passed,
+# so the engine learns what the batch replay's strategy learns, when it learns it
+# (tests/test_online.py compares the two under every fill model).
 
-from libc.stdint cimport int64_t, INT64_MIN
-
-cdef enum:
-    _SIM_QUEUE = 64                 # actions in flight at once (a decision sends <= 4)
+from libc.stdint cimport int64_t, INT64_MAX
 
 
 cdef class _SimExchange:
     """Matching engine of the simulated gateway (private: use clusterlob.gateway)."""
 
-    cdef double tick
-    cdef int64_t latency_us
-    cdef bint touch
-    # resting orders, [_BID] / [_ASK]
-    cdef int64_t live_id[2]
-    cdef int64_t live_ticks[2]
-    cdef double live_size[2]
-    # in flight: a FIFO ring of actions
-    cdef int64_t q_arrive[_SIM_QUEUE]
-    cdef int q_kind[_SIM_QUEUE]
-    cdef int q_side[_SIM_QUEUE]
-    cdef int64_t q_id[_SIM_QUEUE]
-    cdef int64_t q_ticks[_SIM_QUEUE]
-    cdef double q_size[_SIM_QUEUE]
-    cdef Py_ssize_t q_head
-    cdef Py_ssize_t q_len
-    cdef readonly int64_t last_ts_us
-    cdef readonly list events          # acks and fills not yet polled: tuples, see gateway.py
-    cdef public bint quiet             # count "accepted" / "cancelled" acks instead of listing them
-    cdef readonly int64_t n_accepted
-    cdef readonly int64_t n_cancelled
-    cdef readonly int64_t n_rejected
+    cdef QuoteParams p
+    cdef ReplayState s
+    cdef double[:, ::1] book            # the last book update (4, L): bid_px, bid_sz, ask_px, ask_sz
+    cdef int has_book
+    cdef int any_event
+    cdef int64_t[::1] funding_ts
+    cdef double[::1] funding_rate
+    cdef double funding_constant        # with no series: this rate every funding_interval_us
+    cdef int64_t funding_interval_us
+    cdef int64_t[:, ::1] fill_ints      # scratch rows for one event's fills
+    cdef double[:, ::1] fill_floats
+    cdef readonly list events           # responses delivered and not yet taken: tuples, gateway.py
+    cdef readonly list fills            # every fill: (trade_index, ts_us, FILL_FLOAT_COLUMNS...)
+    cdef readonly list marks            # (ts_us, MARK_FLOAT_COLUMNS...)
+    cdef readonly int64_t n_unknown_cancels
+    cdef readonly int64_t n_trades_seen
 
-    def __init__(self, double tick, int64_t latency_us, bint touch):
-        self.tick = tick
-        self.latency_us = latency_us
-        self.touch = touch
+    def __init__(self, dict params, int levels, funding_ts_us=None, funding_rate=None,
+                 double funding_constant=0.0, int64_t funding_interval_us=0):
+        import numpy
+        _params_from_dict(&self.p, params)
+        self.p.keep_unchanged = 0           # it sends what the engine sent, nothing else
+        _state_init(&self.s, params, INT64_MAX)
+        self.s.log_deliveries = 1
+        self.book = numpy.full((4, max(levels, 1)), numpy.nan)
+        self.funding_ts = numpy.ascontiguousarray(funding_ts_us if funding_ts_us is not None else [], numpy.int64)
+        self.funding_rate = numpy.ascontiguousarray(funding_rate if funding_rate is not None else [], numpy.float64)
+        self.funding_constant = funding_constant
+        self.funding_interval_us = funding_interval_us
+        self.fill_ints = numpy.zeros((8, 2), numpy.int64)
+        self.fill_floats = numpy.zeros((8, 9))
         self.events = []
-        self.last_ts_us = INT64_MIN
+        self.fills = []
+        self.marks = []
 
+    # -- orders from the engine: the batch replay's _send, with the sides the engine acted on ----
     def submit(self, tuple actions, int64_t ts_us):
-        """Queue order actions sent at ``ts_us``; they reach the exchange latency later."""
+        """Send order actions decided at ``ts_us``; they reach the exchange a latency later."""
         cdef OrderAction a
-        cdef Py_ssize_t slot
-        if self.q_len + len(actions) > _SIM_QUEUE:
-            raise ParameterError(f"more than {_SIM_QUEUE} order actions in flight")
+        cdef int k, slot, placed[2]
+        cdef int64_t ids[2]
+        cdef int cancel[2]
+        cancel[0] = cancel[1] = 0
+        placed[0] = placed[1] = 0
+        self.s.dec_size[0] = self.s.dec_size[1] = 0.0
         for obj in actions:
             a = <OrderAction?>obj
-            slot = (self.q_head + self.q_len) % _SIM_QUEUE
-            self.q_arrive[slot] = ts_us + self.latency_us
-            self.q_kind[slot] = a.kind_code
-            self.q_side[slot] = a.side
-            self.q_id[slot] = a.order_id
-            self.q_ticks[slot] = a.price_ticks
-            self.q_size[slot] = a.size
-            self.q_len += 1
-
-    cdef inline void _arrive(self, int64_t t):
-        cdef Py_ssize_t h
-        cdef int k
-        while self.q_len and self.q_arrive[self.q_head] <= t:
-            h = self.q_head
-            k = _BID if self.q_side[h] > 0 else _ASK
-            if self.q_kind[h] == ACTION_CANCEL:
-                if self.live_id[k] == self.q_id[h] and self.live_size[k] > 0.0:
-                    self.live_id[k] = 0
-                    self.live_size[k] = 0.0
-                    self.n_cancelled += 1
-                    if not self.quiet:
-                        self.events.append(("cancelled", self.q_arrive[h], self.q_id[h], ""))
+            k = _BID if a.side > 0 else _ASK
+            if a.kind_code == ACTION_CANCEL:
+                slot = self.s.cur[k]
+                if self.s.orders[slot].order_id == a.order_id and self.s.orders[slot].state != _ORDER_FREE:
+                    cancel[k] = 1
                 else:
-                    self.n_rejected += 1
-                    self.events.append(("rejected", self.q_arrive[h], self.q_id[h],
-                                        "cancel of an order that is not resting"))
-            elif self.live_size[k] > 0.0:
-                self.n_rejected += 1
-                self.events.append(("rejected", self.q_arrive[h], self.q_id[h],
-                                    "one resting order per side: cancel the other first"))
+                    self.n_unknown_cancels += 1     # not our current order there: nothing to do
             else:
-                self.live_id[k] = self.q_id[h]
-                self.live_ticks[k] = self.q_ticks[h]
-                self.live_size[k] = self.q_size[h]
-                self.n_accepted += 1
-                if not self.quiet:
-                    self.events.append(("accepted", self.q_arrive[h], self.q_id[h], ""))
-            self.q_head = (h + 1) % _SIM_QUEUE
-            self.q_len -= 1
+                if placed[k]:
+                    raise ParameterError("one place per side per decision")
+                placed[k] = 1
+                ids[k] = a.order_id
+                self.s.dec_ticks[k] = a.price_ticks
+                self.s.dec_size[k] = a.size
+        _send_sides(&self.s, &self.p, ts_us, cancel)
+        for k in range(2):
+            if placed[k]:
+                self.s.orders[self.s.cur[k]].order_id = ids[k]
+
+    # -- the clock and the events ----------------------------------------------------------------
+    cdef int _clock(self, int64_t t, int64_t x) except -1:
+        """Marks, funding, then orders, cancels and responses due by t (the batch replay's
+        clock work, in the same order)."""
+        cdef double row[8]
+        cdef double rate
+        if not self.any_event:
+            self.any_event = 1
+            self.s.next_mark_us = (t // self.p.mark_interval_us + 1) * self.p.mark_interval_us
+            if self.funding_ts.shape[0]:
+                self.s.next_funding_us = self.funding_ts[0]
+            elif self.funding_constant != 0.0:
+                self.s.next_funding_us = (t // self.funding_interval_us + 1) * self.funding_interval_us
+        while t >= self.s.next_mark_us or t >= self.s.next_funding_us:
+            if self.s.next_mark_us <= self.s.next_funding_us:
+                _write_mark(&self.s, row)
+                self.marks.append((self.s.next_mark_us, row[0], row[1], row[2], row[3], row[4],
+                                   row[5], row[6], row[7]))
+                self.s.next_mark_us += self.p.mark_interval_us
+            else:
+                if self.funding_ts.shape[0]:
+                    _pay_funding(&self.s, self.funding_rate[self.s.i_funding])
+                    self.s.i_funding += 1
+                    self.s.next_funding_us = (self.funding_ts[self.s.i_funding]
+                                              if self.s.i_funding < self.funding_ts.shape[0] else INT64_MAX)
+                else:
+                    _pay_funding(&self.s, self.funding_constant)
+                    self.s.next_funding_us += self.funding_interval_us
+        if t >= self.s.next_event_us:
+            _arrivals(&self.s, &self.p, t, x, self.book[0:1, :], self.book[1:2, :], self.book[2:3, :],
+                      self.book[3:4, :], 0 if self.has_book else -1)
+            _flags(&self.s, &self.p, t)
+            self._take_delivered()
+        self.s.last_ts_us = t
+        return 0
+
+    cdef void _take_delivered(self):
+        cdef int j
+        cdef Note* n
+        for j in range(self.s.n_delivered):
+            n = &self.s.delivered[j]
+            side = 1 if n.side == _BID else -1
+            if n.kind == _NOTE_FILL:
+                self.events.append(("fill", n.exchange_us, n.order_id, side, n.price, n.qty,
+                                    n.remaining, n.at_us))
+            elif n.kind == _NOTE_CANCELLED:
+                self.events.append(("cancelled", n.exchange_us, n.order_id, "", side, n.qty, n.at_us))
+            else:
+                self.events.append(("rejected", n.exchange_us, n.order_id,
+                                    "post-only: would cross the book on arrival", side, n.qty, n.at_us))
+        self.s.n_delivered = 0
+
+    cdef void _keep_fills(self, Py_ssize_t nf):
+        cdef Py_ssize_t j
+        for j in range(nf):
+            self.fills.append((self.fill_ints[j, 0], self.fill_ints[j, 1],
+                               *[self.fill_floats[j, c] for c in range(9)]))
 
     def advance(self, int64_t ts_us):
-        """Let actions whose latency has elapsed reach the exchange; True if events are waiting."""
-        self._arrive(ts_us)
-        self.last_ts_us = ts_us
+        """The clock work up to ``ts_us``; True if responses are waiting."""
+        self._clock(ts_us, ts_us)
         return len(self.events) > 0
 
-    def on_trade(self, int64_t ts_us, double price, double amount, int side):
-        """Arrivals up to ``ts_us``, then the fill check of one trade; True if events are waiting."""
-        cdef int k
-        cdef double size, edge, q
-        self._arrive(ts_us)
-        self.last_ts_us = ts_us
-        if side != 0:
-            k = (side + 1) >> 1
-            size = self.live_size[k]
-            if size > 0.0:
-                edge = <double>side * (price / self.tick - <double>self.live_ticks[k])
-                if (edge >= -_GRID_TOL) if self.touch else (edge > _GRID_TOL):
-                    q = amount
-                    if size < q:
-                        q = size
-                    self.live_size[k] = size - q
-                    self.events.append(("fill", ts_us, self.live_id[k], -side,
-                                        <double>self.live_ticks[k] * self.tick, q, self.live_size[k]))
-                    if self.live_size[k] <= 0.0:
-                        self.live_id[k] = 0
+    def on_trade(self, int64_t ts_us, double price, double amount, int side, exch_us=None):
+        """The clock work up to ``ts_us``, then one trade; True if responses are waiting.
+
+        ``exch_us``: the trade's exchange time on the local clock (feed latency from data);
+        default ``ts_us``."""
+        cdef Py_ssize_t nf
+        cdef int64_t x = ts_us if exch_us is None else exch_us
+        self._clock(ts_us, x)
+        nf = _on_trade(&self.s, &self.p, ts_us, x, self.n_trades_seen, price, amount, side, -1,
+                       self.fill_ints, self.fill_floats, 0)
+        self.s.n_trades += 1
+        self.n_trades_seen += 1
+        if nf:
+            self._keep_fills(nf)
+        return len(self.events) > 0
+
+    def on_book(self, int64_t ts_us, const double[:, :] levels, exch_us=None):
+        """The clock work up to ``ts_us``, then one book update ``levels`` (4, >= 1)."""
+        cdef Py_ssize_t nf, lv, nl = self.book.shape[1]
+        cdef int r
+        cdef int64_t x = ts_us if exch_us is None else exch_us
+        self._clock(ts_us, x)
+        for lv in range(nl):
+            for r in range(4):
+                self.book[r, lv] = levels[r, lv] if lv < levels.shape[1] else NAN
+        self.has_book = 1
+        nf = _on_book(&self.s, &self.p, ts_us, x, self.book[0:1, :], self.book[1:2, :],
+                      self.book[2:3, :], self.book[3:4, :], 0, self.fill_ints, self.fill_floats, 0)
+        if nf:
+            self._keep_fills(nf)
         return len(self.events) > 0
 
     def take_events(self):
-        """The waiting events (and forget them)."""
+        """The waiting responses (and forget them)."""
         out = self.events
         self.events = []
         return out
 
+    def finish(self):
+        """Close the time shares at the last event's time."""
+        _flags(&self.s, &self.p, self.s.last_ts_us)
+
+    def snapshot(self):
+        """Accounts and exchange counters (the keys of _ReplayEngine.snapshot)."""
+        return _snapshot(&self.s)
+
     def resting(self):
-        """((bid id, ticks, size), (ask id, ticks, size)); id 0 = none."""
-        return ((self.live_id[_BID], self.live_ticks[_BID], self.live_size[_BID]),
-                (self.live_id[_ASK], self.live_ticks[_ASK], self.live_size[_ASK]))
+        """((bid id, ticks, size), (ask id, ticks, size)) of the newest live order per side."""
+        out = []
+        for k in range(2):
+            o = &self.s.orders[self.s.cur[k]]
+            if o.state == _ORDER_LIVE and o.size > 0.0:
+                out.append((o.order_id, o.ticks, o.size))
+            else:
+                out.append((0, 0, 0.0))
+        return tuple(out)
 
     @property
     def in_flight(self):
-        return self.q_len
+        """Places and cancels sent that have not reached the exchange yet."""
+        cdef int j, n = 0
+        for j in range(4):
+            if self.s.orders[j].state == _ORDER_IN_FLIGHT:
+                n += 1
+            if self.s.orders[j].state != _ORDER_FREE and self.s.orders[j].cancel_at_us != INT64_MAX:
+                n += 1
+        return n
+
+    @property
+    def last_ts_us(self):
+        return self.s.last_ts_us if self.any_event else None
+
+    @property
+    def n_cancelled(self):
+        return self.s.n_cancels
+
+    @property
+    def n_rejected(self):
+        return self.s.n_rejected[0] + self.s.n_rejected[1]

@@ -1,10 +1,12 @@
 """Market-making tape replay: the compiled event-driven engine and ``python -m clusterlob.replay``.
 
 :func:`replay` runs the quoting rules of :mod:`clusterlob.strategy` over a tape's trades
-and book touch, event by event in local-time order, with order latency, conservative
-fills at the trade's own price, post-only quotes, an inventory limit and maker fees, and
-returns the fills, a one-minute equity series and a summary whose PnL is split into
-spread capture, inventory drift and fees.  The engine's rules, step by step, are in
+and book levels, event by event in local-time order, through a simulated exchange: order
+entry, cancel and response latencies, post-only checked on arrival, queue position (or the
+cross / touch fill rules), book-through fills, a hard inventory limit, maker fees and
+funding; it returns the fills (with their reason and queue position), a one-minute equity
+series and a summary whose PnL is split into spread capture, inventory drift, fees and
+funding.  The engine's rules, step by step, are in
 ``docs/replay.md``; ``tests/reference_replay.py`` is their plain-Python twin.
 """
 from __future__ import annotations
@@ -20,13 +22,17 @@ from .._io import check_number
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import UNASSIGNED
 from ..report import arrow_table
+from .latency import OrderLatency
 from .strategy import StrategyConfig
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays",
-           "MARK_INTERVAL_US", "MIN_MARKS_ANNUALISED"]
+FILL_REASONS = _core.FILL_REASONS
+
+__all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays", "FILL_REASONS",
+           "MARK_INTERVAL_US", "MIN_MARKS_ANNUALISED", "MARKOUT_HORIZONS_S", "kernel_params",
+           "funding_series"]
 
 #: Default spacing of the equity series (and of the Sharpe ratio's equity changes): one minute.
 MARK_INTERVAL_US = 60_000_000
@@ -34,6 +40,8 @@ MARK_INTERVAL_US = 60_000_000
 MIN_MARKS_ANNUALISED = 30
 _US_PER_YEAR = 365 * 86_400_000_000     # crypto futures trade around the clock
 _FILL_CHUNK = 1 << 16
+#: Horizons of the fill markouts, seconds.
+MARKOUT_HORIZONS_S = (1, 10, 60)
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +51,11 @@ class Fills:
     ``side`` is +1 when we bought (a sell taker hit our bid), -1 when we sold; ``price``
     our quote's price; ``qty`` the amount filled; ``mid`` the mid at the fill; ``fee``
     the maker fee paid (negative: rebate received); ``inventory`` and ``cash`` after the
-    fill; ``trade_index`` the row of the filling trade in the replayed trades.
+    fill; ``trade_index`` the row of the filling trade in the replayed trades (-1: a
+    book-through fill); ``reason`` the code of the fill's reason, an index of
+    :data:`FILL_REASONS` (queue, touch, trade_through, book_through); ``queue_ahead`` the
+    displayed size ahead of the order just before the fill (queue model; NaN otherwise or
+    when the order's level was never seen).
     """
 
     trade_index: np.ndarray
@@ -55,6 +67,8 @@ class Fills:
     fee: np.ndarray
     inventory: np.ndarray
     cash: np.ndarray
+    reason: np.ndarray | None = None
+    queue_ahead: np.ndarray | None = None
 
     def __len__(self) -> int:
         """Number of fills."""
@@ -66,15 +80,22 @@ class Fills:
 
     def to_arrow(self) -> pa.Table:
         """The fills as a ``pyarrow.Table``, one column per field with its dtype (the rows of
-        ``fills.parquet``); ``.to_pandas()`` or ``polars.from_arrow`` for a data frame."""
-        return arrow_table(self.columns())
+        ``fills.parquet``); ``.to_pandas()`` or ``polars.from_arrow`` for a data frame.  Fills
+        built without ``reason`` / ``queue_ahead`` get -1 / NaN there."""
+        n = len(self)
+        cols = self.columns()
+        if cols["reason"] is None:
+            cols["reason"] = np.full(n, -1, np.int8)
+        if cols["queue_ahead"] is None:
+            cols["queue_ahead"] = np.full(n, np.nan)
+        return arrow_table(cols)
 
 
 @dataclass(frozen=True, eq=False)
 class EquitySeries:
     """Account marked to mid at every minute boundary (state just before it), then at the end.
 
-    ``equity = cash + inventory * mid = spread_capture + inventory_drift - fees``.
+    ``equity = cash + inventory * mid = spread_capture + inventory_drift - fees - funding``.
     The first row is the start (all zero) at the first event's time.
     """
 
@@ -86,6 +107,7 @@ class EquitySeries:
     spread_capture: np.ndarray
     inventory_drift: np.ndarray
     fees: np.ndarray
+    funding: np.ndarray | None = None
 
     def __len__(self) -> int:
         """Number of rows."""
@@ -96,8 +118,12 @@ class EquitySeries:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def to_arrow(self) -> pa.Table:
-        """The series as a ``pyarrow.Table``, one column per field (the rows of ``equity.parquet``)."""
-        return arrow_table(self.columns())
+        """The series as a ``pyarrow.Table``, one column per field (the rows of ``equity.parquet``);
+        a series built without ``funding`` gets 0.0 there."""
+        cols = self.columns()
+        if cols["funding"] is None:
+            cols["funding"] = np.zeros(len(self))
+        return arrow_table(cols)
 
 
 @dataclass(frozen=True)
@@ -105,10 +131,20 @@ class ReplaySummary:
     """Counts and PnL of one replay.  Money in quote currency (USDT), amounts in base (BTC).
 
     ``pnl_total`` is the account at the end, ``cash + inventory * mid``; it equals
-    ``spread_capture + inventory_drift - fees`` up to float rounding (tested).  ``sharpe_1min`` is
-    mean / std of the equity changes between marks (one minute apart by default; ``minutes``
-    counts them); ``sharpe_annualised`` multiplies it by sqrt(marks per year), and is NaN
-    with fewer than :data:`MIN_MARKS_ANNUALISED` changes.
+    ``spread_capture + inventory_drift - fees - funding`` up to float rounding (tested).
+    ``sharpe_1min`` is mean / std of the equity changes between marks (one minute apart by
+    default; ``minutes`` counts them); ``sharpe_annualised`` multiplies it by sqrt(marks per
+    year), and is NaN with fewer than :data:`MIN_MARKS_ANNUALISED` changes.
+
+    What a maker reads (fields after ``sharpe_annualised``): fills by reason; the mean queue
+    ahead at a queue fill; markouts ``markout_{1,10,60}s_ticks`` = quantity-weighted mean of
+    ``side * (mid(t + h) - mid(t)) / tick``, the mid's move after a fill signed by our side, over
+    the fills with a mid h later (``markout_fills`` of them at 60 s; negative = adverse
+    selection: the market moved against the position the fill gave us); the share of time
+    each side had a live order and one at the touch; decision shares (each side quoted, held
+    by the inventory limit, withheld by post-only, and the share widened by the hazard); orders
+    rejected by post-only on arrival; the mean quoted half-spread (distance of a quote from the
+    mid) in ticks.
     """
 
     mapping: str
@@ -139,6 +175,34 @@ class ReplaySummary:
     minutes: int
     sharpe_1min: float
     sharpe_annualised: float
+    fill_model: str = ""
+    queue_rule: str = ""
+    funding: float = 0.0
+    fills_queue: int = 0
+    fills_touch: int = 0
+    fills_trade_through: int = 0
+    fills_book_through: int = 0
+    mean_queue_ahead: float = math.nan
+    markout_1s_ticks: float = math.nan
+    markout_10s_ticks: float = math.nan
+    markout_60s_ticks: float = math.nan
+    markout_fills: int = 0
+    bid_time_quoted: float = math.nan
+    ask_time_quoted: float = math.nan
+    bid_time_at_touch: float = math.nan
+    ask_time_at_touch: float = math.nan
+    bid_quoted_share: float = math.nan
+    ask_quoted_share: float = math.nan
+    bid_limited_share: float = math.nan
+    ask_limited_share: float = math.nan
+    bid_withheld_share: float = math.nan
+    ask_withheld_share: float = math.nan
+    widened_share: float = math.nan
+    clipped_quotes: int = 0
+    rejected_on_arrival: int = 0
+    cancels: int = 0
+    cancels_after_fill: int = 0
+    mean_half_spread_ticks: float = math.nan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -166,6 +230,8 @@ def _column(values, name: str, dtype, n: int | None = None) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise TapeError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        arr = arr.astype(dtype)             # an empty list is float64 to numpy
     if n is not None and arr.shape[0] != n:
         raise TapeError(f"`{name}` has {arr.shape[0]} rows, expected {n} (one per trade)")
     if dtype is np.float64:
@@ -192,8 +258,25 @@ def _check_sorted(ts: np.ndarray, name: str) -> None:
                         f"than row {row - 1} ({ts[row - 1]})")
 
 
+def _levels(values, name: str, nb: int, required_finite: bool) -> np.ndarray:
+    """A book column as (n_book, L) float64: 1-D (the touch) or 2-D (levels, best first)."""
+    arr = np.asarray(values)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != nb or arr.shape[1] < 1:
+        raise TapeError(f"`{name}` must have shape ({nb},) or ({nb}, levels), got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TapeError(f"`{name}` must be numeric, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    bad = ~np.isfinite(arr[:, 0]) if required_finite else np.zeros(nb, bool)
+    if bad.any():
+        raise TapeError(f"`{name}` has {int(bad.sum())} non-finite values at the touch (first at row "
+                        f"{int(np.argmax(bad))})")
+    return arr
+
+
 def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid,
-              book_ask, tick_size):
+              book_ask, tick_size, book_bid_sz=None, book_ask_sz=None, fill_model="cross"):
     check_number("tick_size", tick_size, 0, lo_open=True)
     ts = _column(trade_ts_us, "trade_ts_us", np.int64)
     n = ts.shape[0]
@@ -203,8 +286,23 @@ def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts
     role = _column(roles, "roles", np.int8, n)
     bts = _column(book_ts_us, "book_ts_us", np.int64)
     nb = bts.shape[0]
-    bid = _column(book_bid, "book_bid", np.float64, nb)
-    ask = _column(book_ask, "book_ask", np.float64, nb)
+    bid = _levels(book_bid, "book_bid", nb, True)
+    ask = _levels(book_ask, "book_ask", nb, True)
+    if (book_bid_sz is None) != (book_ask_sz is None):
+        raise ParameterError("give both `book_bid_sz` and `book_ask_sz`, or neither")
+    if book_bid_sz is None:
+        if fill_model == "queue":
+            raise TapeError("fill_model 'queue' needs the book's displayed sizes (book_bid_sz / "
+                            "book_ask_sz, a tape's book levels); this input has prices only: give "
+                            "them, or use fill_model 'cross' or 'touch'")
+        bid_sz = np.full((nb, 1), np.nan)
+        ask_sz = np.full((nb, 1), np.nan)
+    else:
+        bid_sz = _levels(book_bid_sz, "book_bid_sz", nb, fill_model == "queue")
+        ask_sz = _levels(book_ask_sz, "book_ask_sz", nb, fill_model == "queue")
+        if bid_sz.shape != bid.shape or ask_sz.shape != ask.shape or bid.shape != ask.shape:
+            raise TapeError(f"book prices and sizes must have the same shape, got book_bid {bid.shape}, "
+                            f"book_bid_sz {bid_sz.shape}, book_ask {ask.shape}, book_ask_sz {ask_sz.shape}")
     if n and (price <= 0).any():
         raise TapeError(f"`trade_price` must be > 0, got {price.min()} (row {int(np.argmin(price))})")
     if n and (amount <= 0).any():
@@ -217,23 +315,55 @@ def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts
         raise TapeError(f"`roles` must be role codes >= {UNASSIGNED}, got {role[row]} (row {row})")
     _check_sorted(ts, "trade_ts_us")
     _check_sorted(bts, "book_ts_us")
-    return ts, price, amount, side, role, bts, bid, ask
+    return ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz
+
+
+def funding_series(config: StrategyConfig, first_us: int, last_us: int, funding=None):
+    """Funding payments as (ts_us int64, rate float64) arrays within (first_us, last_us].
+
+    ``funding`` None: ``config.funding_rate`` at every ``funding_interval_h`` boundary from
+    00:00 UTC (none when the rate is 0).  Otherwise a pair of arrays (funding times in us,
+    non-decreasing; rate per payment), e.g. a tape's funding table.
+    """
+    if funding is None:
+        if config.funding_rate == 0.0:
+            return np.zeros(0, np.int64), np.zeros(0)
+        step = config.funding_interval_h * 3_600_000_000
+        ts = np.arange((first_us // step + 1) * step, last_us + 1, step, dtype=np.int64)
+        return ts, np.full(ts.shape[0], config.funding_rate)
+    try:
+        f_ts, f_rate = funding
+    except (TypeError, ValueError):
+        raise ParameterError("`funding` must be None or a pair (times in us, rates)") from None
+    f_ts = _column(f_ts, "funding times", np.int64)
+    f_rate = _column(f_rate, "funding rates", np.float64, f_ts.shape[0])
+    _check_sorted(f_ts, "funding times")
+    keep = (f_ts > first_us) & (f_ts <= last_us)
+    return np.ascontiguousarray(f_ts[keep]), np.ascontiguousarray(f_rate[keep])
 
 
 # -- the replay --------------------------------------------------------------------------
 
-def replay(tape, roles, config: StrategyConfig | None = None, *,
+def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None,
+           order_latency: OrderLatency | None = None,
            mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
     """Replay the market maker over a :class:`clusterlob.Tape`.
 
     Parameters
     ----------
     tape : clusterlob.Tape
-        Trades and book snapshots, in local-time order; only the touch (level 0) is used.
+        Trades and book snapshots, in local-time order; the book's levels (prices and sizes)
+        give the queue model the displayed size at our price.
     roles : array of int, shape (n_trades,)
         Role code per trade (``clusterlob.roles``; ``UNASSIGNED`` = -1 feeds nothing).
     config : StrategyConfig, optional
         Quoting parameters (defaults: :class:`StrategyConfig`).
+    funding : (ts_us array, rate array), optional
+        A funding rate series (e.g. the tape's funding table); default the config's constant
+        ``funding_rate``.
+    order_latency : OrderLatency, optional
+        Order latencies from data (:func:`clusterlob.replay.latency.load_order_latency`)
+        instead of the config's constants.
     mark_interval_us : int
         Spacing of the equity marks (default one minute).
 
@@ -242,18 +372,19 @@ def replay(tape, roles, config: StrategyConfig | None = None, *,
     ReplayResult
     """
     book = tape.book
-    bid = book.bid_px[:, 0] if book.bid_px.ndim == 2 else book.bid_px
-    ask = book.ask_px[:, 0] if book.ask_px.ndim == 2 else book.ask_px
     return replay_arrays(tape.trades.ts_local_us, tape.trades.price, tape.trades.amount,
-                         tape.trades.side, roles, book.ts_local_us, bid, ask,
+                         tape.trades.side, roles, book.ts_local_us, book.bid_px, book.ask_px,
                          tick_size=tape.instrument.tick_size, config=config,
-                         mark_interval_us=mark_interval_us)
+                         book_bid_sz=book.bid_sz, book_ask_sz=book.ask_sz, funding=funding,
+                         order_latency=order_latency, trade_exch_us=tape.trades.ts_exch_us,
+                         book_exch_us=book.ts_exch_us, mark_interval_us=mark_interval_us)
 
 
 def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
                   book_bid, book_ask, *, tick_size: float,
-                  config: StrategyConfig | None = None,
-                  mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
+                  config: StrategyConfig | None = None, book_bid_sz=None, book_ask_sz=None,
+                  funding=None, order_latency: OrderLatency | None = None, trade_exch_us=None,
+                  book_exch_us=None, mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
     """Replay over plain arrays (what :func:`replay` does after taking them from a tape).
 
     Parameters
@@ -268,11 +399,21 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
         Role code per trade, -1 unassigned.
     book_ts_us : int64 array (n_book,)
         Local times of book updates, non-decreasing.
-    book_bid, book_ask : float arrays (n_book,)
-        Best bid and best ask at each update (finite).
+    book_bid, book_ask : float arrays (n_book,) or (n_book, levels)
+        Best bid and best ask at each update (finite), or every level, best first (deeper
+        levels NaN when absent).
     tick_size : float
         Price increment (> 0).
     config : StrategyConfig, optional
+    book_bid_sz, book_ask_sz : float arrays shaped like book_bid / book_ask, optional
+        Displayed sizes; required by the ``queue`` fill model.
+    funding : (ts_us array, rate array), optional
+        See :func:`funding_series`.
+    order_latency : OrderLatency, optional
+        Order-entry (and cancel) and response latencies interpolated from data at each
+        decision (must cover the replayed period); default the config's constants.
+    trade_exch_us, book_exch_us : int64 arrays, optional
+        The events' exchange times; used (and required) with ``feed_latency = "data"``.
     mark_interval_us : int
         Spacing of the equity marks (> 0; default one minute).
 
@@ -284,9 +425,9 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     mark_interval_us = check_mark_interval(mark_interval_us)
     if not isinstance(config, StrategyConfig):
         raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
-    ts, price, amount, side, role, bts, bid, ask = _validate(
+    ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz = _validate(
         trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid, book_ask,
-        tick_size)
+        tick_size, book_bid_sz, book_ask_sz, config.fill_model)
     tick_size = float(tick_size)
     firsts = [a[0] for a in (ts, bts) if a.shape[0]]
     lasts = [a[-1] for a in (ts, bts) if a.shape[0]]
@@ -294,7 +435,9 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     last_us = int(max(lasts)) if lasts else 0
     first_mark = (first_us // mark_interval_us + 1) * mark_interval_us
     n_marks = max(0, (last_us - first_mark) // mark_interval_us + 1)
-
+    f_ts, f_rate = funding_series(config, first_us, last_us, funding)
+    lat = latency_arrays(order_latency, first_us, last_us)
+    exch = exchange_times(config, ts, bts, trade_exch_us, book_exch_us)
     engine = _new_engine(config, tick_size, first_mark, mark_interval_us)
     mark_ts = np.empty(n_marks, np.int64)
     mark_floats = np.empty((n_marks, len(_core.MARK_FLOAT_COLUMNS)))
@@ -303,21 +446,21 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     while not finished:
         fill_ints = np.empty((_FILL_CHUNK, 2), np.int64)
         fill_floats = np.empty((_FILL_CHUNK, len(_core.FILL_FLOAT_COLUMNS)))
-        nf, nm, finished = engine.run(ts, price, amount, side, role, bts, bid, ask,
-                                      fill_ints, fill_floats, mark_ts[marks_done:],
+        nf, nm, finished = engine.run(ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz,
+                                      f_ts, f_rate, *lat, *exch, fill_ints, fill_floats, mark_ts[marks_done:],
                                       mark_floats[marks_done:])
         marks_done += nm
         fill_int_parts.append(fill_ints[:nf])
         fill_float_parts.append(fill_floats[:nf])
-        if not finished and nf < _FILL_CHUNK:   # the kernel stops only on a full buffer
+        if not finished and nf < _FILL_CHUNK - 4:   # the kernel stops only on a full buffer
             raise RuntimeError("replay kernel stopped early with room left")  # pragma: no cover
+    engine.finish()
     state = engine.snapshot()
-    fill_ints = np.concatenate(fill_int_parts)
-    fill_floats = np.concatenate(fill_float_parts)
-    fills = Fills(fill_ints[:, 0].copy(), fill_ints[:, 1].copy(), fill_floats[:, 0].astype(np.int8),
-                  *(fill_floats[:, k].copy() for k in range(1, fill_floats.shape[1])))
+    fills = fills_from_buffers(np.concatenate(fill_int_parts), np.concatenate(fill_float_parts))
     equity = build_equity_series(first_us, mark_ts[:marks_done], mark_floats[:marks_done], state, last_us)
-    summary = summarise(config, state, fills, equity, first_us, last_us, mark_interval_us)
+    mids = (bts, 0.5 * (bid[:, 0] + ask[:, 0]))
+    summary = summarise(config, state, fills, equity, first_us, last_us, mark_interval_us,
+                        mids=mids, tick_size=tick_size)
     return ReplayResult(fills, equity, summary, config, tick_size)
 
 
@@ -329,30 +472,147 @@ def check_mark_interval(mark_interval_us) -> int:
     return int(mark_interval_us)
 
 
+def latency_arrays(order_latency: OrderLatency | None, first_us: int, last_us: int) -> tuple:
+    """The kernel's latency table (request times, entry, response; empty: the config's
+    constants) from an :class:`OrderLatency`, checked to cover ``[first_us, last_us]``."""
+    if order_latency is None:
+        return (np.zeros(0, np.int64),) * 3
+    if not isinstance(order_latency, OrderLatency):
+        raise ParameterError(f"`order_latency` must be an OrderLatency (load_order_latency), got "
+                             f"{type(order_latency).__name__}")
+    order_latency.check_covers(first_us, last_us)
+    return order_latency.req_ts_us, order_latency.entry_us, order_latency.response_us
+
+
+def exchange_times(config: StrategyConfig, trade_ts, book_ts, trade_exch_us, book_exch_us,
+                   offset_us: int | None = None) -> tuple:
+    """The events' exchange times on the local clock, for ``feed_latency = "data"`` (else two
+    empty arrays): exchange time minus the largest ``exchange - local`` gap, so that every
+    feed latency (local - exchange) is >= 0 (a recorder's clock may run behind the exchange's).
+    ``offset_us``: that gap, given (a stream of days uses the whole replay's:
+    :func:`exchange_offset`); default these events' own."""
+    if config.feed_latency != "data":
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if trade_exch_us is None or book_exch_us is None:
+        raise ParameterError("feed_latency 'data' needs the events' exchange times (trade_exch_us and "
+                             "book_exch_us; a tape has them)")
+    tx = _column(trade_exch_us, "trade_exch_us", np.int64, trade_ts.shape[0])
+    bx = _column(book_exch_us, "book_exch_us", np.int64)
+    if bx.shape[0] != book_ts.shape[0]:
+        raise TapeError(f"`book_exch_us` has {bx.shape[0]} rows, expected {book_ts.shape[0]} (one per book update)")
+    offset = exchange_offset(trade_ts, book_ts, tx, bx) if offset_us is None else int(offset_us)
+    return np.ascontiguousarray(tx - offset), np.ascontiguousarray(bx - offset)
+
+
+def exchange_offset(trade_ts, book_ts, trade_exch_us, book_exch_us) -> int:
+    """The largest ``exchange - local`` time gap of the events (0 when none is positive): what
+    :func:`exchange_times` subtracts from the exchange times."""
+    gaps = [int((np.asarray(x, np.int64) - np.asarray(t, np.int64)).max())
+            for t, x in ((trade_ts, trade_exch_us), (book_ts, book_exch_us)) if len(t)]
+    return max(0, max(gaps)) if gaps else 0
+
+
+def fills_from_buffers(fill_ints, fill_floats) -> Fills:
+    """Fills from the kernel's (n, 2) int and (n, 9) float rows (FILL_*_COLUMNS)."""
+    fill_floats = np.asarray(fill_floats, np.float64).reshape(-1, len(_core.FILL_FLOAT_COLUMNS))
+    fill_ints = np.asarray(fill_ints, np.int64).reshape(-1, 2)
+    return Fills(fill_ints[:, 0].copy(), fill_ints[:, 1].copy(), fill_floats[:, 0].astype(np.int8),
+                 *(fill_floats[:, k].copy() for k in range(1, 7)),
+                 fill_floats[:, 7].astype(np.int8), fill_floats[:, 8].copy())
+
+
+def kernel_params(config: StrategyConfig, tick_size: float,
+                  mark_interval_us: int = MARK_INTERVAL_US) -> dict:
+    """The compiled engines' parameters (``_core.KERNEL_PARAMS``) from a config: the one place."""
+    return {
+        "tick": float(tick_size), "skew_ticks": config.skew_ticks, "theta": config.theta,
+        "dynamic": config.inventory_mode == "dynamic", "min_half_ticks": config.min_half_ticks,
+        "half_spread_bps": config.half_spread_bps, "hazard_k": config.hazard_k,
+        "hazard_threshold": config.hazard_threshold, "quote_size": config.quote_size,
+        "max_inventory": config.max_inventory, "maker_fee_bps": config.maker_fee_bps,
+        "requote_us": config.requote_interval_us, "entry_latency_us": config.order_latency_us,
+        "cancel_latency_us": config.cancel_latency_us,
+        "response_latency_us": config.response_latency_us, "fill_model": config.fill_model,
+        "queue_rule": config.queue_rule, "queue_power": config.queue_power,
+        "quote_updates": config.quote_updates, "fill_size": config.fill_size,
+        "alpha_role": config.alpha_code, "hazard_role": config.hazard_code,
+        "decay_per_us": math.log(2.0) / (config.half_life_s * 1e6),
+        "size_weight": config.size_weight, "signal_scale_trades": config.signal_scale_trades,
+        "signal_norm": config.signal_norm, "mark_interval_us": int(mark_interval_us),
+    }
+
+
 def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int,
                 mark_interval_us: int = MARK_INTERVAL_US):
-    """A fresh compiled engine for ``config``; its equity marks start at ``first_mark_us``."""
-    return _core._ReplayEngine(
-        tick_size, config.skew_ticks, config.theta, config.inventory_mode == "dynamic",
-        config.min_half_ticks, config.half_spread_bps, config.hazard_k, config.hazard_threshold,
-        config.quote_size, config.max_inventory, config.maker_fee_bps,
-        config.requote_interval_us, config.order_latency_us, config.fill_mode == "touch",
-        config.alpha_code, config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6),
-        config.size_weight, config.signal_scale_trades, first_mark_us, mark_interval_us)
+    """A fresh compiled engine for ``config``; its equity marks start at ``first_mark_us`` and
+    follow every ``mark_interval_us``."""
+    return _core._ReplayEngine(kernel_params(config, tick_size, mark_interval_us), first_mark_us)
 
 
 def build_equity_series(first_us: int, mark_ts: np.ndarray, mark_floats: np.ndarray, state: dict, last_us: int) -> EquitySeries:
     end = [state["cash"] + state["inventory"] * (0.0 if math.isnan(state["mid"]) else state["mid"]),
            state["cash"], state["inventory"], state["mid"], state["spread_capture"],
-           state["inventory_drift"], state["fees"]]
-    start = [0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0]
+           state["inventory_drift"], state["fees"], state.get("funding", 0.0)]
+    start = [0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0, 0.0]
+    mark_floats = np.asarray(mark_floats, np.float64).reshape(-1, len(start))
     floats = np.vstack([np.asarray([start]), mark_floats, np.asarray([end])])
     ts = np.concatenate([[first_us], mark_ts, [last_us]]).astype(np.int64)
     return EquitySeries(ts, *(floats[:, k].copy() for k in range(floats.shape[1])))
 
 
-def summarise(config, state, fills, equity, first_us, last_us,
-              mark_interval_us: int = MARK_INTERVAL_US) -> ReplaySummary:
+def markout_mids(fill_ts_us: np.ndarray, book_ts_us: np.ndarray, mid: np.ndarray,
+                 into: np.ndarray | None = None) -> np.ndarray:
+    """The mid at each fill's time + h for every h of MARKOUT_HORIZONS_S: a
+    (len(MARKOUT_HORIZONS_S), n_fills) array, the mid of the last book update at or before
+    that time (NaN: none).  ``into`` (the lookups over earlier days' books) is updated in place where this book has an update at or before the time: a stream
+    calls it once per day with that day's book."""
+    fill_ts_us = np.asarray(fill_ts_us, np.int64)
+    out = np.full((len(MARKOUT_HORIZONS_S), fill_ts_us.shape[0]), np.nan) if into is None else into
+    if book_ts_us.shape[0] == 0:
+        return out
+    for k, h in enumerate(MARKOUT_HORIZONS_S):
+        at = fill_ts_us + int(h * 1_000_000)
+        here = at >= book_ts_us[0]
+        out[k, here] = mid[np.searchsorted(book_ts_us, at[here], side="right") - 1]
+    return out
+
+
+def markouts(fills: Fills, mids, tick_size: float, last_us: int, *,
+             at_mids: np.ndarray | None = None) -> tuple:
+    """Quantity-weighted mean of ``side * (mid(t + h) - mid(t)) / tick`` (the mid's move after
+    the fill, signed by our side: below zero, adverse selection) per horizon of
+    MARKOUT_HORIZONS_S, over the fills with t + h <= last_us; and the count at the longest.
+    ``mids`` = (book times, mids), or ``at_mids`` = :func:`markout_mids` already looked up."""
+    out = []
+    n_last = 0
+    if at_mids is None:
+        book_ts, mid = mids
+        at_mids = markout_mids(fills.ts_us, book_ts, mid)
+    if len(fills) == 0:
+        return tuple([math.nan] * len(MARKOUT_HORIZONS_S)), 0
+    for k, h in enumerate(MARKOUT_HORIZONS_S):
+        at = fills.ts_us + int(h * 1_000_000)
+        ok = at <= last_us
+        later = at_mids[k][ok]
+        seen = ~np.isnan(later)
+        ok_idx = np.flatnonzero(ok)[seen]
+        later = later[seen]
+        n_last = int(ok_idx.shape[0])
+        if n_last == 0:
+            out.append(math.nan)
+            continue
+        q = fills.qty[ok_idx]
+        m = fills.side[ok_idx] * (later - fills.mid[ok_idx]) / tick_size
+        out.append(float((m * q).sum() / q.sum()))
+    return tuple(out), n_last
+
+
+def summarise(config: StrategyConfig, state: dict, fills: Fills, equity: EquitySeries, first_us: int,
+              last_us: int, mark_interval_us: int = MARK_INTERVAL_US, *, mids=None,
+              tick_size: float | None = None, markout_mids=None) -> ReplaySummary:
+    """The summary of a replay from the engine's final state, its fills and equity series.
+    ``mids`` (book times, mids) give the markouts (with ``tick_size``); a stream that no longer
+    holds every mid gives ``markout_mids`` instead (:func:`markout_mids`)."""
     # changes between the marks only (the final partial interval is left out)
     minute_equity = equity.equity[:-1]
     changes = np.diff(minute_equity)
@@ -363,6 +623,26 @@ def summarise(config, state, fills, equity, first_us, last_us,
     mid = state["mid"]
     pnl_total = state["cash"] + state["inventory"] * (0.0 if math.isnan(mid) else mid)
     trades = int(state["trades"])
+    by_reason = state.get("fills_by_reason", {})
+    queue_rows = fills.reason == 0 if fills.reason is not None else np.zeros(len(fills), bool)
+    qa = fills.queue_ahead[queue_rows] if fills.queue_ahead is not None else np.zeros(0)
+    qa = qa[np.isfinite(qa)]
+    if (mids is not None or markout_mids is not None) and tick_size:
+        mk, mk_n = markouts(fills, mids, tick_size, last_us, at_mids=markout_mids)
+    else:
+        mk, mk_n = (math.nan,) * len(MARKOUT_HORIZONS_S), 0
+    span = max(last_us - first_us, 0)
+    decisions = int(state["quote_decisions"])
+
+    def share(x, total):
+        return float(x) / total if total else math.nan
+
+    tq = state.get("time_quoted_us", (0, 0))
+    tt = state.get("time_at_touch_us", (0, 0))
+    dq = state.get("decisions_quoted", (0, 0))
+    dl = state.get("decisions_limited", (0, 0))
+    dw = state.get("decisions_withheld", (0, 0))
+    n_half = state.get("half_spread_quotes", 0)
     return ReplaySummary(
         mapping=config.mapping, alpha_role=config.alpha_role, hazard_role=config.hazard_role,
         first_ts_us=first_us, last_ts_us=last_us,
@@ -374,9 +654,26 @@ def summarise(config, state, fills, equity, first_us, last_us,
         spread_capture=state["spread_capture"], inventory_drift=state["inventory_drift"],
         fees=state["fees"], ending_inventory=state["inventory"],
         largest_inventory=state["max_abs_inventory"],
-        quote_decisions=int(state["quote_decisions"]), bids_placed=int(state["bids_placed"]),
+        quote_decisions=decisions, bids_placed=int(state["bids_placed"]),
         asks_placed=int(state["asks_placed"]), posts_rejected=int(state["posts_rejected"]),
         inventory_limited=int(state["inventory_limited"]), minutes=int(changes.shape[0]),
         sharpe_1min=sharpe,
         sharpe_annualised=(sharpe * math.sqrt(_US_PER_YEAR / mark_interval_us)
-                           if changes.shape[0] >= MIN_MARKS_ANNUALISED else math.nan))
+                           if changes.shape[0] >= MIN_MARKS_ANNUALISED else math.nan),
+        fill_model=config.fill_model, queue_rule=config.queue_rule if config.fill_model == "queue" else "",
+        funding=state.get("funding", 0.0),
+        fills_queue=int(by_reason.get("queue", 0)), fills_touch=int(by_reason.get("touch", 0)),
+        fills_trade_through=int(by_reason.get("trade_through", 0)),
+        fills_book_through=int(by_reason.get("book_through", 0)),
+        mean_queue_ahead=float(qa.mean()) if qa.shape[0] else math.nan,
+        markout_1s_ticks=mk[0], markout_10s_ticks=mk[1], markout_60s_ticks=mk[2], markout_fills=mk_n,
+        bid_time_quoted=share(tq[0], span), ask_time_quoted=share(tq[1], span),
+        bid_time_at_touch=share(tt[0], span), ask_time_at_touch=share(tt[1], span),
+        bid_quoted_share=share(dq[0], decisions), ask_quoted_share=share(dq[1], decisions),
+        bid_limited_share=share(dl[0], decisions), ask_limited_share=share(dl[1], decisions),
+        bid_withheld_share=share(dw[0], decisions), ask_withheld_share=share(dw[1], decisions),
+        widened_share=share(state.get("decisions_widened", 0), decisions),
+        clipped_quotes=int(state.get("decisions_clipped", 0)),
+        rejected_on_arrival=int(sum(state.get("rejected_on_arrival", (0, 0)))),
+        cancels=int(state.get("cancels", 0)), cancels_after_fill=int(state.get("cancels_late", 0)),
+        mean_half_spread_ticks=(state.get("half_spread_ticks_sum", 0.0) / n_half) if n_half else math.nan)

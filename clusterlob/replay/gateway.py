@@ -31,22 +31,28 @@ from ..tape.store import MAX_LEVELS
 if TYPE_CHECKING:
     from .online import OnlineEngine
 
-__all__ = ["Ack", "Fill", "Gateway", "SimulatedGateway", "BinanceDecoder", "drive"]
+__all__ = ["Ack", "Fill", "Gateway", "SimulatedGateway", "BinanceDecoder", "deliver", "drive"]
 
 
 class Ack(NamedTuple):
-    """An order acknowledgement: ``status`` "accepted", "cancelled" or "rejected" (with
-    ``reason``), the exchange time it happened (us) and the order id."""
+    """An order acknowledgement: ``status`` "cancelled" or "rejected" (with ``reason``), the
+    exchange time it happened (us), the order id, our side (+1 bid, -1 ask), the size it
+    concerns (cancelled: the unfilled size; rejected: the order's size) and the time it reached
+    the strategy (the exchange time plus the response latency)."""
 
     status: str
     ts_us: int
     order_id: int
     reason: str = ""
+    side: int = 0
+    qty: float = 0.0
+    received_us: int | None = None
 
 
 class Fill(NamedTuple):
-    """A fill of one of our orders: time (us), order id, our side (+1 bought, -1 sold),
-    price, quantity, and the order's remaining size (0: the order is done)."""
+    """A fill of one of our orders: exchange time (us), order id, our side (+1 bought, -1
+    sold), price, quantity, the order's remaining size (0: the order is done), and the time it
+    reached the strategy."""
 
     ts_us: int
     order_id: int
@@ -54,6 +60,7 @@ class Fill(NamedTuple):
     price: float
     qty: float
     remaining: float
+    received_us: int | None = None
 
 
 @runtime_checkable
@@ -75,28 +82,42 @@ class Gateway(Protocol):
 
 
 class SimulatedGateway:
-    """A :class:`Gateway` with the tape replay's rules (``docs/replay.md``).
+    """A :class:`Gateway` with the tape replay's exchange (``docs/replay.md``): the same
+    compiled code, driven one event at a time.
 
-    Actions reach the simulated exchange ``config.order_latency_us`` after they are sent, in
-    order.  One resting order per side: a cancel removes it, a place on a free side rests at
-    once (a place while another order rests is rejected).  A trade fills the order on the side
-    it consumes when its own price is beyond the order's (``fill_mode`` "cross") or at or
-    beyond it ("touch"), for at most the order's remaining size.
+    Actions reach the simulated exchange ``config.order_latency_us`` (places) or
+    ``config.cancel_latency_us`` (cancels) after they are sent; a place is rejected if
+    post-only would cross the book then; resting orders fill by ``config.fill_model`` (queue
+    position with ``queue_rule``, cross or touch) and when the opposite best price reaches them;
+    fills, cancel acks and rejects reach the strategy ``config.response_latency_us`` later
+    (:meth:`poll`).  Show it every market event (:meth:`on_market`) before the engine.
 
     Parameters
     ----------
     tick_size : float
     config : StrategyConfig
-        ``order_latency_us`` and ``fill_mode`` are used.
+    levels : int
+        Book levels kept (the queue model looks for our price among them).
+    funding : (ts_us array, rate array), optional
+        A funding rate series; default the config's constant ``funding_rate``.
+    mark_interval_us : int, optional
+        Spacing of the equity marks it keeps (default one minute).
     """
 
-    def __init__(self, tick_size: float, config: StrategyConfig | None = None):
+    def __init__(self, tick_size: float, config: StrategyConfig | None = None, *, levels: int = MAX_LEVELS,
+                 funding=None, mark_interval_us: int | None = None):
+        from .engine import MARK_INTERVAL_US, check_mark_interval, kernel_params
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
         check_number("tick_size", tick_size, 0, lo_open=True)
-        self._exchange = _core._SimExchange(float(tick_size), config.order_latency_us,
-                                            config.fill_mode == "touch")
+        levels = check_int("levels", levels, 1)
+        mark_interval_us = check_mark_interval(MARK_INTERVAL_US if mark_interval_us is None else mark_interval_us)
+        f_ts, f_rate = (None, None) if funding is None else funding
+        self.config = config
+        self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), mark_interval_us),
+                                            int(levels), f_ts, f_rate, config.funding_rate,
+                                            config.funding_interval_h * 3_600_000_000)
 
     def submit(self, actions: Sequence[OrderAction], ts_us: int) -> None:
         """Send order actions decided at ``ts_us``."""
@@ -104,26 +125,49 @@ class SimulatedGateway:
             self._exchange.submit(tuple(actions), int(ts_us))
 
     def on_market(self, event: TradeEvent | BookEvent) -> None:
-        """Advance the simulated exchange to the event's time; match a trade."""
+        """Advance the simulated exchange to the event's time; match the event."""
         if isinstance(event, TradeEvent):
             self._exchange.on_trade(event.ts_us, event.price, event.amount, event.side)
         else:
-            self._exchange.advance(event.ts_us)
+            self._exchange.on_book(event.ts_us, np.ascontiguousarray(event.levels, dtype=np.float64))
 
     def poll(self, ts_us: int) -> list:
-        """Acks and fills up to ``ts_us`` (what ``on_market`` has produced), oldest first."""
-        self._exchange.advance(int(ts_us))
-        return [Fill(*e[1:]) if e[0] == "fill" else Ack(*e) for e in self._exchange.take_events()]
+        """Acks and fills that have reached the strategy by ``ts_us``, oldest first.
+
+        A response due at the time of the last market event shown arrives with the next one
+        (as in the batch replay, where the strategy hears it at its next event)."""
+        last = self._exchange.last_ts_us
+        if last is None or int(ts_us) > last:
+            self._exchange.advance(int(ts_us))
+        return [_message(e) for e in self._exchange.take_events()]
 
     def resting(self) -> dict:
-        """The resting orders: ``{"bid": (order_id, price_ticks, size) or None, "ask": ...}``."""
+        """The newest live order per side: ``{"bid": (order_id, price_ticks, size) or None, "ask": ...}``."""
         bid, ask = self._exchange.resting()
         return {"bid": bid if bid[0] else None, "ask": ask if ask[0] else None}
 
     @property
     def in_flight(self) -> int:
-        """Actions sent that have not reached the exchange yet."""
+        """Places and cancels sent that have not reached the exchange yet."""
         return self._exchange.in_flight
+
+
+def _message(e: tuple) -> Fill | Ack:
+    """A simulated exchange's response tuple as a :class:`Fill` or :class:`Ack`."""
+    if e[0] == "fill":
+        return Fill(*e[1:])
+    return Ack(*e)
+
+
+def deliver(engine: OnlineEngine, messages: Iterable[Fill | Ack]) -> None:
+    """Book the gateway's responses in the engine (fills, and the cancels / rejects that end an
+    order), each at the time it reached the strategy."""
+    for msg in messages:
+        if isinstance(msg, Fill):
+            engine.on_fill(msg.received_us if msg.received_us is not None else msg.ts_us, msg.side,
+                           msg.order_id, msg.price, msg.qty, msg.remaining <= 0.0)
+        elif msg.status in ("cancelled", "rejected"):
+            engine.order_gone(msg.order_id, msg.side, msg.qty)
 
 
 def drive(engine: OnlineEngine, gateway: Gateway, events: Iterable) -> Iterator[tuple]:
@@ -136,11 +180,7 @@ def drive(engine: OnlineEngine, gateway: Gateway, events: Iterable) -> Iterator[
     for event in events:
         gateway.on_market(event)
         received = gateway.poll(event.ts_us)
-        for msg in received:
-            if isinstance(msg, Fill):
-                engine.on_fill(msg.ts_us, msg.side, msg.order_id, msg.price, msg.qty, msg.remaining <= 0.0)
-            elif msg.status != "accepted":
-                engine.order_gone(msg.order_id)
+        deliver(engine, received)
         actions = engine.on_event(event)
         if actions:
             gateway.submit(actions, event.ts_us)

@@ -47,7 +47,7 @@ def _describe(exp) -> list:
         f"half-spread max({c.min_half_ticks:g} ticks, {c.half_spread_bps:g} bps), quote {c.quote_size:g}, "
         f"inventory limit {c.max_inventory:g}, maker fee {c.maker_fee_bps:g} bps, requote "
         f"{c.requote_interval_us / 1e3:g} ms, latency {c.order_latency_us / 1e3:g} ms, fill mode "
-        f"{c.fill_mode}, signal half-life {c.half_life_s:g} s.  Fixed: theta as given; dynamic: "
+        f"{c.fill_model}, signal half-life {c.half_life_s:g} s.  Fixed: theta as given; dynamic: "
         f"theta * (1 - |tanh(alpha)|).  Both policies replay the identical events of each seed "
         f"(common random numbers).",
     ]

@@ -17,7 +17,6 @@ and PnL as :func:`~clusterlob.features.build_features` + :func:`~clusterlob.mode
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +26,7 @@ from .._io import check_number
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, RollingState
 from ..cluster.model import ClusterModel
-from .engine import MARK_INTERVAL_US, check_mark_interval
+from .engine import MARK_INTERVAL_US, check_mark_interval, kernel_params
 from .events import BookEvent, TradeEvent
 from .strategy import StrategyConfig
 
@@ -54,12 +53,11 @@ class OnlineEngine(_core._OnlineCore):
         Rolling windows and book carried from earlier data (``Features.state`` of the
         batch pipeline, or :meth:`rolling_state` of an earlier engine); not modified.
         Without it the z-scores warm up over the first W trades.
-    quote_updates : {"replace", "changes"}
-        "replace" (default): every decision cancels and re-places both quotes, which is what
-        the batch replay models (results identical to it).  "changes": a side whose new
-        price equals its resting, never-filled order is left alone (fewer messages for a
-        live venue; differs from the replay only when such an order fills between a decision
-        and the moment its replacement would have arrived).
+    quote_updates : {"replace", "changes"}, optional
+        Default ``config.quote_updates``.  "replace": every decision cancels and re-places both
+        quotes.  "changes": a side whose new price equals its working order, of which no fill
+        has been heard, is left alone (fewer messages, and the order keeps its queue position);
+        the batch replay models the same with ``StrategyConfig(quote_updates="changes")``.
     trades_before_book : {"raise", "count"}
         A trade before any book update: "raise" a :class:`ParameterError` (default, the
         engine unchanged), or "count" it as the batch pipeline does (no features, unassigned
@@ -77,7 +75,7 @@ class OnlineEngine(_core._OnlineCore):
 
     def __init__(self, model: ClusterModel, config: StrategyConfig | None = None, *,
                  tick_size: float, state: RollingState | None = None,
-                 quote_updates: str = "replace", trades_before_book: str = "raise",
+                 quote_updates: str | None = None, trades_before_book: str = "raise",
                  mark_interval_us: int = MARK_INTERVAL_US):
         if not isinstance(model, ClusterModel):
             raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
@@ -85,6 +83,12 @@ class OnlineEngine(_core._OnlineCore):
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
         check_number("tick_size", tick_size, 0, lo_open=True)
+        mark_interval_us = check_mark_interval(mark_interval_us)
+        if config.feed_latency != "none":
+            raise ParameterError("feed_latency 'data' is modelled by the batch replay only (the online "
+                                 "engine runs on the local clock it receives events on); use feed_latency 'none'")
+        if quote_updates is None:
+            quote_updates = config.quote_updates
         if quote_updates not in ("replace", "changes"):
             raise ParameterError(f"`quote_updates` must be 'replace' or 'changes', got {quote_updates!r}")
         if trades_before_book not in ("raise", "count"):
@@ -116,12 +120,7 @@ class OnlineEngine(_core._OnlineCore):
             state.book_times, state.rows,
             np.ascontiguousarray(model.centers_z, dtype=np.float64),
             np.ascontiguousarray(model.roles, dtype=np.int8),
-            float(tick_size), config.skew_ticks, config.theta, config.inventory_mode == "dynamic",
-            config.min_half_ticks, config.half_spread_bps, config.hazard_k, config.hazard_threshold,
-            config.quote_size, config.max_inventory, config.maker_fee_bps,
-            config.requote_interval_us, config.order_latency_us, config.alpha_code,
-            config.hazard_code, math.log(2.0) / (config.half_life_s * 1e6), config.size_weight,
-            config.signal_scale_trades, check_mark_interval(mark_interval_us))
+            kernel_params(config, float(tick_size), mark_interval_us))
         self._state = state         # owns the arrays the compiled core works in
         self._mark_interval_us = int(mark_interval_us)
         self.count_trades_before_book = trades_before_book == "count"

@@ -14,9 +14,10 @@ from .._typing import PathLike
 from ..errors import ParameterError
 from ..features.build import RollingState
 from ..tape.store import Tape
-from .engine import MARK_INTERVAL_US, Fills, ReplayResult, build_equity_series, summarise
+from .engine import (MARK_INTERVAL_US, ReplayResult, build_equity_series, fills_from_buffers,
+                     funding_series, summarise)
 from .events import TradeEvent, tape_events
-from .gateway import BinanceDecoder, SimulatedGateway
+from .gateway import BinanceDecoder, SimulatedGateway, _message, deliver
 from .online import OnlineEngine
 from .strategy import StrategyConfig
 
@@ -50,7 +51,8 @@ class OnlineReplay:
 def replay_online(source: Tape | PathLike, model: ClusterModel, config: StrategyConfig | None = None, *,
                   tick_size: float | None = None, state: RollingState | None = None,
                   record_features: bool = False, symbol: str | None = None,
-                  quote_updates: str = "replace", mark_interval_us: int = MARK_INTERVAL_US) -> OnlineReplay:
+                  quote_updates: str | None = None,
+                  mark_interval_us: int = MARK_INTERVAL_US) -> OnlineReplay:
     """Play a tape or a raw Binance recording through the engine and a simulated gateway.
 
     Parameters
@@ -69,8 +71,9 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         Keep every trade's raw and z features (memory: 96 bytes a trade).
     symbol : str, optional
         For a recording holding several symbols.
-    quote_updates : {"replace", "changes"}
-        As :class:`OnlineEngine`; "replace" (default) equals the batch replay.
+    quote_updates : {"replace", "changes"}, optional
+        As :class:`OnlineEngine` (default ``config.quote_updates``); equal to the batch replay
+        when it is the config's.
     mark_interval_us : int
         Spacing of the equity marks (default one minute).
 
@@ -79,6 +82,7 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
     OnlineReplay
     """
     config = StrategyConfig() if config is None else config
+    tape_levels = None
     if isinstance(source, Tape):
         tick = source.instrument.tick_size if tick_size is None else tick_size
         events = tape_events(source)
@@ -93,13 +97,25 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         if tick_size is None:
             raise ParameterError("`tick_size` is required to play an iterable of tapes")
         tick = tick_size
-        events = itertools.chain.from_iterable(tape_events(t) for t in source)
+        tapes = iter(source)
+        first = next(tapes, None)           # its book levels size the exchange's book
+        tape_levels = first.book.levels if isinstance(first, Tape) else None
+        if first is not None:
+            tapes = itertools.chain([first], tapes)
+        events = itertools.chain.from_iterable(tape_events(t) for t in tapes)
         decoder = None
     else:
         raise ParameterError(f"`source` must be a Tape, tapes or a recording path, got {type(source).__name__}")
     engine = OnlineEngine(model, config, tick_size=tick, state=state, quote_updates=quote_updates,
                           trades_before_book="count", mark_interval_us=mark_interval_us)
-    gateway = SimulatedGateway(tick, config)
+    levels = max(model.settings.levels, source.book.levels if isinstance(source, Tape) else
+                 (tape_levels if tape_levels is not None else model.settings.levels))
+    funding = None
+    if isinstance(source, Tape) and config.funding_rate != 0.0 and len(source.trades) + len(source.book):
+        ts = np.concatenate([source.trades.ts_local_us, source.book.ts_local_us])
+        funding = funding_series(config, int(ts.min()), int(ts.max()))
+    gateway = SimulatedGateway(tick, config, levels=levels, funding=funding,
+                               mark_interval_us=mark_interval_us)
     out = _run(engine, gateway, events, record_features)
     if decoder is not None:
         out.source.update({"recording": str(source), "symbol": decoder.symbol,
@@ -108,13 +124,15 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
 
 
 def _run(engine, gateway, events, record_features) -> OnlineReplay:
+    """The loop: the exchange sees each event first (its clock work delivers the responses due,
+    then it matches the event), the engine books the responses, then sees the event and may
+    decide; its actions go to the exchange.  The batch replay's order, step for step."""
     sim = gateway._exchange
-    sim.quiet = True            # acks that change nothing for the engine are only counted
-    fills_rows = []
     cluster, role, raws, zs = [], [], [], []
+    book_ts, book_mid = [], []
     first_us = last_us = None
-    i_trade = 0
-    on_trade, on_book, sim_trade, sim_advance = engine.on_trade, engine.on_book, sim.on_trade, sim.advance
+    n_actions = 0
+    on_trade, on_book, sim_trade, sim_book = engine.on_trade, engine.on_book, sim.on_trade, sim.on_book
     for ev in events:
         t = ev.ts_us
         if first_us is None:
@@ -122,14 +140,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
         last_us = t
         if type(ev) is TradeEvent:
             if sim_trade(t, ev.price, ev.amount, ev.side):
-                for e in sim.take_events():
-                    if e[0] == "fill":
-                        _, ts, oid, side, px, q, remaining = e
-                        fee = engine.on_fill(ts, side, oid, px, q, remaining <= 0.0)
-                        fills_rows.append((i_trade, ts, side, px, q, engine.mid, fee,
-                                           engine.inventory, engine.cash))
-                    else:
-                        engine.order_gone(e[2])         # a rejected action
+                deliver(engine, [_message(e) for e in sim.take_events()])
             actions = on_trade(t, ev.price, ev.amount, ev.side)
             cluster.append(engine.last_cluster)
             role.append(engine.last_role)
@@ -137,28 +148,37 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
                 raw, z = engine.features()
                 raws.append(raw)
                 zs.append(z)
-            i_trade += 1
         else:
-            if sim_advance(t):
-                for e in sim.take_events():
-                    engine.order_gone(e[2])             # a rejected action
-            actions = on_book(t, ev.levels)
+            levels = ev.levels
+            if sim_book(t, levels):
+                deliver(engine, [_message(e) for e in sim.take_events()])
+            actions = on_book(t, levels)
+            book_ts.append(t)
+            book_mid.append(0.5 * (levels[0, 0] + levels[2, 0]))
         if actions is not None:
             sim.submit(actions, t)
-    state = engine.snapshot()
-    cols: list = list(zip(*fills_rows)) if fills_rows else [[]] * 9
-    fills = Fills(np.asarray(cols[0], np.int64), np.asarray(cols[1], np.int64),
-                  np.asarray(cols[2], np.int8), *(np.asarray(c, np.float64) for c in cols[3:]))
+            n_actions += len(actions)
+    sim.finish()
+    state = sim.snapshot()                      # accounts and the exchange's counters
+    decided = engine.snapshot()                 # the decisions' counters
+    for key in ("quote_decisions", "bids_placed", "asks_placed", "posts_rejected", "inventory_limited",
+                "decisions_quoted", "decisions_limited", "decisions_withheld", "decisions_widened",
+                "decisions_clipped", "half_spread_ticks_sum", "half_spread_quotes", "trades"):
+        state[key] = decided[key]
+    rows = sim.fills
+    fills = fills_from_buffers([r[:2] for r in rows], [r[2:] for r in rows])
     first_us = 0 if first_us is None else first_us
     last_us = 0 if last_us is None else last_us
-    marks = engine.marks
+    marks = sim.marks
     mark_ts = np.asarray([m[0] for m in marks], np.int64)
-    mark_floats = np.asarray([m[1:] for m in marks], np.float64).reshape(len(marks), 7)
+    mark_floats = np.asarray([m[1:] for m in marks], np.float64).reshape(len(marks), 8)
     equity = build_equity_series(first_us, mark_ts, mark_floats, state, last_us)
-    summary = summarise(engine.config, state, fills, equity, first_us, last_us, engine._mark_interval_us)
+    summary = summarise(engine.config, state, fills, equity, first_us, last_us, engine._mark_interval_us,
+                        mids=(np.asarray(book_ts, np.int64), np.asarray(book_mid, np.float64)),
+                        tick_size=engine.tick_size)
     result = ReplayResult(fills, equity, summary, engine.config, engine.tick_size)
     n = len(cluster)
-    acks = {"accepted": sim.n_accepted, "cancelled": sim.n_cancelled, "rejected": sim.n_rejected}
+    acks = {"actions": n_actions, "cancelled": sim.n_cancelled, "rejected": sim.n_rejected}
     return OnlineReplay(result, np.asarray(cluster, np.int8).reshape(n), np.asarray(role, np.int8).reshape(n),
                         np.asarray(raws).reshape(n, 6) if record_features else None,
                         np.asarray(zs).reshape(n, 6) if record_features else None,

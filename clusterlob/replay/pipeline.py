@@ -27,7 +27,7 @@ from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings, build_features
 from ..tape.store import (MAX_LEVELS, Instrument, day_of_us, parse_days, read_manifest, read_tape,
                           time_span)
-from .engine import MARK_INTERVAL_US, MIN_MARKS_ANNUALISED, ReplayResult, check_mark_interval
+from .engine import MARK_INTERVAL_US, MIN_MARKS_ANNUALISED, ReplayResult, check_mark_interval, exchange_offset
 from .online_replay import OnlineReplay, replay_online
 from .strategy import StrategyConfig
 from .stream import ReplayStream
@@ -259,11 +259,13 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
         raise ParameterError(f"{what} on features of {settings.levels} book levels, but tape {tape_dir} "
                              f"has {manifest.get('book_levels')}")
     columns = set(settings.tape_columns()) | {"ts_local_us", "price", "amount", "side"}
-    if engine == "online":
+    if engine == "online" or any(cfg.feed_latency == "data" for cfg in configs):
         columns.add("ts_exch_us")       # the events carry the exchange time
 
-    def read(day):
-        return read_tape(tape_dir, [day], levels=settings.levels, columns=columns)
+    def read(day, replayed=False):
+        # a replayed day: every book level with its sizes (the queue model looks for our price
+        # among them, as the one-pass replay of the whole tape does)
+        return read_tape(tape_dir, [day], levels=None if replayed else settings.levels, columns=columns)
 
     if model is None:
         model, states, state = _fit_pass(read, [d for d in span_days if d <= max(train)], train, settings,
@@ -388,23 +390,39 @@ def _default_mark_interval(span) -> int:
     return MARK_INTERVAL_US
 
 
+def _exchange_offset(read, chosen) -> int:
+    """The largest exchange - local gap over the replayed days (``feed_latency = "data"``: a
+    one-pass replay takes it from the whole tape; the stream needs it before the first day)."""
+    offset = 0
+    for day in chosen:
+        tape = read(day)
+        offset = max(offset, exchange_offset(tape.trades.ts_local_us, tape.book.ts_local_us,
+                                             tape.trades.ts_exch_us, tape.book.ts_exch_us))
+    return offset
+
+
 def _replay_batch(read, days, chosen, model, state, configs, tick_size, mark_interval_us, say):
-    streams = [ReplayStream(cfg, tick_size, mark_interval_us) for cfg in configs]
+    offset = None
+    if any(cfg.feed_latency == "data" for cfg in configs):
+        say(f"reading the exchange times of {_days(chosen)} (feed latency from data)")
+        offset = _exchange_offset(read, chosen)
+    streams = [ReplayStream(cfg, tick_size, mark_interval_us, exchange_offset_us=offset) for cfg in configs]
     counts = _role_counts(np.empty(0, np.int8))
     steps = _day_steps(len(days))
     mapping = " and ".join(cfg.mapping for cfg in configs)
     say(f"replaying {_days(chosen)} ({mapping} mapping), one day at a time")
     for day in days:
-        tape = read(day)
+        tape = read(day, day in chosen)
         feats = build_features(tape, model.settings, state)
         state = feats.state
         if day in chosen:
             roles = label_trades(feats, model).role
             del feats
             t, b = tape.trades, tape.book
-            bid, ask = np.ascontiguousarray(b.bid_px[:, 0]), np.ascontiguousarray(b.ask_px[:, 0])
             for stream in streams:
-                stream.feed(t.ts_local_us, t.price, t.amount, t.side, roles, b.ts_local_us, bid, ask)
+                stream.feed(t.ts_local_us, t.price, t.amount, t.side, roles, b.ts_local_us, b.bid_px, b.ask_px,
+                            book_bid_sz=b.bid_sz, book_ask_sz=b.ask_sz, trade_exch_us=t.ts_exch_us,
+                            book_exch_us=b.ts_exch_us)
             _add_counts(counts, _role_counts(roles))
             note = f"replayed {day}"
         else:
@@ -428,7 +446,7 @@ def _replay_online(read, days, chosen, model, state, configs, tick_size, mark_in
 
         def tapes():
             for day in chosen:
-                tape = read(day)
+                tape = read(day, True)
                 yield tape
                 say(steps.step(rows=len(tape.trades) + len(tape.book), note=f"replayed {day} online"))
 

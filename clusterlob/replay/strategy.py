@@ -15,10 +15,13 @@ and the inventory::
                       half_spread_bps * mid * 1e-4 * (1 + hazard_k * max(0, hazard - hazard_threshold)))
     bid = floor((reservation - half_spread) / tick) ticks,  ask = ceil((reservation + half_spread) / tick) ticks
 
-Prices are rounded away from the mid, onto the tick grid.  No bid is placed when
-``inventory >= max_inventory`` and no ask when ``inventory <= -max_inventory``; a quote that
-would cross the touch (a bid at or above the best ask, an ask at or below the best bid) is
-not placed (post-only).
+Prices are rounded away from the mid, onto the tick grid.  ``inventory`` is the position the
+strategy knows of (fills reach it a response latency late).  A quote's size is clipped so that
+no fill can take the position past ``max_inventory``: a bid's size is at most ``max_inventory -
+inventory - outstanding_bid`` (every bid that may still fill counts), an ask's likewise; a
+clipped size of zero places nothing ("inventory_limit").  A quote that would cross the touch
+the strategy sees (a bid at or above the best ask, an ask at or below the best bid) is not sent
+(post-only; the exchange checks again on arrival, see ``docs/replay.md``).
 """
 from __future__ import annotations
 
@@ -30,6 +33,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .._io import check_choice, check_number
+from .._core import (FILL_MODELS, FILL_SIZES, GRID_TOLERANCE_TICKS, QUEUE_RULES, QUOTE_UPDATES,
+                     ROUNDING_GUARD_TICKS, SIGNAL_NORMS)
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES, UNASSIGNED
 
@@ -50,11 +55,12 @@ ROLE_PRESETS = {
     "traditional": ("opportunistic", "directional"),
 }
 
-#: Two prices closer than this many ticks are the same price (fills, post-only).
-GRID_TOLERANCE_TICKS = 1e-6
-#: Added before floor / subtracted before ceil so that a price a rounding error off the
-#: grid is not pushed a whole tick away.
-ROUNDING_GUARD_TICKS = 1e-9
+# GRID_TOLERANCE_TICKS: two prices closer than this many ticks are the same price (fills,
+# post-only); ROUNDING_GUARD_TICKS: added before floor / subtracted before ceil so that a price a
+# rounding error off the grid is not pushed a whole tick away.  Both are defined once, in the
+# kernel (clusterlob/_kernels/replay.pxi), like FILL_MODELS / QUEUE_RULES / SIGNAL_NORMS.
+#: A clipped quote smaller than this is not sent (== the kernel's _SIZE_TOL).
+SIZE_TOLERANCE = 1e-12
 
 _ROLE_CODES = {"directional": DIRECTIONAL, "opportunistic": OPPORTUNISTIC, "passive": PASSIVE,
                "none": UNASSIGNED}
@@ -74,8 +80,22 @@ FIELD_HELP = {
     "max_inventory": "no bid at or above +this inventory, no ask at or below -this",
     "maker_fee_bps": "maker fee in bps of notional (negative: rebate)",
     "requote_interval_us": "least time between quote decisions, us",
-    "order_latency_us": "decision to quotes live at the exchange, us",
-    "fill_mode": "cross (trade price beyond our quote) or touch (at or beyond)",
+    "order_latency_us": "order entry latency: decision to the order at the exchange, us",
+    "cancel_latency_us": "cancel latency: decision to the cancel at the exchange, us",
+    "response_latency_us": "response latency: exchange to the strategy (fills, acks, rejects), us",
+    "fill_model": "queue (queue position), cross (trade beyond our price) or touch (at or beyond)",
+    "queue_rule": "queue model's rule for size decreases: risk_averse, power or log",
+    "queue_power": "exponent n of the power (x^n) and log (log(1+x)^n) queue rules, 0 < n <= 10",
+    "fill_size": "partial (a fill is what the trade leaves over) or whole (an order that fills, "
+                 "fills whole: hftbacktest's no-partial-fill exchange)",
+    "feed_latency": "none (the exchange sees each event at its local time) or data (at its exchange "
+                    "time: feed latency from the tape's two clocks)",
+    "quote_updates": "replace (cancel and re-place every decision) or changes (keep an order "
+                     "the decision repeats, and its queue position)",
+    "funding_rate": "funding rate per funding interval (longs pay a positive rate)",
+    "funding_interval_h": "hours between funding times (from 00:00 UTC)",
+    "signal_norm": "alpha/hazard units: flow (share of recent total flow) or trades (mean sizes)",
+    "fill_mode": "old name of --fill-model (cross or touch)",
     "half_life_s": "half-life of the signal decay, s",
     "size_weight": "weight of a trade in the mean trade size",
     "signal_scale_trades": "signal unit, in mean trade sizes",
@@ -126,9 +146,47 @@ class StrategyConfig:
         exchange, microseconds; > 0 (a quote decided at t never meets another event of that
         same microsecond, e.g. the rest of the sweep that triggered it) and must not exceed
         ``requote_interval_us``.
-    fill_mode : {"cross", "touch"}
-        ``cross``: a buy taker fills our ask only when its price is above the ask;
-        ``touch``: at or above.  Sell takers against our bid likewise.
+    cancel_latency_us, response_latency_us : int
+        Time from a decision until its cancels reach the exchange (> 0), and from the exchange
+        back to the strategy (fills, cancel acks, rejects; >= 0).
+    fill_model : {"queue", "cross", "touch"}
+        ``queue``: our order joins the back of the displayed size at its price; trades at our
+        price and size decreases (``queue_rule``) shrink the queue ahead; a trade at our price
+        fills only what exceeds the queue ahead, a trade beyond it fills us in full.
+        ``cross``: a buy taker fills our ask only when its price is above the ask (the research
+        log's rule); ``touch``: at or above (the front of the queue).  Under every model an
+        order the opposite best price reaches fills at its price (book-through).
+    queue_rule : {"risk_averse", "power", "log"}
+        ``risk_averse``: queue ahead = min(queue ahead, displayed size); ``power`` / ``log``:
+        a decrease is split between ahead and behind us with probability f(behind) /
+        (f(ahead) + f(behind)) of coming from behind, f(x) = x**n or log(1 + x)**n.
+    queue_power : float
+        The n of the probability rules (0 < n <= 10).
+    fill_size : {"partial", "whole"}
+        ``partial``: a fill is at most what the trade leaves over (after the queue ahead and our
+        older order); ``whole``: an order that fills, fills whole (hftbacktest's no-partial-fill
+        exchange, for comparisons).
+    feed_latency : {"none", "data"}
+        ``none``: the exchange sees each market event at its local receive time (everything on
+        one clock); ``data``: at its exchange time, moved onto the local clock (the two clocks
+        aligned by the largest exchange-after-local gap, so no feed latency is negative): our
+        orders meet the market as the exchange saw it, the strategy sees it late by each
+        event's feed latency.
+    quote_updates : {"replace", "changes"}
+        ``replace``: each decision cancels the current orders and places new ones (back of the
+        queue); ``changes``: an order the strategy has heard no fill of, at the price the
+        decision repeats, is kept (with its queue position).
+    funding_rate : float
+        Funding paid per interval on the carried position's notional (longs pay when > 0),
+        unless the replay is given a rate series.
+    funding_interval_h : int
+        Hours between funding times, counted from 00:00 UTC (Binance: 8).
+    signal_norm : {"flow", "trades"}
+        ``flow``: alpha and hazard are shares of the recent total flow (decayed alike), the
+        same on a quiet and a busy day; ``trades``: in ``signal_scale_trades`` mean trade
+        sizes (the research log's form).
+    fill_mode : {"cross", "touch"}, optional
+        The old name of ``fill_model`` (accepted, stored as ``fill_model``).
     half_life_s : float
         Half-life of the signal accumulator's exponential decay, seconds.
     size_weight : float
@@ -153,7 +211,18 @@ class StrategyConfig:
     maker_fee_bps: float = 2.0
     requote_interval_us: int = 200_000
     order_latency_us: int = 10_000
-    fill_mode: str = "cross"
+    cancel_latency_us: int = 10_000
+    response_latency_us: int = 10_000
+    fill_model: str = "queue"
+    queue_rule: str = "risk_averse"
+    queue_power: float = 2.0
+    quote_updates: str = "replace"
+    feed_latency: str = "none"
+    fill_size: str = "partial"
+    funding_rate: float = 0.0
+    funding_interval_h: int = 8
+    signal_norm: str = "flow"
+    fill_mode: str = None
     half_life_s: float = 10.0
     size_weight: float = 0.001
     signal_scale_trades: float = 50.0
@@ -179,13 +248,27 @@ class StrategyConfig:
         number("maker_fee_bps", -100, 100)
         number("requote_interval_us", 0, integer=True)
         number("order_latency_us", 0, integer=True, lo_open=True)
+        number("cancel_latency_us", 0, integer=True, lo_open=True)
+        number("response_latency_us", 0, integer=True)
+        number("queue_power", 0, 10, lo_open=True)
+        number("funding_rate", -0.03, 0.03)
+        number("funding_interval_h", 1, 24, integer=True)
+        if self.fill_mode is not None:          # the old name: one setting, stored once
+            if self.fill_mode not in ("cross", "touch"):
+                raise ParameterError(f"`fill_mode` (the old name of `fill_model`) must be one of "
+                                     f"cross, touch, got {self.fill_mode!r}")
+            if self.fill_model not in ("queue", self.fill_mode):
+                raise ParameterError(f"`fill_mode` {self.fill_mode!r} and `fill_model` "
+                                     f"{self.fill_model!r} disagree: give `fill_model` only")
+            object.__setattr__(self, "fill_model", self.fill_mode)
+            object.__setattr__(self, "fill_mode", None)
         number("half_life_s", 0, lo_open=True)
         number("size_weight", 0, 1, lo_open=True)
         number("signal_scale_trades", 0, lo_open=True)
-        if self.order_latency_us > self.requote_interval_us:
-            raise ParameterError(f"`order_latency_us` must be <= `requote_interval_us` "
-                                 f"({self.requote_interval_us}), got {self.order_latency_us}")
-        for name, allowed in (("inventory_mode", ("dynamic", "fixed")), ("fill_mode", ("cross", "touch"))):
+        for name, allowed in (("inventory_mode", ("dynamic", "fixed")), ("fill_model", FILL_MODELS),
+                              ("queue_rule", QUEUE_RULES), ("signal_norm", SIGNAL_NORMS),
+                              ("quote_updates", QUOTE_UPDATES), ("feed_latency", ("none", "data")),
+                              ("fill_size", FILL_SIZES)):
             check_choice(name, getattr(self, name), allowed)
         for name in ("alpha_role", "hazard_role"):
             check_choice(name, getattr(self, name), sorted(_ROLE_CODES))
@@ -219,6 +302,7 @@ class StrategyConfig:
     def to_dict(self) -> dict:
         """All parameters by name (plus ``mapping``, the preset name or ``"custom"``)."""
         d = dataclasses.asdict(self)
+        d.pop("fill_mode")                      # the old name, always folded into fill_model
         d["mapping"] = self.mapping
         return d
 
@@ -255,7 +339,11 @@ class StrategyConfig:
 
     def replace(self, **changes: Any) -> "StrategyConfig":
         """A copy with some parameters changed (validated)."""
-        return self.from_dict({**dataclasses.asdict(self), **changes})
+        base = self.to_dict()
+        base.pop("mapping")
+        if "fill_mode" in changes and "fill_model" not in changes:
+            base.pop("fill_model")
+        return self.from_dict({**base, **changes})
 
     # -- command-line flags (defined once, here) --------------------------------------------
     @classmethod
@@ -276,6 +364,10 @@ class StrategyConfig:
         defaults = cls() if defaults is None else defaults
         for f in dataclasses.fields(cls):
             if f.name in exclude:
+                continue
+            if f.name == "fill_mode":           # the old name: accepted, not advertised twice
+                g.add_argument("--fill-mode", dest=_DEST + "fill_mode", default=None, metavar="STR",
+                               help="old name of --fill-model (cross or touch)")
                 continue
             kind = int if f.type in ("int", int) else float if f.type in ("float", float) else str
             g.add_argument("--" + f.name.replace("_", "-"), dest=_DEST + f.name, type=kind, default=None,
@@ -309,7 +401,7 @@ def load_config(path) -> StrategyConfig:
     The file holds parameter names at top level, or inside a ``[strategy]`` table::
 
         skew_ticks = 30
-        fill_mode = "touch"
+        fill_model = "touch"
         mapping = "traditional"
     """
     if sys.version_info >= (3, 11):
@@ -338,8 +430,10 @@ def load_config(path) -> StrategyConfig:
 class QuoteDecision(NamedTuple):
     """One quote decision.  Prices are integers in ticks; None means no quote on that side.
 
-    ``bid_reason`` / ``ask_reason`` is ``"placed"``, ``"inventory_limit"`` or ``"post_only"``
-    (the quote would have crossed the touch and was not placed).
+    ``bid_reason`` / ``ask_reason`` is ``"placed"``, ``"inventory_limit"`` (the size clipped to
+    nothing) or ``"post_only"`` (the quote would have crossed the touch and was not sent);
+    ``bid_size`` / ``ask_size`` the size sent (0.0 with no quote); ``widened`` whether the
+    hazard widened the spread.
     """
 
     bid_ticks: int | None
@@ -348,11 +442,15 @@ class QuoteDecision(NamedTuple):
     half_spread: float
     bid_reason: str
     ask_reason: str
+    bid_size: float = 0.0
+    ask_size: float = 0.0
+    widened: bool = False
 
 
 def decide_quotes(mid: float, alpha: float, hazard: float, inventory: float, tick_size: float,
                   config: StrategyConfig, best_bid: float = math.nan,
-                  best_ask: float = math.nan) -> QuoteDecision:
+                  best_ask: float = math.nan, outstanding_bid: float = 0.0,
+                  outstanding_ask: float = 0.0) -> QuoteDecision:
     """Apply the quote rule once (see the module docstring).
 
     Parameters
@@ -362,12 +460,14 @@ def decide_quotes(mid: float, alpha: float, hazard: float, inventory: float, tic
     alpha, hazard : float
         Normalised signals from the accumulator at the decision time.
     inventory : float
-        Current position (amount units; > 0 long).
+        Position the strategy knows of (amount units; > 0 long).
     tick_size : float
         Price increment.
     config : StrategyConfig
     best_bid, best_ask : float
         Current touch, for the post-only check (NaN: no check on that side).
+    outstanding_bid, outstanding_ask : float
+        Size of our orders on each side that may still fill (sent, not known to be done).
 
     Returns
     -------
@@ -376,19 +476,24 @@ def decide_quotes(mid: float, alpha: float, hazard: float, inventory: float, tic
     t = math.tanh(alpha)
     theta_eff = config.theta * (1.0 - abs(t)) if config.inventory_mode == "dynamic" else config.theta
     reservation = mid + config.skew_ticks * t * tick_size - theta_eff * inventory * tick_size
-    widening = 1.0 + config.hazard_k * max(0.0, hazard - config.hazard_threshold)
+    excess = hazard - config.hazard_threshold
+    widening = 1.0 + config.hazard_k * max(0.0, excess)
     half_spread = max(config.min_half_ticks * tick_size, config.half_spread_bps * mid * 1e-4 * widening)
     bid_ticks = math.floor((reservation - half_spread) / tick_size + ROUNDING_GUARD_TICKS)
     ask_ticks = math.ceil((reservation + half_spread) / tick_size - ROUNDING_GUARD_TICKS)
     bid: int | None = bid_ticks
     ask: int | None = ask_ticks
     bid_reason = ask_reason = "placed"
-    if inventory >= config.max_inventory:
+    bid_size = min(config.quote_size, config.max_inventory - inventory - outstanding_bid)
+    ask_size = min(config.quote_size, config.max_inventory + inventory - outstanding_ask)
+    if bid_size <= SIZE_TOLERANCE:
         bid, bid_reason = None, "inventory_limit"
     elif bid_ticks >= best_ask / tick_size - GRID_TOLERANCE_TICKS:   # False when best_ask is NaN
         bid, bid_reason = None, "post_only"
-    if inventory <= -config.max_inventory:
+    if ask_size <= SIZE_TOLERANCE:
         ask, ask_reason = None, "inventory_limit"
     elif ask_ticks <= best_bid / tick_size + GRID_TOLERANCE_TICKS:
         ask, ask_reason = None, "post_only"
-    return QuoteDecision(bid, ask, reservation, half_spread, bid_reason, ask_reason)
+    return QuoteDecision(bid, ask, reservation, half_spread, bid_reason, ask_reason,
+                         bid_size if bid is not None else 0.0, ask_size if ask is not None else 0.0,
+                         excess > 0.0)

@@ -3,10 +3,14 @@
 :func:`clusterlob.replay.replay_arrays` replays arrays held whole in memory.  A week of a busy
 instrument does not fit that way, so the main job (:func:`clusterlob.replay.run_pipeline`)
 feeds the same compiled engine one day after another: :meth:`ReplayStream.feed` runs the
-engine over one day's trades and book touch and keeps its state (quotes, inventory, the
-signal accumulator, the requote and mark clocks) for the next day; :meth:`ReplayStream.finish`
-returns the :class:`~clusterlob.replay.engine.ReplayResult` that ``replay_arrays`` gives on
-the days joined, bit for bit (tested).  Memory: one day's input plus the fills and marks.
+engine over one day's trades and book levels and keeps its state (orders in flight, queue
+positions, inventory, the signal accumulator, the requote, mark and funding clocks) for the
+next day (the kernel's ``next_arrays``: the cursors restart on the new arrays and the last
+book row of the day before is kept for an order that reaches the exchange before the new
+day's first book update); :meth:`ReplayStream.finish` returns the
+:class:`~clusterlob.replay.engine.ReplayResult` that ``replay_arrays`` gives on the days
+joined, bit for bit (tested).  Memory: one day's input plus the fills and marks (and, per
+fill, the three markout mids).
 
 Days are fed in time order (a tape's day files partition its events by the UTC day of the
 local time, so every event of a day comes before the next day's first event).
@@ -17,8 +21,10 @@ import numpy as np
 
 from .. import _core
 from ..errors import ParameterError, TapeError
-from .engine import (_FILL_CHUNK, MARK_INTERVAL_US, Fills, ReplayResult, _new_engine, _validate,
-                     build_equity_series, check_mark_interval, summarise)
+from .engine import (_FILL_CHUNK, MARK_INTERVAL_US, MARKOUT_HORIZONS_S, ReplayResult, _new_engine,
+                     _validate, build_equity_series, check_mark_interval, exchange_times,
+                     fills_from_buffers, funding_series, latency_arrays, markout_mids, summarise)
+from .latency import OrderLatency
 from .strategy import StrategyConfig
 
 __all__ = ["ReplayStream"]
@@ -36,76 +42,121 @@ class ReplayStream:
         Price increment (> 0).
     mark_interval_us : int
         Spacing of the equity marks (default one minute).
+    funding : (ts_us array, rate array), optional
+        A funding rate series for the whole stream (default the config's constant
+        ``funding_rate``), as for :func:`~clusterlob.replay.replay_arrays`.
+    order_latency : OrderLatency, optional
+        Order latencies from data, covering every day fed.
+    exchange_offset_us : int, optional
+        With ``feed_latency = "data"`` (required then): the largest ``exchange - local`` gap
+        over every day to be fed (:func:`~clusterlob.replay.engine.exchange_offset`), which a
+        one-pass replay takes from the whole tape.
 
     Examples
     --------
     >>> stream = ReplayStream(StrategyConfig(), tick_size=0.1)        # doctest: +SKIP
     >>> for day in days:                                             # doctest: +SKIP
-    ...     stream.feed(ts, price, amount, side, roles, book_ts, bid, ask)
+    ...     stream.feed(ts, price, amount, side, roles, book_ts, bid, ask,
+    ...                 book_bid_sz=bid_sz, book_ask_sz=ask_sz)
     >>> result = stream.finish()                                     # doctest: +SKIP
     """
 
-    def __init__(self, config: StrategyConfig, tick_size: float, mark_interval_us: int = MARK_INTERVAL_US):
+    def __init__(self, config: StrategyConfig, tick_size: float, mark_interval_us: int = MARK_INTERVAL_US, *,
+                 funding=None, order_latency: OrderLatency | None = None,
+                 exchange_offset_us: int | None = None):
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
+        if config.feed_latency == "data" and exchange_offset_us is None:
+            raise ParameterError("feed_latency 'data' in a stream of days needs `exchange_offset_us` (the "
+                                 "whole replay's largest exchange - local gap: engine.exchange_offset)")
         self.config = config
         self.tick_size = tick_size
         self.mark_interval_us = check_mark_interval(mark_interval_us)
+        self._funding = funding
+        self._order_latency = order_latency
+        self._latency = latency_arrays(order_latency, 0, 0) if order_latency is None else None
+        self._exchange_offset_us = exchange_offset_us
         self._engine = None
         self._first_us = self._last_us = None
         self._last_trade_us = self._last_book_us = None
+        self._last_book_row = None      # (4, L): the last book update fed, for the queue join
         self._trades_before = 0         # trades fed on earlier days: fill rows index all trades
         self._fill_ints, self._fill_floats, self._marks_ts, self._marks_floats = [], [], [], []
+        self._fill_ts = np.empty(0, np.int64)
+        self._markout_mids = np.empty((len(MARKOUT_HORIZONS_S), 0))
         self._finished = False
 
     def feed(self, trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
-             book_bid, book_ask) -> None:
+             book_bid, book_ask, *, book_bid_sz=None, book_ask_sz=None, trade_exch_us=None,
+             book_exch_us=None) -> None:
         """Replay one more day (arrays as for :func:`~clusterlob.replay.replay_arrays`), after the
         days fed before; the events must not be earlier than the last ones fed."""
         if self._finished:
             raise ParameterError("this ReplayStream is finished; start a new one")
-        ts, price, amount, side, role, bts, bid, ask = _validate(
+        ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz = _validate(
             trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid, book_ask,
-            self.tick_size)
+            self.tick_size, book_bid_sz, book_ask_sz, self.config.fill_model)
         for arr, name, last in ((ts, "trade_ts_us", self._last_trade_us), (bts, "book_ts_us", self._last_book_us)):
             if arr.shape[0] and last is not None and arr[0] < last:
                 raise TapeError(f"`{name}` goes back in time between fed days: {arr[0]} after {last}")
         if not (ts.shape[0] or bts.shape[0]):
             return
+        exch = exchange_times(self.config, ts, bts, trade_exch_us, book_exch_us, self._exchange_offset_us)
         first = int(min(a[0] for a in (ts, bts) if a.shape[0]))
         last = int(max(a[-1] for a in (ts, bts) if a.shape[0]))
         if self._engine is None:
             self._first_us = first
             self._start(first)
+            since = first
         else:
-            self._engine.next_input()
+            self._engine.next_arrays(self._last_book_row, funding=True, latency=False)
+            since = self._last_us
+        # funding payments after the events fed so far, up to this day's last event
+        f_ts, f_rate = funding_series(self.config, since, last, self._funding)
+        if self._order_latency is not None:
+            lat = latency_arrays(self._order_latency, first, last)
+        else:
+            lat = self._latency
         self._last_us = last if self._last_us is None else max(self._last_us, last)
         if ts.shape[0]:
             self._last_trade_us = int(ts[-1])
         if bts.shape[0]:
             self._last_book_us = int(bts[-1])
-        self._run(ts, price, amount, side, role, bts, bid, ask)
+            self._last_book_row = np.stack([bid[-1], bid_sz[-1], ask[-1], ask_sz[-1]])
+        n_fills_before = self._fill_ts.shape[0]
+        self._run(ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz, f_ts, f_rate, *lat, *exch)
         self._trades_before += ts.shape[0]
+        # the markouts' later mids: fills of this and earlier days looked up in this day's book
+        new_ts = [f[:, 1] for f in self._fill_ints[self._n_parts_before:]]
+        if new_ts:
+            self._fill_ts = np.concatenate([self._fill_ts, *new_ts])
+        grown = np.full((len(MARKOUT_HORIZONS_S), self._fill_ts.shape[0]), np.nan)
+        grown[:, :n_fills_before] = self._markout_mids
+        if bts.shape[0]:
+            markout_mids(self._fill_ts, bts, 0.5 * (bid[:, 0] + ask[:, 0]), into=grown)
+        self._markout_mids = grown
 
     def _start(self, first_us: int) -> None:
         first_mark = (first_us // self.mark_interval_us + 1) * self.mark_interval_us
         self._engine = _new_engine(self.config, float(self.tick_size), first_mark, self.mark_interval_us)
 
-    def _run(self, *events) -> None:
+    def _run(self, *inputs) -> None:
         n_fill_cols, n_mark_cols = len(_core.FILL_FLOAT_COLUMNS), len(_core.MARK_FLOAT_COLUMNS)
+        self._n_parts_before = len(self._fill_ints)
         finished = False
         while not finished:
             fill_ints = np.empty((_FILL_CHUNK, 2), np.int64)
             fill_floats = np.empty((_FILL_CHUNK, n_fill_cols))
             mark_ts = np.empty(_MARK_CHUNK, np.int64)
             mark_floats = np.empty((_MARK_CHUNK, n_mark_cols))
-            nf, nm, finished = self._engine.run(*events, fill_ints, fill_floats, mark_ts, mark_floats)
-            fill_ints[:nf, 0] += self._trades_before
+            nf, nm, finished = self._engine.run(*inputs, fill_ints, fill_floats, mark_ts, mark_floats)
+            rows = fill_ints[:nf, 0]
+            rows[rows >= 0] += self._trades_before     # -1 (a book-through fill) stays -1
             self._fill_ints.append(fill_ints[:nf].copy())      # copies: free the chunk buffers
             self._fill_floats.append(fill_floats[:nf].copy())
             self._marks_ts.append(mark_ts[:nm].copy())
             self._marks_floats.append(mark_floats[:nm].copy())
-            if not finished and nf < _FILL_CHUNK and nm < _MARK_CHUNK:   # the kernel stops on a full buffer
+            if not finished and nf < _FILL_CHUNK - 4 and nm < _MARK_CHUNK:   # the kernel stops on a full buffer
                 raise RuntimeError("replay kernel stopped early with room left")  # pragma: no cover
 
     def finish(self) -> ReplayResult:
@@ -116,19 +167,20 @@ class ReplayStream:
         if self._engine is None:        # nothing fed: the empty replay
             self._first_us = self._last_us = 0
             i8, f8 = np.empty(0, np.int64), np.empty(0)
-            _validate(i8, f8, f8, i8, i8, i8, f8, f8, self.tick_size)
+            _validate(i8, f8, f8, i8, i8, i8, f8, f8, self.tick_size, f8, f8)
             self._start(0)
+        self._engine.finish()
         state = self._engine.snapshot()
         fill_ints = np.concatenate(self._fill_ints) if self._fill_ints else np.empty((0, 2), np.int64)
         fill_floats = (np.concatenate(self._fill_floats) if self._fill_floats
                        else np.empty((0, len(_core.FILL_FLOAT_COLUMNS))))
-        fills = Fills(fill_ints[:, 0].copy(), fill_ints[:, 1].copy(), fill_floats[:, 0].astype(np.int8),
-                      *(fill_floats[:, k].copy() for k in range(1, fill_floats.shape[1])))
+        fills = fills_from_buffers(fill_ints, fill_floats)
         mark_ts = np.concatenate(self._marks_ts) if self._marks_ts else np.empty(0, np.int64)
         mark_floats = (np.concatenate(self._marks_floats) if self._marks_floats
                        else np.empty((0, len(_core.MARK_FLOAT_COLUMNS))))
         self._fill_ints = self._fill_floats = self._marks_ts = self._marks_floats = []
         equity = build_equity_series(self._first_us, mark_ts, mark_floats, state, self._last_us)
         summary = summarise(self.config, state, fills, equity, self._first_us, self._last_us,
-                            self.mark_interval_us)
+                            self.mark_interval_us, tick_size=float(self.tick_size),
+                            markout_mids=self._markout_mids)
         return ReplayResult(fills, equity, summary, self.config, float(self.tick_size))

@@ -20,22 +20,44 @@ __all__ = ["OUTPUT_FILES", "format_table", "mark_text", "write_outputs"]
 
 OUTPUT_FILES = ("fills.parquet", "equity.parquet", "summary.json", "equity.png")
 
-_ROWS = (  # (label, summary field, format)
+
+def _pair(a: str, b: str, fmt: str):
+    """A cell of two summary fields, "bid / ask" style."""
+    def cell(s):
+        x, y = getattr(s, a), getattr(s, b)
+        return " / ".join("n/a" if isinstance(v, float) and math.isnan(v) else fmt.format(v) for v in (x, y))
+    return cell
+
+
+_ROWS = (  # (label, summary field or a function of the summary, format)
     ("events", "events", "{:,}"),
     ("  trades", "trades", "{:,}"),
     ("  book updates", "book_updates", "{:,}"),
     ("quote decisions", "quote_decisions", "{:,}"),
-    ("posts rejected (post-only)", "posts_rejected", "{:,}"),
-    ("sides held by inventory limit", "inventory_limited", "{:,}"),
+    ("  bid / ask quoted", _pair("bid_quoted_share", "ask_quoted_share", "{:.1%}"), None),
+    ("  held by inventory limit", _pair("bid_limited_share", "ask_limited_share", "{:.1%}"), None),
+    ("  withheld by post-only", _pair("bid_withheld_share", "ask_withheld_share", "{:.1%}"), None),
+    ("  widened by hazard", "widened_share", "{:.1%}"),
+    ("  mean quoted half-spread, ticks", "mean_half_spread_ticks", "{:,.1f}"),
+    ("rejected on arrival (post-only)", "rejected_on_arrival", "{:,}"),
+    ("time quoted bid / ask", _pair("bid_time_quoted", "ask_time_quoted", "{:.1%}"), None),
+    ("  at the touch bid / ask", _pair("bid_time_at_touch", "ask_time_at_touch", "{:.1%}"), None),
     ("fills", "fills", "{:,}"),
-    ("  we bought / we sold", None, None),
+    ("  we bought / we sold", _pair("buy_fills", "sell_fills", "{:,}"), None),
+    ("  queue / touch", _pair("fills_queue", "fills_touch", "{:,}"), None),
+    ("  trade / book through", _pair("fills_trade_through", "fills_book_through", "{:,}"), None),
+    ("  mean queue ahead at a queue fill", "mean_queue_ahead", "{:,.4f}"),
     ("fill rate (fills / trades)", "fill_rate", None),
+    ("markout 1 s / 10 s, ticks", _pair("markout_1s_ticks", "markout_10s_ticks", "{:+,.2f}"), None),
+    ("markout 60 s, ticks (fills)", lambda s: ("n/a" if math.isnan(s.markout_60s_ticks) else
+                                               f"{s.markout_60s_ticks:+,.2f}") + f" ({s.markout_fills:,})", None),
     ("volume", "volume", "{:,.4f}"),
     ("notional", "notional", "{:,.2f}"),
     ("PnL total", "pnl_total", "{:+,.2f}"),
     ("  spread capture", "spread_capture", "{:+,.2f}"),
     ("  inventory drift", "inventory_drift", "{:+,.2f}"),
     ("  fees (paid; < 0 rebate)", "fees", "{:,.2f}"),
+    ("  funding (paid; < 0 received)", "funding", "{:,.2f}"),
     ("ending inventory", "ending_inventory", "{:+,.4f}"),
     ("largest |inventory|", "largest_inventory", "{:,.4f}"),
     ("equity changes (marks)", "minutes", "{:,}"),
@@ -93,8 +115,12 @@ def format_table(run: PipelineRun) -> str:
     lines.append(f"strategy: skew {cfg.skew_ticks:g} ticks, theta {cfg.theta:g} ({cfg.inventory_mode}), "
                  f"half-spread max({cfg.min_half_ticks:g} ticks, {cfg.half_spread_bps:g} bps), "
                  f"size {cfg.quote_size:g}, limit {cfg.max_inventory:g}, fee {cfg.maker_fee_bps:g} bps, "
-                 f"requote {cfg.requote_interval_us / 1000:g} ms, latency {cfg.order_latency_us / 1000:g} ms, "
-                 f"fills {cfg.fill_mode}")
+                 f"requote {cfg.requote_interval_us / 1000:g} ms, latency order/cancel/response "
+                 f"{cfg.order_latency_us / 1000:g}/{cfg.cancel_latency_us / 1000:g}/"
+                 f"{cfg.response_latency_us / 1000:g} ms, fills {cfg.fill_model}"
+                 + (f" ({cfg.queue_rule}" + (f", n={cfg.queue_power:g})" if cfg.queue_rule != "risk_averse" else ")")
+                    if cfg.fill_model == "queue" else "")
+                 + f", signals {cfg.signal_norm}")
     lines.append(f"equity marked every {mark_text(run.mark_interval_us)}; an annualised Sharpe needs "
                  f"{MIN_MARKS_ANNUALISED} marks or more")
     header = [r.config.mapping for r in results]
@@ -107,8 +133,8 @@ def format_table(run: PipelineRun) -> str:
         cells = []
         for r in results:
             s = r.summary
-            if name is None:
-                text = f"{s.buy_fills:,} / {s.sell_fills:,}"
+            if callable(name):
+                text = name(s)
             elif fmt is None:
                 text = _statistic(s, name)
             else:
@@ -169,6 +195,8 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
     axes[0].plot(hours, eq.spread_capture, lw=1, label="spread capture", zorder=2)
     axes[0].plot(hours, eq.inventory_drift, lw=1, label="inventory drift", zorder=2)
     axes[0].plot(hours, -eq.fees, lw=1, label="-fees", zorder=2)
+    if eq.funding is not None and eq.funding.any():
+        axes[0].plot(hours, -eq.funding, lw=1, label="-funding", zorder=2)
     axes[0].plot(hours, eq.equity, lw=2.2, color="black", label="PnL", zorder=3)
     axes[0].set_ylabel("quote currency")
     inst = context["instrument"]
