@@ -12,7 +12,7 @@ from clusterlob.cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, UNASSI
 from clusterlob.replay.strategy import StrategyConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference_replay import ReferenceAccumulator  # noqa: E402
+from twins.replay import ReferenceAccumulator  # noqa: E402
 
 
 def test_hand_worked_stream():

@@ -17,7 +17,7 @@ from clusterlob.cluster.roles import DIRECTIONAL, PASSIVE
 from clusterlob.replay.strategy import StrategyConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference_replay import reference_replay  # noqa: E402
+from twins.replay import reference_replay  # noqa: E402
 
 SMALL = SyntheticMarket(n_events=3_000, mean_regime_events=300)
 

@@ -16,7 +16,7 @@ from clusterlob.replay.strategy import StrategyConfig
 from clusterlob.tape import Book, Instrument, Tape, Trades, read_tape
 
 from conftest import DATA, shared_file
-from reference_replay import reference_replay
+from twins.replay import reference_replay
 from twins.online import online_twin
 
 TICK = 0.1

@@ -88,6 +88,15 @@ def test_multi_day_equals_whole_tape(week_tape, train, replay_days):
     assert sum(run.trade_roles.values()) == run.result.summary.trades
 
 
+def test_feed_latency_from_data_streamed_equals_whole_tape(week_tape):
+    """feed_latency 'data': the stream takes the whole replay's exchange - local offset."""
+    cfg = NEAR.replace(feed_latency="data", fill_model="cross")
+    model, ref = whole_tape_pipeline(week_tape, None, "2024-05-02:2024-05-03", cfg)
+    run = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", cfg)
+    assert_same_result(run.result, ref["inverted"])
+    assert run.result.summary.fills > 0
+
+
 def test_online_streamed_equals_batch(week_tape):
     batch = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", NEAR)
     online = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", NEAR, engine="online")

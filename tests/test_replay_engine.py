@@ -15,7 +15,7 @@ from clusterlob.replay.strategy import StrategyConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import shared_file  # noqa: E402
-from reference_replay import reference_replay  # noqa: E402
+from twins.replay import reference_replay  # noqa: E402
 
 
 # -- a tape worked out by hand ----------------------------------------------------------

@@ -6,7 +6,7 @@ On the data the pipeline just produced:
   valid z-score rows as ``fit_model``; time and inertia against ours.
 * a pandas rolling z-score, ``(x - rolling(W).mean()) / rolling(W).std()`` clipped like ours,
   on the 7-day raw features, against ``clusterlob.features.rolling_zscore`` on the same array.
-* the plain-Python replay reference (``tests/reference_replay.py``) on the first N events,
+* the plain-Python replay reference (``tests/twins/replay.py``) on the first N events,
   extrapolated (and labelled so) to all events, against the engine's measured time.
 
 A package that is not importable in this interpreter is skipped with a note; scikit-learn and

@@ -8,7 +8,7 @@ touch sizes around a random-walk mid, ~70% trades, at the research log's event d
 With --tape: the given days of a tape (every book level; roles from the synthetic tape's
 ``agent`` column when it has one, else random).  Times the engine loop under each fill model
 (default queue / risk_averse first; best of --repeat runs; validation and output assembly
-timed separately), then the reference (tests/reference_replay.py) on the first
+timed separately), then the reference (tests/twins/replay.py) on the first
 --reference-events events, and prints the rates and their ratio.  The machine may be
 shared: the load average is printed; rerun if the figures look noisy.
 """
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_reference():
-    spec = importlib.util.spec_from_file_location("reference_replay", ROOT / "tests" / "reference_replay.py")
+    spec = importlib.util.spec_from_file_location("reference_replay", ROOT / "tests" / "twins" / "replay.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

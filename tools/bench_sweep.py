@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     engine = []
     for task in tasks[:args.engine_samples]:
         t0 = time.perf_counter()
-        replay_arrays(*trades, roles, *book, tick_size=tick, config=task.config)
+        replay_arrays(*trades, roles, book[0], book[1], book[2], tick_size=tick, config=task.config,
+                      book_bid_sz=book[3], book_ask_sz=book[4])
         engine.append(time.perf_counter() - t0)
     eng = float(np.median(engine))
     print(f"engine alone: median {eng:.3f} s per replay over {len(engine)} configs "

@@ -7,13 +7,13 @@ cross / touch fill rules), book-through fills, a hard inventory limit, maker fee
 funding; it returns the fills (with their reason and queue position), a one-minute equity
 series and a summary whose PnL is split into spread capture, inventory drift, fees and
 funding.  The engine's rules, step by step, are in
-``docs/replay.md``; ``tests/reference_replay.py`` is their plain-Python twin.
+``docs/replay.md``; ``tests/twins/replay.py`` is their plain-Python twin.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,12 +21,15 @@ from .. import _core
 from .._io import check_number
 from ..errors import ParameterError, TapeError
 from ..cluster.roles import UNASSIGNED
+from .._typing import ArrayLike
 from ..report import arrow_table
 from .latency import OrderLatency
 from .strategy import StrategyConfig
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from ..tape.store import Tape
 
 FILL_REASONS = _core.FILL_REASONS
 
@@ -318,7 +321,8 @@ def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts
     return ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz
 
 
-def funding_series(config: StrategyConfig, first_us: int, last_us: int, funding=None):
+def funding_series(config: StrategyConfig, first_us: int, last_us: int,
+                   funding: tuple[ArrayLike, ArrayLike] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Funding payments as (ts_us int64, rate float64) arrays within (first_us, last_us].
 
     ``funding`` None: ``config.funding_rate`` at every ``funding_interval_h`` boundary from
@@ -344,7 +348,8 @@ def funding_series(config: StrategyConfig, first_us: int, last_us: int, funding=
 
 # -- the replay --------------------------------------------------------------------------
 
-def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None,
+def replay(tape: Tape, roles: ArrayLike, config: StrategyConfig | None = None, *,
+           funding: tuple[ArrayLike, ArrayLike] | None = None,
            order_latency: OrderLatency | None = None,
            mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
     """Replay the market maker over a :class:`clusterlob.Tape`.
@@ -380,11 +385,13 @@ def replay(tape, roles, config: StrategyConfig | None = None, *, funding=None,
                          book_exch_us=book.ts_exch_us, mark_interval_us=mark_interval_us)
 
 
-def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
-                  book_bid, book_ask, *, tick_size: float,
-                  config: StrategyConfig | None = None, book_bid_sz=None, book_ask_sz=None,
-                  funding=None, order_latency: OrderLatency | None = None, trade_exch_us=None,
-                  book_exch_us=None, mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
+def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: ArrayLike,
+                  trade_side: ArrayLike, roles: ArrayLike, book_ts_us: ArrayLike,
+                  book_bid: ArrayLike, book_ask: ArrayLike, *, tick_size: float,
+                  config: StrategyConfig | None = None, book_bid_sz: ArrayLike | None = None,
+                  book_ask_sz: ArrayLike | None = None, funding: tuple[ArrayLike, ArrayLike] | None = None,
+                  order_latency: OrderLatency | None = None, trade_exch_us: ArrayLike | None = None,
+                  book_exch_us: ArrayLike | None = None, mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
     """Replay over plain arrays (what :func:`replay` does after taking them from a tape).
 
     Parameters
@@ -464,7 +471,7 @@ def replay_arrays(trade_ts_us, trade_price, trade_amount, trade_side, roles, boo
     return ReplayResult(fills, equity, summary, config, tick_size)
 
 
-def check_mark_interval(mark_interval_us) -> int:
+def check_mark_interval(mark_interval_us: Any) -> int:
     """``mark_interval_us`` as an int > 0, or a one-line ParameterError naming it."""
     if isinstance(mark_interval_us, bool) or not isinstance(mark_interval_us, (int, np.integer)) \
             or mark_interval_us <= 0:
@@ -484,7 +491,8 @@ def latency_arrays(order_latency: OrderLatency | None, first_us: int, last_us: i
     return order_latency.req_ts_us, order_latency.entry_us, order_latency.response_us
 
 
-def exchange_times(config: StrategyConfig, trade_ts, book_ts, trade_exch_us, book_exch_us,
+def exchange_times(config: StrategyConfig, trade_ts: np.ndarray, book_ts: np.ndarray,
+                   trade_exch_us: ArrayLike | None, book_exch_us: ArrayLike | None,
                    offset_us: int | None = None) -> tuple:
     """The events' exchange times on the local clock, for ``feed_latency = "data"`` (else two
     empty arrays): exchange time minus the largest ``exchange - local`` gap, so that every
@@ -504,7 +512,8 @@ def exchange_times(config: StrategyConfig, trade_ts, book_ts, trade_exch_us, boo
     return np.ascontiguousarray(tx - offset), np.ascontiguousarray(bx - offset)
 
 
-def exchange_offset(trade_ts, book_ts, trade_exch_us, book_exch_us) -> int:
+def exchange_offset(trade_ts: ArrayLike, book_ts: ArrayLike, trade_exch_us: ArrayLike,
+                    book_exch_us: ArrayLike) -> int:
     """The largest ``exchange - local`` time gap of the events (0 when none is positive): what
     :func:`exchange_times` subtracts from the exchange times."""
     gaps = [int((np.asarray(x, np.int64) - np.asarray(t, np.int64)).max())
@@ -512,7 +521,7 @@ def exchange_offset(trade_ts, book_ts, trade_exch_us, book_exch_us) -> int:
     return max(0, max(gaps)) if gaps else 0
 
 
-def fills_from_buffers(fill_ints, fill_floats) -> Fills:
+def fills_from_buffers(fill_ints: ArrayLike, fill_floats: ArrayLike) -> Fills:
     """Fills from the kernel's (n, 2) int and (n, 9) float rows (FILL_*_COLUMNS)."""
     fill_floats = np.asarray(fill_floats, np.float64).reshape(-1, len(_core.FILL_FLOAT_COLUMNS))
     fill_ints = np.asarray(fill_ints, np.int64).reshape(-1, 2)
@@ -577,7 +586,7 @@ def markout_mids(fill_ts_us: np.ndarray, book_ts_us: np.ndarray, mid: np.ndarray
     return out
 
 
-def markouts(fills: Fills, mids, tick_size: float, last_us: int, *,
+def markouts(fills: Fills, mids: tuple[np.ndarray, np.ndarray] | None, tick_size: float, last_us: int, *,
              at_mids: np.ndarray | None = None) -> tuple:
     """Quantity-weighted mean of ``side * (mid(t + h) - mid(t)) / tick`` (the mid's move after
     the fill, signed by our side: below zero, adverse selection) per horizon of
@@ -608,8 +617,9 @@ def markouts(fills: Fills, mids, tick_size: float, last_us: int, *,
 
 
 def summarise(config: StrategyConfig, state: dict, fills: Fills, equity: EquitySeries, first_us: int,
-              last_us: int, mark_interval_us: int = MARK_INTERVAL_US, *, mids=None,
-              tick_size: float | None = None, markout_mids=None) -> ReplaySummary:
+              last_us: int, mark_interval_us: int = MARK_INTERVAL_US, *,
+              mids: tuple[np.ndarray, np.ndarray] | None = None, tick_size: float | None = None,
+              markout_mids: np.ndarray | None = None) -> ReplaySummary:
     """The summary of a replay from the engine's final state, its fills and equity series.
     ``mids`` (book times, mids) give the markouts (with ``tick_size``); a stream that no longer
     holds every mid gives ``markout_mids`` instead (:func:`markout_mids`)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, Protocol, runt
 
 import numpy as np
 
-from .._typing import PathLike
+from .._typing import ArrayLike, PathLike
 from .. import _core
 from .._io import check_int, check_number
 from ..errors import ParameterError, TapeError
@@ -105,7 +105,7 @@ class SimulatedGateway:
     """
 
     def __init__(self, tick_size: float, config: StrategyConfig | None = None, *, levels: int = MAX_LEVELS,
-                 funding=None, mark_interval_us: int | None = None):
+                 funding: tuple[ArrayLike, ArrayLike] | None = None, mark_interval_us: int | None = None):
         from .engine import MARK_INTERVAL_US, check_mark_interval, kernel_params
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._typing import ArrayLike, PathLike
 from ..errors import ParameterError, TapeError
 
 __all__ = ["OrderLatency", "load_order_latency"]
@@ -37,7 +38,8 @@ class OrderLatency:
     source: str = "order latency"
 
     @classmethod
-    def from_times(cls, req_ts_us, exch_ts_us, resp_ts_us, source: str = "order latency") -> "OrderLatency":
+    def from_times(cls, req_ts_us: ArrayLike, exch_ts_us: ArrayLike, resp_ts_us: ArrayLike,
+                   source: str = "order latency") -> "OrderLatency":
         """Build from the three time columns, validating them (one-line errors)."""
         cols = []
         for name, values in (("req_ts", req_ts_us), ("exch_ts", exch_ts_us), ("resp_ts", resp_ts_us)):
@@ -85,7 +87,7 @@ class OrderLatency:
         return int(e + 0.5), int(r + 0.5)
 
 
-def load_order_latency(path) -> OrderLatency:
+def load_order_latency(path: PathLike) -> OrderLatency:
     """Read an order-latency file (CSV in us, or hftbacktest's ``.npz`` in ns); see the module."""
     path = Path(path)
     source = f"order-latency file {path}"

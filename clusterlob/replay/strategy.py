@@ -25,14 +25,16 @@ the strategy sees (a bid at or above the best ask, an ask at or below the best b
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 from .._io import check_choice, check_number
+from .._typing import PathLike
 from .._core import (FILL_MODELS, FILL_SIZES, GRID_TOLERANCE_TICKS, QUEUE_RULES, QUOTE_UPDATES,
                      ROUNDING_GUARD_TICKS, SIGNAL_NORMS)
 from ..errors import ParameterError
@@ -347,7 +349,8 @@ class StrategyConfig:
 
     # -- command-line flags (defined once, here) --------------------------------------------
     @classmethod
-    def add_arguments(cls, parser, defaults: "StrategyConfig | None" = None, *, exclude=()) -> None:
+    def add_arguments(cls, parser: argparse.ArgumentParser, defaults: "StrategyConfig | None" = None, *,
+                      exclude: Sequence[str] = ()) -> None:
         """Add ``--config FILE.toml``, ``--mapping`` and one flag per field (``--skew-ticks`` ...)
         to an argparse parser; :meth:`from_args` reads them back (flags override the file).
 
@@ -375,7 +378,7 @@ class StrategyConfig:
                            help=f"{FIELD_HELP[f.name]} (default {getattr(defaults, f.name)})")
 
     @classmethod
-    def from_args(cls, args, base: "StrategyConfig | None" = None) -> "StrategyConfig":
+    def from_args(cls, args: argparse.Namespace, base: "StrategyConfig | None" = None) -> "StrategyConfig":
         """The config of the flags of :meth:`add_arguments`: the TOML file (or ``base``, default
         the defaults), then ``--mapping``, then each field flag given."""
         base = (load_config(args.config) if args.config else base if base is not None else cls()).to_dict()
@@ -395,7 +398,7 @@ class StrategyConfig:
 _DEST = "strategy."     # the flags' namespace attributes, apart from a command's own flags
 
 
-def load_config(path) -> StrategyConfig:
+def load_config(path: PathLike) -> StrategyConfig:
     """Read a :class:`StrategyConfig` from a TOML file.
 
     The file holds parameter names at top level, or inside a ``[strategy]`` table::

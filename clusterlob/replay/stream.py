@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .._typing import ArrayLike
 from ..errors import ParameterError, TapeError
 from .engine import (_FILL_CHUNK, MARK_INTERVAL_US, MARKOUT_HORIZONS_S, ReplayResult, _new_engine,
                      _validate, build_equity_series, check_mark_interval, exchange_times,
@@ -62,7 +63,7 @@ class ReplayStream:
     """
 
     def __init__(self, config: StrategyConfig, tick_size: float, mark_interval_us: int = MARK_INTERVAL_US, *,
-                 funding=None, order_latency: OrderLatency | None = None,
+                 funding: tuple[ArrayLike, ArrayLike] | None = None, order_latency: OrderLatency | None = None,
                  exchange_offset_us: int | None = None):
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
@@ -86,9 +87,11 @@ class ReplayStream:
         self._markout_mids = np.empty((len(MARKOUT_HORIZONS_S), 0))
         self._finished = False
 
-    def feed(self, trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us,
-             book_bid, book_ask, *, book_bid_sz=None, book_ask_sz=None, trade_exch_us=None,
-             book_exch_us=None) -> None:
+    def feed(self, trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: ArrayLike,
+             trade_side: ArrayLike, roles: ArrayLike, book_ts_us: ArrayLike, book_bid: ArrayLike,
+             book_ask: ArrayLike, *, book_bid_sz: ArrayLike | None = None,
+             book_ask_sz: ArrayLike | None = None, trade_exch_us: ArrayLike | None = None,
+             book_exch_us: ArrayLike | None = None) -> None:
         """Replay one more day (arrays as for :func:`~clusterlob.replay.replay_arrays`), after the
         days fed before; the events must not be earlier than the last ones fed."""
         if self._finished:

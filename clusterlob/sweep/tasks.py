@@ -124,7 +124,8 @@ def _remember(store: OrderedDict, key, value, keep: int):
 
 
 def _read_day(tape: str, day: str):
-    """The arrays the replay needs for one day (trades and the book's touch), and the tick."""
+    """The arrays the replay needs for one day (trades, and the book's levels: prices and
+    displayed sizes, which the queue model reads), and the tick."""
     key = (tape, day)
     if key in _DAYS:
         _DAYS.move_to_end(key)
@@ -141,19 +142,21 @@ def _read_day(tape: str, day: str):
     else:
         trades = (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, np.int8))
     if entry.get("book", 0):
-        b = pq.read_table(base / "book" / f"{day}.parquet", columns=["ts_local_us", "bid_px", "ask_px"])
-        book = (b["ts_local_us"].to_numpy(),) + tuple(_level0(b[c]) for c in ("bid_px", "ask_px"))
+        b = pq.read_table(base / "book" / f"{day}.parquet",
+                          columns=["ts_local_us", "bid_px", "ask_px", "bid_sz", "ask_sz"])
+        book = (b["ts_local_us"].to_numpy(),) + tuple(_levels(b[c]) for c in ("bid_px", "ask_px", "bid_sz", "ask_sz"))
     else:
-        book = (np.empty(0, np.int64), np.empty(0), np.empty(0))
+        book = (np.empty(0, np.int64),) + tuple(np.empty((0, 1)) for _ in range(4))
     _STATS["day_reads"] += 1
     return _remember(_DAYS, key, (trades, book, tick), _KEEP_DAYS), True
 
 
-def _level0(col) -> np.ndarray:
-    """Level 0 of a fixed-size-list book column."""
+def _levels(col) -> np.ndarray:
+    """A fixed-size-list book column as a (rows, levels) float64 array, best level first."""
     width = col.type.list_size
-    parts = [c.flatten().to_numpy(zero_copy_only=False)[::width] for c in col.chunks]
-    return np.ascontiguousarray(np.concatenate(parts) if len(parts) != 1 else parts[0])
+    parts = [c.flatten().to_numpy(zero_copy_only=False) for c in col.chunks]
+    flat = np.concatenate(parts) if len(parts) != 1 else parts[0]
+    return np.ascontiguousarray(np.asarray(flat, np.float64).reshape(-1, width))
 
 
 def _load_model(path: str):
@@ -222,7 +225,9 @@ def run_replay_task(task: ReplayTask) -> dict:
     t1 = time.perf_counter()
     roles = _roles(task, trades[0].shape[0])
     t2, c2 = time.perf_counter(), time.process_time()
-    result = replay_arrays(*trades, roles, *book, tick_size=tick, config=task.config)
+    book_ts, bid_px, ask_px, bid_sz, ask_sz = book
+    result = replay_arrays(*trades, roles, book_ts, bid_px, ask_px, tick_size=tick, config=task.config,
+                           book_bid_sz=bid_sz, book_ask_sz=ask_sz)
     t3, c3 = time.perf_counter(), time.process_time()
     summary = result.summary
     eq = result.equity

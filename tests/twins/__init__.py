@@ -12,8 +12,8 @@ slow on purpose (test-only; nothing here is imported by the package):
 * :mod:`twins.signals` - bucketed OFI and mid closes (``signals.pxi``);
 * :mod:`twins.binance` - the order book as a dict per side (``binance.pxi``; the line
   scanner's twin is the reader's json path);
-* :mod:`twins.tape` - the sortedness count (``tape.pxi``).
-
-The replay, accumulator and simulated-exchange twins are still ``tests/reference_replay.py``
-(being rewritten with those kernels); they move here as ``twins.replay`` afterwards.
+* :mod:`twins.tape` - the sortedness count (``tape.pxi``);
+* :mod:`twins.replay` - the tape replay's simulated exchange and quoting rules
+  (``replay.pxi``, shared by the simulated gateway ``online_gateway.pxi``) and the signal
+  accumulator (``accumulator.pxi``); benchmarks load it by path (``tools/bench_replay.py``).
 """
