@@ -517,17 +517,17 @@ def exchange_offset(trade_ts: ArrayLike, book_ts: ArrayLike, trade_exch_us: Arra
     """The largest ``exchange - local`` time gap of the events (0 when none is positive): what
     :func:`exchange_times` subtracts from the exchange times."""
     gaps = [int((np.asarray(x, np.int64) - np.asarray(t, np.int64)).max())
-            for t, x in ((trade_ts, trade_exch_us), (book_ts, book_exch_us)) if len(t)]
+            for t, x in ((trade_ts, trade_exch_us), (book_ts, book_exch_us)) if np.size(t)]
     return max(0, max(gaps)) if gaps else 0
 
 
 def fills_from_buffers(fill_ints: ArrayLike, fill_floats: ArrayLike) -> Fills:
     """Fills from the kernel's (n, 2) int and (n, 9) float rows (FILL_*_COLUMNS)."""
-    fill_floats = np.asarray(fill_floats, np.float64).reshape(-1, len(_core.FILL_FLOAT_COLUMNS))
-    fill_ints = np.asarray(fill_ints, np.int64).reshape(-1, 2)
-    return Fills(fill_ints[:, 0].copy(), fill_ints[:, 1].copy(), fill_floats[:, 0].astype(np.int8),
-                 *(fill_floats[:, k].copy() for k in range(1, 7)),
-                 fill_floats[:, 7].astype(np.int8), fill_floats[:, 8].copy())
+    floats = np.asarray(fill_floats, np.float64).reshape(-1, len(_core.FILL_FLOAT_COLUMNS))
+    ints = np.asarray(fill_ints, np.int64).reshape(-1, 2)
+    f = [floats[:, k].copy() for k in range(floats.shape[1])]
+    return Fills(ints[:, 0].copy(), ints[:, 1].copy(), floats[:, 0].astype(np.int8), f[1], f[2], f[3], f[4],
+                 f[5], f[6], floats[:, 7].astype(np.int8), f[8])
 
 
 def kernel_params(config: StrategyConfig, tick_size: float,
@@ -595,6 +595,8 @@ def markouts(fills: Fills, mids: tuple[np.ndarray, np.ndarray] | None, tick_size
     out = []
     n_last = 0
     if at_mids is None:
+        if mids is None:
+            raise ParameterError("markouts need `mids` (book times, mids) or `at_mids`")
         book_ts, mid = mids
         at_mids = markout_mids(fills.ts_us, book_ts, mid)
     if len(fills) == 0:

@@ -111,12 +111,13 @@ class SimulatedGateway:
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
         check_number("tick_size", tick_size, 0, lo_open=True)
-        levels = check_int("levels", levels, 1)
-        mark_interval_us = check_mark_interval(MARK_INTERVAL_US if mark_interval_us is None else mark_interval_us)
-        f_ts, f_rate = (None, None) if funding is None else funding
+        n_levels = int(check_int("levels", levels, 1) or 1)
+        marks_us = check_mark_interval(MARK_INTERVAL_US if mark_interval_us is None else mark_interval_us)
+        f_ts, f_rate = (None, None) if funding is None else (np.asarray(funding[0], np.int64),
+                                                              np.asarray(funding[1], np.float64))
         self.config = config
-        self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), mark_interval_us),
-                                            int(levels), f_ts, f_rate, config.funding_rate,
+        self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), marks_us),
+                                            n_levels, f_ts, f_rate, config.funding_rate,
                                             config.funding_interval_h * 3_600_000_000)
 
     def submit(self, actions: Sequence[OrderAction], ts_us: int) -> None:

@@ -4,6 +4,7 @@ gateway, event by event, with the batch replay's result objects: :func:`replay_o
 from __future__ import annotations
 
 import itertools
+from typing import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         if tick_size is None:
             raise ParameterError("`tick_size` is required to play an iterable of tapes")
         tick = tick_size
-        tapes = iter(source)
+        tapes: Iterator[Tape] = iter(source)  # type: ignore[call-overload]   # not a path: checked above
         first = next(tapes, None)           # its book levels size the exchange's book
         tape_levels = first.book.levels if isinstance(first, Tape) else None
         if first is not None:

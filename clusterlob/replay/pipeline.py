@@ -302,7 +302,8 @@ def _fit_pass(read, days, train, settings, fit, tape_dir, say):
 
     Returns (model, the rolling state at the start of each of ``days``, the state after the last).
     """
-    states, state, z_parts = {}, None, []
+    states: dict = {}
+    state, z_parts = None, []
     say(f"building features of {_days(days)} to fit on {_days(train)}")
     steps = _day_steps(len(days))
     for day in days:

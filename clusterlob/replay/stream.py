@@ -17,6 +17,8 @@ local time, so every event of a day comes before the next day's first event).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .. import _core
@@ -75,14 +77,19 @@ class ReplayStream:
         self.mark_interval_us = check_mark_interval(mark_interval_us)
         self._funding = funding
         self._order_latency = order_latency
-        self._latency = latency_arrays(order_latency, 0, 0) if order_latency is None else None
         self._exchange_offset_us = exchange_offset_us
-        self._engine = None
-        self._first_us = self._last_us = None
-        self._last_trade_us = self._last_book_us = None
-        self._last_book_row = None      # (4, L): the last book update fed, for the queue join
+        self._engine: Any = None        # the compiled engine, made at the first event
+        self._first_us: int = 0
+        self._last_us: int | None = None
+        self._last_trade_us: int | None = None
+        self._last_book_us: int | None = None
+        self._last_book_row: np.ndarray | None = None   # (4, L): the last book update fed, for the queue join
         self._trades_before = 0         # trades fed on earlier days: fill rows index all trades
-        self._fill_ints, self._fill_floats, self._marks_ts, self._marks_floats = [], [], [], []
+        self._n_parts_before = 0
+        self._fill_ints: list[np.ndarray] = []
+        self._fill_floats: list[np.ndarray] = []
+        self._marks_ts: list[np.ndarray] = []
+        self._marks_floats: list[np.ndarray] = []
         self._fill_ts = np.empty(0, np.int64)
         self._markout_mids = np.empty((len(MARKOUT_HORIZONS_S), 0))
         self._finished = False
@@ -113,13 +120,10 @@ class ReplayStream:
             since = first
         else:
             self._engine.next_arrays(self._last_book_row, funding=True, latency=False)
-            since = self._last_us
+            since = first if self._last_us is None else self._last_us
         # funding payments after the events fed so far, up to this day's last event
         f_ts, f_rate = funding_series(self.config, since, last, self._funding)
-        if self._order_latency is not None:
-            lat = latency_arrays(self._order_latency, first, last)
-        else:
-            lat = self._latency
+        lat = latency_arrays(self._order_latency, first, last)
         self._last_us = last if self._last_us is None else max(self._last_us, last)
         if ts.shape[0]:
             self._last_trade_us = int(ts[-1])
@@ -182,8 +186,9 @@ class ReplayStream:
         mark_floats = (np.concatenate(self._marks_floats) if self._marks_floats
                        else np.empty((0, len(_core.MARK_FLOAT_COLUMNS))))
         self._fill_ints = self._fill_floats = self._marks_ts = self._marks_floats = []
-        equity = build_equity_series(self._first_us, mark_ts, mark_floats, state, self._last_us)
-        summary = summarise(self.config, state, fills, equity, self._first_us, self._last_us,
+        last_us = self._first_us if self._last_us is None else self._last_us
+        equity = build_equity_series(self._first_us, mark_ts, mark_floats, state, last_us)
+        summary = summarise(self.config, state, fills, equity, self._first_us, last_us,
                             self.mark_interval_us, tick_size=float(self.tick_size),
                             markout_mids=self._markout_mids)
         return ReplayResult(fills, equity, summary, self.config, float(self.tick_size))

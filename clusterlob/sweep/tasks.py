@@ -225,9 +225,10 @@ def run_replay_task(task: ReplayTask) -> dict:
     t1 = time.perf_counter()
     roles = _roles(task, trades[0].shape[0])
     t2, c2 = time.perf_counter(), time.process_time()
+    ts, price, amount, side = trades
     book_ts, bid_px, ask_px, bid_sz, ask_sz = book
-    result = replay_arrays(*trades, roles, book_ts, bid_px, ask_px, tick_size=tick, config=task.config,
-                           book_bid_sz=bid_sz, book_ask_sz=ask_sz)
+    result = replay_arrays(ts, price, amount, side, roles, book_ts, bid_px, ask_px, tick_size=tick,
+                           config=task.config, book_bid_sz=bid_sz, book_ask_sz=ask_sz)
     t3, c3 = time.perf_counter(), time.process_time()
     summary = result.summary
     eq = result.equity
