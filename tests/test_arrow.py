@@ -49,6 +49,19 @@ def test_fills_and_equity(run):
             _same(table.column(name), values)
     assert fills.to_arrow().schema.field("side").type == pa.int8()
     assert fills.to_arrow().schema.field("ts_us").type == pa.int64()
+    # the exchange's columns: the fill's reason and queue ahead, the funding paid
+    assert fills.to_arrow().schema.field("reason").type == pa.int8()
+    assert "queue_ahead" in fills.to_arrow().column_names and "funding" in equity.to_arrow().column_names
+
+
+def test_results_built_without_the_exchange_columns_convert_too():
+    z = np.zeros(2)
+    fills = Fills(np.array([3, -1]), np.array([1, 2]), np.array([1, -1], np.int8), z, z, z, z, z, z)
+    table = fills.to_arrow()
+    _same(table.column("reason"), [-1, -1])
+    assert np.isnan(table.column("queue_ahead").to_numpy()).all()
+    equity = EquitySeries(np.array([0, 1]), z, z, z, z, z, z, z)
+    _same(equity.to_arrow().column("funding"), [0.0, 0.0])
 
 
 def test_features_and_labels(run):

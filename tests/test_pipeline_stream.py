@@ -97,6 +97,14 @@ def test_feed_latency_from_data_streamed_equals_whole_tape(week_tape):
     assert run.result.summary.fills > 0
 
 
+def test_online_equals_batch_with_other_mark_spacing(week_tape):
+    """The online engine's marks come from the simulated gateway: mark_interval_us reaches it."""
+    batch = run_pipeline(week_tape, None, "2024-05-02", NEAR, mark_interval_us=300_000_000)
+    online = run_pipeline(week_tape, None, "2024-05-02", NEAR, engine="online", mark_interval_us=300_000_000)
+    assert np.all(np.diff(online.result.equity.ts_us[1:-1]) == 300_000_000)
+    assert_same_result(online.result, batch.result)
+
+
 def test_online_streamed_equals_batch(week_tape):
     batch = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", NEAR)
     online = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", NEAR, engine="online")
