@@ -148,6 +148,33 @@ def test_stream_matches_replay_arrays_over_any_split(exchange):
         assert_same_result(stream.finish(), ref)
 
 
+def test_stream_pays_funding_due_just_after_a_cut():
+    """A funding time just after a cut, long before the next mark or decision: the new day's
+    funding arrays wake the engine for it, as the one pass does."""
+    rng = np.random.default_rng(7)
+    n, nb = 4_000, 2_000
+    span = 4 * 3_600_000_000
+    ts, bts = np.sort(rng.integers(0, span, n)), np.sort(rng.integers(0, span, nb))
+    mid = 60_000 + np.cumsum(rng.normal(0, 0.5, nb)).round(1)
+    bid, ask = mid - 0.05, mid + 0.05
+    price = np.interp(ts, bts, mid).round(1)
+    amount = rng.exponential(0.05, n) + 0.001
+    side = rng.choice(np.array([-1, 1], np.int8), n)
+    roles = rng.integers(0, 3, n).astype(np.int8)
+    cfg = StrategyConfig(quote_size=0.05, max_inventory=0.5, half_spread_bps=0.1, fill_model="cross",
+                         funding_rate=0.001, funding_interval_h=1, requote_interval_us=900_000_000)
+    interval = 420_000_000          # 7-minute marks: none falls on an hour
+    ref = replay_arrays(ts, price, amount, side, roles, bts, bid, ask, tick_size=0.1, config=cfg,
+                        mark_interval_us=interval)
+    assert ref.summary.funding != 0
+    for cut in (3_600_000_000 - 1, 7_200_000_000 - 1, 3_600_000_000, 7_199_999_000):
+        stream = ReplayStream(cfg, 0.1, interval)
+        for lo, hi in ((-1, cut), (cut, 1 << 62)):
+            t, b = (ts > lo) & (ts <= hi), (bts > lo) & (bts <= hi)
+            stream.feed(ts[t], price[t], amount[t], side[t], roles[t], bts[b], bid[b], ask[b])
+        assert_same_result(stream.finish(), ref)
+
+
 def test_stream_refuses_time_going_back():
     stream = ReplayStream(StrategyConfig(fill_model="cross"), 0.1)
     stream.feed([10, 20], [1.0, 1.0], [1.0, 1.0], [1, -1], [0, 0], [5], [0.9], [1.1])
