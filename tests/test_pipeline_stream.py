@@ -105,6 +105,14 @@ def test_online_equals_batch_with_other_mark_spacing(week_tape):
     assert_same_result(online.result, batch.result)
 
 
+def test_online_equals_batch_with_funding_across_days(week_tape):
+    cfg = NEAR.replace(funding_rate=0.0001, funding_interval_h=1)
+    batch = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", cfg)
+    online = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", cfg, engine="online")
+    assert batch.result.summary.funding != 0
+    assert_same_result(online.result, batch.result)
+
+
 def test_online_streamed_equals_batch(week_tape):
     batch = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", NEAR)
     online = run_pipeline(week_tape, None, "2024-05-02:2024-05-03", NEAR, engine="online")
