@@ -83,6 +83,7 @@ def fit_day_model(tape: str, cache_dir: str, settings: FeatureSettings, train_da
     parts = []
     for d in train_days:
         day = load_cached_day(cache_dir, settings, d)
+        assert day.z is not None            # loaded with z (the default)
         parts.append(np.compress(day.valid, day.z, axis=0))
     z = np.concatenate(parts) if len(parts) > 1 else parts[0]
     if z.shape[0] < fit.k:
@@ -353,14 +354,16 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
     plan = []                                    # (model index, name, file or None, settings, days)
     if spec.files:
         for i, f in enumerate(spec.files):
-            m = load_model(f)
-            plan.append((i, Path(f).stem, f, m.settings, list(chosen)))
+            model = load_model(f)
+            plan.append((i, Path(f).stem, f, model.settings, list(chosen)))
         settings_list = {m[3].key(): m[3] for m in plan}
         last = max(chosen)
         infos = {k: prepare_cache(tape, s, cache_dir, last, executor, say) for k, s in settings_list.items()}
         models = [{"name": name, "file": f, "key": model_key(f), "settings": s.key(), "days": ds, "group": i}
                   for i, name, f, s, ds in plan]
     else:
+        fit = spec.fit
+        assert fit is not None          # a ModelSpec without files has a fit (grid._models)
         settings = spec.features
         info = prepare_cache(tape, settings, cache_dir, max(chosen), executor, say)
         infos = {settings.key(): info}
@@ -370,7 +373,7 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
                 continue
             cal = _calendar(available[0], d)
             train = cal[-1 - spec.train_days:-1] if len(cal) > spec.train_days else []
-            missing = [x for x in train if x not in info or info[x][1] < spec.fit.k]
+            missing = [x for x in train if x not in info or info[x][1] < fit.k]
             if len(train) < spec.train_days:
                 skipped.append(f"{d}: fewer than {spec.train_days} day(s) before it in the tape to fit on")
             elif missing:
@@ -380,7 +383,7 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
                 skipped.append(f"{d}: not in the feature cache")
             else:
                 jobs[f"fit-{d}"] = tuple(train)
-        fitted = fit_models(tape, str(cache_dir), settings, spec.fit, jobs, out_dir / "models", executor, say)
+        fitted = fit_models(tape, str(cache_dir), settings, fit, jobs, out_dir / "models", executor, say)
         models = [{"name": n, "file": fitted[n][0], "key": fitted[n][1], "settings": settings.key(),
                    "days": [n[4:]], "train_days": list(jobs[n]), "group": 0} for n in sorted(fitted)]
     # the tasks, day-major so a worker reads a day once for all its configs

@@ -35,6 +35,7 @@ from ..errors import ParameterError
 from ..replay.strategy import StrategyConfig
 from ..tape.store import read_manifest
 from ..walkforward.windows import WalkForwardSettings, plan_windows
+from .grid import Grid
 from .pbo import PBOResult, cscv_pbo
 from .run import _day_range, as_grid, fit_models, prepare_cache, run_tasks
 from .tasks import ReplayTask, pooled_sharpe
@@ -115,7 +116,7 @@ class SelectionResult:
     """
 
     tape: str
-    grid: object
+    grid: Grid
     objective: str
     min_fills: int
     train_days: int
@@ -170,7 +171,9 @@ def _mapping_pairs(g, test_pnls: list) -> dict:
     for p in g.points:
         rest = tuple((n, v) for n, _, v in p.coords if n != "mapping")
         groups.setdefault(rest, []).append((p.values()["mapping"], p.index))
-    wins, pnl, ties, pairs = Counter(), Counter(), 0, 0
+    wins: Counter[str] = Counter()
+    pnl: Counter[str] = Counter()
+    ties, pairs = 0, 0
     for day in test_pnls:
         for members in groups.values():
             if len(members) < 2:
@@ -294,7 +297,8 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
     t1 = time.perf_counter()
     records = run_tasks(phase1, executor, results_dir, say, label="replays")
 
-    choices, phase2 = {}, []
+    choices: dict[int, tuple | None] = {}
+    phase2 = []
     for p in runnable:
         agg = []
         for pt in g.points:
