@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -130,7 +130,7 @@ class ClusterModel:
     @classmethod
     def from_dict(cls, d: dict, where: str = "model") -> "ClusterModel":
         """Validate a model document and build the model; errors name ``where``."""
-        def fail(msg):
+        def fail(msg: str) -> NoReturn:
             raise ParameterError(f"{where}: {msg}")
 
         if not isinstance(d, dict):

@@ -95,7 +95,7 @@ def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str |
             contract_size: float | None = None, inverse: bool | None = None,
             price_increment: float | None = None, amount_increment: float | None = None,
             strict: bool = False, skip_bad: bool = False, keep_non_market: bool = False,
-            force: bool = False, progress: Callable[[str], None] | None = None) -> ConvertResult:
+            force: bool = False, progress: Callable[[str], object] | None = None) -> ConvertResult:
     """Read every input, validate, and write one tape directory at ``out`` (atomically).
 
     Parameters

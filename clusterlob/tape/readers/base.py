@@ -183,7 +183,7 @@ def int_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
     raise TapeError(f"{where}: column `{name}` has type {t}, expected integers")
 
 
-_UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
+_UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1}      # ns: divided instead
 
 
 def time_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:

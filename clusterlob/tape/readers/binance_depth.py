@@ -147,7 +147,8 @@ class BinanceDepthFileReader(Reader):
         rb, chain, where = self.row_book, self.chain, self.where()
         before, gaps_before, unchecked_before = rb.counts.copy(), len(chain.gaps), chain.unchecked
         names = {"ts_exch_us": time_col, "ts_local_us": time_col}
-        rows_read, symbols, unit_ms = 0, set(), None
+        symbols: set[str] = set()
+        rows_read, unit_ms = 0, None
         for batch in csv_blocks(self, need, types, cols):
             offset = rows_read
             rows_read += batch.num_rows

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ...errors import TapeError
 from ..validate import TS_MIN_US
-from .base import read_head
+from .base import Reader, read_head
 from .binance import BinanceReader
 from .binance_book import DepthSync
 from .binance_depth import BinanceDepthFileReader, DepthChain
@@ -80,7 +80,7 @@ _PRODUCES = {"BinanceReader": {"trades", "book", "funding"}, "TardisTradesReader
 
 def produces(cls) -> frozenset:
     """What a reader class writes into the tape: ``trades``, ``book``, ``funding``."""
-    return frozenset(getattr(cls, "produces", None) or _PRODUCES.get(cls.__name__, ()))
+    return frozenset(getattr(cls, "produces", None) or _PRODUCES.get(cls.__name__) or ())
 
 
 def peek(path: Path, cls) -> tuple:
@@ -124,7 +124,7 @@ def peek(path: Path, cls) -> tuple:
 class Stream:
     """The files of one format, in reading order."""
 
-    cls: type
+    cls: type[Reader]
     paths: list
 
     @property
@@ -216,7 +216,7 @@ class BinanceStreamReader(BinanceReader):
         return sync
 
     def _finish(self) -> None:
-        sync = self._sync
+        sync = self.stream_sync         # (self._sync, see _new_sync)
         if not self.continues and sync.total("diffs_seen") and not sync.ever_synced:
             files = self.stream_files
             raise TapeError(f"{self.format_name} of {len(files)} files ({files[0].name} .. {files[-1].name}): "

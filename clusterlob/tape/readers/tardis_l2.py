@@ -187,6 +187,7 @@ class TardisQuotesReader(_TardisCsv):
             book = Book(self._ints(batch, "timestamp", offset), self._ints(batch, "local_timestamp", offset),
                         col("bid_price"), col("bid_amount"), col("ask_price"), col("ask_amount"))
             names = dict(_NAMES, bid_px="bid_price", ask_px="ask_price")
+            out: Book | None
             if rows[-1] - rows[0] + 1 == len(rows):       # no rows removed: the usual report
                 out = clean_book(book, self.where(), self.report, int(rows[0]), self.options.strict, names)
             else:   # rows of other symbols were removed: report file rows
