@@ -36,6 +36,7 @@ whole tape, exactly.  See ``docs/features.md``.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -99,7 +100,7 @@ _FEATURE_FLAGS = (   # (field, argparse type, help) of FeatureSettings.add_argum
 )
 
 
-def check_feature_names(names) -> tuple:
+def check_feature_names(names: Iterable[str]) -> tuple:
     """``names`` as a tuple after checking: known (:data:`ALL_FEATURES`), no repeats, >= 2."""
     if isinstance(names, str) or not hasattr(names, "__iter__"):
         raise ParameterError(f"`features` must be a list of feature names, got {names!r}")
@@ -190,7 +191,8 @@ class FeatureSettings:
             raise ParameterError(f"{source}: {exc}") from None
 
     @classmethod
-    def add_arguments(cls, parser, *, unset: bool = False, selection: bool = False) -> None:
+    def add_arguments(cls, parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, unset: bool = False,
+                      selection: bool = False) -> None:
         """Add the feature flags (``--levels --window --z-clip --convention --asof --time-key``,
         and ``--features`` when ``selection``) to an argparse parser or argument group;
         :meth:`from_args` reads them back.
@@ -217,7 +219,7 @@ class FeatureSettings:
                                 help=f"{text} (default {shown(getattr(d, name))})")
 
     @classmethod
-    def from_args(cls, args, base: "FeatureSettings | None" = None) -> "FeatureSettings":
+    def from_args(cls, args: argparse.Namespace, base: "FeatureSettings | None" = None) -> "FeatureSettings":
         """The settings of the flags of :meth:`add_arguments`; a flag left at None (``unset``)
         takes its value from ``base`` (default: the defaults)."""
         base = cls() if base is None else base

@@ -90,7 +90,7 @@ def _select_text(result, paths) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         grid = as_grid(args.grid)

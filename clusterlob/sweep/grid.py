@@ -33,6 +33,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._typing import PathLike
 from ..cluster.fit import FitSettings
 from ..errors import ParameterError
 from ..features.build import FeatureSettings
@@ -255,7 +256,7 @@ def _features(source: str, doc) -> FeatureSettings:
         raise ParameterError(f"{source} [features]: {exc}") from None
 
 
-def load_grid(path) -> Grid:
+def load_grid(path: PathLike) -> Grid:
     """Read a grid TOML file (see the module doc)."""
     if sys.version_info >= (3, 11):
         import tomllib

@@ -25,12 +25,14 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .._io import check_int
+from .._typing import Days, PathLike, Say
 from ..errors import ParameterError
 from ..replay.strategy import StrategyConfig
 from ..tape.store import read_manifest
@@ -51,7 +53,7 @@ BENCHMARKS = {
 }
 
 
-def check_objective(objective) -> str:
+def check_objective(objective: str) -> str:
     if objective not in OBJECTIVES:
         raise ParameterError(f"`objective` must be one of {list(OBJECTIVES)}, got {objective!r}")
     return objective
@@ -206,9 +208,10 @@ def _value(objective: str, pnl: float, sharpe: float) -> float:
     return v if math.isfinite(v) else -math.inf
 
 
-def run_selection(tape, grid, *, train_days: int | None = None, days=None, objective: str = "sharpe",
-                  min_fills: int = 0, n_blocks: int = 16, executor=None, out_dir=None, cache_dir=None,
-                  progress=None) -> SelectionResult:
+def run_selection(tape: PathLike, grid: Grid | dict | PathLike, *, train_days: int | None = None, days: Days = None,
+                  objective: str = "sharpe", min_fills: int = 0, n_blocks: int = 16, executor: Executor | None = None,
+                  out_dir: PathLike | None = None, cache_dir: PathLike | None = None,
+                  progress: Say | None = None) -> SelectionResult:
     """Walk-forward strategy selection (see the module doc).
 
     Parameters

@@ -95,7 +95,7 @@ class ReplayTask:
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def model_key(path) -> str:
+def model_key(path: str | Path) -> str:
     """Hash of a model file's centres, roles and feature settings."""
     model = load_model(path)
     doc = {"centers": model.centers_z.tolist(), "roles": [int(r) for r in model.roles],

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._typing import Days, PathLike, Say
 from ..errors import ParameterError
 from .store import US_PER_DAY, Book, Instrument, Trades, day_start_us, parse_days, read_manifest, read_tape
 from .writer import TapeWriter
@@ -94,7 +95,7 @@ class Calibration:
         return d
 
 
-def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
+def calibrate(tape_dir: PathLike, days: Days = None, *, progress: Say | None = None) -> Calibration:
     """Estimate the marginals of a real tape (see the module doc).
 
     Raises a one-line :class:`ParameterError` when the tape has less than one hour of trades
@@ -324,8 +325,9 @@ def _hour(rng, cal: Calibration, state: _BookState, start: int, levels: int, lot
     return book, trades
 
 
-def generate_calibrated_tape(out, cal: Calibration, start: str, days: int, seed: int, *,
-                             plant_agents: bool = False, progress=None, force: bool = False) -> dict:
+def generate_calibrated_tape(out: PathLike, cal: Calibration, start: str, days: int, seed: int, *,
+                             plant_agents: bool = False, progress: Say | None = None,
+                             force: bool = False) -> dict:
     """Write ``days`` days drawn from ``cal`` to a new tape directory; returns the synthetic samples.
 
     Same arguments give the same tape (one generator per day seeded with ``(seed, day)``).
@@ -375,9 +377,9 @@ def generate_calibrated_tape(out, cal: Calibration, start: str, days: int, seed:
                       "days": int(days), "plant_agents": bool(plant_agents), "calibration": cal.to_dict(),
                       **({"agent_codes": {"0": "directional", "1": "opportunistic", "2": "passive"}}
                          if plant_agents else {})})
-    out = {k: np.concatenate(v) for k, v in samples.items() if not k.startswith("_")}
-    out["_level_change"] = np.sum(samples["_level_changes"], axis=0) / max(1.0, float(np.sum(samples["_pairs"])))
-    return out
+    result = {k: np.concatenate(v) for k, v in samples.items() if not k.startswith("_")}
+    result["_level_change"] = np.sum(samples["_level_changes"], axis=0) / max(1.0, float(np.sum(samples["_pairs"])))
+    return result
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -404,7 +406,8 @@ def calibration_report(cal: Calibration, synthetic: dict) -> list:
     return rows
 
 
-def report_markdown(cal: Calibration, rows: list, source: str, synthetic_level_change=None) -> str:
+def report_markdown(cal: Calibration, rows: list, source: str,
+                    synthetic_level_change: np.ndarray | None = None) -> str:
     """The calibration report as Markdown (``synthetic_level_change``: the ``_level_change`` entry
     of :func:`generate_calibrated_tape`'s samples)."""
     from ..report import markdown_table

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .._typing import PathLike
 from ..errors import ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import READ_ERRORS, IncrementGuess
@@ -90,7 +91,7 @@ def _read(reader, path: Path):
         raise TapeError(f"input {path}: cannot read ({first})") from None
 
 
-def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str | None = None,
+def convert(inputs: Sequence, out: PathLike, *, symbol: str | None = None, exchange: str | None = None,
             tick_size: float | None = None, lot_size: float | None = None,
             contract_size: float | None = None, inverse: bool | None = None,
             price_increment: float | None = None, amount_increment: float | None = None,

@@ -40,13 +40,13 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, NoReturn, Sequence
+from typing import Any, Iterable, Iterator, NoReturn, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._typing import Days, PathLike
+from .._typing import ArrayLike, Days, PathLike
 from ..errors import TapeError
 
 __all__ = [
@@ -161,7 +161,7 @@ class Instrument:
                             f"but has no `contract_size`; give it (--contract-size, e.g. 100 for "
                             f"BTCUSD_PERP, 10 for other COIN-M contracts)")
 
-    def notional(self, price, amount):
+    def notional(self, price: ArrayLike, amount: np.ndarray | float) -> np.ndarray | float:
         """Quote-currency value of ``amount`` at ``price`` (scalars or arrays): ``price *
         amount * contract_size`` (linear; size 1 when not given) or ``amount *
         contract_size`` (inverse)."""
@@ -170,7 +170,7 @@ class Instrument:
             return np.asarray(amount, dtype=np.float64) * self.contract_size * np.ones_like(price, dtype=np.float64)
         return np.asarray(price, dtype=np.float64) * amount * (self.contract_size or 1.0)
 
-    def settlement_value(self, price, amount):
+    def settlement_value(self, price: ArrayLike, amount: np.ndarray | float) -> np.ndarray | float:
         """Value in the settlement currency: the quote currency for linear instruments, the
         coin (``amount * contract_size / price``) for inverse ones."""
         if self.inverse:
@@ -305,7 +305,7 @@ class Book:
     def __repr__(self) -> str:
         return f"Book(n={len(self)}, levels={self.levels})"
 
-    def take(self, index) -> "Book":
+    def take(self, index: np.ndarray | slice) -> "Book":
         return Book(*(_take(getattr(self, n), index) for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
 
     @classmethod
@@ -361,7 +361,7 @@ class Funding:
     def columns(self) -> dict:
         return {name: getattr(self, name) for name in FUNDING_COLUMNS}
 
-    def take(self, index) -> "Funding":
+    def take(self, index: np.ndarray | slice) -> "Funding":
         return Funding(*(getattr(self, n)[index] for n in FUNDING_COLUMNS))
 
     @classmethod
@@ -530,8 +530,8 @@ def _check_manifest(m: dict, mpath: Path) -> None:
             fail(key, "an object", m[key])
 
 
-def read_tape(path, days=None, *, trades: bool = True, book: bool = True, levels: int | None = None,
-              columns=None) -> Tape:
+def read_tape(path: PathLike, days: Days = None, *, trades: bool = True, book: bool = True,
+              levels: int | None = None, columns: Iterable[str] | None = None) -> Tape:
     """Read a tape directory, or only some of its days, columns and book levels.
 
     Parameters
@@ -617,7 +617,7 @@ def _read_parquet(f: Path, wanted=None):
         raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
 
 
-def time_span(path, days=None) -> tuple[int, int] | None:
+def time_span(path: PathLike, days: Days = None) -> tuple[int, int] | None:
     """(first, last) local time (us) of the events of the chosen days of a tape directory, from
     the Parquet files' statistics (the ``ts_local_us`` column is read only where a file has
     none); None when the days hold no events."""
@@ -647,7 +647,8 @@ def time_span(path, days=None) -> tuple[int, int] | None:
     return None if lo is None or hi is None else (lo, hi)
 
 
-def iter_days(path, days=None, *, levels: int | None = None, columns=None) -> Iterable[Tape]:
+def iter_days(path: PathLike, days: Days = None, *, levels: int | None = None,
+              columns: Iterable[str] | None = None) -> Iterator[Tape]:
     """Yield one :class:`Tape` per chosen day, so a long tape can be processed day by day
     (``levels`` and ``columns`` as for :func:`read_tape`)."""
     manifest = read_manifest(path)
@@ -656,7 +657,7 @@ def iter_days(path, days=None, *, levels: int | None = None, columns=None) -> It
 
 
 
-def read_funding(path, days=None) -> Funding:
+def read_funding(path: PathLike, days: Days = None) -> Funding:
     """The funding table of a tape directory (``funding/DAY.parquet``), over the chosen days.
 
     ``days`` as in :func:`read_tape` (days of the tape without funding rows give none).  A
