@@ -176,13 +176,13 @@ def _roles(task: ReplayTask, n_trades: int) -> np.ndarray:
     elif task.signal == "all_trades":
         roles = np.full(n_trades, DIRECTIONAL, np.int8)     # unknown-side trades feed nothing anyway
     else:
+        if task.model is None:
+            raise ParameterError(f"replay task of {task.day}: signal \"clusters\" needs a model file")
         meta_path = _day_paths(Path(task.cache_dir), task.settings, task.day)[1]
         meta = _read_meta(meta_path) if meta_path.is_file() else None
         if meta is None or meta.get("key") != task.day_key:
             raise TapeError(f"feature cache day {task.day} under {meta_path.parent} changed or vanished "
                             f"since the sweep was planned; run the sweep again")
-        if task.model is None:
-            raise ParameterError(f"replay task of {task.day}: signal \"clusters\" needs a model file")
         model = _load_model(task.model)
         day = load_cached_day(task.cache_dir, task.settings, task.day)
         assert day.z is not None            # loaded with z (the default)
