@@ -2,7 +2,9 @@
 
 What type checkers (mypy, IDEs) see of the hot loops: the kernels' signatures as the Python
 modules call them.  A typed memoryview argument (``const double[:, ::1]``) is an ndarray of
-that dtype and shape, C-contiguous; ``OUT`` arrays are filled in place.  Keep this file in step
+that dtype and shape, C-contiguous; ``OUT`` arrays are filled in place.  An ``object``
+argument read by attribute is a ``Protocol`` of what the kernel reads (``_BucketGrid``,
+``_RollingWindows``); a C struct passed as a dict is a ``TypedDict`` (``_FeatureParams``).  Keep this file in step
 with the ``def`` lines of the kernels: ``tests/test_types.py`` runs mypy's ``stubtest`` on the
 built module, which fails on a name or a parameter that differs.
 
