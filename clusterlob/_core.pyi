@@ -2,7 +2,9 @@
 
 What type checkers (mypy, IDEs) see of the hot loops: the kernels' signatures as the Python
 modules call them.  A typed memoryview argument (``const double[:, ::1]``) is an ndarray of
-that dtype and shape, C-contiguous; ``OUT`` arrays are filled in place.  Keep this file in step
+that dtype and shape, C-contiguous; ``OUT`` arrays are filled in place.  An ``object``
+argument read by attribute is a ``Protocol`` of what the kernel reads (``_BucketGrid``,
+``_RollingWindows``); a C struct passed as a dict is a ``TypedDict`` (``_FeatureParams``).  Keep this file in step
 with the ``def`` lines of the kernels: ``tests/test_types.py`` runs mypy's ``stubtest`` on the
 built module, which fails on a name or a parameter that differs.
 
@@ -12,7 +14,7 @@ The constructors of the three engine cores (``_ReplayEngine``, ``_OnlineCore``,
 ``replay.engine.kernel_params`` (a dict with every key of ``KERNEL_PARAMS``); the online
 core's rolling-state arrays are not listed one by one here.
 """
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +24,31 @@ _I64 = NDArray[np.int64]
 _I32 = NDArray[np.int32]
 _I8 = NDArray[np.int8]
 _U8 = NDArray[np.uint8]
+
+class _BucketGrid(Protocol):
+    # what ofi_accumulate reads of a clusterlob.signals.BucketGrid
+    @property
+    def start_us(self) -> int: ...
+    @property
+    def bucket_us(self) -> int: ...
+
+class _RollingWindows(Protocol):
+    # what rolling_zscore_kernel reads of a clusterlob.features.RollingState
+    ring: _F64
+    n_seen: _I64
+    run_length: _I64
+    since_recompute: _I64
+    shift: _F64
+    mean_shifted: _F64
+    m2: _F64
+    m2_peak: _F64
+
+class _FeatureParams(TypedDict):
+    # the FeatureParams struct of features.pxi, passed as a dict
+    levels: int
+    strict: bool
+    tick_size: float
+    aggressor: bool
 
 def build_info() -> dict[str, bool]: ...
 
@@ -34,8 +61,12 @@ def count_backwards_steps(ts_us: _I64) -> int: ...
 
 # -- signals.pxi ------------------------------------------------------------------------------
 def ofi_accumulate(ts_us: _I64, side: _I8, amount: _F64, labels: _I8, row_of_code: _I64,
-                   start_us: int, bucket_us: int,
+                   grid: _BucketGrid,
                    ofi_size: _F64, ofi_count: _F64, trades: _I64) -> tuple[int, int]: ...
+
+# -- book_flow.pxi ----------------------------------------------------------------------------
+def book_flow_events(bid_px: _F64, bid_sz: _F64, ask_px: _F64, ask_sz: _F64, levels: int,
+                     prev: _F64, has_prev: _I64, e_touch: _F64, e_depth: _F64) -> None: ...
 
 # -- kmeans.pxi -------------------------------------------------------------------------------
 def kmeans_lloyd_pass(X: _F64, centers: _F64, labels: _I32, sums: _F64,
@@ -43,20 +74,38 @@ def kmeans_lloyd_pass(X: _F64, centers: _F64, labels: _I32, sums: _F64,
 def kmeans_seed_potentials(X: _F64, candidates: _F64, closest_sq_dist: _F64,
                            potentials: _F64) -> None: ...
 def kmeans_seed_update(X: _F64, centre: _F64, closest_sq_dist: _F64, cumulative: _F64) -> float: ...
+KMEANS_MAX_SEED_CANDIDATES: int
+
 def kmeans_column_moments(X: _F64, mean: _F64, sq_dev: _F64) -> int: ...
 
 # -- rolling.pxi ------------------------------------------------------------------------------
-def rolling_zscore_kernel(raw: _F64, ring: _F64, n_seen: _I64, run_length: _I64,
-                          since_recompute: _I64, shift: _F64, mean: _F64, m2: _F64,
-                          m2_peak: _F64, z_clip: float, z: _F64, row_flags: _U8,
-                          counts: _I64, col_lo: int = ..., col_hi: int = ...) -> None: ...
+ROLLING_ROW_WARMUP: int
+ROLLING_ROW_NONFINITE: int
+ROLLING_ROW_ZERO_STD: int
+ROLLING_ROW_CLIPPED: int
+ROLLING_COUNT_COLUMNS: tuple[str, ...]
+
+def rolling_zscore_kernel(raw: _F64, state: _RollingWindows, z_clip: float, z: _F64,
+                          row_flags: _U8, counts: _I64, col_lo: int = ...,
+                          col_hi: int = ...) -> None: ...
 
 # -- features.pxi -----------------------------------------------------------------------------
+FEATURE_COLUMNS: tuple[str, ...]
+BOOK_STATE_SIZE: int
+BOOK_TIMES_SIZE: int
+BOOK_TIMES_HAS: int
+BOOK_TIMES_TS: int
+BOOK_TIMES_MID_CHANGE: int
+BOOK_TIMES_BID_CHANGE: int
+BOOK_TIMES_ASK_CHANGE: int
+BOOK_NO_TIME: int
+
+def new_book_state() -> tuple[_F64, _I64]: ...
 def asof_trade_features(trade_ts_us: _I64, side: _I8, amount: _F64, trade_rows: _I64,
                         book_ts_us: _I64, book_rows: _I64, bid_px: _F64, ask_px: _F64,
-                        bid_sz: _F64, ask_sz: _F64, levels: int, strict: bool,
-                        tick_size: float, aggressor: bool, book_state: _F64,
-                        book_times: _I64, raw: _F64) -> int: ...
+                        bid_sz: _F64, ask_sz: _F64, params: _FeatureParams,
+                        book_state: _F64, book_times: _I64, raw: _F64,
+                        queue_state: _F64 | None = ..., queue_times: _I64 | None = ...) -> int: ...
 
 # -- importance.pxi ---------------------------------------------------------------------------
 def cluster_moments_update(z: _F64, labels: _I64, count: _I64, mean: _F64, m2: _F64) -> int: ...
@@ -81,6 +130,9 @@ BINANCE_SCAN_END: int
 BINANCE_SCAN_OTHER: int
 BINANCE_SCAN_DEPTH: int
 BINANCE_SCAN_FULL: int
+BINANCE_TRADE_INTS: tuple[str, ...]
+BINANCE_TRADE_FLOATS: tuple[str, ...]
+BINANCE_DEPTH_HEADER: tuple[str, ...]
 
 class BinanceLineScanner:
     symbol: bytes
@@ -94,6 +146,16 @@ class BinanceLineScanner:
     def set_output(self, ints: _I64, floats: _F64) -> None: ...
     def set_depth_output(self, header: _I64, levels: _F64) -> None: ...
     def scan(self, buf: bytes, pos: int) -> tuple[int, int, int]: ...
+
+# -- l2_rows.pxi ------------------------------------------------------------------------------
+L2_KIND: dict[str, int]
+L2_STATE: dict[str, int]
+L2_COUNTS: dict[str, int]
+
+def l2_apply_rows(book: BinanceL2Book, group: _I64, ts_exch: _I64, ts_local: _I64, kind: _I8,
+                  price: _F64, amount: _F64, file_row: _I64, state: _I64, counts: _I64,
+                  out_exch: _I64, out_local: _I64, out_row: _I64, out_levels: _F64,
+                  final: bool = ...) -> int: ...
 
 # -- accumulator.pxi --------------------------------------------------------------------------
 SIGNAL_NORMS: tuple[str, ...]

@@ -111,6 +111,7 @@ class LocalProcesses(Executor):
         inner.add_done_callback(lambda f: self._done(f, outer, fn, args, kwargs, attempt, generation))
 
     def _done(self, inner: Future, outer: Future, fn, args, kwargs, attempt: int, generation: int) -> None:
+        exc: BaseException | None
         if inner.cancelled():            # only a replaced (broken) pool or a shutdown cancels
             exc = BrokenProcessPool("the worker pool was replaced") if not self._closed else CancelledError()
         else:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence, overload
 
 from .errors import ParameterError
 
@@ -168,7 +168,7 @@ def check_output_name(path, *, inputs: Iterable = ()) -> Path:
 
 def check_output_dir(path, *, kind: str, force: bool = False, inputs: Iterable = (),
                      files: Sequence[str] | None = None, allowed: Callable[[str], bool] | None = None,
-                     progress: Callable[[str], None] | None = None) -> Path:
+                     progress: Callable[[str], object] | None = None) -> Path:
     """Check, before any work, that ``path`` may receive a command's outputs.
 
     Refused in one line: everything :func:`check_output_name` refuses.  An existing folder is
@@ -296,7 +296,7 @@ def _folder_bytes(path: Path) -> int:
     return total
 
 
-def clean_staging(target, progress: Callable[[str], None] | None = None) -> list[Path]:
+def clean_staging(target, progress: Callable[[str], object] | None = None) -> list[Path]:
     """Remove the staging folders a killed run left beside ``target`` (and the ``.NAME.old-PID``
     folder of a replacement cut short); one still in use by a running process is left and
     reported.  Only folders carrying clusterlob's staging tag (or, for older versions, holding
@@ -489,7 +489,13 @@ class Progress:
 
 # -- validators -------------------------------------------------------------------------------------
 
-def check_int(name: str, value, lo: int | None = None, hi: int | None = None, *,
+@overload
+def check_int(name: str, value: object, lo: int | None = None, hi: int | None = None, *,
+              none_ok: Literal[False] = False) -> int: ...
+@overload
+def check_int(name: str, value: object, lo: int | None = None, hi: int | None = None, *,
+              none_ok: bool) -> int | None: ...
+def check_int(name: str, value: object, lo: int | None = None, hi: int | None = None, *,
               none_ok: bool = False) -> int | None:
     """``value`` as an int, or a one-line error naming ``name``: "`k` must be an integer >= 2, got 1".
 

@@ -17,5 +17,5 @@ __all__ = ["ArrayLike", "Days", "PathLike", "Say", "Seed"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 Days = Union[str, Sequence[str], None]
-Say = Callable[[str], None]
+Say = Callable[[str], object]      # what it returns is ignored (Progress.step returns the line)
 Seed = Union[int, np.integer, np.random.Generator, None]

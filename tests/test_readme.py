@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 MAIN_JOB = "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && python -m clusterlob.replay"
-TESTS = 'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test]" && python -m pytest -q'
+TESTS = 'python3 -m venv .venv && . .venv/bin/activate && pip install -e ".[test,dask]" && python -m pytest -q'
 
 
 def _section(title: str) -> str:
@@ -23,7 +23,7 @@ def test_short_with_the_two_set_up_commands():
     lines = README.splitlines()
     assert MAIN_JOB in lines and TESTS in lines
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert 'pip install -e ".[test' in ci and "python -m clusterlob.replay" in ci and "python -m pytest -q" in ci
+    assert 'pip install -e ".[test,dask]"' in ci and "python -m clusterlob.replay" in ci and "python -m pytest -q" in ci
 
 
 def test_links_resolve_and_every_stage_page_is_linked():

@@ -383,3 +383,22 @@ def test_per_config_aggregates_pool_the_days_of_a_fit_per_day(tape5):
         assert {x["model_name"] for x in rows} == {"fit-2024-05-02", "fit-2024-05-03"}
         assert math.isclose(r["pnl_total"], sum(x["pnl_total"] for x in rows), abs_tol=1e-9)
         assert r["minutes"] == sum(x["minutes"] for x in rows) and r["fills"] == sum(x["fills"] for x in rows)
+
+
+# -- found by the type check ---------------------------------------------------------------------
+
+def test_a_clusters_task_without_a_model_is_a_one_line_error(tmp_path):
+    # was a TypeError from load_model(None), after reading the cache metadata
+    from clusterlob.features import FeatureSettings
+    from clusterlob.sweep.tasks import ReplayTask, run_replay_task
+    task = ReplayTask(str(DEFAULT_TAPE), str(tmp_path), FeatureSettings(), "2024-05-02", "key", None, "",
+                      "clusters", StrategyConfig())
+    with pytest.raises(ParameterError, match='2024-05-02: signal "clusters" needs a model file'):
+        run_replay_task(task)
+
+
+def test_a_model_spec_without_a_fit_has_a_dict_form():
+    # was an AttributeError (None.to_dict()) for ModelSpec() and any spec built without files or fit
+    from clusterlob.sweep.grid import ModelSpec
+    d = ModelSpec().to_dict()
+    assert d["fit"] is None and d["train_days"] == 1 and isinstance(d["features"], dict)

@@ -171,7 +171,7 @@ _ROLE_LEADS = {DIRECTIONAL: "Directional: takes with the book imbalance",
 
 
 def interpret_centroid(centroid_z: ArrayLike, role: int, convention: str = "paper", *, threshold: float = 0.25,
-                       most: int = 3, feature_names=FEATURE_NAMES) -> str:
+                       most: int = 3, feature_names: Sequence[str] = FEATURE_NAMES) -> str:
     """One line describing a centroid: its role, then its most extreme features.
 
     Parameters

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from pathlib import Path
 
 import numpy as np
 
-from .._typing import Days, PathLike
+from .._typing import Days, PathLike, Say
 from .centroids import CentroidRow, FeatureSummary, centroid_table, collect_features
 from .._io import check_choice, check_int
 from ..errors import ParameterError
@@ -195,9 +195,9 @@ def _too_short(tape_dir, summary: FeatureSummary, settings: FeatureSettings, nee
         f"({per_cluster} per cluster for k={k}; see --window, --min-rows-per-cluster)")
 
 
-def analyse_tape(tape_dir, settings: FeatureSettings, days=None, *, model: ClusterModel | None = None,
+def analyse_tape(tape_dir: PathLike, settings: FeatureSettings, days: Days = None, *, model: ClusterModel | None = None,
                  fit: FitSettings | None = None, min_rows_per_cluster: int = DEFAULT_MIN_ROWS_PER_CLUSTER,
-                 progress=None, **legacy) -> TapeAnalysis:
+                 progress: Say | None = None, **legacy: Any) -> TapeAnalysis:
     """Build a tape's features, fit (or apply ``model``), and measure activity and importance.
 
     Parameters
@@ -315,7 +315,7 @@ class Comparison:
 def compare_tapes(tape_a: PathLike, tape_b: PathLike, settings: FeatureSettings, *, days_a: Days = None, days_b: Days = None,
                   model_a: ClusterModel | None = None, model_b: ClusterModel | None = None,
                   fit: FitSettings | None = None, min_rows_per_cluster: int = DEFAULT_MIN_ROWS_PER_CLUSTER,
-                  progress=None, **legacy) -> Comparison:
+                  progress: Say | None = None, **legacy: Any) -> Comparison:
     """Analyse two tapes with the same feature settings and compare them.
 
     Parameters

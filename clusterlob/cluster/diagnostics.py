@@ -16,9 +16,11 @@ Everything here is descriptive; see ``docs/clustering.md`` for how to read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
+from .._typing import Say
 from ..errors import ParameterError
 from .kmeans import assign_clusters, kmeans
 from .model import ClusterModel, align_roles
@@ -129,7 +131,7 @@ class FeatureDiagnostics:
                 for name, row in zip(self.feature_names, self.correlation)]
 
 
-def feature_diagnostics(moments: RawMoments, feature_names, zero_std_rows: dict, rows: int, *,
+def feature_diagnostics(moments: RawMoments, feature_names: Sequence[str], zero_std_rows: dict, rows: int, *,
                         threshold: float = CORRELATION_WARNING) -> FeatureDiagnostics:
     """Build :class:`FeatureDiagnostics` from accumulated raw moments and the feature counts."""
     names = tuple(feature_names)
@@ -187,7 +189,7 @@ def start_agreement(z: np.ndarray, model: ClusterModel, *, sample: int = AGREEME
 
 # -- bootstrap -------------------------------------------------------------------------------
 
-def check_bootstrap(n) -> int:
+def check_bootstrap(n: object) -> int:
     """``n`` as an int after checking the rule (>= 2)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ParameterError(f"`--bootstrap` must be an integer >= 2 (refits on resampled days), got {n!r}")
@@ -256,9 +258,9 @@ class Bootstrap:
         return out
 
 
-def bootstrap_fit(z: np.ndarray, day_rows, model: ClusterModel, n: int, *, seed: int = 0,
+def bootstrap_fit(z: np.ndarray, day_rows: Sequence[int], model: ClusterModel, n: int, *, seed: int = 0,
                   blocks: int = BOOTSTRAP_BLOCKS, fit_rows: int = BOOTSTRAP_FIT_ROWS,
-                  progress=None) -> Bootstrap:
+                  progress: Say | None = None) -> Bootstrap:
     """Refit ``n`` times on days drawn with replacement and compare with ``model``.
 
     Parameters

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Sequence
 
 import numpy as np
 
 from .._io import check_int, check_number
+from .._typing import ArrayLike
 from ..errors import ClusterlobError, ParameterError
 from ..features.build import (FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features,
                               check_feature_names)
@@ -130,7 +131,7 @@ class ClusterModel:
     @classmethod
     def from_dict(cls, d: dict, where: str = "model") -> "ClusterModel":
         """Validate a model document and build the model; errors name ``where``."""
-        def fail(msg):
+        def fail(msg: str) -> NoReturn:
             raise ParameterError(f"{where}: {msg}")
 
         if not isinstance(d, dict):
@@ -238,7 +239,7 @@ class ClusterModel:
                 + " but the features use " + ", ".join(f"{k}={theirs.get(k)!r}" for k in diff))
 
 
-def align_roles(centers_z, feature_names, margin: float = DEFAULT_MARGIN) -> RoleAssignment:
+def align_roles(centers_z: ArrayLike, feature_names: Sequence[str], margin: float = DEFAULT_MARGIN) -> RoleAssignment:
     """Rule alignment of :func:`align_by_rule`; without ``sbs`` and ``obs`` among the features
     no role can be read from the centres, so every cluster is passive (roles unassigned)."""
     names = tuple(feature_names)
@@ -249,8 +250,8 @@ def align_roles(centers_z, feature_names, margin: float = DEFAULT_MARGIN) -> Rol
                           ("directional", "opportunistic"))
 
 
-def fit_model(z, settings: FeatureSettings, fit: FitSettings | None = None, *,
-              source: dict | None = None, **legacy):
+def fit_model(z: np.ndarray, settings: FeatureSettings, fit: FitSettings | None = None, *,
+              source: dict | None = None, **legacy: Any) -> tuple[ClusterModel, np.ndarray]:
     """Cluster z-scored features and align the clusters to roles by rule.
 
     Parameters

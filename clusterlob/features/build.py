@@ -36,6 +36,7 @@ whole tape, exactly.  See ``docs/features.md``.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
@@ -55,6 +56,8 @@ from ..tape.store import MAX_LEVELS, Tape, parse_days, read_manifest, read_tape
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from .._core import _FeatureParams
 
 __all__ = [
     "ALL_FEATURES",
@@ -97,7 +100,7 @@ _FEATURE_FLAGS = (   # (field, argparse type, help) of FeatureSettings.add_argum
 )
 
 
-def check_feature_names(names) -> tuple:
+def check_feature_names(names: Iterable[str]) -> tuple:
     """``names`` as a tuple after checking: known (:data:`ALL_FEATURES`), no repeats, >= 2."""
     if isinstance(names, str) or not hasattr(names, "__iter__"):
         raise ParameterError(f"`features` must be a list of feature names, got {names!r}")
@@ -188,7 +191,8 @@ class FeatureSettings:
             raise ParameterError(f"{source}: {exc}") from None
 
     @classmethod
-    def add_arguments(cls, parser, *, unset: bool = False, selection: bool = False) -> None:
+    def add_arguments(cls, parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, unset: bool = False,
+                      selection: bool = False) -> None:
         """Add the feature flags (``--levels --window --z-clip --convention --asof --time-key``,
         and ``--features`` when ``selection``) to an argparse parser or argument group;
         :meth:`from_args` reads them back.
@@ -215,7 +219,7 @@ class FeatureSettings:
                                 help=f"{text} (default {shown(getattr(d, name))})")
 
     @classmethod
-    def from_args(cls, args, base: "FeatureSettings | None" = None) -> "FeatureSettings":
+    def from_args(cls, args: argparse.Namespace, base: "FeatureSettings | None" = None) -> "FeatureSettings":
         """The settings of the flags of :meth:`add_arguments`; a flag left at None (``unset``)
         takes its value from ``base`` (default: the defaults)."""
         base = cls() if base is None else base
@@ -248,7 +252,12 @@ def _new_book_state() -> tuple[np.ndarray, np.ndarray]:
     return _core.new_book_state()
 
 
-def _kernel_params(settings: FeatureSettings, tick_size: float) -> dict:
+def _new_queue_state() -> tuple[np.ndarray, np.ndarray]:
+    """The carried t_queue state before any snapshot: NaN (8,) and no growth seen (4,)."""
+    return np.full(8, np.nan), np.full(4, _core.BOOK_NO_TIME, np.int64)
+
+
+def _kernel_params(settings: FeatureSettings, tick_size: float) -> _FeatureParams:
     """The feature kernel's ``FeatureParams`` struct, built here and nowhere else."""
     return {"levels": settings.levels, "strict": settings.asof == "strict",
             "tick_size": float(tick_size), "aggressor": settings.convention == "aggressor"}
@@ -281,8 +290,8 @@ class RollingState:
     rows: int = 0                   # feature rows processed so far
     # t_queue only: per side the last best / level-2 price and size, and when those queues
     # last grew (layout in _kernels/features.pxi); carried whatever the feature set
-    queue_state: np.ndarray = field(default_factory=lambda: np.full(8, np.nan))         # (8,)
-    queue_times: np.ndarray = field(default_factory=lambda: np.full(4, _core.BOOK_NO_TIME, np.int64))  # (4,)
+    queue_state: np.ndarray = field(default_factory=lambda: _new_queue_state()[0])      # (8,)
+    queue_times: np.ndarray = field(default_factory=lambda: _new_queue_state()[1])      # (4,)
 
     @classmethod
     def new(cls, settings: "FeatureSettings") -> "RollingState":
@@ -355,8 +364,10 @@ class RollingState:
             queue = {"queue_state": array("queue_state", (8,), fl, np.nan),
                      "queue_times": array("queue_times", (4,), it, int(_core.BOOK_NO_TIME))}
         return cls(str(d.get("settings_key")), window, array("ring", (f, window), fl, np.nan),
-                   *(array(name, (f,), it, 0) for name in ("n_seen", "run_length", "since_recompute")),
-                   *(array(name, (f,), fl, np.nan) for name in ("shift", "mean_shifted", "m2", "m2_peak")),
+                   array("n_seen", (f,), it, 0), array("run_length", (f,), it, 0),
+                   array("since_recompute", (f,), it, 0),
+                   array("shift", (f,), fl, np.nan), array("mean_shifted", (f,), fl, np.nan),
+                   array("m2", (f,), fl, np.nan), array("m2_peak", (f,), fl, np.nan),
                    array("book_state", (_core.BOOK_STATE_SIZE,), fl, np.nan),
                    array("book_times", (_core.BOOK_TIMES_SIZE,), it, int(_core.BOOK_NO_TIME)),
                    int(d.get("rows", 0)), **queue)
@@ -471,19 +482,20 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
     else:
         book_state, book_times = state.book_state.copy(), state.book_times.copy()
     with_queue = "t_queue" in settings.features
-    queue_args = ()
+    queue_state: np.ndarray | None = None
+    queue_times: np.ndarray | None = None
     if with_queue:
-        fresh = RollingState.__dataclass_fields__
-        queue_args = ((state.queue_state.copy(), state.queue_times.copy()) if state is not None else
-                      (fresh["queue_state"].default_factory(), fresh["queue_times"].default_factory()))
+        queue_state, queue_times = ((state.queue_state.copy(), state.queue_times.copy()) if state is not None
+                                    else _new_queue_state())
     raw = np.empty((rows.shape[0], len(ALL_FEATURES) if with_queue else _N_FEATURES))
+    bid_px, ask_px, bid_sz, ask_sz = (np.asarray(getattr(book, name), dtype=np.float64)
+                                      for name in ("bid_px", "ask_px", "bid_sz", "ask_sz"))
     n_no_book = _core.asof_trade_features(
-        trade_ts, side, amount, rows, book_ts, book_order,
-        *(np.asarray(getattr(book, name), dtype=np.float64)
-          for name in ("bid_px", "ask_px", "bid_sz", "ask_sz")),
-        _kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw, *queue_args)
+        trade_ts, side, amount, rows, book_ts, book_order, bid_px, ask_px, bid_sz, ask_sz,
+        _kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw,
+        queue_state, queue_times)
     if with_queue and queue_out is not None:
-        queue_out["state"], queue_out["times"] = queue_args
+        queue_out["state"], queue_out["times"] = queue_state, queue_times
     if settings.features != FEATURE_NAMES:
         raw = np.ascontiguousarray(raw[:, [ALL_FEATURES.index(n) for n in settings.features]])
     counts = {"trades": len(trades), "unknown_side": int(len(trades) - rows.shape[0]),

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _core
+from .._typing import ArrayLike
 from ..errors import ParameterError
 
 __all__ = ["BookFlowState", "book_flow_events", "book_flow_names"]
@@ -50,7 +51,7 @@ class BookFlowState:
     """The last snapshot's top ``levels`` (rows bid px, bid sz, ask px, ask sz)."""
 
     levels: int
-    prev: np.ndarray = None
+    prev: np.ndarray | None = None      # set by __post_init__ when not given
     has_prev: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
 
     def __post_init__(self):
@@ -60,7 +61,8 @@ class BookFlowState:
             self.prev = np.full((4, int(self.levels)), np.nan)
 
 
-def book_flow_events(bid_px, bid_sz, ask_px, ask_sz, state: BookFlowState):
+def book_flow_events(bid_px: ArrayLike, bid_sz: ArrayLike, ask_px: ArrayLike, ask_sz: ArrayLike,
+                     state: BookFlowState) -> tuple[np.ndarray, np.ndarray]:
     """Book OFI of every snapshot against the previous one (touch, and summed over D levels).
 
     Parameters
@@ -85,5 +87,8 @@ def book_flow_events(bid_px, bid_sz, ask_px, ask_sz, state: BookFlowState):
                              f"got {state.levels}")
     e_touch = np.empty(n)
     e_depth = np.empty(n)
-    _core.book_flow_events(*arrays, int(state.levels), state.prev, state.has_prev, e_touch, e_depth)
+    assert state.prev is not None       # BookFlowState.__post_init__
+    bid_px, bid_sz, ask_px, ask_sz = arrays
+    _core.book_flow_events(bid_px, bid_sz, ask_px, ask_sz, int(state.levels), state.prev, state.has_prev,
+                           e_touch, e_depth)
     return e_touch, e_depth

@@ -216,7 +216,8 @@ def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group
     steps = Progress("", total=len(chosen), unit="day", quiet=True)     # formats; `progress` prints
     # read only what the labels, the OFI and the mid need
     levels = max(model.settings.levels if model is not None and group_by != "agent" else 1, book_levels, 1)
-    columns = {column, "side", "amount"} | ({"agent"} if group_by == "agent" else set(model.settings.tape_columns()))
+    columns = {column, "side", "amount"} | ({"agent"} if group_by == "agent" or model is None  # (None: _labeller refused it)
+                                               else set(model.settings.tape_columns()))
     for day in chosen:
         tape = read_tape(tape_dir, [day], levels=levels, columns=columns)
         labels, state, day_counts = label(tape, state)

@@ -22,8 +22,8 @@ from .._io import Progress, check_int, check_output_dir, mark_output_dir
 from ..errors import ClusterlobError
 from ..report import to_jsonable
 from .report import SELECTION_FILES, SWEEP_FILES, write_selection, write_sweep
-from .run import as_grid, run_sweep
-from .select import check_objective, run_selection
+from .run import SweepResult, as_grid, run_sweep
+from .select import SelectionResult, check_objective, run_selection
 
 __all__ = ["main"]
 
@@ -90,7 +90,7 @@ def _select_text(result, paths) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         grid = as_grid(args.grid)
@@ -109,6 +109,7 @@ def main(argv=None) -> int:
         check_output_dir(args.out, kind=kind, force=args.force, inputs=[args.tape], files=files)
         mark_output_dir(args.out, kind)
         progress = Progress("sweep", quiet=args.quiet)
+        result: SweepResult | SelectionResult
         with open_executor(args.workers, args.scheduler, timeout_s=args.connect_timeout) as ex:
             if args.select:
                 result = run_selection(args.tape, grid, train_days=args.train_days, days=args.days,
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
             else:
                 result = run_sweep(args.tape, grid, args.days, ex, out_dir=args.out, cache_dir=args.cache,
                                    progress=progress)
-        if args.select:
+        if isinstance(result, SelectionResult):      # args.select
             paths = write_selection(result, args.out, force=args.force)
         else:
             paths = write_sweep(result, args.out, force=args.force, heatmap_axes=heat)
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(to_jsonable(result.to_dict()), indent=2))
     else:
-        print(_select_text(result, paths) if args.select else _sweep_text(result, paths))
+        print(_select_text(result, paths) if isinstance(result, SelectionResult) else _sweep_text(result, paths))
     return 0
 
 

@@ -29,9 +29,11 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._typing import PathLike
 from ..cluster.fit import FitSettings
 from ..errors import ParameterError
 from ..features.build import FeatureSettings
@@ -60,11 +62,15 @@ class GridPoint:
     @property
     def where(self) -> str:
         """Grid coordinates for messages: ``#3 (skew_ticks[1]=30, theta[0]=1)``."""
-        inner = ", ".join(f"{name}[{i}]={value!r}" for name, i, value in self.coords)
-        return f"#{self.index} ({inner})" if inner else f"#{self.index}"
+        return _where(self.index, self.coords)
 
     def values(self) -> dict:
         return {name: value for name, _, value in self.coords}
+
+
+def _where(index: int, coords: tuple) -> str:
+    inner = ", ".join(f"{name}[{i}]={value!r}" for name, i, value in coords)
+    return f"#{index} ({inner})" if inner else f"#{index}"
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,7 @@ class ModelSpec:
     def to_dict(self) -> dict:
         if self.files:
             return {"files": list(self.files)}
-        return {"fit": self.fit.to_dict(), "train_days": self.train_days, "features": self.features.to_dict()}
+        return {"fit": None if self.fit is None else self.fit.to_dict(), "train_days": self.train_days, "features": self.features.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -192,10 +198,11 @@ def make_grid(doc: dict, *, source: str = "grid", base_dir: Path | None = None) 
         total *= len(values)
     if total > MAX_POINTS:
         raise ParameterError(f"{source}: {total:,} combinations, more than {MAX_POINTS:,}")
-    points, rejected = [], []
+    points: list[GridPoint] = []
+    rejected = []
     for combo_index, combo in enumerate(itertools.product(*(range(len(v)) for _, v in axes))):
         coords = tuple((name, i, values[i]) for (name, values), i in zip(axes, combo))
-        where = f"{source}: grid point {GridPoint(combo_index, coords, None).where}"
+        where = f"{source}: grid point {_where(combo_index, coords)}"
         try:
             config = StrategyConfig.from_dict({**fixed, **{n: v for n, _, v in coords}}, source=where)
         except ParameterError as exc:
@@ -249,11 +256,11 @@ def _features(source: str, doc) -> FeatureSettings:
         raise ParameterError(f"{source} [features]: {exc}") from None
 
 
-def load_grid(path) -> Grid:
+def load_grid(path: PathLike) -> Grid:
     """Read a grid TOML file (see the module doc)."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:                     # Python 3.10: the same parser as a package
+    else:                                   # Python 3.10: the same parser as a package
         try:
             import tomli as tomllib
         except ImportError:

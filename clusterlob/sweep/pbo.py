@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._typing import ArrayLike
 from ..errors import ParameterError
 
 __all__ = ["PBOResult", "cscv_pbo"]
@@ -93,7 +94,7 @@ def _ranks(values: np.ndarray) -> np.ndarray:
     return rankdata(np.where(np.isnan(values), -np.inf, values), method="average", axis=1)
 
 
-def cscv_pbo(returns, n_blocks: int = 16) -> PBOResult:
+def cscv_pbo(returns: ArrayLike, n_blocks: int = 16) -> PBOResult:
     """PBO of the candidates in the columns of ``returns`` (see the module doc).
 
     Parameters

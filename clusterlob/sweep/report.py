@@ -12,13 +12,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._io import atomic_write, write_text
+from .._typing import PathLike
 from ..report import markdown_table, to_jsonable
+
+if TYPE_CHECKING:
+    from .run import SweepResult
+    from .select import SelectionResult
 
 __all__ = ["SWEEP_FILES", "SELECTION_FILES", "write_sweep", "write_selection", "sweep_markdown",
            "selection_markdown"]
@@ -44,7 +50,7 @@ def _fmt(x, digits=4):
 
 # -- sweep --------------------------------------------------------------------------------------
 
-def sweep_markdown(result, top: int = 10, plot_note: str = "") -> str:
+def sweep_markdown(result: SweepResult, top: int = 10, plot_note: str = "") -> str:
     g = result.grid
     rows = result.by_config()
     lines = [f"# Sweep: {len(g.points)} config(s) x {len(result.days)} day(s)", "",
@@ -124,7 +130,8 @@ def _heatmap(result, path: Path, force: bool, axes=None) -> str:
     return "![heat map](heatmap.png)"
 
 
-def write_sweep(result, out_dir, *, force: bool = False, heatmap_axes=None) -> list[Path]:
+def write_sweep(result: SweepResult, out_dir: PathLike, *, force: bool = False,
+                heatmap_axes: Sequence[str] | None = None) -> list[Path]:
     """Write ``results.parquet``, ``summary.md``, ``summary.json`` and ``heatmap.png``."""
     out = Path(out_dir)
     written = [_parquet(out / "results.parquet", result.columns(), force)]
@@ -138,7 +145,7 @@ def write_sweep(result, out_dir, *, force: bool = False, heatmap_axes=None) -> l
 
 # -- selection ----------------------------------------------------------------------------------
 
-def selection_markdown(result, plot_note: str = "") -> str:
+def selection_markdown(result: SelectionResult, plot_note: str = "") -> str:
     d = result.to_dict()
     c = d["counts"]
     iv = d["is_vs_oos"]
@@ -223,7 +230,7 @@ def _equity_plot(result, path: Path, force: bool) -> str:
     return "![equity](equity.png)"
 
 
-def write_selection(result, out_dir, *, force: bool = False) -> list[Path]:
+def write_selection(result: SelectionResult, out_dir: PathLike, *, force: bool = False) -> list[Path]:
     """Write ``selection.md``, ``selection.json``, ``windows.csv``, ``equity.parquet``, ``equity.png``."""
     from ..report import write_csv
     out = Path(out_dir)

@@ -19,6 +19,7 @@ import json
 import shutil
 import tempfile
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from .._exec import executor_workers
 from .._io import write_text
+from .._typing import Days, PathLike, Say
 from ..cluster.fit import FitSettings
 from ..cluster.model import fit_model, load_model, save_model
 from ..errors import ParameterError, TapeError
@@ -39,7 +41,7 @@ from .tasks import SUMMARY_COLUMNS, ReplayTask, model_key, pooled_sharpe, run_re
 __all__ = ["SweepResult", "run_sweep", "run_tasks", "as_grid", "prepare_cache", "fit_day_model"]
 
 
-def as_grid(grid) -> Grid:
+def as_grid(grid: Grid | dict | PathLike) -> Grid:
     """A :class:`Grid` from a Grid, a dict (the TOML form) or a TOML file path."""
     if isinstance(grid, Grid):
         return grid
@@ -52,7 +54,8 @@ def as_grid(grid) -> Grid:
 
 # -- the feature cache and the models ----------------------------------------------------------------
 
-def prepare_cache(tape, settings: FeatureSettings, cache_dir, last_day: str, executor, progress) -> dict:
+def prepare_cache(tape: PathLike, settings: FeatureSettings, cache_dir: PathLike, last_day: str,
+                  executor: Executor | None, progress: Say | None) -> dict:
     """Build the feature cache up to ``last_day``; return ``{date: (cache key, valid rows)}``."""
     say = progress or (lambda line: None)
 
@@ -83,6 +86,7 @@ def fit_day_model(tape: str, cache_dir: str, settings: FeatureSettings, train_da
     parts = []
     for d in train_days:
         day = load_cached_day(cache_dir, settings, d)
+        assert day.z is not None            # loaded with z (the default)
         parts.append(np.compress(day.valid, day.z, axis=0))
     z = np.concatenate(parts) if len(parts) > 1 else parts[0]
     if z.shape[0] < fit.k:
@@ -105,7 +109,7 @@ def _model_is(path: Path, key: str) -> bool:
 
 
 def fit_models(tape: str, cache_dir: str, settings: FeatureSettings, fit: FitSettings, jobs: dict,
-               models_dir: Path, executor, progress) -> dict:
+               models_dir: Path, executor: Executor | None, progress: Say | None) -> dict:
     """Fit one model per entry of ``jobs`` (``{name: training days}``) on the executor, reusing
     a model file of the same key; return ``{name: (path, model key)}``."""
     say = progress or (lambda line: None)
@@ -146,7 +150,8 @@ def _read_record(path: Path, key: str) -> dict | None:
     return record if isinstance(record, dict) and record.get("key") == key else None
 
 
-def run_tasks(tasks: list, executor, results_dir: Path | None, progress=None, label: str = "replays") -> dict:
+def run_tasks(tasks: list, executor: Executor | None, results_dir: Path | None, progress: Say | None = None,
+              label: str = "replays") -> dict:
     """Run replay tasks (skipping those with a finished result file); return ``{key: record}``.
 
     At most a few tasks per worker are in flight, submitted in the given order (group tasks of
@@ -296,8 +301,9 @@ def row_of(grid: Grid, model: int, day: str, point: int, record: dict) -> dict:
     return row
 
 
-def run_sweep(tape, grid, days=None, executor=None, *, out_dir=None, cache_dir=None,
-              progress=None) -> SweepResult:
+def run_sweep(tape: PathLike, grid: Grid | dict | PathLike, days: Days = None, executor: Executor | None = None, *,
+              out_dir: PathLike | None = None, cache_dir: PathLike | None = None,
+              progress: Say | None = None) -> SweepResult:
     """Replay every config of ``grid`` over every day of ``days``.
 
     Parameters
@@ -353,14 +359,16 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
     plan = []                                    # (model index, name, file or None, settings, days)
     if spec.files:
         for i, f in enumerate(spec.files):
-            m = load_model(f)
-            plan.append((i, Path(f).stem, f, m.settings, list(chosen)))
+            model = load_model(f)
+            plan.append((i, Path(f).stem, f, model.settings, list(chosen)))
         settings_list = {m[3].key(): m[3] for m in plan}
         last = max(chosen)
         infos = {k: prepare_cache(tape, s, cache_dir, last, executor, say) for k, s in settings_list.items()}
         models = [{"name": name, "file": f, "key": model_key(f), "settings": s.key(), "days": ds, "group": i}
                   for i, name, f, s, ds in plan]
     else:
+        fit = spec.fit
+        assert fit is not None          # a ModelSpec without files has a fit (grid._models)
         settings = spec.features
         info = prepare_cache(tape, settings, cache_dir, max(chosen), executor, say)
         infos = {settings.key(): info}
@@ -370,7 +378,7 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
                 continue
             cal = _calendar(available[0], d)
             train = cal[-1 - spec.train_days:-1] if len(cal) > spec.train_days else []
-            missing = [x for x in train if x not in info or info[x][1] < spec.fit.k]
+            missing = [x for x in train if x not in info or info[x][1] < fit.k]
             if len(train) < spec.train_days:
                 skipped.append(f"{d}: fewer than {spec.train_days} day(s) before it in the tape to fit on")
             elif missing:
@@ -380,7 +388,7 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
                 skipped.append(f"{d}: not in the feature cache")
             else:
                 jobs[f"fit-{d}"] = tuple(train)
-        fitted = fit_models(tape, str(cache_dir), settings, spec.fit, jobs, out_dir / "models", executor, say)
+        fitted = fit_models(tape, str(cache_dir), settings, fit, jobs, out_dir / "models", executor, say)
         models = [{"name": n, "file": fitted[n][0], "key": fitted[n][1], "settings": settings.key(),
                    "days": [n[4:]], "train_days": list(jobs[n]), "group": 0} for n in sorted(fitted)]
     # the tasks, day-major so a worker reads a day once for all its configs

@@ -25,16 +25,19 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .._io import check_int
+from .._typing import Days, PathLike, Say
 from ..errors import ParameterError
 from ..replay.strategy import StrategyConfig
 from ..tape.store import read_manifest
 from ..walkforward.windows import WalkForwardSettings, plan_windows
+from .grid import Grid
 from .pbo import PBOResult, cscv_pbo
 from .run import _day_range, as_grid, fit_models, prepare_cache, run_tasks
 from .tasks import ReplayTask, pooled_sharpe
@@ -50,7 +53,7 @@ BENCHMARKS = {
 }
 
 
-def check_objective(objective) -> str:
+def check_objective(objective: str) -> str:
     if objective not in OBJECTIVES:
         raise ParameterError(f"`objective` must be one of {list(OBJECTIVES)}, got {objective!r}")
     return objective
@@ -115,7 +118,7 @@ class SelectionResult:
     """
 
     tape: str
-    grid: object
+    grid: Grid
     objective: str
     min_fills: int
     train_days: int
@@ -170,7 +173,9 @@ def _mapping_pairs(g, test_pnls: list) -> dict:
     for p in g.points:
         rest = tuple((n, v) for n, _, v in p.coords if n != "mapping")
         groups.setdefault(rest, []).append((p.values()["mapping"], p.index))
-    wins, pnl, ties, pairs = Counter(), Counter(), 0, 0
+    wins: Counter[str] = Counter()
+    pnl: Counter[str] = Counter()
+    ties, pairs = 0, 0
     for day in test_pnls:
         for members in groups.values():
             if len(members) < 2:
@@ -203,9 +208,10 @@ def _value(objective: str, pnl: float, sharpe: float) -> float:
     return v if math.isfinite(v) else -math.inf
 
 
-def run_selection(tape, grid, *, train_days: int | None = None, days=None, objective: str = "sharpe",
-                  min_fills: int = 0, n_blocks: int = 16, executor=None, out_dir=None, cache_dir=None,
-                  progress=None) -> SelectionResult:
+def run_selection(tape: PathLike, grid: Grid | dict | PathLike, *, train_days: int | None = None, days: Days = None,
+                  objective: str = "sharpe", min_fills: int = 0, n_blocks: int = 16, executor: Executor | None = None,
+                  out_dir: PathLike | None = None, cache_dir: PathLike | None = None,
+                  progress: Say | None = None) -> SelectionResult:
     """Walk-forward strategy selection (see the module doc).
 
     Parameters
@@ -294,7 +300,8 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
     t1 = time.perf_counter()
     records = run_tasks(phase1, executor, results_dir, say, label="replays")
 
-    choices, phase2 = {}, []
+    choices: dict[int, tuple | None] = {}
+    phase2 = []
     for p in runnable:
         agg = []
         for pt in g.points:

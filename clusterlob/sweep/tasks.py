@@ -22,6 +22,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -29,7 +30,7 @@ import pyarrow.parquet as pq
 from ..cluster.kmeans import assign_clusters
 from ..cluster.model import load_model
 from ..cluster.roles import DIRECTIONAL, UNASSIGNED
-from ..errors import TapeError
+from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings
 from ..replay.engine import ReplaySummary, replay_arrays
 from ..replay.strategy import StrategyConfig
@@ -94,7 +95,7 @@ class ReplayTask:
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def model_key(path) -> str:
+def model_key(path: str | Path) -> str:
     """Hash of a model file's centres, roles and feature settings."""
     model = load_model(path)
     doc = {"centers": model.centers_z.tolist(), "roles": [int(r) for r in model.roles],
@@ -104,7 +105,9 @@ def model_key(path) -> str:
 
 # -- the per-process cache ---------------------------------------------------------------------
 
-_DAYS: OrderedDict = OrderedDict()
+# one day's replay input: (trade ts_local_us, price, amount, side), (book ts_local_us, bid, ask), tick
+_Day = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, ...], float]
+_DAYS: OrderedDict[tuple[str, str], _Day] = OrderedDict()
 _ROLES: OrderedDict = OrderedDict()
 _MODELS: dict = {}
 _STATS = {"day_reads": 0, "role_builds": 0, "tasks": 0}
@@ -123,7 +126,7 @@ def _remember(store: OrderedDict, key, value, keep: int):
     return value
 
 
-def _read_day(tape: str, day: str):
+def _read_day(tape: str, day: str) -> tuple[_Day, bool]:
     """The arrays the replay needs for one day (trades, and the book's levels: prices and
     displayed sizes, which the queue model reads), and the tick."""
     key = (tape, day)
@@ -138,7 +141,8 @@ def _read_day(tape: str, day: str):
     base = Path(tape)
     if entry.get("trades", 0):
         t = pq.read_table(base / "trades" / f"{day}.parquet", columns=["ts_local_us", "price", "amount", "side"])
-        trades = tuple(t[c].to_numpy() for c in ("ts_local_us", "price", "amount", "side"))
+        ts, price, amount, side = (t[c].to_numpy() for c in ("ts_local_us", "price", "amount", "side"))
+        trades = (ts, price, amount, side)
     else:
         trades = (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, np.int8))
     if entry.get("book", 0):
@@ -175,6 +179,8 @@ def _roles(task: ReplayTask, n_trades: int) -> np.ndarray:
     elif task.signal == "all_trades":
         roles = np.full(n_trades, DIRECTIONAL, np.int8)     # unknown-side trades feed nothing anyway
     else:
+        if task.model is None:
+            raise ParameterError(f"replay task of {task.day}: signal \"clusters\" needs a model file")
         meta_path = _day_paths(Path(task.cache_dir), task.settings, task.day)[1]
         meta = _read_meta(meta_path) if meta_path.is_file() else None
         if meta is None or meta.get("key") != task.day_key:
@@ -182,6 +188,7 @@ def _roles(task: ReplayTask, n_trades: int) -> np.ndarray:
                             f"since the sweep was planned; run the sweep again")
         model = _load_model(task.model)
         day = load_cached_day(task.cache_dir, task.settings, task.day)
+        assert day.z is not None            # loaded with z (the default)
         if int(day.counts["trades"]) != n_trades:
             raise TapeError(f"feature cache day {task.day} has {day.counts['trades']} trades, the tape "
                             f"{n_trades}; the tape changed since the cache was built")
@@ -233,7 +240,7 @@ def run_replay_task(task: ReplayTask) -> dict:
     summary = result.summary
     eq = result.equity
     minute = np.diff(eq.equity[:-1])         # the Sharpe's one-minute changes (summary.minutes of them)
-    record = {
+    record: dict[str, Any] = {
         "key": task.key, "day": task.day, "signal": task.signal, "model_key": task.model_key,
         "config": task.config.to_dict(),
         "summary": {name: getattr(summary, name) for name in SUMMARY_COLUMNS},

@@ -29,7 +29,7 @@ def _calibrated(args) -> int:
         synthetic = generate_calibrated_tape(out, cal, args.start, args.days, args.seed, progress=progress,
                                              force=args.force, plant_agents=args.plant_agents)
         rows = calibration_report(cal, synthetic)
-        level_change = synthetic.get("_level_change")
+        level_change = synthetic["_level_change"]
         write_json(out / "calibration.json", {"source": str(args.calibrate_from), "calibration": cal.to_dict(),
                                               "marginals": rows,
                                               "level_change": {"real": cal.level_change,

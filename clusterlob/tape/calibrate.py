@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._typing import Days, PathLike, Say
 from ..errors import ParameterError
 from .store import US_PER_DAY, Book, Instrument, Trades, day_start_us, parse_days, read_manifest, read_tape
 from .writer import TapeWriter
@@ -94,7 +95,7 @@ class Calibration:
         return d
 
 
-def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
+def calibrate(tape_dir: PathLike, days: Days = None, *, progress: Say | None = None) -> Calibration:
     """Estimate the marginals of a real tape (see the module doc).
 
     Raises a one-line :class:`ParameterError` when the tape has less than one hour of trades
@@ -104,12 +105,21 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
     chosen = parse_days(days, [d["date"] for d in manifest["days"]])
     inst = manifest["instrument"]
     tick = float(inst["tick_size"])
-    sizes, buys, known = [], 0, 0
-    gaps_by_hour = {h: [] for h in range(24)}
-    snap_gaps, steps, spreads, spread_changes, n_pairs = [], [], [], 0, 0
-    level_sizes, level_gaps, level_changes, gap_changes, moves = None, None, None, None, 0
-    size_changes, same_price = None, None
-    span_us, n_trades, n_snap, levels, start_price = 0, 0, 0, 0, None
+    sizes: list[np.ndarray] = []
+    buys, known = 0, 0
+    gaps_by_hour: dict[int, list[np.ndarray]] = {h: [] for h in range(24)}
+    snap_gaps: list[np.ndarray] = []
+    steps: list[np.ndarray] = []
+    spreads: list[np.ndarray] = []
+    spread_changes, n_pairs, moves = 0, 0, 0
+    # per level, sized by the first day with a book (book_seen)
+    book_seen = False
+    level_sizes: list[list[list[np.ndarray]]] = []      # [level][side] -> samples
+    level_gaps: list[list[np.ndarray]] = []
+    level_changes, gap_changes = np.zeros(0), np.zeros(0)
+    size_changes, same_price = np.zeros(0), np.zeros(0)
+    span_us, n_trades, n_snap, levels = 0, 0, 0, 0
+    start_price: float | None = None
     for day in chosen:
         tape = read_tape(tape_dir, [day])
         tr, bk = tape.trades, tape.book
@@ -128,7 +138,8 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
         known += int(np.count_nonzero(tr.side != 0))
         if len(bk) >= 2:
             levels = bk.levels
-            if level_sizes is None:
+            if not book_seen:
+                book_seen = True
                 level_sizes = [[[], []] for _ in range(levels)]
                 level_gaps = [[] for _ in range(levels)]
                 level_changes = np.zeros(levels)
@@ -163,7 +174,7 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
         if progress is not None:
             progress(f"calibrate: {day}: {len(tr):,} trades, {len(bk):,} snapshots")
         del tape
-    if n_snap < 2 or level_sizes is None:
+    if n_snap < 2 or not book_seen:
         raise ParameterError(f"--calibrate-from {tape_dir}: the tape has no book ({n_snap} snapshots); "
                              f"calibration needs trades and book snapshots")
     if span_us < MIN_CALIBRATION_US:
@@ -181,7 +192,7 @@ def calibrate(tape_dir, days=None, *, progress=None) -> Calibration:
     spread_all, step_all, snap_all = cat(spreads), cat(steps), cat(snap_gaps)
     lv_sizes = [[q(cat(level_sizes[lv][s])) if sum(map(len, level_sizes[lv][s])) else None for s in (0, 1)]
                 for lv in range(levels)]
-    lv_gaps = [{}] + [_pmf(cat(level_gaps[lv])) if sum(map(len, level_gaps[lv])) else {"values": [1.0], "p": [1.0]}
+    lv_gaps: list[dict] = [{}] + [_pmf(cat(level_gaps[lv])) if sum(map(len, level_gaps[lv])) else {"values": [1.0], "p": [1.0]}
                       for lv in range(1, levels)]
     return Calibration(
         instrument=dict(inst), levels=int(levels), hours=span_us / _US_PER_HOUR, trades=n_trades,
@@ -231,7 +242,7 @@ class _BookState:
     spread: float
     sizes: np.ndarray       # (2, L)
     gaps: np.ndarray        # (L,) ticks to the level above (0 for the touch)
-    ticks: np.ndarray = None   # (2, L) the last snapshot's level prices in ticks
+    ticks: np.ndarray          # (2, L) the last snapshot's level prices in ticks
 
 
 _AGENT_SHARES = (0.35, 0.20, 0.45)     # directional, opportunistic, passive (as the planted model)
@@ -314,8 +325,9 @@ def _hour(rng, cal: Calibration, state: _BookState, start: int, levels: int, lot
     return book, trades
 
 
-def generate_calibrated_tape(out, cal: Calibration, start: str, days: int, seed: int, *,
-                             plant_agents: bool = False, progress=None, force: bool = False) -> dict:
+def generate_calibrated_tape(out: PathLike, cal: Calibration, start: str, days: int, seed: int, *,
+                             plant_agents: bool = False, progress: Say | None = None,
+                             force: bool = False) -> dict:
     """Write ``days`` days drawn from ``cal`` to a new tape directory; returns the synthetic samples.
 
     Same arguments give the same tape (one generator per day seeded with ``(seed, day)``).
@@ -365,9 +377,9 @@ def generate_calibrated_tape(out, cal: Calibration, start: str, days: int, seed:
                       "days": int(days), "plant_agents": bool(plant_agents), "calibration": cal.to_dict(),
                       **({"agent_codes": {"0": "directional", "1": "opportunistic", "2": "passive"}}
                          if plant_agents else {})})
-    out = {k: np.concatenate(v) for k, v in samples.items() if not k.startswith("_")}
-    out["_level_change"] = np.sum(samples["_level_changes"], axis=0) / max(1.0, float(np.sum(samples["_pairs"])))
-    return out
+    result = {k: np.concatenate(v) for k, v in samples.items() if not k.startswith("_")}
+    result["_level_change"] = np.sum(samples["_level_changes"], axis=0) / max(1.0, float(np.sum(samples["_pairs"])))
+    return result
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -394,7 +406,8 @@ def calibration_report(cal: Calibration, synthetic: dict) -> list:
     return rows
 
 
-def report_markdown(cal: Calibration, rows: list, source: str, synthetic_level_change=None) -> str:
+def report_markdown(cal: Calibration, rows: list, source: str,
+                    synthetic_level_change: np.ndarray | None = None) -> str:
     """The calibration report as Markdown (``synthetic_level_change``: the ``_level_change`` entry
     of :func:`generate_calibrated_tape`'s samples)."""
     from ..report import markdown_table

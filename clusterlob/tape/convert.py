@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from .._typing import PathLike
 from ..errors import ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import READ_ERRORS, IncrementGuess
@@ -90,12 +91,12 @@ def _read(reader, path: Path):
         raise TapeError(f"input {path}: cannot read ({first})") from None
 
 
-def convert(inputs: Sequence, out, *, symbol: str | None = None, exchange: str | None = None,
+def convert(inputs: Sequence, out: PathLike, *, symbol: str | None = None, exchange: str | None = None,
             tick_size: float | None = None, lot_size: float | None = None,
             contract_size: float | None = None, inverse: bool | None = None,
             price_increment: float | None = None, amount_increment: float | None = None,
             strict: bool = False, skip_bad: bool = False, keep_non_market: bool = False,
-            force: bool = False, progress: Callable[[str], None] | None = None) -> ConvertResult:
+            force: bool = False, progress: Callable[[str], object] | None = None) -> ConvertResult:
     """Read every input, validate, and write one tape directory at ``out`` (atomically).
 
     Parameters

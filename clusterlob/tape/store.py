@@ -40,13 +40,13 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Iterator, NoReturn, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .._typing import Days, PathLike
+from .._typing import ArrayLike, Days, PathLike
 from ..errors import TapeError
 
 __all__ = [
@@ -161,18 +161,20 @@ class Instrument:
                             f"but has no `contract_size`; give it (--contract-size, e.g. 100 for "
                             f"BTCUSD_PERP, 10 for other COIN-M contracts)")
 
-    def notional(self, price, amount):
+    def notional(self, price: ArrayLike, amount: np.ndarray | float) -> np.ndarray | float:
         """Quote-currency value of ``amount`` at ``price`` (scalars or arrays): ``price *
         amount * contract_size`` (linear; size 1 when not given) or ``amount *
         contract_size`` (inverse)."""
         if self.inverse:
+            assert self.contract_size is not None     # __post_init__: an inverse instrument has one
             return np.asarray(amount, dtype=np.float64) * self.contract_size * np.ones_like(price, dtype=np.float64)
         return np.asarray(price, dtype=np.float64) * amount * (self.contract_size or 1.0)
 
-    def settlement_value(self, price, amount):
+    def settlement_value(self, price: ArrayLike, amount: np.ndarray | float) -> np.ndarray | float:
         """Value in the settlement currency: the quote currency for linear instruments, the
         coin (``amount * contract_size / price``) for inverse ones."""
         if self.inverse:
+            assert self.contract_size is not None     # __post_init__: an inverse instrument has one
             return np.asarray(amount, dtype=np.float64) * self.contract_size / np.asarray(price, dtype=np.float64)
         return self.notional(price, amount)
 
@@ -199,17 +201,26 @@ class Instrument:
 _TRADE_CORE = ("ts_exch_us", "ts_local_us", "price", "amount", "side", "trade_id")
 
 
-def _take(column, index):
+# A column left unread by ``read_tape(columns=...)`` is None, though the fields of Trades and Book
+# are typed for the columns read (what users index); the helpers below pass None through, so
+# they return Any.
+
+def _take(column: np.ndarray | None, index: Any) -> Any:
     """Rows of a column; a column left unread (None, see ``read_tape(columns=...)``) stays None."""
     return None if column is None else column[index]
 
 
-def _concat(columns):
+def _columns(cols: dict, names: Sequence[str]) -> list[Any]:
+    """The columns ``names`` of ``cols``, None for a column not read."""
+    return [cols.get(n) for n in names]
+
+
+def _concat(columns: Sequence[np.ndarray | None]) -> Any:
     if any(c is None for c in columns):
         if not all(c is None for c in columns):
             raise TapeError("cannot join parts of which only some have a column read")
         return None
-    return np.concatenate(columns)
+    return np.concatenate([c for c in columns if c is not None])     # (all of them)
 
 
 @dataclass
@@ -241,10 +252,16 @@ class Trades:
         cols.update(self.extra)
         return cols
 
+    @classmethod
+    def _of(cls, core: Sequence[Any], extra: dict) -> "Trades":
+        """From the columns of ``_TRADE_CORE``, in that order (None for a column not read)."""
+        ts_exch_us, ts_local_us, price, amount, side, trade_id = core
+        return cls(ts_exch_us, ts_local_us, price, amount, side, trade_id, extra=extra)
+
     def take(self, index: np.ndarray | slice) -> "Trades":
         """Rows selected by an integer index array, boolean mask or slice."""
-        return Trades(*(_take(getattr(self, n), index) for n in _TRADE_CORE),
-                      extra={k: v[index] for k, v in self.extra.items()})
+        return Trades._of([_take(getattr(self, n), index) for n in _TRADE_CORE],
+                          extra={k: v[index] for k, v in self.extra.items()})
 
     @classmethod
     def empty(cls, string_ids: bool = False) -> "Trades":
@@ -263,9 +280,8 @@ class Trades:
             if set(p.extra) != keys:
                 raise TapeError(f"cannot join trades with different extra columns: "
                                 f"{sorted(keys)} vs {sorted(p.extra)}")
-        return cls(*(_concat([getattr(p, n) for p in parts]) for n in _TRADE_CORE[:5]),
-                   _concat(ids),
-                   extra={k: np.concatenate([p.extra[k] for p in parts]) for k in sorted(keys)})
+        return cls._of([*(_concat([getattr(p, n) for p in parts]) for n in _TRADE_CORE[:5]), _concat(ids)],
+                       extra={k: np.concatenate([p.extra[k] for p in parts]) for k in sorted(keys)})
 
 
 @dataclass
@@ -289,7 +305,7 @@ class Book:
     def __repr__(self) -> str:
         return f"Book(n={len(self)}, levels={self.levels})"
 
-    def take(self, index) -> "Book":
+    def take(self, index: np.ndarray | slice) -> "Book":
         return Book(*(_take(getattr(self, n), index) for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
 
     @classmethod
@@ -345,7 +361,7 @@ class Funding:
     def columns(self) -> dict:
         return {name: getattr(self, name) for name in FUNDING_COLUMNS}
 
-    def take(self, index) -> "Funding":
+    def take(self, index: np.ndarray | slice) -> "Funding":
         return Funding(*(getattr(self, n)[index] for n in FUNDING_COLUMNS))
 
     @classmethod
@@ -456,7 +472,7 @@ def _short(value) -> str:
 def _check_manifest(m: dict, mpath: Path) -> None:
     """Every field a reader uses, checked for type and range (a hand-edited manifest gets one
     line naming the field and the value, never a KeyError later)."""
-    def fail(field: str, rule: str, value) -> None:
+    def fail(field: str, rule: str, value: object) -> NoReturn:
         raise TapeError(f"{mpath}: `{field}` must be {rule}, got {_short(value)}")
 
     def count(v) -> bool:
@@ -491,7 +507,7 @@ def _check_manifest(m: dict, mpath: Path) -> None:
             ok = isinstance(date, str) and _dt.date.fromisoformat(date).isoformat() == date
         except ValueError:
             ok = False
-        if not ok:
+        if not ok or not isinstance(date, str):      # (ok implies text)
             fail(f"days[{i}].date", "a day YYYY-MM-DD", date)
         if date <= previous:
             fail(f"days[{i}].date", f"after the previous day {previous}", date)
@@ -514,8 +530,8 @@ def _check_manifest(m: dict, mpath: Path) -> None:
             fail(key, "an object", m[key])
 
 
-def read_tape(path, days=None, *, trades: bool = True, book: bool = True, levels: int | None = None,
-              columns=None) -> Tape:
+def read_tape(path: PathLike, days: Days = None, *, trades: bool = True, book: bool = True,
+              levels: int | None = None, columns: Iterable[str] | None = None) -> Tape:
     """Read a tape directory, or only some of its days, columns and book levels.
 
     Parameters
@@ -558,7 +574,7 @@ def read_tape(path, days=None, *, trades: bool = True, book: bool = True, levels
         need = _TRADE_CORE if wanted is None else tuple(c for c in _TRADE_CORE if c in wanted)
         cols = _read_days(path, "trades", chosen, counts, need, wanted, None)
         if cols is not None:
-            out_trades = Trades(*(cols.pop(n, None) for n in _TRADE_CORE), extra=cols)
+            out_trades = Trades._of([cols.pop(n, None) for n in _TRADE_CORE], extra=cols)
         elif wanted is not None:
             out_trades = out_trades.take(slice(0, 0))
             for name in _TRADE_CORE:
@@ -569,9 +585,9 @@ def read_tape(path, days=None, *, trades: bool = True, book: bool = True, levels
         need = times + _BOOK_SIDES
         cols = _read_days(path, "book", chosen, counts, need, set(need), depth)
         if cols is not None:
-            out_book = Book(*(cols.get(n) for n in ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
+            out_book = Book(*_columns(cols, ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
         elif "ts_exch_us" not in times:
-            out_book.ts_exch_us = None
+            setattr(out_book, "ts_exch_us", None)      # not read (the field is typed for a column read)
     return Tape(instrument, out_trades, out_book, chosen)
 
 
@@ -601,7 +617,7 @@ def _read_parquet(f: Path, wanted=None):
         raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
 
 
-def time_span(path, days=None) -> tuple[int, int] | None:
+def time_span(path: PathLike, days: Days = None) -> tuple[int, int] | None:
     """(first, last) local time (us) of the events of the chosen days of a tape directory, from
     the Parquet files' statistics (the ``ts_local_us`` column is read only where a file has
     none); None when the days hold no events."""
@@ -628,10 +644,11 @@ def time_span(path, days=None) -> tuple[int, int] | None:
             for a, b in pairs:
                 lo = int(a) if lo is None else min(lo, int(a))
                 hi = int(b) if hi is None else max(hi, int(b))
-    return None if lo is None else (lo, hi)
+    return None if lo is None or hi is None else (lo, hi)
 
 
-def iter_days(path, days=None, *, levels: int | None = None, columns=None) -> Iterable[Tape]:
+def iter_days(path: PathLike, days: Days = None, *, levels: int | None = None,
+              columns: Iterable[str] | None = None) -> Iterator[Tape]:
     """Yield one :class:`Tape` per chosen day, so a long tape can be processed day by day
     (``levels`` and ``columns`` as for :func:`read_tape`)."""
     manifest = read_manifest(path)
@@ -640,7 +657,7 @@ def iter_days(path, days=None, *, levels: int | None = None, columns=None) -> It
 
 
 
-def read_funding(path, days=None) -> Funding:
+def read_funding(path: PathLike, days: Days = None) -> Funding:
     """The funding table of a tape directory (``funding/DAY.parquet``), over the chosen days.
 
     ``days`` as in :func:`read_tape` (days of the tape without funding rows give none).  A

@@ -48,11 +48,13 @@ import datetime as _dt
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from scipy.signal import lfilter
 
 from .._io import check_int, check_memory, check_number
+from .._typing import PathLike, Say
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
 from .store import MAX_LEVELS, US_PER_DAY, Book, Instrument, Trades, day_start_us
@@ -488,9 +490,10 @@ _BYTES_PER_LEVEL = 20       # per snapshot and level
 _BASE_BYTES = 500e6
 
 
-def generate_tape(out, start: str, days: int, trades_per_day: float, seed: int, *,
+def generate_tape(out: PathLike, start: str, days: int, trades_per_day: float, seed: int, *,
                   snapshot_ms: int = 100, levels: int = MAX_LEVELS, params: SynthParams | None = None,
-                  progress=None, force: bool = False, notes=None) -> SynthResult:
+                  progress: Callable[[str, int, int], object] | None = None, force: bool = False,
+                  notes: Say | None = None) -> SynthResult:
     """Generate a synthetic BTCUSDT-futures tape directory with planted agent types.
 
     Parameters

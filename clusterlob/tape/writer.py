@@ -9,13 +9,14 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._io import MARKER_FILE, check_output_dir, clean_staging, replace_dir, staging_dir
-from .._typing import PathLike
+from .._typing import PathLike, Say
 from ..errors import TapeError
 from .store import (_BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, US_PER_DAY, Book,
                    Funding, Instrument, Tape, Trades, day_of_us)
@@ -78,7 +79,8 @@ class TapeWriter:
     progress : callable, optional, told about staging folders removed
     """
 
-    def __init__(self, path, instrument: Instrument, *, force: bool = False, inputs=(), progress=None):
+    def __init__(self, path: PathLike, instrument: Instrument, *, force: bool = False,
+                 inputs: Iterable[PathLike] = (), progress: Say | None = None) -> None:
         self.path = check_output_dir(path, kind="tape", force=force, inputs=inputs, allowed=_tape_entry)
         _check_tape_files(self.path)
         self.instrument = instrument

@@ -101,8 +101,9 @@ class WalkForwardSettings:
             raise ParameterError(f"`fit` must be a FitSettings, got {type(self.fit).__name__}")
         for name in ("train_days", "test_days", "min_day_rows"):
             set_(self, name, check_int(name, getattr(self, name), 1))
-        set_(self, "step_days", self.test_days if self.step_days is None else check_int("step_days", self.step_days, 1))
-        if self.step_days < self.test_days:
+        step = self.test_days if self.step_days is None else check_int("step_days", self.step_days, 1)
+        set_(self, "step_days", step)
+        if step < self.test_days:
             raise ParameterError(f"`step_days` must be >= `test_days` ({self.test_days}), got {self.step_days}: "
                                  f"overlapping test days would be counted twice")
         check_choice("alignment", self.alignment, ALIGNMENTS)

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from ..._typing import PathLike
 from ...errors import TapeError
-from ..store import Book, Trades
+from ..store import Book, Funding, Trades
 from ..validate import FileReport
 
 __all__ = ["ReaderOptions", "Reader", "read_head", "IncrementGuess", "symbol_mask", "text_codes",
@@ -72,7 +72,7 @@ class Reader:
         """True when the file (its first bytes, decompressed) is in this format."""
         raise NotImplementedError
 
-    def batches(self) -> Iterator[Trades | Book]:
+    def batches(self) -> Iterator[Trades | Book | Funding]:
         raise NotImplementedError
 
     def where(self, column: str | None = None) -> str:
@@ -124,7 +124,7 @@ def _plain(col):
     return col
 
 
-def float_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
+def float_column(col: pa.Array | pa.ChunkedArray, where: str, name: str, offset: int = 0) -> np.ndarray:
     """A column as float64: numbers as they are (an empty cell is NaN, counted by the row rules);
     text only in plain decimal notation (``12.5``, ``-3``, ``1e-4``: not ``1_00.10``, ``1,5``,
     ``nan`` or ``''``), else one line naming the column, the first bad row and the value;
@@ -148,7 +148,7 @@ _INT_TEXT = re.compile(r"^\s*[+-]?\d{1,19}\s*$")
 _I64 = (-(1 << 63), (1 << 63) - 1)
 
 
-def int_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
+def int_column(col: pa.Array | pa.ChunkedArray, where: str, name: str, offset: int = 0) -> np.ndarray:
     """A column as int64: integers (a float column only when every value is a whole number in
     range), or text of whole numbers; an empty cell, a fraction, text or a value beyond int64
     is one line naming the column, the first bad row and the value."""
@@ -183,10 +183,10 @@ def int_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
     raise TapeError(f"{where}: column `{name}` has type {t}, expected integers")
 
 
-_UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": None}
+_UNIT_US = {"s": 1_000_000, "ms": 1_000, "us": 1}      # ns: divided instead
 
 
-def time_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
+def time_column(col: pa.Array | pa.ChunkedArray, where: str, name: str, offset: int = 0) -> np.ndarray:
     """A time column as int64 microseconds since the epoch: a typed Parquet timestamp in any
     unit is converted as its type says; integers and whole-number text are taken as
     microseconds (:func:`~clusterlob.tape.validate.check_timestamps` names a wrong unit)."""
@@ -208,13 +208,13 @@ def time_column(col, where: str, name: str, offset: int = 0) -> np.ndarray:
     return int_column(plain, where, name, offset)
 
 
-def is_gzip(path) -> bool:
+def is_gzip(path: PathLike) -> bool:
     """Whether a file starts with gzip's magic number."""
     with open(path, "rb") as f:
         return f.read(2) == b"\x1f\x8b"
 
 
-def text_codes(col) -> tuple[np.ndarray, list]:
+def text_codes(col: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list]:
     """Integer codes and the distinct values of a text column (dictionary-encoded or not);
     an empty cell is the text ``""``."""
     if col.null_count:

@@ -253,6 +253,7 @@ class BinanceReader(Reader):
         self._scanner: _core.BinanceLineScanner
         self._trade_ints: np.ndarray
         self._trade_floats: np.ndarray
+        self._funding_rows: list[tuple]           # mark price rows not yet flushed, set by batches()
 
     @classmethod
     def sniff(cls, path: Path, head: bytes) -> bool:
@@ -478,7 +479,7 @@ class BinanceReader(Reader):
         self._trades_out = 0
         self._trade_source = None
         self._agg_written = False
-        self._funding_rows: list = []
+        self._funding_rows = []
         self._new_book_rows()
         rows = min(self.options.batch_rows, _MAX_TRADE_ROWS)
         self._trade_ints = np.empty((rows, len(_TRADE_INTS)), np.int64)

@@ -26,12 +26,17 @@ Python loop over groups (one per update, not per row).
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterator
+
 import numpy as np
 import pyarrow as pa
 
+from ..._typing import PathLike
 from ...errors import TapeError
-from ..validate import TS_MIN_US, check_timestamps, require_columns
-from .base import Reader, symbol_mask, text_codes
+from ..store import Book
+from ..validate import TS_MIN_US, FileReport, check_timestamps, require_columns
+from .base import Reader, ReaderOptions, symbol_mask, text_codes
 from .l2_rows import KIND, L2RowBook, check_level_values, clean_rows, report_counts
 from .tardis import _TEXT_CODES, _header, _read_first_line
 from .csv_blocks import csv_blocks
@@ -55,7 +60,8 @@ class DepthChain:
         self.unchecked = 0
         self.gaps: list = []                 # (row, last id, pu or first id, reason)
 
-    def mark(self, first_id, last_id, prev_id, snap, file_rows) -> np.ndarray:
+    def mark(self, first_id: np.ndarray, last_id: np.ndarray, prev_id: np.ndarray, snap: np.ndarray,
+             file_rows: np.ndarray) -> np.ndarray:
         """Per-row kind bits (NEW_BLOCK, SKIP, BREAK) from the id columns of one batch."""
         n = len(last_id)
         flags = np.zeros(n, np.int8)
@@ -114,15 +120,15 @@ class BinanceDepthFileReader(Reader):
     produces = frozenset({"book"})
     column_names = {"ts_exch_us": "timestamp", "ts_local_us": "timestamp"}
 
-    def __init__(self, path, options, report, row_book: L2RowBook | None = None,
-                 chain: DepthChain | None = None, last_file: bool = True):
+    def __init__(self, path: PathLike, options: ReaderOptions, report: FileReport, row_book: L2RowBook | None = None,
+                 chain: DepthChain | None = None, last_file: bool = True) -> None:
         super().__init__(path, options, report)
         self.row_book = row_book or L2RowBook()
         self.chain = chain or DepthChain()
         self.last_file = last_file
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         cols = set(_header(head))
         return "update_type" in cols or "first_update_id" in cols
 
@@ -136,7 +142,7 @@ class BinanceDepthFileReader(Reader):
                             f"(expected {' or '.join(allowed)})")
         return out
 
-    def batches(self):
+    def batches(self) -> Iterator[Book]:
         cols = _header(_read_first_line(self))
         time_col = "timestamp" if "timestamp" in cols else "time"
         need = [time_col if c == "timestamp" else c for c in DEPTH_FILE_COLUMNS]
@@ -147,7 +153,8 @@ class BinanceDepthFileReader(Reader):
         rb, chain, where = self.row_book, self.chain, self.where()
         before, gaps_before, unchecked_before = rb.counts.copy(), len(chain.gaps), chain.unchecked
         names = {"ts_exch_us": time_col, "ts_local_us": time_col}
-        rows_read, symbols, unit_ms = 0, set(), None
+        symbols: set[str] = set()
+        rows_read, unit_ms = 0, None
         for batch in csv_blocks(self, need, types, cols):
             offset = rows_read
             rows_read += batch.num_rows

@@ -1,6 +1,8 @@
 """Reading a (possibly gzipped) CSV in fixed blocks of whole lines, in bounded memory."""
 from __future__ import annotations
 
+from typing import Iterator
+
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -11,7 +13,7 @@ __all__ = ["csv_blocks"]
 _BLOCK_BYTES = 8 << 20
 
 
-def csv_blocks(reader: Reader, columns: list, types: dict, header: list):
+def csv_blocks(reader: Reader, columns: list, types: dict, header: list) -> Iterator[pa.RecordBatch]:
     """Record batches of a (possibly gzipped) CSV, parsed block by block of whole lines.
 
     pyarrow's streaming CSV reader reads ahead of its consumer without bound (its peak memory

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _core
+from ..._typing import ArrayLike
 from ...errors import TapeError
 from ..store import MAX_LEVELS, Book
 from ..validate import FileReport, clean_book
@@ -52,8 +53,9 @@ class L2RowBook:
     def count(self, name: str) -> int:
         return int(self.counts[_COUNTS[name]])
 
-    def apply(self, group, ts_exch_us, ts_local_us, kind, price, amount, file_rows=0,
-              final: bool = False):
+    def apply(self, group: ArrayLike, ts_exch_us: ArrayLike, ts_local_us: ArrayLike, kind: ArrayLike,
+              price: ArrayLike, amount: ArrayLike, file_rows: np.ndarray | int = 0,
+              final: bool = False) -> tuple[Book, np.ndarray] | None:
         """Apply one batch; ``(Book, file_rows)`` of the groups it finished, or None.
 
         ``file_rows``: each input row's row in its file (an array), or the first one's (an
@@ -90,13 +92,13 @@ class L2RowBook:
             return parts[0]
         return Book.concat([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-    def finish(self):
+    def finish(self) -> tuple[Book, np.ndarray] | None:
         """Close the pending group at the end of the stream; as :meth:`apply`."""
         e8, ei = np.empty(0), np.empty(0, np.int64)
         return self.apply(ei, ei, ei, np.empty(0, np.int8), e8, e8, 0, final=True)
 
 
-def clean_rows(out, where: str, rep: FileReport, strict: bool, names: dict,
+def clean_rows(out: tuple[Book, np.ndarray] | None, where: str, rep: FileReport, strict: bool, names: dict,
                what: str = " after a group of rows (the group's last row given)") -> Book | None:
     """Validate ``(book, file_rows)`` as written by :meth:`L2RowBook.apply` (crossed books and
     the rest counted as for every reader), reporting the file row of each rule's first

@@ -27,10 +27,12 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterable, Iterator
 
+from ..._typing import PathLike
 from ...errors import TapeError
-from ..validate import TS_MIN_US
-from .base import read_head
+from ..validate import TS_MIN_US, FileReport, ValidationReport
+from .base import Reader, ReaderOptions, read_head
 from .binance import BinanceReader
 from .binance_book import DepthSync
 from .binance_depth import BinanceDepthFileReader, DepthChain
@@ -44,7 +46,7 @@ _GLOB = re.compile(r"[*?\[]")
 _SYMBOL = re.compile(rb'"s"\s*:\s*"([^"]+)"')
 
 
-def expand_inputs(inputs) -> list[Path]:
+def expand_inputs(inputs: Iterable[PathLike]) -> list[Path]:
     """Paths from the command line: a folder stands for the files in it (hidden files
     skipped), a pattern with ``*``, ``?`` or ``[`` that names no file is expanded as a glob.
     Each file once, in the order given."""
@@ -80,7 +82,7 @@ _PRODUCES = {"BinanceReader": {"trades", "book", "funding"}, "TardisTradesReader
 
 def produces(cls) -> frozenset:
     """What a reader class writes into the tape: ``trades``, ``book``, ``funding``."""
-    return frozenset(getattr(cls, "produces", None) or _PRODUCES.get(cls.__name__, ()))
+    return frozenset(getattr(cls, "produces", None) or _PRODUCES.get(cls.__name__) or ())
 
 
 def peek(path: Path, cls) -> tuple:
@@ -124,7 +126,7 @@ def peek(path: Path, cls) -> tuple:
 class Stream:
     """The files of one format, in reading order."""
 
-    cls: type
+    cls: type[Reader]
     paths: list
 
     @property
@@ -132,7 +134,7 @@ class Stream:
         return self.cls.format_name
 
 
-def plan_streams(readers, symbol: str | None = None) -> list:
+def plan_streams(readers: Iterable[tuple[Path, type[Reader]]], symbol: str | None = None) -> list:
     """Group ``(path, reader class)`` pairs into streams, each ordered by first receive time
     (then name); raise for files of several symbols (without ``symbol``) or for two formats
     that would both write the tape's book or trades."""
@@ -172,7 +174,7 @@ class StreamSync(DepthSync):
     _COUNTERS = ("applied", "diffs_seen", "not_applied_before_sync", "snapshots_seen", "snapshots_used",
                  "snapshots_unconnected", "snapshots_ignored")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.file: str | None = None
         self.prev_file: str | None = None
@@ -202,7 +204,8 @@ class StreamSync(DepthSync):
 class BinanceStreamReader(BinanceReader):
     """One file of a many-file Binance recording: uses the stream's :class:`StreamSync`."""
 
-    def __init__(self, path, options, report, sync: StreamSync, files: list, continues: bool):
+    def __init__(self, path: PathLike, options: ReaderOptions, report: FileReport, sync: StreamSync, files: list,
+                 continues: bool) -> None:
         super().__init__(path, options, report)
         self.stream_sync = sync
         self.stream_files = files
@@ -216,7 +219,7 @@ class BinanceStreamReader(BinanceReader):
         return sync
 
     def _finish(self) -> None:
-        sync = self._sync
+        sync = self.stream_sync         # (self._sync, see _new_sync)
         if not self.continues and sync.total("diffs_seen") and not sync.ever_synced:
             files = self.stream_files
             raise TapeError(f"{self.format_name} of {len(files)} files ({files[0].name} .. {files[-1].name}): "
@@ -226,7 +229,8 @@ class BinanceStreamReader(BinanceReader):
         super()._finish()
 
 
-def open_readers(stream: Stream, options, report):
+def open_readers(stream: Stream, options: ReaderOptions,
+                 report: ValidationReport) -> Iterator[tuple[Path, Reader]]:
     """Yield ``(path, reader)`` for every file of a stream, in order, sharing state between
     them where the format rebuilds a book.  ``report`` is the ValidationReport (one
     FileReport per file)."""

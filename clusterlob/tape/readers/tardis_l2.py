@@ -29,13 +29,17 @@ derivative_ticker
 """
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterator
+
 import numpy as np
 import pyarrow as pa
 
+from ..._typing import PathLike
 from ...errors import TapeError
 from ..store import Book, Funding
-from ..validate import check_timestamps, clean_book, require_columns
-from .base import Reader, symbol_mask, text_codes
+from ..validate import FileReport, check_timestamps, clean_book, require_columns
+from .base import Reader, ReaderOptions, symbol_mask, text_codes
 from .csv_blocks import csv_blocks
 from .l2_rows import KIND, L2RowBook, check_level_values, clean_rows, report_counts
 from .tardis import _TEXT_CODES, _header, _read_first_line
@@ -114,13 +118,14 @@ class TardisIncrementalReader(_TardisCsv):
     columns = INCREMENTAL_COLUMNS
     produces = frozenset({"book"})
 
-    def __init__(self, path, options, report, row_book: L2RowBook | None = None, last_file: bool = True):
+    def __init__(self, path: PathLike, options: ReaderOptions, report: FileReport, row_book: L2RowBook | None = None,
+                 last_file: bool = True) -> None:
         super().__init__(path, options, report)
         self.row_book = row_book or L2RowBook()
         self.last_file = last_file
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _sniff_columns(head, ("is_snapshot",))   # its own column: a damaged header still names it
 
     def _codes(self, batch, name: str, allowed: dict, offset: int, rows) -> np.ndarray:
@@ -134,7 +139,7 @@ class TardisIncrementalReader(_TardisCsv):
                             f"(expected {' or '.join(allowed)})")
         return out
 
-    def batches(self):
+    def batches(self) -> Iterator[Book]:
         types = {"timestamp": pa.int64(), "local_timestamp": pa.int64(), "price": pa.float64(),
                  "amount": pa.float64(), "is_snapshot": _TEXT_CODES, "side": _TEXT_CODES,
                  "exchange": _TEXT_CODES, "symbol": _TEXT_CODES}
@@ -175,10 +180,10 @@ class TardisQuotesReader(_TardisCsv):
     produces = frozenset({"book"})
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _sniff_columns(head, ("ask_price", "bid_price"))
 
-    def batches(self):
+    def batches(self) -> Iterator[Book]:
         types = {c: pa.float64() for c in QUOTE_COLUMNS[4:]}
         types.update({"timestamp": pa.int64(), "local_timestamp": pa.int64(),
                       "exchange": _TEXT_CODES, "symbol": _TEXT_CODES})
@@ -187,6 +192,7 @@ class TardisQuotesReader(_TardisCsv):
             book = Book(self._ints(batch, "timestamp", offset), self._ints(batch, "local_timestamp", offset),
                         col("bid_price"), col("bid_amount"), col("ask_price"), col("ask_amount"))
             names = dict(_NAMES, bid_px="bid_price", ask_px="ask_price")
+            out: Book | None
             if rows[-1] - rows[0] + 1 == len(rows):       # no rows removed: the usual report
                 out = clean_book(book, self.where(), self.report, int(rows[0]), self.options.strict, names)
             else:   # rows of other symbols were removed: report file rows
@@ -203,10 +209,10 @@ class TardisDerivativeTickerReader(_TardisCsv):
     produces = frozenset({"funding"})
 
     @classmethod
-    def sniff(cls, path, head: bytes) -> bool:
+    def sniff(cls, path: Path, head: bytes) -> bool:
         return _sniff_columns(head, ("funding_rate",))
 
-    def batches(self):
+    def batches(self) -> Iterator[Funding]:
         types = {c: pa.float64() for c in DERIVATIVE_TICKER_COLUMNS[5:]}
         types.update({"timestamp": pa.int64(), "local_timestamp": pa.int64(), "funding_timestamp": pa.int64(),
                       "exchange": _TEXT_CODES, "symbol": _TEXT_CODES})
