@@ -61,8 +61,8 @@ class ThresholdRule:
     def __post_init__(self):
         if not (isinstance(self.quantile, (int, float)) and 0.0 <= self.quantile <= 1.0):
             raise ParameterError(f"`quantile` must be in [0, 1], got {self.quantile!r}")
-        if not (isinstance(self.window, (int, np.integer)) and self.window >= 1):
-            raise ParameterError(f"`window` must be an integer >= 1, got {self.window!r}")
+        if not (isinstance(self.window, (int, np.integer)) and 1 <= self.window <= 10_000_000):
+            raise ParameterError(f"`window` must be an integer in 1..10000000 (buckets), got {self.window!r}")
         if not (isinstance(self.min_history, (int, np.integer)) and 1 <= self.min_history <= self.window):
             raise ParameterError(f"`min_history` must be an integer in 1..window ({self.window}), "
                                  f"got {self.min_history!r}")
