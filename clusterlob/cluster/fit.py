@@ -64,10 +64,10 @@ class FitSettings:
                 raise ParameterError(f"`{name}` must be an integer {rule}, got {v!r}")
 
         whole("k", 2, 127)
-        whole("n_init", 1)
+        whole("n_init", 1, 1000)        # restarts; more is a typo that would run for days
         whole("seed", 0)
         whole("fit_sample", 1, none_ok=True)
-        whole("max_iter", 1)
+        whole("max_iter", 1, 1_000_000)
         for name in ("tol", "margin"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf"):

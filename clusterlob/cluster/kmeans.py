@@ -320,6 +320,9 @@ def kmeans(X, k: int = 3, *, n_init: int = 1, max_iter: int = 300, tol: float = 
     k = _check_k(k, X.shape[0])
     n_init = _check_int("n_init", n_init, 1)
     max_iter = _check_int("max_iter", max_iter, 1)
+    for name, value, hi in (("n_init", n_init, 1000), ("max_iter", max_iter, 1_000_000)):
+        if value > hi:      # a typo that would run for days
+            raise ParameterError(f"`{name}` must be an integer in 1..{hi}, got {value!r}")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not np.isfinite(tol) or tol < 0:
         raise ParameterError(f"`tol` must be a finite number >= 0, got {tol!r}")
     if fit_sample is not None:

@@ -90,6 +90,9 @@ def role_code(name: str) -> int:
         raise ParameterError(f"role must be one of {sorted(_ROLE_CODES)}, got {name!r}") from None
 
 
+_US_PER_DAY = 86_400_000_000
+
+
 @dataclass(frozen=True)
 class StrategyConfig:
     """Every parameter of the market maker, with the project's defaults.
@@ -161,7 +164,11 @@ class StrategyConfig:
     def __post_init__(self):
         def number(name, lo=None, hi=None, lo_open=False, integer=False):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            try:
+                finite = math.isfinite(value)
+            except (TypeError, OverflowError):
+                finite = False
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite:
                 raise ParameterError(f"`{name}` must be a finite number, got {value!r}")
             if integer and int(value) != value:
                 raise ParameterError(f"`{name}` must be a whole number of microseconds, got {value!r}")
@@ -180,8 +187,8 @@ class StrategyConfig:
         number("quote_size", 0, lo_open=True)
         number("max_inventory", 0)
         number("maker_fee_bps", -100, 100)
-        number("requote_interval_us", 0, integer=True)
-        number("order_latency_us", 0, integer=True, lo_open=True)
+        number("requote_interval_us", 0, _US_PER_DAY, integer=True)      # the kernels hold int64 times
+        number("order_latency_us", 0, _US_PER_DAY, integer=True, lo_open=True)
         number("half_life_s", 0, lo_open=True)
         number("size_weight", 0, 1, lo_open=True)
         number("signal_scale_trades", 0, lo_open=True)

@@ -106,6 +106,9 @@ class WalkForwardSettings:
                 raise ParameterError(f"`{name}` must be an integer >= {lo}, got {value!r}")
         if self.k > 127:       # the cluster labels are int8, as FitSettings says for `cluster`
             raise ParameterError(f"`k` must be an integer in 2..127, got {self.k!r}")
+        for name, hi in (("n_init", 1000), ("max_iter", 1_000_000)):      # as FitSettings
+            if getattr(self, name) > hi:
+                raise ParameterError(f"`{name}` must be an integer in 1..{hi}, got {getattr(self, name)!r}")
         if self.step_days < self.test_days:
             raise ParameterError(f"`step_days` must be >= `test_days` ({self.test_days}), got {self.step_days}: "
                                  f"overlapping test days would be counted twice")
