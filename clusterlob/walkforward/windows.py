@@ -123,6 +123,8 @@ class WalkForwardSettings:
                     or value < 0 or (name == "bucket_s" and value <= 0):
                 raise ParameterError(f"`{name}` must be a finite number {'> 0' if name == 'bucket_s' else '>= 0'}, "
                                      f"got {value!r}")
+        if self.bucket_s > 86_400:
+            raise ParameterError(f"`bucket_s` must divide a day into whole microsecond buckets, got {self.bucket_s!r}")
         if _DAY % int(round(self.bucket_s * 1e6)) or self.bucket_s * 1e6 != int(round(self.bucket_s * 1e6)):
             raise ParameterError(f"`bucket_s` must divide a day into whole microsecond buckets, got {self.bucket_s!r}")
         hs = tuple(self.horizons)
