@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = ICSettings(
-            bucket_s=int(args.bucket) if float(args.bucket).is_integer() and abs(args.bucket) < 2 ** 53 else args.bucket,
+            bucket_s=(int(args.bucket) if float(args.bucket).is_integer() and abs(args.bucket) < 2 ** 53
+                      else args.bucket),
             horizons=_int_list(args.horizons, "horizons"),
             timeframes_min=_float_list(args.timeframes, "timeframes"), fee_bps=args.fee_bps,
             threshold=ThresholdRule(args.threshold_quantile, args.threshold_window, args.threshold_min_history),

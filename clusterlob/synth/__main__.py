@@ -16,7 +16,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="new tape directory")
     parser.add_argument("--snapshot-ms", type=int, default=100, help="book snapshot cadence (default 100)")
     parser.add_argument("--levels", type=int, default=MAX_LEVELS, help="book levels per side (default 25)")
-    parser.add_argument("--force", action="store_true", help="replace the clusterlob tape at --out (never a folder clusterlob did not write)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the clusterlob tape at --out (never a folder clusterlob did not write)")
     args = parser.parse_args(argv)
 
     def progress(day, n, m):
