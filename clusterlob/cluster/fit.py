@@ -69,6 +69,10 @@ class FitSettings:
         set_(self, "max_iter", check_int("max_iter", self.max_iter, 1))
         set_(self, "tol", check_number("tol", self.tol, 0))
         set_(self, "margin", check_number("margin", self.margin))
+        if self.n_init > 1000:      # a typo that would run for days
+            raise ParameterError(f"`n_init` must be an integer in 1..1000, got {self.n_init!r}")
+        if self.max_iter > 1_000_000:      # a typo that would run for days
+            raise ParameterError(f"`max_iter` must be an integer in 1..1_000_000, got {self.max_iter!r}")
         if self.fit_sample is not None and self.fit_sample < self.k:
             raise ParameterError(f"`fit_sample` must be >= `k` ({self.k}), got {self.fit_sample}")
 

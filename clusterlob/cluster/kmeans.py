@@ -320,6 +320,9 @@ def kmeans(X: ArrayLike, k: int = 3, *, n_init: int = 1, max_iter: int = 300, to
     n_init = check_int("n_init", n_init, 1)
     max_iter = check_int("max_iter", max_iter, 1)
     tol = check_number("tol", tol, 0)
+    for name, value, hi in (("n_init", n_init, 1000), ("max_iter", max_iter, 1_000_000)):
+        if value > hi:      # a typo that would run for days
+            raise ParameterError(f"`{name}` must be an integer in 1..{hi}, got {value!r}")
     if fit_sample is not None:
         fit_sample = check_int("fit_sample", fit_sample, k)
     if init is not None:

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-bad", action="store_true", help="count and skip malformed lines (line formats)")
     parser.add_argument("--keep-non-market", action="store_true", help="keep non-market trades (counted either way)")
     parser.add_argument("--strict", action="store_true", help="fail on any row that would be dropped")
-    parser.add_argument("--force", action="store_true", help="replace TAPE_DIR when it is a clusterlob tape (never a folder clusterlob did not write)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace TAPE_DIR when it is a clusterlob tape (never a folder clusterlob did not write)")
     parser.add_argument("--json", action="store_true", help="print the manifest and validation report as JSON")
     parser.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     args = parser.parse_args(argv)

@@ -29,8 +29,8 @@ def _float_list(text: str, what: str) -> tuple:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ParameterError(f"--{what} must be comma-separated numbers, got {text!r}") from None
-    if not values or min(values) <= 0 or not all(math.isfinite(v) for v in values):
-        raise ParameterError(f"--{what} must be finite numbers > 0, got {text!r}")
+    if not values or min(values) <= 0 or max(values) > 527_040:
+        raise ParameterError(f"--{what} must be numbers > 0 and at most a year (527040 min), got {text!r}")
     return tuple(int(v) if v.is_integer() and v < 2 ** 53 else v for v in values)
 
 
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = ICSettings(
-            bucket_s=int(args.bucket) if float(args.bucket).is_integer() else args.bucket,
+            bucket_s=(int(args.bucket) if float(args.bucket).is_integer() and abs(args.bucket) < 2 ** 53
+                      else args.bucket),
             horizons=_int_list(args.horizons, "horizons"),
             timeframes_min=_float_list(args.timeframes, "timeframes"), fee_bps=args.fee_bps,
             threshold=ThresholdRule(args.threshold_quantile, args.threshold_window, args.threshold_min_history),

@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        if args.seeds < 1:
-            raise ParameterError(f"`--seeds` must be >= 1, got {args.seeds}")
+        if not 1 <= args.seeds <= 1_000_000:
+            raise ParameterError(f"`--seeds` must be in 1..1000000, got {args.seeds}")
         if args.first_seed < 0:
             raise ParameterError(f"`--first-seed` must be >= 0, got {args.first_seed}")
         # one seed's events (2 per step) and the replay's buffers are in memory at a time

@@ -114,6 +114,9 @@ def role_code(name: str) -> int:
         raise ParameterError(f"role must be one of {sorted(_ROLE_CODES)}, got {name!r}") from None
 
 
+_US_PER_DAY = 86_400_000_000
+
+
 @dataclass(frozen=True)
 class StrategyConfig:
     """Every parameter of the market maker, with the project's defaults.
@@ -234,7 +237,11 @@ class StrategyConfig:
     def __post_init__(self):
         def number(name, lo=None, hi=None, lo_open=False, integer=False):
             value = getattr(self, name)
-            if integer and isinstance(value, float) and math.isfinite(value) and int(value) != value:
+            try:
+                finite = math.isfinite(value)
+            except (TypeError, OverflowError):
+                finite = False
+            if integer and isinstance(value, float) and finite and int(value) != value:
                 raise ParameterError(f"`{name}` must be a whole number of microseconds, got {value!r}")
             checked = check_number(name, value, lo, hi, lo_open=lo_open)
             object.__setattr__(self, name, int(checked) if integer else checked)
@@ -248,10 +255,10 @@ class StrategyConfig:
         number("quote_size", 0, lo_open=True)
         number("max_inventory", 0)
         number("maker_fee_bps", -100, 100)
-        number("requote_interval_us", 0, integer=True)
-        number("order_latency_us", 0, integer=True, lo_open=True)
-        number("cancel_latency_us", 0, integer=True, lo_open=True)
-        number("response_latency_us", 0, integer=True)
+        number("requote_interval_us", 0, _US_PER_DAY, integer=True)      # the kernels hold int64 times
+        number("order_latency_us", 0, _US_PER_DAY, integer=True, lo_open=True)
+        number("cancel_latency_us", 0, _US_PER_DAY, integer=True, lo_open=True)
+        number("response_latency_us", 0, _US_PER_DAY, integer=True)
         number("queue_power", 0, 10, lo_open=True)
         number("funding_rate", -0.03, 0.03)
         number("funding_interval_h", 1, 24, integer=True)

@@ -530,10 +530,13 @@ def _check_time_key(time_key: str) -> str:
 
 
 def _check_bucket_s(bucket_s) -> int:
-    if isinstance(bucket_s, bool) or not (isinstance(bucket_s, (int, float, np.integer, np.floating))
-                                          and np.isfinite(bucket_s) and bucket_s > 0
-                                          and float(bucket_s * US_PER_SECOND).is_integer()):
-        raise ParameterError(f"`bucket_s` must be a positive number of seconds (whole microseconds), "
+    try:
+        finite = np.isfinite(float(bucket_s)) and float(bucket_s) <= 366 * 86_400  # at most a year
+    except (TypeError, ValueError, OverflowError):
+        finite = False
+    if isinstance(bucket_s, bool) or not (isinstance(bucket_s, (int, float, np.integer, np.floating)) and finite
+            and bucket_s > 0 and float(bucket_s * US_PER_SECOND).is_integer()):
+        raise ParameterError(f"`bucket_s` must be a positive number of seconds up to a year (whole microseconds), "
                              f"got {bucket_s!r}")
     return int(round(bucket_s * US_PER_SECOND))
 

@@ -67,6 +67,8 @@ class ThresholdRule:
     def __post_init__(self):
         check_number("quantile", self.quantile, 0, 1)
         check_int("window", self.window, 1)
+        if self.window > 10_000_000:
+            raise ParameterError(f"`window` must be an integer in 1..10000000 (buckets), got {self.window!r}")
         if not (hasattr(self.min_history, "__index__") and not isinstance(self.min_history, bool)
                 and 1 <= self.min_history <= self.window):
             raise ParameterError(f"`min_history` must be an integer in 1..window ({self.window}), "

@@ -538,6 +538,8 @@ def generate_tape(out: PathLike, start: str, days: int, trades_per_day: float, s
         first = _dt.date.fromisoformat(start)
     except (TypeError, ValueError):
         raise ParameterError(f"`start` must be a day YYYY-MM-DD, got {start!r}") from None
+    if days > (_dt.date(2099, 12, 31) - first).days + 1:     # tape times are 2009..2100
+        raise ParameterError(f"`days` must end the tape by 2099-12-31, got {days} days from {start}")
     dt_us = snapshot_ms * 1000
     n_steps = US_PER_DAY // dt_us
     # one day is in memory at a time: its trades' columns and temporaries, and its snapshots

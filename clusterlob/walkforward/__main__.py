@@ -134,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings, wf = _settings(args)
-        if args.workers is not None and args.workers < 1:
-            raise ParameterError(f"`--workers` must be >= 1, got {args.workers}")
+        if args.workers is not None and not 1 <= args.workers <= 256:
+            raise ParameterError(f"`--workers` must be an integer in 1..256, got {args.workers}")
         say = lambda line: print(f"walkforward: {line}", file=sys.stderr, flush=True)  # noqa: E731
         out = check_output_dir(args.out, kind="walkforward", force=args.force, inputs=[args.tape_dir],
                                files=OUTPUT_FILES + ("models",), progress=say)
