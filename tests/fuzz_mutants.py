@@ -19,9 +19,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import math
 import random
-import re
 import sys
 import tempfile
 import traceback

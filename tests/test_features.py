@@ -12,7 +12,7 @@ from clusterlob.tape import (Book, Instrument, Tape, Trades, day_start_us, read_
                              read_tape, write_tape)
 
 from conftest import shared_file
-from twins.features import raw_features as twin_raw_features, spread_ticks
+from twins.features import raw_features as twin_raw_features
 
 NAN = np.nan
 US = 1_000_000

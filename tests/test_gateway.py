@@ -7,7 +7,7 @@ import pytest
 
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.features import FeatureSettings, build_features
-from clusterlob.replay.gateway import Ack, BinanceDecoder, Fill, Gateway, SimulatedGateway, drive
+from clusterlob.replay.gateway import BinanceDecoder, Fill, Gateway, SimulatedGateway, drive
 from clusterlob.cluster.model import fit_model
 from clusterlob.online import BookEvent, OnlineEngine, TradeEvent, replay_online, tape_events
 from clusterlob.replay.strategy import StrategyConfig

@@ -1,5 +1,4 @@
 """Readers of outside formats: hand-written fixtures, the real Tardis samples, and bad input."""
-import gzip
 
 import numpy as np
 import pytest

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 
-from clusterlob import _core
 from clusterlob.errors import TapeError
 from clusterlob.tape import Book, Funding, Instrument, read_funding, read_manifest, read_tape
 from clusterlob.tape.convert import convert
@@ -21,7 +20,7 @@ from clusterlob.tape.readers.tardis_l2 import (TardisDerivativeTickerReader, Tar
                                                TardisQuotesReader)
 from clusterlob.tape.validate import FileReport
 
-from conftest import DATA, SHARED_DATA, shared_file
+from conftest import DATA, shared_file
 from l2_rows_reference import ReferenceL2
 
 L2 = DATA / "tardis_l2"

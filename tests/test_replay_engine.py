@@ -493,9 +493,6 @@ def test_engine_equals_reference_on_random_tapes(seed):
     assert r.equity.ts_us[1:-1].tolist() == [m[0] for m in ref["marks"]]
     assert r.equity.equity[1:-1].tolist() == [m[1] for m in ref["marks"]]
     # the PnL split adds up to the account marked to the last mid
-    mid = r.equity.mid[-1]
-    equity = (r.fills.cash[-1] if len(r.fills) else 0.0) - s.funding * (len(r.fills) == 0) \
-        + s.ending_inventory * (0.0 if math.isnan(mid) else mid)
     assert abs(s.pnl_total - r.equity.equity[-1]) <= 1e-12 * (1.0 + s.notional)
     assert abs(s.spread_capture + s.inventory_drift - s.fees - s.funding - s.pnl_total) <= 1e-9 * (1.0 + s.notional)
     # no fill ever takes the position past the limit
@@ -642,7 +639,6 @@ def test_a_quote_never_fills_a_trade_of_its_own_decision_time():
 @pytest.mark.parametrize("seed", range(8))
 def test_engine_continues_on_the_next_arrays(seed):
     """A stream replayed in two pieces (next_arrays between them) equals one pass."""
-    from clusterlob import _core
     from clusterlob.replay.engine import _new_engine
     rng = np.random.default_rng(seed)
     tick = 0.5

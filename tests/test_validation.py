@@ -1,7 +1,6 @@
 """Every bad-input case of the tape layer: a one-line error naming file, column and value, or a count."""
 import gzip
 
-import numpy as np
 import pytest
 
 from clusterlob import TapeError, read_tape

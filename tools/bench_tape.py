@@ -10,7 +10,6 @@ seed under --work (default: a temporary folder, removed afterwards).
 """
 import argparse
 import gzip
-import resource
 import shutil
 import subprocess
 import sys

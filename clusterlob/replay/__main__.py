@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None:
             for mapping, result in run.results.items():
                 name = mapping if args.compare else ""
-                sub = Path(args.out) / name
-                begin_output(sub, "replay")
-                paths, notes = write_outputs(sub, run, result, overwrite[name])
-                finish_output(sub, "replay", paths)
+                folder_out = Path(args.out) / name
+                begin_output(folder_out, "replay")
+                paths, notes = write_outputs(folder_out, run, result, overwrite[name])
+                finish_output(folder_out, "replay", paths)
                 written += paths
                 for note in notes:
                     progress(note)

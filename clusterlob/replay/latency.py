@@ -117,7 +117,7 @@ def load_order_latency(path: PathLike) -> OrderLatency:
     if [h for h in header if h in want] != want:
         raise TapeError(f"{source}: the header must name {', '.join(want)}, got {', '.join(header)}")
     idx = [header.index(h) for h in want]
-    cols = [[], [], []]
+    cols: list[list[int]] = [[], [], []]
     for n, row in enumerate(rows[1:], start=1):
         for c, j in enumerate(idx):
             try:
@@ -126,4 +126,4 @@ def load_order_latency(path: PathLike) -> OrderLatency:
                 value = row[j] if j < len(row) else "(missing)"
                 raise TapeError(f"{source}: row {n} column `{want[c]}` is not a whole number of "
                                 f"microseconds: {value!r}") from None
-    return OrderLatency.from_times(*cols, source=source)
+    return OrderLatency.from_times(cols[0], cols[1], cols[2], source=source)

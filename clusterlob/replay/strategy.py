@@ -227,7 +227,7 @@ class StrategyConfig:
     funding_rate: float = 0.0
     funding_interval_h: int = 8
     signal_norm: str = "flow"
-    fill_mode: str = None
+    fill_mode: str | None = None
     half_life_s: float = 10.0
     size_weight: float = 0.001
     signal_scale_trades: float = 50.0
@@ -235,7 +235,7 @@ class StrategyConfig:
     hazard_role: str = "opportunistic"
 
     def __post_init__(self):
-        def number(name, lo=None, hi=None, lo_open=False, integer=False):
+        def number(name, lo=None, hi=None, lo_open=False, integer=False, within_day=False):
             value = getattr(self, name)
             try:
                 finite = math.isfinite(value)
@@ -244,6 +244,8 @@ class StrategyConfig:
             if integer and isinstance(value, float) and finite and int(value) != value:
                 raise ParameterError(f"`{name}` must be a whole number of microseconds, got {value!r}")
             checked = check_number(name, value, lo, hi, lo_open=lo_open)
+            if within_day and checked > _US_PER_DAY:        # the kernels hold int64 times
+                raise ParameterError(f"`{name}` must be at most one day ({_US_PER_DAY:,} us), got {value!r}")
             object.__setattr__(self, name, int(checked) if integer else checked)
 
         number("skew_ticks", 0)
@@ -255,10 +257,10 @@ class StrategyConfig:
         number("quote_size", 0, lo_open=True)
         number("max_inventory", 0)
         number("maker_fee_bps", -100, 100)
-        number("requote_interval_us", 0, _US_PER_DAY, integer=True)      # the kernels hold int64 times
-        number("order_latency_us", 0, _US_PER_DAY, integer=True, lo_open=True)
-        number("cancel_latency_us", 0, _US_PER_DAY, integer=True, lo_open=True)
-        number("response_latency_us", 0, _US_PER_DAY, integer=True)
+        number("requote_interval_us", 0, integer=True, within_day=True)
+        number("order_latency_us", 0, integer=True, within_day=True, lo_open=True)
+        number("cancel_latency_us", 0, integer=True, within_day=True, lo_open=True)
+        number("response_latency_us", 0, integer=True, within_day=True)
         number("queue_power", 0, 10, lo_open=True)
         number("funding_rate", -0.03, 0.03)
         number("funding_interval_h", 1, 24, integer=True)
@@ -388,8 +390,9 @@ class StrategyConfig:
     def from_args(cls, args: argparse.Namespace, base: "StrategyConfig | None" = None) -> "StrategyConfig":
         """The config of the flags of :meth:`add_arguments`: the TOML file (or ``base``, default
         the defaults), then ``--mapping``, then each field flag given."""
-        base = (load_config(args.config) if args.config else base if base is not None else cls()).to_dict()
-        base.pop("mapping")
+        start = load_config(args.config) if args.config else base if base is not None else cls()
+        values = start.to_dict()
+        values.pop("mapping")
         flags = {f.name: getattr(args, _DEST + f.name) for f in dataclasses.fields(cls)
                  if getattr(args, _DEST + f.name, None) is not None}
         if args.mapping:
@@ -399,7 +402,7 @@ class StrategyConfig:
                     raise ParameterError(f"--mapping {args.mapping} sets --{key.replace('_', '-')} {value}, "
                                          f"but --{key.replace('_', '-')} {flags[key]} was also given")
                 flags[key] = value
-        return cls.from_dict({**base, **flags}, source="command line")
+        return cls.from_dict({**values, **flags}, source="command line")
 
 
 _DEST = "strategy."     # the flags' namespace attributes, apart from a command's own flags
