@@ -57,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="spacing of the equity marks behind the Sharpe ratio and equity.parquet (default "
                         "60; 1 when the replay spans less than 30 minutes, and for a raw recording)")
     p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
+    p.add_argument("--funding", choices=("tape", "config"), default="tape",
+                   help="funding paid at the rates of the tape's funding table when it has one (tape, default), "
+                        "or always the constant --funding-rate (config)")
+    p.add_argument("--order-latency", metavar="FILE", default=None,
+                   help="order latencies from a file of (req_ts_us, exch_ts_us, resp_ts_us) rows, CSV or "
+                        "hftbacktest .npz, interpolated in time (instead of the constant latencies)")
     FitSettings.add_arguments(p.add_argument_group("clustering (when no --model is given)"))
     StrategyConfig.add_arguments(p)
     return p
@@ -87,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                            fit=FitSettings.from_args(args), model=args.model,
                            engine="online" if args.online else "batch",
                            mappings=("inverted", "traditional") if args.compare else None,
-                           tick_size=args.tick_size, mark_interval_us=mark_interval_us, progress=progress)
+                           tick_size=args.tick_size, mark_interval_us=mark_interval_us,
+                           funding="tape" if args.funding == "tape" else None, order_latency=args.order_latency,
+                           progress=progress)
         written = []
         if args.out is not None:
             for mapping, result in run.results.items():

@@ -25,8 +25,10 @@ from .._io import Progress as _IOProgress
 from .._typing import Days, PathLike
 from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings, build_features
-from ..tape.store import (MAX_LEVELS, Instrument, day_of_us, parse_days, read_manifest, read_tape,
+from ..tape.store import (MAX_LEVELS, Instrument, day_of_us, parse_days, read_funding, read_manifest, read_tape,
                           time_span)
+from .funding import funding_payments
+from .latency import OrderLatency, load_order_latency
 from .engine import MARK_INTERVAL_US, MIN_MARKS_ANNUALISED, ReplayResult, check_mark_interval, exchange_offset
 from .online_replay import OnlineReplay, replay_online
 from .strategy import StrategyConfig
@@ -174,7 +176,9 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
                  fit: FitSettings | None = None, features: FeatureSettings | None = None,
                  model: ClusterModel | str | Path | None = None, engine: str = "batch",
                  mappings: Sequence[str] | None = None, tick_size: float | None = None,
-                 mark_interval_us: int | None = None, progress: Progress | None = None) -> PipelineRun:
+                 mark_interval_us: int | None = None, funding: str | tuple | None = "tape",
+                 order_latency: "OrderLatency | PathLike | None" = None,
+                 progress: Progress | None = None) -> PipelineRun:
     """Fit on the training days, label, replay: the main job, one day at a time.
 
     The tape is read, its features built, labelled and replayed one UTC day at a time, the
@@ -208,6 +212,13 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
         Spacing of the equity marks; default one minute, or one second when the replayed
         events span less than :data:`~clusterlob.replay.engine.MIN_MARKS_ANNUALISED` minutes
         (and for a raw recording, whose span is known only once it is decoded).
+    funding : "tape", None or (times, rates), optional
+        Funding payments: ``"tape"`` (default) pays the rates of the tape's funding table
+        (:func:`clusterlob.replay.funding.funding_payments`) when it has one, else the config's
+        constant ``funding_rate``; None always the constant; or a (payment times us, rates) series.
+    order_latency : OrderLatency or path, optional
+        Order latencies from data (:func:`clusterlob.replay.latency.load_order_latency`) instead of
+        the config's constants; batch engine only.
     progress : callable, optional
         Called with one line of text at each step (per day: day N of M, rows, elapsed, ETA).
 
@@ -286,9 +297,23 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     context = dict(tape=str(tape_dir), instrument=instrument.to_dict(), train_days=train, replay_days=chosen,
                    sample=sample, model=model, model_file=model_file, mark_interval_us=mark_interval_us,
                    synthetic=_is_synthetic(manifest))
+    payments = None
+    if isinstance(funding, tuple):
+        payments = funding
+    elif funding == "tape":
+        if manifest.get("funding"):
+            payments = funding_payments(read_funding(tape_dir, f"{chosen[0]}:{chosen[-1]}"))
+            say(f"funding: {payments[0].shape[0]:,} payments from the tape's funding table")
+    elif funding is not None:
+        raise ParameterError(f'`funding` must be "tape", None or (times, rates), got {funding!r}')
+    if order_latency is not None and not isinstance(order_latency, OrderLatency):
+        order_latency = load_order_latency(order_latency)
+    if engine == "online" and (payments is not None or order_latency is not None):
+        raise ParameterError("funding from a series and order latencies from a file are replayed by the batch "
+                             "engine only (give --funding config, or leave out --online)")
     if engine == "batch":
         results, counts = _replay_batch(read, days, chosen, model, state, configs, instrument.tick_size,
-                                        mark_interval_us, say)
+                                        mark_interval_us, say, payments, order_latency)
         path = "batch"
     else:
         results, counts = _replay_online(read, days, chosen, model, state, configs, instrument.tick_size,
@@ -402,12 +427,14 @@ def _exchange_offset(read, chosen) -> int:
     return offset
 
 
-def _replay_batch(read, days, chosen, model, state, configs, tick_size, mark_interval_us, say):
+def _replay_batch(read, days, chosen, model, state, configs, tick_size, mark_interval_us, say,
+                  funding=None, order_latency=None):
     offset = None
     if any(cfg.feed_latency == "data" for cfg in configs):
         say(f"reading the exchange times of {_days(chosen)} (feed latency from data)")
         offset = _exchange_offset(read, chosen)
-    streams = [ReplayStream(cfg, tick_size, mark_interval_us, exchange_offset_us=offset) for cfg in configs]
+    streams = [ReplayStream(cfg, tick_size, mark_interval_us, exchange_offset_us=offset, funding=funding,
+                            order_latency=order_latency) for cfg in configs]
     counts = _role_counts(np.empty(0, np.int8))
     steps = _day_steps(len(days))
     mapping = " and ".join(cfg.mapping for cfg in configs)
