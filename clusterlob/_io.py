@@ -21,8 +21,8 @@ from .errors import ParameterError
 
 __all__ = ["MARKER_FILE", "Progress", "atomic_write", "available_memory", "begin_output", "check_choice",
            "check_int", "check_memory", "check_number", "check_output_dir", "check_output_name",
-           "clean_staging", "exit_with_parent", "finish_output", "interrupted_output", "mark_output_dir",
-           "output_kind", "output_marker", "output_overwrite", "process_pool", "replace_dir",
+           "clean_staging", "finish_output", "interrupted_output", "mark_output_dir",
+           "output_kind", "output_marker", "output_overwrite", "replace_dir",
            "require_complete_output", "staging_dir",
            "write_bytes", "write_text"]
 
@@ -402,43 +402,6 @@ def _human(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{n:.0f} B"
         n /= 1000.0
     return f"{n:.1f} PB"
-
-
-# -- worker processes --------------------------------------------------------------------------------
-
-def _watch_parent(parent_pid: int, interval_s: float) -> None:
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(1)      # the parent is gone: nothing will read this worker's results
-        time.sleep(interval_s)
-
-
-def exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
-    """Make this (worker) process exit when ``parent_pid`` dies: a pool initializer.
-
-    On Linux the kernel sends SIGKILL on the parent's death (``PR_SET_PDEATHSIG``); everywhere
-    a daemon thread also polls ``os.getppid()`` (the kernel signal is tied to the thread that
-    forked, which a pool may not keep), so a worker never outlives a killed command."""
-    import threading
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)      # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent_pid, interval_s), daemon=True,
-                     name="clusterlob-parent-watch").start()
-
-
-def process_pool(workers: int):
-    """A ``ProcessPoolExecutor`` whose workers exit when this process dies (see
-    :func:`exit_with_parent`)."""
-    from concurrent.futures import ProcessPoolExecutor
-    return ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent, initargs=(os.getpid(),))
 
 
 # -- progress ---------------------------------------------------------------------------------------
