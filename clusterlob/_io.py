@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal, Sequence, overload
 
+from ._typing import PathLike
 from .errors import ParameterError
 
-__all__ = ["MARKER_FILE", "Progress", "atomic_write", "available_memory", "begin_output", "check_choice",
+__all__ = ["read_toml", "MARKER_FILE", "Progress", "atomic_write", "available_memory", "begin_output", "check_choice",
            "check_int", "check_memory", "check_number", "check_output_dir", "check_output_name",
            "clean_staging", "finish_output", "interrupted_output", "mark_output_dir",
            "output_kind", "output_marker", "output_overwrite", "replace_dir",
@@ -69,6 +70,34 @@ def write_text(path, text: str, *, force: bool = False) -> Path:
 def write_bytes(path, data: bytes, *, force: bool = False) -> Path:
     """Write a binary file atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data), force=force)
+
+
+# -- TOML files --------------------------------------------------------------------------------------
+
+def read_toml(path: PathLike, what: str) -> dict:
+    """A TOML file as a dict; a missing, unreadable or invalid file is one line naming ``what``
+    (``"config file"``, ``"grid file"``) and the path."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:                                   # Python 3.10: the same parser as a package
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ParameterError(f"reading a {what} needs Python >= 3.11 (tomllib) or the `tomli` package") from None
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ParameterError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise ParameterError(f"{what} {path} is a folder, expected a TOML file") from None
+    except OSError as exc:
+        raise ParameterError(f"{what} {path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"{what} {path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ParameterError(f"{what} {path}: not valid TOML (not UTF-8 text)") from None
 
 
 # -- output folders --------------------------------------------------------------------------------

@@ -28,12 +28,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
-from .._io import check_choice, check_number
+from .._io import check_choice, check_number, read_toml
 from .._typing import PathLike
 from .._core import (FILL_MODELS, FILL_SIZES, GRID_TOLERANCE_TICKS, QUEUE_RULES, QUOTE_UPDATES,
                      ROUNDING_GUARD_TICKS, SIGNAL_NORMS)
@@ -417,24 +416,8 @@ def load_config(path: PathLike) -> StrategyConfig:
         fill_model = "touch"
         mapping = "traditional"
     """
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:                                   # Python 3.10: the same parser as a package
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise ParameterError("reading a TOML config needs Python >= 3.11 (tomllib) or the "
-                                 "`tomli` package") from None
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ParameterError(f"config file {path} does not exist") from None
-    except OSError as exc:
-        raise ParameterError(f"config file {path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"config file {path}: not valid TOML ({exc})") from None
+    doc = read_toml(path, "config file")
     if set(doc) == {"strategy"} and isinstance(doc["strategy"], dict):
         doc = doc["strategy"]
     return StrategyConfig.from_dict(doc, source=f"config file {path}")

@@ -7,11 +7,9 @@ in ``docs/replay.md``); :func:`write_outputs` writes ``fills.parquet``, ``equity
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
-from ..errors import ParameterError
+from .._io import atomic_write
 from ..report import write_json
 from .engine import MIN_MARKS_ANNUALISED, ReplayResult
 from .pipeline import DEFAULT_TAPE, PipelineRun
@@ -149,24 +147,6 @@ def _days(days) -> str:
     return days[0] if len(days) == 1 else f"{days[0]}..{days[-1]} ({len(days)} days)"
 
 
-def _atomic(path: Path, write, force: bool) -> Path:
-    if path.exists() and not force:
-        raise ParameterError(f"output file {path} exists (use --force to replace it)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)       # mkstemp makes 0600; give the usual file mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: bool) -> tuple[list[Path], list[str]]:
     """Write fills.parquet, equity.parquet, summary.json and (with matplotlib) equity.png of one
     mapping's ``result`` of ``run`` into ``out_dir``.
@@ -178,7 +158,9 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
 
     written = []
     for name, arrow in (("fills.parquet", result.fills.to_arrow()), ("equity.parquet", result.equity.to_arrow())):
-        written.append(_atomic(out_dir / name, lambda tmp, t=arrow: pq.write_table(t, tmp), force))
+        def write_table(tmp: str, table=arrow) -> None:
+            pq.write_table(table, tmp)
+        written.append(atomic_write(out_dir / name, write_table, force=force))
     written.append(write_json(out_dir / "summary.json", {**context, **result.to_dict()}, overwrite=force))
     try:
         import matplotlib
@@ -215,6 +197,6 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
     axes[2].set_xlabel("hours since the first replayed event")
     axes[2].legend()
     fig.tight_layout()
-    written.append(_atomic(out_dir / "equity.png", lambda tmp: fig.savefig(tmp, format="png"), force))
+    written.append(atomic_write(out_dir / "equity.png", lambda tmp: fig.savefig(tmp, format="png"), force=force))
     plt.close(fig)
     return written, []

@@ -29,12 +29,12 @@ import dataclasses
 import hashlib
 import itertools
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._typing import PathLike
 from ..cluster.fit import FitSettings
+from .._io import read_toml
 from ..errors import ParameterError
 from ..features.build import FeatureSettings
 from ..replay.strategy import ROLE_PRESETS, StrategyConfig
@@ -258,21 +258,6 @@ def _features(source: str, doc) -> FeatureSettings:
 
 def load_grid(path: PathLike) -> Grid:
     """Read a grid TOML file (see the module doc)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:                                   # Python 3.10: the same parser as a package
-        try:
-            import tomli as tomllib
-        except ImportError:
-            raise ParameterError("reading a grid needs Python >= 3.11 (tomllib) or the `tomli` package") from None
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ParameterError(f"grid file {path} does not exist") from None
-    except OSError as exc:
-        raise ParameterError(f"grid file {path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"grid file {path}: not valid TOML ({exc})") from None
+    doc = read_toml(path, "grid file")
     return make_grid(doc, source=f"grid file {path}", base_dir=path.parent)
