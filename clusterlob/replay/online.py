@@ -101,6 +101,11 @@ class OnlineEngine(_core._OnlineCore):
         if settings.time_key != "local":
             raise ParameterError(f"the online engine orders events by local time; the model's "
                                  f"`time_key` must be 'local', got {settings.time_key!r}")
+        if settings.asof != "strict":
+            # events are applied in arrival order: a book update stamped with a trade's microsecond
+            # may arrive after it, so "at or before" cannot be honoured one event at a time
+            raise ParameterError(f"the online engine replays models fit with `asof` 'strict' only (a book "
+                                 f"update of a trade's microsecond may arrive after it), got {settings.asof!r}")
         if state is None:
             state = RollingState.new(settings)
         elif not isinstance(state, RollingState):
