@@ -15,7 +15,7 @@ from clusterlob.cluster.model import fit_model, label_trades
 from clusterlob.errors import ParameterError, TapeError
 from clusterlob.features.build import FeatureSettings, build_features
 from clusterlob.replay import StrategyConfig, replay, replay_arrays, run_pipeline
-from clusterlob.replay.engine import MARK_INTERVAL_US
+from clusterlob.replay.results import MARK_INTERVAL_US
 from clusterlob.replay.pipeline import DEFAULT_TAPE, split_days
 from clusterlob.replay.stream import ReplayStream
 from clusterlob.tape.store import US_PER_DAY, Tape, day_start_us, read_manifest, read_tape

@@ -160,7 +160,8 @@ def _replay(events, tick, config):
 
 def _engine_inputs(events, tick, config):
     """A factory of (fresh engine, inputs, output buffers big enough for one run)."""
-    from clusterlob.replay.engine import MARK_INTERVAL_US, _new_engine
+    from clusterlob.replay.engine import _new_engine
+    from clusterlob.replay.results import MARK_INTERVAL_US
 
     def make():
         ts, bts = events[0], events[5]

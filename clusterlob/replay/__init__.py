@@ -14,7 +14,8 @@
 ``python -m clusterlob.replay`` (:mod:`.__main__`) runs the main job.  See ``docs/replay.md``.
 """
 from .accumulator import SignalAccumulator
-from .engine import MARK_INTERVAL_US, MIN_MARKS_ANNUALISED, EquitySeries, Fills, ReplayResult, ReplaySummary, replay, replay_arrays
+from .engine import replay, replay_arrays
+from .results import MARK_INTERVAL_US, MIN_MARKS_ANNUALISED, EquitySeries, Fills, ReplayResult, ReplaySummary
 from .gateway import BinanceDecoder, Gateway, SimulatedGateway
 from .events import BookEvent, OrderAction, TradeEvent, tape_events
 from .online import OnlineEngine

@@ -106,7 +106,8 @@ class SimulatedGateway:
 
     def __init__(self, tick_size: float, config: StrategyConfig | None = None, *, levels: int = MAX_LEVELS,
                  funding: tuple[ArrayLike, ArrayLike] | None = None, mark_interval_us: int | None = None):
-        from .engine import MARK_INTERVAL_US, check_mark_interval, kernel_params
+        from .engine import check_mark_interval, kernel_params
+        from .results import MARK_INTERVAL_US
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")

@@ -37,7 +37,8 @@ import numpy as np
 from .._io import check_int, check_number
 from .._typing import Say
 from ..errors import ParameterError
-from .engine import ReplayResult, replay_arrays
+from .engine import replay_arrays
+from .results import ReplayResult
 from ..cluster.roles import PASSIVE, UNASSIGNED
 from ..report import rows_to_arrow
 from .strategy import StrategyConfig

@@ -26,7 +26,8 @@ from .._io import check_number
 from ..errors import ParameterError
 from ..features.build import FEATURE_NAMES, RollingState
 from ..cluster.model import ClusterModel
-from .engine import MARK_INTERVAL_US, check_mark_interval, kernel_params
+from .engine import check_mark_interval, kernel_params
+from .results import MARK_INTERVAL_US
 from .events import BookEvent, TradeEvent
 from .strategy import StrategyConfig
 

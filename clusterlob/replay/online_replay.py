@@ -15,8 +15,8 @@ from .._typing import PathLike
 from ..errors import ParameterError
 from ..features.build import RollingState
 from ..tape.store import Tape
-from .engine import (MARK_INTERVAL_US, ReplayResult, build_equity_series, fills_from_buffers,
-                     funding_series, summarise)
+from .engine import funding_series
+from .results import MARK_INTERVAL_US, ReplayResult, build_equity_series, fills_from_buffers, summarise
 from .events import TradeEvent, tape_events
 from .gateway import BinanceDecoder, SimulatedGateway, _message, deliver
 from .online import OnlineEngine

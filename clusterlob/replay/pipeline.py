@@ -29,7 +29,8 @@ from ..tape.store import (MAX_LEVELS, Instrument, day_of_us, parse_days, read_fu
                           time_span)
 from .funding import funding_payments
 from .latency import OrderLatency, load_order_latency
-from .engine import MARK_INTERVAL_US, MIN_MARKS_ANNUALISED, ReplayResult, check_mark_interval, exchange_offset
+from .engine import check_mark_interval, exchange_offset
+from .results import MARK_INTERVAL_US, MIN_MARKS_ANNUALISED, ReplayResult
 from .online_replay import OnlineReplay, replay_online
 from .strategy import StrategyConfig
 from .stream import ReplayStream

@@ -24,9 +24,8 @@ import numpy as np
 from .. import _core
 from .._typing import ArrayLike
 from ..errors import ParameterError, TapeError
-from .engine import (_FILL_CHUNK, MARK_INTERVAL_US, MARKOUT_HORIZONS_S, ReplayResult, _new_engine,
-                     _validate, build_equity_series, check_mark_interval, exchange_times,
-                     fills_from_buffers, funding_series, latency_arrays, markout_mids, summarise)
+from .engine import _FILL_CHUNK, _new_engine, _validate, check_mark_interval, exchange_times, funding_series, latency_arrays
+from .results import MARK_INTERVAL_US, MARKOUT_HORIZONS_S, ReplayResult, build_equity_series, fills_from_buffers, markout_mids, summarise
 from .latency import OrderLatency
 from .strategy import StrategyConfig
 

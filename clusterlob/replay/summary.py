@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .._io import atomic_write
 from ..report import write_json
-from .engine import MIN_MARKS_ANNUALISED, ReplayResult
+from .results import MIN_MARKS_ANNUALISED, ReplayResult
 from .pipeline import DEFAULT_TAPE, PipelineRun
 
 __all__ = ["OUTPUT_FILES", "format_table", "mark_text", "write_outputs"]

@@ -32,7 +32,8 @@ from ..cluster.model import load_model
 from ..cluster.roles import DIRECTIONAL, UNASSIGNED
 from ..errors import ParameterError, TapeError
 from ..features.build import FeatureSettings
-from ..replay.engine import ReplaySummary, replay_arrays
+from ..replay.engine import replay_arrays
+from ..replay.results import ReplaySummary
 from ..replay.strategy import StrategyConfig
 from ..tape.store import day_start_us, read_manifest
 from ..walkforward.cache import _day_paths, _read_meta, load_cached_day
