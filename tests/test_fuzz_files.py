@@ -91,7 +91,7 @@ def model_doc(tmp_path_factory):
 
 def test_hand_edited_model_files(tmp_path, model_doc):
     from clusterlob.cluster.model import load_model
-    from clusterlob.features.build import FeatureSettings
+    from clusterlob.features.settings import FeatureSettings
     for seed in range(N_FILES):
         doc, what = _edit(model_doc, random.Random(seed))
         path = tmp_path / "model.json"
@@ -104,7 +104,8 @@ def test_hand_edited_model_files(tmp_path, model_doc):
 
 
 def test_hand_edited_manifests(tmp_path):
-    from clusterlob.features.build import FeatureSettings, build_features
+    from clusterlob.features.build import build_features
+    from clusterlob.features.settings import FeatureSettings
     from clusterlob.tape.store import read_tape
     doc = json.loads((DATA / "default_tape" / "manifest.json").read_text())
     tape = tmp_path / "tape"
@@ -213,7 +214,8 @@ def test_hostile_command_lines(command, tmp_path, capsys):
 
 def test_damaged_tape_files(tmp_path):
     """A tape's day files truncated, byte-flipped or swapped: read, or one line naming the file."""
-    from clusterlob.features.build import FeatureSettings, build_features
+    from clusterlob.features.build import build_features
+    from clusterlob.features.settings import FeatureSettings
     from clusterlob.tape.store import read_tape
     tape = tmp_path / "tape"
     for seed in range(N_FILES // 2):

@@ -13,7 +13,8 @@ import pytest
 from clusterlob.cluster.fit import FitSettings
 from clusterlob.cluster.model import fit_model, label_trades
 from clusterlob.errors import ParameterError, TapeError
-from clusterlob.features.build import FeatureSettings, build_features
+from clusterlob.features.build import build_features
+from clusterlob.features.settings import FeatureSettings
 from clusterlob.replay import StrategyConfig, replay, replay_arrays, run_pipeline
 from clusterlob.replay.results import MARK_INTERVAL_US
 from clusterlob.replay.pipeline import DEFAULT_TAPE, split_days

@@ -1,7 +1,7 @@
 from __future__ import annotations
 from ..report import to_jsonable
 from ..errors import ClusterlobError
-from ..features.build import FeatureSettings
+from ..features.settings import FeatureSettings
 from .._cli import OneLineParser
 from .._io import Progress, begin_output, check_output_dir, finish_output, output_overwrite
 from ..errors import ParameterError

@@ -23,7 +23,8 @@ import numpy as np
 from .._io import Progress
 from .._typing import ArrayLike, Days, PathLike, Say
 from ..errors import ParameterError
-from ..features.build import FEATURE_NAMES, FeatureSettings, build_features
+from ..features.build import build_features
+from ..features.settings import FEATURE_NAMES, FeatureSettings
 from .diagnostics import Bootstrap, FeatureDiagnostics, RawMoments, StartAgreement, feature_diagnostics
 from .importance import IMPORTANCE_HEADER, FeatureImportance
 from .model import ClusterModel, save_model

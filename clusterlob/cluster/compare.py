@@ -36,7 +36,7 @@ from .centroids import CentroidRow, FeatureSummary, centroid_table, collect_feat
 from .._io import check_choice, check_int
 from ..errors import ParameterError
 from .fit import FitSettings, resolve_fit
-from ..features.build import FEATURE_NAMES, TIME_KEYS, FeatureSettings
+from ..features.settings import FEATURE_NAMES, TIME_KEYS, FeatureSettings
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance, importance_for_centers
 from .model import ClusterModel, fit_model, save_model
 from ..report import arrow_table, markdown_table, write_csv, write_json, write_markdown

@@ -52,7 +52,7 @@ from .._typing import ArrayLike
 from .. import _core
 from .._io import check_int
 from ..errors import ParameterError
-from ..features.build import FEATURE_NAMES
+from ..features.settings import FEATURE_NAMES
 from ..report import arrow_table
 
 if TYPE_CHECKING:

@@ -23,8 +23,8 @@ import numpy as np
 from .._io import check_int, check_number
 from .._typing import ArrayLike
 from ..errors import ClusterlobError, ParameterError
-from ..features.build import (FEATURE_NAMES, Features, FeatureSettings, RollingState, build_features,
-                              check_feature_names)
+from ..features.build import Features, RollingState, build_features
+from ..features.settings import FEATURE_NAMES, FeatureSettings, check_feature_names
 from .fit import FitSettings, resolve_fit
 from .kmeans import assign_clusters, kmeans
 from ..report import write_json, arrow_table

@@ -8,7 +8,7 @@ from .._cli import error_exit
 import json
 import sys
 from ..cluster.compare import DEFAULT_MIN_ROWS_PER_CLUSTER, MODEL_FILES, OUTPUT_FILES, compare_tapes, text_report, write_compare_outputs
-from ..features.build import FeatureSettings
+from ..features.settings import FeatureSettings
 from ..cluster.fit import FitSettings
 from ..cluster.model import load_model
 

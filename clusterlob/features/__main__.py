@@ -6,7 +6,8 @@ from ..tape.store import parse_days, read_manifest
 from .._cli import error_exit
 import json
 import sys
-from .build import FeatureSettings, iter_features, merge_counts
+from .build import iter_features, merge_counts
+from .settings import FeatureSettings
 
 # -- command line ----------------------------------------------------------------------------
 

@@ -24,7 +24,8 @@ import numpy as np
 from .. import _core
 from .._io import check_number
 from ..errors import ParameterError
-from ..features.build import FEATURE_NAMES, RollingState
+from ..features.build import RollingState
+from ..features.settings import FEATURE_NAMES
 from ..cluster.model import ClusterModel
 from .engine import check_mark_interval, kernel_params
 from .results import MARK_INTERVAL_US

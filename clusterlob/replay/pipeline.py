@@ -24,7 +24,8 @@ from ..cluster.roles import ROLE_NAMES
 from .._io import Progress as _IOProgress
 from .._typing import Days, PathLike
 from ..errors import ParameterError, TapeError
-from ..features.build import FeatureSettings, build_features
+from ..features.build import build_features
+from ..features.settings import FeatureSettings
 from ..tape.store import (MAX_LEVELS, Instrument, day_of_us, parse_days, read_funding, read_manifest, read_tape,
                           time_span)
 from .funding import funding_payments

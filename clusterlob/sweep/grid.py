@@ -36,7 +36,7 @@ from .._typing import PathLike
 from ..cluster.fit import FitSettings
 from .._io import read_toml
 from ..errors import ParameterError
-from ..features.build import FeatureSettings
+from ..features.settings import FeatureSettings
 from ..replay.strategy import ROLE_PRESETS, StrategyConfig
 
 __all__ = ["Grid", "GridPoint", "ModelSpec", "load_grid", "make_grid", "MAX_POINTS"]

@@ -31,7 +31,7 @@ from .._typing import Days, PathLike, Say
 from ..cluster.fit import FitSettings
 from ..cluster.model import fit_model, load_model, save_model
 from ..errors import ParameterError, TapeError
-from ..features.build import FeatureSettings
+from ..features.settings import FeatureSettings
 from ..tape.store import parse_days, read_manifest
 from ..walkforward.cache import build_cache, load_cached_day
 from ..walkforward.windows import _calendar

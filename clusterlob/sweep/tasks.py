@@ -31,7 +31,7 @@ from ..cluster.kmeans import assign_clusters
 from ..cluster.model import load_model
 from ..cluster.roles import DIRECTIONAL, UNASSIGNED
 from ..errors import ParameterError, TapeError
-from ..features.build import FeatureSettings
+from ..features.settings import FeatureSettings
 from ..replay.engine import replay_arrays
 from ..replay.results import ReplaySummary
 from ..replay.strategy import StrategyConfig

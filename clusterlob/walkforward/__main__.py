@@ -23,7 +23,7 @@ from .._cli import OneLineParser, error_exit
 from .._exec import DEFAULT_CONNECT_TIMEOUT_S, open_executor
 from .._io import Progress, check_output_dir, output_overwrite
 from ..errors import ClusterlobError, ParameterError
-from ..features.build import FeatureSettings
+from ..features.settings import FeatureSettings
 from ..report import to_jsonable
 from ..cluster.fit import FitSettings
 from ..signals.timeframes import ThresholdRule

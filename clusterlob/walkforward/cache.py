@@ -54,8 +54,8 @@ import pyarrow.parquet as pq
 from .._typing import PathLike
 from .. import _core
 from ..errors import ParameterError, TapeError
-from ..features.build import (FEATURE_NAMES, FeatureSettings, RollingState, _kernel_params, _raw_features,
-                              _time_order, rolling_zscore)
+from ..features.build import RollingState, _kernel_params, _raw_features, _time_order, rolling_zscore
+from ..features.settings import FEATURE_NAMES, FeatureSettings
 from ..report import write_json
 from ..tape.store import read_manifest, read_tape
 

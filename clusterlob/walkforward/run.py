@@ -29,7 +29,7 @@ import numpy as np
 from .._io import begin_output, finish_output
 from ..errors import ParameterError, TapeError
 from .._typing import PathLike
-from ..features.build import FeatureSettings
+from ..features.settings import FeatureSettings
 from ..cluster.model import save_model
 from ..report import arrow_table, markdown_table, to_jsonable, write_csv, write_json, write_markdown
 from ..cluster.roles import ROLE_NAMES

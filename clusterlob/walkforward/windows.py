@@ -34,7 +34,7 @@ from .._io import check_choice, check_int, check_number
 from ..cluster.fit import FitSettings
 from .._typing import PathLike
 from ..errors import ClusterlobError, ParameterError
-from ..features.build import FeatureSettings
+from ..features.settings import FeatureSettings
 from ..signals.ic import WEIGHTINGS, ICAggregate, ICRow, ICTable, aggregate_ic, ic_table
 from ..cluster.kmeans import assign_clusters
 from ..cluster.model import ClusterModel, fit_model
