@@ -6,7 +6,7 @@ with that model and replays the market maker over them, with the batch engine
 (:func:`clusterlob.replay.replay`, one compiled pass) or event by event through the online
 engine (:func:`clusterlob.replay.online.replay_online`); both give the same numbers (tested).
 It returns a :class:`PipelineRun`: the model, the sample verdict and one
-:class:`~clusterlob.replay.engine.ReplayResult` per role mapping.  ``python -m
+:class:`~clusterlob.replay.results.ReplayResult` per role mapping.  ``python -m
 clusterlob.replay`` is this call plus a printed summary (:mod:`.summary`).
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ positions, inventory, the signal accumulator, the requote, mark and funding cloc
 next day (the kernel's ``next_arrays``: the cursors restart on the new arrays and the last
 book row of the day before is kept for an order that reaches the exchange before the new
 day's first book update); :meth:`ReplayStream.finish` returns the
-:class:`~clusterlob.replay.engine.ReplayResult` that ``replay_arrays`` gives on the days
+:class:`~clusterlob.replay.results.ReplayResult` that ``replay_arrays`` gives on the days
 joined, bit for bit (tested).  Memory: one day's input plus the fills and marks (and, per
 fill, the three markout mids).
 
