@@ -10,7 +10,7 @@ import pytest
 from clusterlob.errors import ParameterError
 from clusterlob.replay import StrategyConfig, run_pipeline
 from clusterlob.replay.funding import funding_payments
-from clusterlob.tape.store import Funding
+from clusterlob.tape.types import Funding
 
 T = 1_714_608_000_000_000          # 2024-05-02 00:00 UTC, us
 

@@ -19,7 +19,8 @@ from clusterlob.replay import StrategyConfig, replay, replay_arrays, run_pipelin
 from clusterlob.replay.results import MARK_INTERVAL_US
 from clusterlob.replay.pipeline import DEFAULT_TAPE, split_days
 from clusterlob.replay.stream import ReplayStream
-from clusterlob.tape.store import US_PER_DAY, Tape, day_start_us, read_manifest, read_tape
+from clusterlob.tape.store import read_manifest, read_tape
+from clusterlob.tape.types import US_PER_DAY, Tape, day_start_us
 from clusterlob.tape.synth import generate_tape
 
 NEAR = StrategyConfig(quote_size=0.05, max_inventory=1.0, half_spread_bps=0.2)   # fills on synthetic tapes

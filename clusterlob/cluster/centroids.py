@@ -30,7 +30,8 @@ from .importance import IMPORTANCE_HEADER, FeatureImportance
 from .model import ClusterModel, save_model
 from ..report import arrow_table, markdown_table, write_csv, write_json, write_markdown
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, role_name
-from ..tape.store import iter_days, parse_days, read_manifest
+from ..tape.store import iter_days, read_manifest
+from ..tape.types import parse_days
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -40,7 +40,8 @@ from ..features.settings import FEATURE_NAMES, TIME_KEYS, FeatureSettings
 from .importance import IMPORTANCE_HEADER, FeatureImportance, feature_importance, importance_for_centers
 from .model import ClusterModel, fit_model, save_model
 from ..report import arrow_table, markdown_table, write_csv, write_json, write_markdown
-from ..tape.store import US_PER_DAY, Instrument, parse_days, read_manifest, read_tape
+from ..tape.store import read_manifest, read_tape
+from ..tape.types import US_PER_DAY, Instrument, parse_days
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -29,7 +29,7 @@ from .fit import FitSettings, resolve_fit
 from .kmeans import assign_clusters, kmeans
 from ..report import write_json, arrow_table
 from .roles import DEFAULT_MARGIN, PASSIVE, ROLE_NAMES, UNASSIGNED, RoleAssignment, align_by_rule, role_name
-from ..tape.store import Tape
+from ..tape.types import Tape
 
 if TYPE_CHECKING:
     import pyarrow as pa

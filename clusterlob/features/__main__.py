@@ -2,7 +2,8 @@ from __future__ import annotations
 from ..errors import ClusterlobError
 from .._cli import OneLineParser
 from .._io import Progress
-from ..tape.store import parse_days, read_manifest
+from ..tape.store import read_manifest
+from ..tape.types import parse_days
 from .._cli import error_exit
 import json
 import sys

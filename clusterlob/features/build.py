@@ -48,7 +48,8 @@ from .._typing import Days, PathLike
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..report import arrow_table
-from ..tape.store import Tape, parse_days, read_manifest, read_tape
+from ..tape.store import read_manifest, read_tape
+from ..tape.types import Tape, parse_days
 from .settings import (ALL_FEATURES, FEATURE_NAMES, FeatureSettings)
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from typing import Iterable
 from .. import _core
 from .._io import check_choice, check_int, check_number
 from ..errors import ParameterError
-from ..tape.store import MAX_LEVELS
+from ..tape.types import MAX_LEVELS
 
 __all__ = ["ALL_FEATURES", "ASOF_RULES", "CONVENTIONS", "FEATURE_NAMES", "MAX_WINDOW", "TIME_KEYS",
            "FeatureSettings", "check_feature_names"]

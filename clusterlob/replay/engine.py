@@ -29,7 +29,7 @@ from .strategy import StrategyConfig
 
 if TYPE_CHECKING:
 
-    from ..tape.store import Tape
+    from ..tape.types import Tape
 
 
 __all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays", "FILL_REASONS",

@@ -10,7 +10,7 @@ import numpy as np
 from .. import _core
 
 if TYPE_CHECKING:
-    from ..tape.store import Tape
+    from ..tape.types import Tape
 
 __all__ = ["BookEvent", "OrderAction", "TradeEvent", "merged_order", "tape_events"]
 

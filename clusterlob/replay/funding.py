@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..tape.store import Funding
+from ..tape.types import Funding
 
 __all__ = ["funding_payments"]
 
 
 def funding_payments(funding: Funding) -> tuple[np.ndarray, np.ndarray]:
-    """(payment times us, rates) of a :class:`~clusterlob.tape.store.Funding` table, sorted by
+    """(payment times us, rates) of a :class:`~clusterlob.tape.types.Funding` table, sorted by
     time; rows without a funding time, or published at or after it, are not used."""
     t = np.asarray(funding.ts_exch_us, dtype=np.int64)
     due = np.asarray(funding.next_funding_us, dtype=np.int64)

@@ -26,7 +26,7 @@ from .events import BookEvent, OrderAction, TradeEvent
 from ..tape.readers.binance import DIFF_STREAM, parse_line, iter_messages
 from ..tape.readers.binance_book import DepthSync, parse_levels
 from .strategy import StrategyConfig
-from ..tape.store import MAX_LEVELS
+from ..tape.types import MAX_LEVELS
 
 if TYPE_CHECKING:
     from .online import OnlineEngine

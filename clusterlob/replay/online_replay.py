@@ -14,7 +14,7 @@ from ..cluster.model import ClusterModel
 from .._typing import PathLike
 from ..errors import ParameterError
 from ..features.build import RollingState
-from ..tape.store import Tape
+from ..tape.types import Tape
 from .engine import funding_series
 from .results import MARK_INTERVAL_US, ReplayResult, build_equity_series, fills_from_buffers, summarise
 from .events import TradeEvent, tape_events

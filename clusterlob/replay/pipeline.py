@@ -26,8 +26,8 @@ from .._typing import Days, PathLike
 from ..errors import ParameterError, TapeError
 from ..features.build import build_features
 from ..features.settings import FeatureSettings
-from ..tape.store import (MAX_LEVELS, Instrument, day_of_us, parse_days, read_funding, read_manifest, read_tape,
-                          time_span)
+from ..tape.store import read_funding, read_manifest, read_tape, time_span
+from ..tape.types import MAX_LEVELS, Instrument, day_of_us, parse_days
 from .funding import funding_payments
 from .latency import OrderLatency, load_order_latency
 from .engine import check_mark_interval, exchange_offset

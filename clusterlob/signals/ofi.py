@@ -49,7 +49,7 @@ from ..errors import ParameterError, TapeError
 from .book_flow import book_flow_names
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, ROLE_NAMES
 from ..report import arrow_table
-from ..tape.store import US_PER_DAY, Tape, day_of_us, day_start_us
+from ..tape.types import US_PER_DAY, Tape, day_of_us, day_start_us
 
 if TYPE_CHECKING:
     import pyarrow as pa

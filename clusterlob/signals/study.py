@@ -34,7 +34,8 @@ from ..cluster.model import label_trades
 from ..report import markdown_table, write_csv, write_json, write_markdown
 from .ofi import (ALL_TRADES, ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, _check_bucket_s,
                       cluster_groups, covered_buckets)
-from ..tape.store import MAX_LEVELS, US_PER_DAY, day_start_us, parse_days, read_manifest, read_tape
+from ..tape.store import read_manifest, read_tape
+from ..tape.types import MAX_LEVELS, US_PER_DAY, day_start_us, parse_days
 from .book_flow import BookFlowState, book_flow_events
 from .timeframes import BIASED, MIN_BUCKETS_ANNUALISED, ThresholdRule, TimeframeTable, timeframe_analysis
 

@@ -32,7 +32,8 @@ from ..cluster.fit import FitSettings
 from ..cluster.model import fit_model, load_model, save_model
 from ..errors import ParameterError, TapeError
 from ..features.settings import FeatureSettings
-from ..tape.store import parse_days, read_manifest
+from ..tape.store import read_manifest
+from ..tape.types import parse_days
 from ..walkforward.cache import build_cache, load_cached_day
 from ..walkforward.windows import _calendar
 from .grid import Grid, load_grid, make_grid

@@ -35,7 +35,8 @@ from ..features.settings import FeatureSettings
 from ..replay.engine import replay_arrays
 from ..replay.results import ReplaySummary
 from ..replay.strategy import StrategyConfig
-from ..tape.store import day_start_us, read_manifest
+from ..tape.store import read_manifest
+from ..tape.types import day_start_us
 from ..walkforward.cache import _day_paths, _read_meta, load_cached_day
 
 __all__ = ["SIGNALS", "ReplayTask", "run_replay_task", "worker_stats", "SUMMARY_COLUMNS"]

@@ -4,7 +4,7 @@ from .._cli import OneLineParser
 from .._io import Progress
 from .._cli import error_exit
 import sys
-from ..tape.store import MAX_LEVELS
+from ..tape.types import MAX_LEVELS
 from ..tape.synth import generate_tape
 from ..errors import ParameterError
 

@@ -14,8 +14,8 @@ day-partitioned Parquet.
 
 See ``docs/tape.md``.
 """
-from .store import (FORMAT_NAME, FORMAT_VERSION, MAX_LEVELS, US_PER_DAY, Book, Funding, Instrument, Tape,
-                    Trades, day_of_us, day_start_us, iter_days, parse_days, read_funding, read_manifest, read_tape)
+from .store import iter_days, read_funding, read_manifest, read_tape
+from .types import FORMAT_NAME, FORMAT_VERSION, MAX_LEVELS, US_PER_DAY, Book, Funding, Instrument, Tape, Trades, day_of_us, day_start_us, parse_days
 from .writer import TapeWriter, write_tape
 
 __all__ = ["Book", "Funding", "FORMAT_NAME", "FORMAT_VERSION", "Instrument", "MAX_LEVELS", "Tape", "TapeWriter",

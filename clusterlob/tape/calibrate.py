@@ -30,7 +30,8 @@ import numpy as np
 
 from .._typing import Days, PathLike, Say
 from ..errors import ParameterError
-from .store import US_PER_DAY, Book, Instrument, Trades, day_start_us, parse_days, read_manifest, read_tape
+from .store import read_manifest, read_tape
+from .types import US_PER_DAY, Book, Instrument, Trades, day_start_us, parse_days
 from .writer import TapeWriter
 
 __all__ = ["MIN_CALIBRATION_US", "Calibration", "calibrate", "generate_calibrated_tape", "calibration_report",

@@ -28,7 +28,7 @@ from ..errors import ParameterError, TapeError
 from .readers import ReaderOptions, detect_reader
 from .readers.base import READ_ERRORS, IncrementGuess
 from .readers.streams import expand_inputs, open_readers, plan_streams, produces
-from .store import Book, Funding, Instrument
+from .types import Book, Funding, Instrument
 from .writer import TapeWriter
 from .validate import ValidationReport
 

@@ -57,7 +57,7 @@ from .._io import check_int, check_memory, check_number
 from .._typing import PathLike, Say
 from ..errors import ParameterError
 from ..cluster.roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE
-from .store import MAX_LEVELS, US_PER_DAY, Book, Instrument, Trades, day_start_us
+from .types import MAX_LEVELS, US_PER_DAY, Book, Instrument, Trades, day_start_us
 from .writer import TapeWriter
 
 __all__ = ["SynthParams", "SynthResult", "generate_tape", "INSTRUMENT", "AGENT_NAMES",

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._typing import PathLike
 from ..errors import TapeError
-from .store import Book, Trades
+from .types import Book, Trades
 
 __all__ = ["ValidationReport", "FileReport", "clean_trades", "clean_book", "check_timestamps",
            "require_columns", "TS_MIN_US", "TS_MAX_US"]

@@ -18,8 +18,7 @@ import pyarrow.parquet as pq
 from .._io import MARKER_FILE, check_output_dir, clean_staging, replace_dir, staging_dir
 from .._typing import PathLike, Say
 from ..errors import TapeError
-from .store import (_BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, US_PER_DAY, Book,
-                   Funding, Instrument, Tape, Trades, day_of_us)
+from .types import _BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, US_PER_DAY, Book, Funding, Instrument, Tape, Trades, day_of_us
 
 __all__ = ["TapeWriter", "write_tape"]
 

@@ -41,7 +41,7 @@ from ..cluster.model import ClusterModel, fit_model
 from ..cluster.roles import (ROLE_NAMES, UNASSIGNED, Stability, align_to_reference, adjusted_rand_index,
                      label_stability)
 from ..signals.ofi import ALL_TRADES, BucketSignals, BucketGrid, BucketAccumulator, cluster_groups, covered_buckets
-from ..tape.store import day_start_us
+from ..tape.types import day_start_us
 from ..signals.timeframes import ThresholdRule, rolling_threshold, taker_backtest, taker_positions
 from .cache import load_cached_day, load_cached_flow, load_cached_mids
 
@@ -143,7 +143,7 @@ class WindowPlan:
 
 
 def _calendar(first: str, last: str) -> list[str]:
-    from ..tape.store import day_of_us
+    from ..tape.types import day_of_us
     return [day_of_us(t) for t in range(day_start_us(first), day_start_us(last) + 1, _DAY)]
 
 

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from ..._typing import PathLike
 from ...errors import TapeError
-from ..store import Book, Funding, Trades
+from ..types import Book, Funding, Trades
 from ..validate import FileReport
 
 __all__ = ["ReaderOptions", "Reader", "read_head", "IncrementGuess", "symbol_mask", "text_codes",

@@ -68,7 +68,7 @@ import numpy as np
 from ..._typing import PathLike
 from ...errors import TapeError
 from ... import _core
-from ..store import MAX_LEVELS, Book, Funding, Trades
+from ..types import MAX_LEVELS, Book, Funding, Trades
 from ..validate import clean_book, clean_trades
 from .base import Reader
 from .binance_book import DepthSync, L2Book, SequenceGap

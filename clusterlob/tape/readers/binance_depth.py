@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from ..._typing import PathLike
 from ...errors import TapeError
-from ..store import Book
+from ..types import Book
 from ..validate import TS_MIN_US, FileReport, check_timestamps, require_columns
 from .base import Reader, ReaderOptions, symbol_mask, text_codes
 from .l2_rows import KIND, L2RowBook, check_level_values, clean_rows, report_counts

@@ -21,7 +21,7 @@ import numpy as np
 from ... import _core
 from ..._typing import ArrayLike
 from ...errors import TapeError
-from ..store import MAX_LEVELS, Book
+from ..types import MAX_LEVELS, Book
 from ..validate import FileReport, clean_book
 from .binance_book import L2Book
 

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ...errors import TapeError
-from ..store import MAX_LEVELS, Book, Trades
+from ..types import MAX_LEVELS, Book, Trades
 from ..validate import clean_book, clean_trades, require_columns
 from .base import READ_ERRORS, Reader, float_column, int_column, symbol_mask, time_column
 from .tardis import TRADE_COLUMNS, _FlatBatches, _levels_in, book_columns

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ...errors import TapeError
-from ..store import Book, Trades
+from ..types import Book, Trades
 from ..validate import clean_book, clean_trades, require_columns
 from .base import Reader, explain_arrow_error, is_gzip, float_column, symbol_mask, text_codes, time_column
 

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from ..._typing import PathLike
 from ...errors import TapeError
-from ..store import Book, Funding
+from ..types import Book, Funding
 from ..validate import FileReport, check_timestamps, clean_book, require_columns
 from .base import Reader, ReaderOptions, symbol_mask, text_codes
 from .csv_blocks import csv_blocks
