@@ -315,7 +315,7 @@ def test_spread_on_the_tick_grid_is_a_whole_number_of_ticks():
 
 def test_kernel_layout_and_params_are_defined_once():
     from clusterlob import _core
-    from clusterlob.features.build import _kernel_params
+    from clusterlob.features.build import feature_kernel_params
     from clusterlob.walkforward import cache
     state, times = _core.new_book_state()
     assert state.shape == (_core.BOOK_STATE_SIZE,) and np.isnan(state).all()
@@ -323,7 +323,7 @@ def test_kernel_layout_and_params_are_defined_once():
     assert (cache._HAS, cache._MID, cache._BID, cache._ASK) == (
         _core.BOOK_TIMES_HAS, _core.BOOK_TIMES_MID_CHANGE, _core.BOOK_TIMES_BID_CHANGE, _core.BOOK_TIMES_ASK_CHANGE)
     assert RollingState.new(FeatureSettings()).book_times.tolist() == times.tolist()
-    params = _kernel_params(FeatureSettings(levels=3, asof="at_or_before", convention="aggressor"), 0.1)
+    params = feature_kernel_params(FeatureSettings(levels=3, asof="at_or_before", convention="aggressor"), 0.1)
     assert params == {"levels": 3, "strict": False, "tick_size": 0.1, "aggressor": True}
     one = np.zeros(1, np.int64)
     with pytest.raises((TypeError, ValueError)):      # a struct field missing is refused, not defaulted

@@ -91,7 +91,7 @@ def _new_queue_state() -> tuple[np.ndarray, np.ndarray]:
     return np.full(8, np.nan), np.full(4, _core.BOOK_NO_TIME, np.int64)
 
 
-def _kernel_params(settings: FeatureSettings, tick_size: float) -> _FeatureParams:
+def feature_kernel_params(settings: FeatureSettings, tick_size: float) -> _FeatureParams:
     """The feature kernel's ``FeatureParams`` struct, built here and nowhere else."""
     return {"levels": settings.levels, "strict": settings.asof == "strict",
             "tick_size": float(tick_size), "aggressor": settings.convention == "aggressor"}
@@ -277,7 +277,7 @@ def _check_inputs(tape, settings) -> None:
                              f"got {settings.levels}")
 
 
-def _time_order(ts: np.ndarray, what: str, time_key: str):
+def time_order(ts: np.ndarray, what: str, time_key: str) -> np.ndarray | None:
     """Rows in time order: None when already sorted, else a stable argsort."""
     back = _core.count_backwards_steps(ts)
     if back == 0:
@@ -288,8 +288,8 @@ def _time_order(ts: np.ndarray, what: str, time_key: str):
     return np.argsort(ts, kind="stable").astype(np.int64, copy=False)
 
 
-def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | None,
-                  queue_out: dict | None = None):
+def raw_feature_rows(tape: Tape, settings: FeatureSettings, state: RollingState | None,
+                     queue_out: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray, np.ndarray]:
     """(trade_index, raw, counts, book_state, book_times); the state is not modified.
 
     ``raw`` has the columns of ``settings.features``; when they include ``t_queue`` the
@@ -301,8 +301,8 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
     side = np.ascontiguousarray(trades.side, dtype=np.int8)
     amount = np.ascontiguousarray(trades.amount, dtype=np.float64)
 
-    trade_order = _time_order(trade_ts, "trades", settings.time_key)
-    book_order = _time_order(book_ts, "book snapshots", settings.time_key)
+    trade_order = time_order(trade_ts, "trades", settings.time_key)
+    book_order = time_order(book_ts, "book snapshots", settings.time_key)
     known = side != 0
     if trade_order is None:
         rows = np.flatnonzero(known).astype(np.int64, copy=False)
@@ -326,7 +326,7 @@ def _raw_features(tape: Tape, settings: FeatureSettings, state: RollingState | N
                                       for name in ("bid_px", "ask_px", "bid_sz", "ask_sz"))
     n_no_book = _core.asof_trade_features(
         trade_ts, side, amount, rows, book_ts, book_order, bid_px, ask_px, bid_sz, ask_sz,
-        _kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw,
+        feature_kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw,
         queue_state, queue_times)
     if with_queue and queue_out is not None:
         queue_out["state"], queue_out["times"] = queue_state, queue_times
@@ -364,7 +364,7 @@ def compute_raw_features(tape: Tape, settings: FeatureSettings = FeatureSettings
     _check_inputs(tape, settings)
     if state is not None:
         _start_state(settings, state)
-    trade_index, raw, counts, _, _ = _raw_features(tape, settings, state)
+    trade_index, raw, counts, _, _ = raw_feature_rows(tape, settings, state)
     return trade_index, raw, counts
 
 
@@ -474,7 +474,7 @@ def build_features(tape: Tape, settings: FeatureSettings = FeatureSettings(),
     _check_inputs(tape, settings)
     state = _start_state(settings, state)
     queue: dict = {}
-    trade_index, raw, raw_counts, book_state, book_times = _raw_features(tape, settings, state, queue)
+    trade_index, raw, raw_counts, book_state, book_times = raw_feature_rows(tape, settings, state, queue)
     state.book_state, state.book_times = book_state, book_times
     if queue:
         state.queue_state, state.queue_times = queue["state"], queue["times"]

@@ -35,7 +35,7 @@ from ..features.settings import FeatureSettings
 from ..tape.store import read_manifest
 from ..tape.types import parse_days
 from ..walkforward.cache import build_cache, load_cached_day
-from ..walkforward.windows import _calendar
+from ..walkforward.windows import calendar_days
 from .grid import Grid, load_grid, make_grid
 from .tasks import SUMMARY_COLUMNS, ReplayTask, model_key, pooled_sharpe, run_replay_task
 
@@ -136,8 +136,8 @@ def fit_models(tape: str, cache_dir: str, settings: FeatureSettings, fit: FitSet
 
 
 def _cache_key(cache_dir, settings, date) -> str:
-    from ..walkforward.cache import _day_paths, _read_meta
-    meta = _read_meta(_day_paths(Path(cache_dir), settings, date)[1]) or {}
+    from ..walkforward.cache import cache_day_paths, read_cache_meta
+    meta = read_cache_meta(cache_day_paths(Path(cache_dir), settings, date)[1]) or {}
     return str(meta.get("key"))
 
 
@@ -377,7 +377,7 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
         for d in chosen:
             if d in empty:
                 continue
-            cal = _calendar(available[0], d)
+            cal = calendar_days(available[0], d)
             train = cal[-1 - spec.train_days:-1] if len(cal) > spec.train_days else []
             missing = [x for x in train if x not in info or info[x][1] < fit.k]
             if len(train) < spec.train_days:

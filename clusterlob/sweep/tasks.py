@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from ..cluster.kmeans import assign_clusters
 from ..cluster.model import load_model
@@ -35,9 +34,9 @@ from ..features.settings import FeatureSettings
 from ..replay.engine import replay_arrays
 from ..replay.results import ReplaySummary
 from ..replay.strategy import StrategyConfig
-from ..tape.store import read_manifest
+from ..tape.store import read_manifest, read_tape
 from ..tape.types import day_start_us
-from ..walkforward.cache import _day_paths, _read_meta, load_cached_day
+from ..walkforward.cache import cache_day_paths, read_cache_meta, load_cached_day
 
 __all__ = ["SIGNALS", "ReplayTask", "run_replay_task", "worker_stats", "SUMMARY_COLUMNS"]
 
@@ -135,34 +134,15 @@ def _read_day(tape: str, day: str) -> tuple[_Day, bool]:
     if key in _DAYS:
         _DAYS.move_to_end(key)
         return _DAYS[key], False
-    manifest = read_manifest(tape)
-    entry = next((d for d in manifest["days"] if d["date"] == day), None)
-    if entry is None:
+    if day not in [d["date"] for d in read_manifest(tape)["days"]]:
         raise TapeError(f"tape {tape} has no day {day}")
-    tick = float(manifest["instrument"]["tick_size"])
-    base = Path(tape)
-    if entry.get("trades", 0):
-        t = pq.read_table(base / "trades" / f"{day}.parquet", columns=["ts_local_us", "price", "amount", "side"])
-        ts, price, amount, side = (t[c].to_numpy() for c in ("ts_local_us", "price", "amount", "side"))
-        trades = (ts, price, amount, side)
-    else:
-        trades = (np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0, np.int8))
-    if entry.get("book", 0):
-        b = pq.read_table(base / "book" / f"{day}.parquet",
-                          columns=["ts_local_us", "bid_px", "ask_px", "bid_sz", "ask_sz"])
-        book = (b["ts_local_us"].to_numpy(),) + tuple(_levels(b[c]) for c in ("bid_px", "ask_px", "bid_sz", "ask_sz"))
-    else:
-        book = (np.empty(0, np.int64),) + tuple(np.empty((0, 1)) for _ in range(4))
+    data = read_tape(tape, [day], columns=("ts_local_us", "price", "amount", "side"))
+    t, b = data.trades, data.book
+    trades = (t.ts_local_us, t.price, t.amount, t.side)
+    book = (b.ts_local_us, b.bid_px, b.ask_px, b.bid_sz, b.ask_sz)
+    tick = float(data.instrument.tick_size)
     _STATS["day_reads"] += 1
     return _remember(_DAYS, key, (trades, book, tick), _KEEP_DAYS), True
-
-
-def _levels(col) -> np.ndarray:
-    """A fixed-size-list book column as a (rows, levels) float64 array, best level first."""
-    width = col.type.list_size
-    parts = [c.flatten().to_numpy(zero_copy_only=False) for c in col.chunks]
-    flat = np.concatenate(parts) if len(parts) != 1 else parts[0]
-    return np.ascontiguousarray(np.asarray(flat, np.float64).reshape(-1, width))
 
 
 def _load_model(path: str):
@@ -183,8 +163,8 @@ def _roles(task: ReplayTask, n_trades: int) -> np.ndarray:
     else:
         if task.model is None:
             raise ParameterError(f"replay task of {task.day}: signal \"clusters\" needs a model file")
-        meta_path = _day_paths(Path(task.cache_dir), task.settings, task.day)[1]
-        meta = _read_meta(meta_path) if meta_path.is_file() else None
+        meta_path = cache_day_paths(Path(task.cache_dir), task.settings, task.day)[1]
+        meta = read_cache_meta(meta_path) if meta_path.is_file() else None
         if meta is None or meta.get("key") != task.day_key:
             raise TapeError(f"feature cache day {task.day} under {meta_path.parent} changed or vanished "
                             f"since the sweep was planned; run the sweep again")

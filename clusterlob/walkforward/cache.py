@@ -54,7 +54,7 @@ import pyarrow.parquet as pq
 from .._typing import PathLike
 from .. import _core
 from ..errors import ParameterError, TapeError
-from ..features.build import RollingState, _kernel_params, _raw_features, _time_order, rolling_zscore
+from ..features.build import RollingState, feature_kernel_params, raw_feature_rows, time_order, rolling_zscore
 from ..features.settings import FEATURE_NAMES, FeatureSettings
 from ..report import write_json
 from ..tape.store import read_manifest, read_tape
@@ -115,7 +115,8 @@ def day_fingerprint(tape_dir: PathLike, entry: dict, instrument: dict) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
-def _day_paths(cache_dir: PathLike, settings: FeatureSettings, date: str) -> tuple[Path, Path]:
+def cache_day_paths(cache_dir: PathLike, settings: FeatureSettings, date: str) -> tuple[Path, Path]:
+    """The Parquet file and the JSON metadata of one cached day."""
     folder = Path(cache_dir) / settings.key()
     return folder / f"{date}.parquet", folder / f"{date}.json"
 
@@ -128,7 +129,8 @@ def _flow_path(cache_dir: PathLike, settings: FeatureSettings, date: str) -> Pat
     return Path(cache_dir) / settings.key() / f"{date}.flow.parquet"
 
 
-def _read_meta(json_path: Path) -> dict | None:
+def read_cache_meta(json_path: Path) -> dict | None:
+    """A cached day's metadata, or None when the file is missing or unreadable."""
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
@@ -149,8 +151,8 @@ def plan_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLik
     for entry in sorted(manifest["days"], key=lambda e: e["date"]):
         fp = day_fingerprint(tape_dir, entry, manifest["instrument"])
         key = hashlib.sha256(f"{prev}|{fp}".encode()).hexdigest()[:24]
-        parquet, meta_path = _day_paths(cache_dir, settings, entry["date"])
-        meta = _read_meta(meta_path) if meta_path.is_file() else None
+        parquet, meta_path = cache_day_paths(cache_dir, settings, entry["date"])
+        meta = read_cache_meta(meta_path) if meta_path.is_file() else None
         cached = bool(meta and meta.get("key") == key and parquet.is_file()
                       and _mids_path(cache_dir, settings, entry["date"]).is_file()
                       and _flow_path(cache_dir, settings, entry["date"]).is_file())
@@ -188,13 +190,13 @@ class _RawDay:
 def _raw_day(tape_dir: str, date: str, settings: FeatureSettings) -> _RawDay:
     """Step 1 (runs in a worker): the day's raw features started from an empty book."""
     tape = read_tape(tape_dir, [date], levels=settings.levels, columns=settings.tape_columns())
-    trade_index, raw, counts, end_state, end_times = _raw_features(tape, settings, None)
+    trade_index, raw, counts, end_state, end_times = raw_feature_rows(tape, settings, None)
     col = "ts_local_us" if settings.time_key == "local" else "ts_exch_us"
     trade_ts = getattr(tape.trades, col)
     side = tape.trades.side
     n_pre = counts["no_book_before"]
     if n_pre:
-        order = _time_order(np.ascontiguousarray(trade_ts, dtype=np.int64), "trades", settings.time_key)
+        order = time_order(np.ascontiguousarray(trade_ts, dtype=np.int64), "trades", settings.time_key)
         known = side != 0
         rows = np.flatnonzero(known) if order is None else order[known[order]]
         pre = rows[:n_pre].astype(np.int64)
@@ -206,7 +208,7 @@ def _raw_day(tape_dir: str, date: str, settings: FeatureSettings) -> _RawDay:
     first = None
     if len(tape.book):
         book_ts = np.ascontiguousarray(getattr(tape.book, col), dtype=np.int64)
-        border = _time_order(book_ts, "book snapshots", settings.time_key)
+        border = time_order(book_ts, "book snapshots", settings.time_key)
         b = 0 if border is None else int(border[0])
         first = (int(book_ts[b]), float(tape.book.bid_px[b, 0]), float(tape.book.ask_px[b, 0]))
     row_ts = np.zeros(raw.shape[0], np.int64)
@@ -277,7 +279,7 @@ def _patch(day: _RawDay, settings: FeatureSettings, tick_size: float, start: Rol
         _core.asof_trade_features(
             day.pre_ts, day.pre_side, day.pre_amount, np.arange(n_pre, dtype=np.int64),
             np.empty(0, np.int64), np.empty(0, np.int64), empty, empty, empty, empty,
-            _kernel_params(settings, tick_size), s_state.copy(), s_times.copy(), pre_raw)
+            feature_kernel_params(settings, tick_size), s_state.copy(), s_times.copy(), pre_raw)
         raw = np.concatenate([pre_raw, raw])
         trade_index = np.concatenate([day.pre_index, trade_index])
     return trade_index, raw, 0
@@ -351,7 +353,7 @@ def _write_parquet_atomic(path: Path, table: pa.Table) -> None:
 
 def _write_day(cache_dir, settings: FeatureSettings, status: DayStatus, trade_index, z, valid,
                counts: dict, state: RollingState, book_ts, book_mid, flow) -> None:
-    parquet, meta_path = _day_paths(cache_dir, settings, status.date)
+    parquet, meta_path = cache_day_paths(cache_dir, settings, status.date)
     _write_parquet_atomic(_flow_path(cache_dir, settings, status.date),
                           pa.table({"ts_us": pa.array(flow[0]), "side": pa.array(flow[1]),
                                     "amount": pa.array(flow[2])}))
@@ -372,8 +374,8 @@ def _write_day(cache_dir, settings: FeatureSettings, status: DayStatus, trade_in
 def load_cached_day(cache_dir: PathLike, settings: FeatureSettings, date: str, *, z: bool = True,
                     state: bool = False) -> CachedDay:
     """Read one finished day from the cache (``z=False`` skips the z columns)."""
-    parquet, meta_path = _day_paths(cache_dir, settings, date)
-    meta = _read_meta(meta_path) if meta_path.is_file() else None
+    parquet, meta_path = cache_day_paths(cache_dir, settings, date)
+    meta = read_cache_meta(meta_path) if meta_path.is_file() else None
     if meta is None or not parquet.is_file():
         raise TapeError(f"feature cache has no finished day {date} under {parquet.parent}")
     try:
@@ -430,8 +432,8 @@ def _start_state(cache_dir, settings, statuses, i: int, built: dict) -> RollingS
     prev = statuses[i - 1].date
     if prev in built:
         return built[prev]
-    meta_path = _day_paths(cache_dir, settings, prev)[1]
-    meta = _read_meta(meta_path)
+    meta_path = cache_day_paths(cache_dir, settings, prev)[1]
+    meta = read_cache_meta(meta_path)
     if meta is None:                         # finished when planned, gone or damaged since
         raise TapeError(f"feature cache file {meta_path} (day {prev}) is missing or unreadable; "
                         f"run again to rebuild it")

@@ -139,12 +139,12 @@ def check_outputs_free(out_dir: PathLike, overwrite: bool = False) -> None:
 
 
 def _day_notes(statuses, valid_rows: dict, wf: WalkForwardSettings) -> list[str]:
-    from .windows import _calendar
+    from .windows import calendar_days
     notes: list[str] = []
     if not statuses:
         return notes
     present = {s.date for s in statuses}
-    gaps = [d for d in _calendar(statuses[0].date, statuses[-1].date) if d not in present]
+    gaps = [d for d in calendar_days(statuses[0].date, statuses[-1].date) if d not in present]
     if gaps:
         notes.append(f"gap: {len(gaps)} calendar day(s) not in the tape ({', '.join(gaps)}); windows "
                      f"containing them are skipped; the rolling z-score state carries across the gap "
@@ -160,8 +160,8 @@ def _day_notes(statuses, valid_rows: dict, wf: WalkForwardSettings) -> list[str]
 
 def _check_long_enough(tape_dir, dates: list, wf: WalkForwardSettings) -> None:
     """One line, before any work, when the tape's calendar span cannot hold a single window."""
-    from .windows import _calendar
-    span = len(_calendar(dates[0], dates[-1])) if dates else 0
+    from .windows import calendar_days
+    span = len(calendar_days(dates[0], dates[-1])) if dates else 0
     need = wf.train_days + wf.test_days
     if span < need:
         where = f" ({dates[0]} .. {dates[-1]})" if dates else ""
@@ -209,8 +209,8 @@ def run_walkforward(tape_dir: PathLike, out_dir: PathLike, settings: FeatureSett
                            progress=None if progress is None else
                            (lambda date, done, total: progress("features", done, total, date)))
     t_cache = time.perf_counter() - t0
-    from .cache import _day_paths, _read_meta
-    metas = {s.date: _read_meta(_day_paths(cache_dir, settings, s.date)[1]) for s in statuses}
+    from .cache import cache_day_paths, read_cache_meta
+    metas = {s.date: read_cache_meta(cache_day_paths(cache_dir, settings, s.date)[1]) for s in statuses}
     unreadable = [d for d, m in metas.items() if m is None]
     if unreadable:                           # built a moment ago: removed or damaged since
         raise TapeError(f"feature cache file of day {unreadable[0]} in {cache_dir} is missing or "

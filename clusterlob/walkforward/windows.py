@@ -142,7 +142,8 @@ class WindowPlan:
                 "test_days": list(self.test_days), "skip_reason": self.skip_reason}
 
 
-def _calendar(first: str, last: str) -> list[str]:
+def calendar_days(first: str, last: str) -> list[str]:
+    """Every UTC day from ``first`` to ``last``, inclusive."""
     from ..tape.types import day_of_us
     return [day_of_us(t) for t in range(day_start_us(first), day_start_us(last) + 1, _DAY)]
 
@@ -163,7 +164,7 @@ def plan_windows(valid_rows: dict, wf: WalkForwardSettings) -> list[WindowPlan]:
     """
     if not valid_rows:
         return []
-    days = _calendar(min(valid_rows), max(valid_rows))
+    days = calendar_days(min(valid_rows), max(valid_rows))
     span = wf.train_days + wf.test_days
     plans = []
     for n, i in enumerate(range(0, len(days) - span + 1, wf.step_days or wf.test_days)):
