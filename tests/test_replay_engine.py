@@ -508,7 +508,7 @@ def test_fill_buffer_refills_across_chunks(monkeypatch):
                          max_inventory=1e6, requote_interval_us=1000, order_latency_us=1,
                          fill_model="touch")
     whole = replay_arrays(*tape, tick_size=0.5, config=cfg)
-    monkeypatch.setattr(rp, "_FILL_CHUNK", 5)      # room for one event's fills (4) + 1
+    monkeypatch.setattr(rp, "FILL_CHUNK_ROWS", 5)      # room for one event's fills (4) + 1
     chunked = replay_arrays(*tape, tick_size=0.5, config=cfg)
     assert len(whole.fills) > 20
     assert chunked.fills.cash.tolist() == whole.fills.cash.tolist()
@@ -639,7 +639,7 @@ def test_a_quote_never_fills_a_trade_of_its_own_decision_time():
 @pytest.mark.parametrize("seed", range(8))
 def test_engine_continues_on_the_next_arrays(seed):
     """A stream replayed in two pieces (next_arrays between them) equals one pass."""
-    from clusterlob.replay.engine import _new_engine
+    from clusterlob.replay.engine import new_engine
     rng = np.random.default_rng(seed)
     tick = 0.5
     tape = random_tape(rng, 400, 120, tick, span_us=300_000_000)
@@ -659,11 +659,11 @@ def test_engine_continues_on_the_next_arrays(seed):
         return ff[:nf].tolist(), mf[:nm].tolist()
 
     first = (min(tape[0][0], tape[5][0]) // MARK_INTERVAL_US + 1) * MARK_INTERVAL_US
-    whole = _new_engine(cfg, tick, int(first))
+    whole = new_engine(cfg, tick, int(first))
     w_fills, w_marks = run(whole, slice(None), slice(None))
     cut = int(np.median(tape[5]))
     kt, kb = int(np.searchsorted(tape[0], cut, side="right")), int(np.searchsorted(tape[5], cut, side="right"))
-    parts = _new_engine(cfg, tick, int(first))
+    parts = new_engine(cfg, tick, int(first))
     f1, m1 = run(parts, slice(0, kt), slice(0, kb))
     parts.next_arrays(np.stack([bid_px[kb - 1], bid_sz[kb - 1], ask_px[kb - 1], ask_sz[kb - 1]]))
     f2, m2 = run(parts, slice(kt, None), slice(kb, None))

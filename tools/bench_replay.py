@@ -160,14 +160,14 @@ def _replay(events, tick, config):
 
 def _engine_inputs(events, tick, config):
     """A factory of (fresh engine, inputs, output buffers big enough for one run)."""
-    from clusterlob.replay.engine import _new_engine
+    from clusterlob.replay.engine import new_engine
     from clusterlob.replay.results import MARK_INTERVAL_US
 
     def make():
         ts, bts = events[0], events[5]
         first_mark = (min(ts[0], bts[0]) // MARK_INTERVAL_US + 1) * MARK_INTERVAL_US
         n_marks = (max(ts[-1], bts[-1]) - first_mark) // MARK_INTERVAL_US + 1
-        engine = _new_engine(config, tick, int(first_mark))
+        engine = new_engine(config, tick, int(first_mark))
         arrays = (*events[:6], events[6], events[8], events[7], events[9],
                   np.zeros(0, np.int64), np.zeros(0), *(np.zeros(0, np.int64),) * 5)
         buffers = (np.empty((ts.shape[0] + bts.shape[0] + 8, 2), np.int64),

@@ -36,7 +36,7 @@ __all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "
            "MARK_INTERVAL_US", "MIN_MARKS_ANNUALISED", "MARKOUT_HORIZONS_S", "kernel_params",
            "funding_series"]
 
-_FILL_CHUNK = 1 << 16
+FILL_CHUNK_ROWS = 1 << 16
 
 
 # -- validation --------------------------------------------------------------------------
@@ -90,8 +90,11 @@ def _levels(values, name: str, nb: int, required_finite: bool) -> np.ndarray:
     return arr
 
 
-def _validate(trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid,
-              book_ask, tick_size, book_bid_sz=None, book_ask_sz=None, fill_model="cross"):
+def validate_inputs(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: ArrayLike, trade_side: ArrayLike,
+                    roles: ArrayLike, book_ts_us: ArrayLike, book_bid: ArrayLike, book_ask: ArrayLike,
+                    tick_size: float, book_bid_sz: ArrayLike | None = None, book_ask_sz: ArrayLike | None = None,
+                    fill_model: str = "cross") -> tuple:
+    """The replay's inputs as checked, contiguous arrays of the kernel's dtypes (one-line errors)."""
     check_number("tick_size", tick_size, 0, lo_open=True)
     ts = _column(trade_ts_us, "trade_ts_us", np.int64)
     n = ts.shape[0]
@@ -244,7 +247,7 @@ def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: 
     mark_interval_us = check_mark_interval(mark_interval_us)
     if not isinstance(config, StrategyConfig):
         raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
-    ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz = _validate(
+    ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz = validate_inputs(
         trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid, book_ask,
         tick_size, book_bid_sz, book_ask_sz, config.fill_model)
     tick_size = float(tick_size)
@@ -257,21 +260,21 @@ def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: 
     f_ts, f_rate = funding_series(config, first_us, last_us, funding)
     lat = latency_arrays(order_latency, first_us, last_us)
     exch = exchange_times(config, ts, bts, trade_exch_us, book_exch_us)
-    engine = _new_engine(config, tick_size, first_mark, mark_interval_us)
+    engine = new_engine(config, tick_size, first_mark, mark_interval_us)
     mark_ts = np.empty(n_marks, np.int64)
     mark_floats = np.empty((n_marks, len(_core.MARK_FLOAT_COLUMNS)))
     fill_int_parts, fill_float_parts = [], []
     marks_done, finished = 0, False
     while not finished:
-        fill_ints = np.empty((_FILL_CHUNK, 2), np.int64)
-        fill_floats = np.empty((_FILL_CHUNK, len(_core.FILL_FLOAT_COLUMNS)))
+        fill_ints = np.empty((FILL_CHUNK_ROWS, 2), np.int64)
+        fill_floats = np.empty((FILL_CHUNK_ROWS, len(_core.FILL_FLOAT_COLUMNS)))
         nf, nm, finished = engine.run(ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz,
                                       f_ts, f_rate, *lat, *exch, fill_ints, fill_floats, mark_ts[marks_done:],
                                       mark_floats[marks_done:])
         marks_done += nm
         fill_int_parts.append(fill_ints[:nf])
         fill_float_parts.append(fill_floats[:nf])
-        if not finished and nf < _FILL_CHUNK - 4:   # the kernel stops only on a full buffer
+        if not finished and nf < FILL_CHUNK_ROWS - 4:   # the kernel stops only on a full buffer
             raise RuntimeError("replay kernel stopped early with room left")  # pragma: no cover
     engine.finish()
     state = engine.snapshot()
@@ -354,8 +357,8 @@ def kernel_params(config: StrategyConfig, tick_size: float,
     }
 
 
-def _new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int,
-                mark_interval_us: int = MARK_INTERVAL_US):
+def new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int,
+               mark_interval_us: int = MARK_INTERVAL_US) -> Any:       # a _core._ReplayEngine
     """A fresh compiled engine for ``config``; its equity marks start at ``first_mark_us`` and
     follow every ``mark_interval_us``."""
     return _core._ReplayEngine(kernel_params(config, tick_size, mark_interval_us), first_mark_us)

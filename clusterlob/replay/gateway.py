@@ -141,7 +141,7 @@ class SimulatedGateway:
         last = self._exchange.last_ts_us
         if last is None or int(ts_us) > last:
             self._exchange.advance(int(ts_us))
-        return [_message(e) for e in self._exchange.take_events()]
+        return [gateway_message(e) for e in self._exchange.take_events()]
 
     def resting(self) -> dict:
         """The newest live order per side: ``{"bid": (order_id, price_ticks, size) or None, "ask": ...}``."""
@@ -154,7 +154,7 @@ class SimulatedGateway:
         return self._exchange.in_flight
 
 
-def _message(e: tuple) -> Fill | Ack:
+def gateway_message(e: tuple) -> Fill | Ack:
     """A simulated exchange's response tuple as a :class:`Fill` or :class:`Ack`."""
     if e[0] == "fill":
         return Fill(*e[1:])

@@ -18,7 +18,7 @@ from ..tape.types import Tape
 from .engine import funding_series
 from .results import MARK_INTERVAL_US, ReplayResult, build_equity_series, fills_from_buffers, summarise
 from .events import TradeEvent, tape_events
-from .gateway import BinanceDecoder, SimulatedGateway, _message, deliver
+from .gateway import BinanceDecoder, SimulatedGateway, gateway_message, deliver
 from .online import OnlineEngine
 from .strategy import StrategyConfig
 
@@ -141,7 +141,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
         last_us = t
         if type(ev) is TradeEvent:
             if sim_trade(t, ev.price, ev.amount, ev.side):
-                deliver(engine, [_message(e) for e in sim.take_events()])
+                deliver(engine, [gateway_message(e) for e in sim.take_events()])
             actions = on_trade(t, ev.price, ev.amount, ev.side)
             cluster.append(engine.last_cluster)
             role.append(engine.last_role)
@@ -152,7 +152,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
         else:
             levels = ev.levels
             if sim_book(t, levels):
-                deliver(engine, [_message(e) for e in sim.take_events()])
+                deliver(engine, [gateway_message(e) for e in sim.take_events()])
             actions = on_book(t, levels)
             book_ts.append(t)
             book_mid.append(0.5 * (levels[0, 0] + levels[2, 0]))

@@ -24,7 +24,7 @@ import numpy as np
 from .. import _core
 from .._typing import ArrayLike
 from ..errors import ParameterError, TapeError
-from .engine import _FILL_CHUNK, _new_engine, _validate, check_mark_interval, exchange_times, funding_series, latency_arrays
+from .engine import FILL_CHUNK_ROWS, new_engine, validate_inputs, check_mark_interval, exchange_times, funding_series, latency_arrays
 from .results import MARK_INTERVAL_US, MARKOUT_HORIZONS_S, ReplayResult, build_equity_series, fills_from_buffers, markout_mids, summarise
 from .latency import OrderLatency
 from .strategy import StrategyConfig
@@ -102,7 +102,7 @@ class ReplayStream:
         days fed before; the events must not be earlier than the last ones fed."""
         if self._finished:
             raise ParameterError("this ReplayStream is finished; start a new one")
-        ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz = _validate(
+        ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz = validate_inputs(
             trade_ts_us, trade_price, trade_amount, trade_side, roles, book_ts_us, book_bid, book_ask,
             self.tick_size, book_bid_sz, book_ask_sz, self.config.fill_model)
         for arr, name, last in ((ts, "trade_ts_us", self._last_trade_us), (bts, "book_ts_us", self._last_book_us)):
@@ -144,15 +144,15 @@ class ReplayStream:
 
     def _start(self, first_us: int) -> None:
         first_mark = (first_us // self.mark_interval_us + 1) * self.mark_interval_us
-        self._engine = _new_engine(self.config, float(self.tick_size), first_mark, self.mark_interval_us)
+        self._engine = new_engine(self.config, float(self.tick_size), first_mark, self.mark_interval_us)
 
     def _run(self, *inputs) -> None:
         n_fill_cols, n_mark_cols = len(_core.FILL_FLOAT_COLUMNS), len(_core.MARK_FLOAT_COLUMNS)
         self._n_parts_before = len(self._fill_ints)
         finished = False
         while not finished:
-            fill_ints = np.empty((_FILL_CHUNK, 2), np.int64)
-            fill_floats = np.empty((_FILL_CHUNK, n_fill_cols))
+            fill_ints = np.empty((FILL_CHUNK_ROWS, 2), np.int64)
+            fill_floats = np.empty((FILL_CHUNK_ROWS, n_fill_cols))
             mark_ts = np.empty(_MARK_CHUNK, np.int64)
             mark_floats = np.empty((_MARK_CHUNK, n_mark_cols))
             nf, nm, finished = self._engine.run(*inputs, fill_ints, fill_floats, mark_ts, mark_floats)
@@ -162,7 +162,7 @@ class ReplayStream:
             self._fill_floats.append(fill_floats[:nf].copy())
             self._marks_ts.append(mark_ts[:nm].copy())
             self._marks_floats.append(mark_floats[:nm].copy())
-            if not finished and nf < _FILL_CHUNK - 4 and nm < _MARK_CHUNK:   # the kernel stops on a full buffer
+            if not finished and nf < FILL_CHUNK_ROWS - 4 and nm < _MARK_CHUNK:   # the kernel stops on a full buffer
                 raise RuntimeError("replay kernel stopped early with room left")  # pragma: no cover
 
     def finish(self) -> ReplayResult:
@@ -173,7 +173,7 @@ class ReplayStream:
         if self._engine is None:        # nothing fed: the empty replay
             self._first_us = self._last_us = 0
             i8, f8 = np.empty(0, np.int64), np.empty(0)
-            _validate(i8, f8, f8, i8, i8, i8, f8, f8, self.tick_size, f8, f8)
+            validate_inputs(i8, f8, f8, i8, i8, i8, f8, f8, self.tick_size, f8, f8)
             self._start(0)
         self._engine.finish()
         state = self._engine.snapshot()

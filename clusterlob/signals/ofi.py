@@ -529,7 +529,8 @@ def _check_time_key(time_key: str) -> str:
     return time_key
 
 
-def _check_bucket_s(bucket_s) -> int:
+def check_bucket_s(bucket_s: float) -> int:
+    """``bucket_s`` seconds as whole microseconds, or a one-line error."""
     try:
         finite = np.isfinite(float(bucket_s)) and float(bucket_s) <= 366 * 86_400  # at most a year
     except (TypeError, ValueError, OverflowError):
@@ -562,7 +563,7 @@ def tape_signals(tape: Tape, labels: np.ndarray | None = None, *, bucket_s: floa
     BucketSignals
         Buckets of days not in ``tape.days`` are not covered (their mids are NaN).
     """
-    bucket_us = _check_bucket_s(bucket_s)
+    bucket_us = check_bucket_s(bucket_s)
     _check_time_key(time_key)
     if not isinstance(tape, Tape):
         raise ParameterError(f"`tape` must be a Tape, got {type(tape).__name__}")

@@ -32,7 +32,7 @@ from .ic import (WEIGHTINGS, ConstantSeriesWarning, ICAggregate, ICTable, InOutT
                  window_ic_tables)
 from ..cluster.model import label_trades
 from ..report import markdown_table, write_csv, write_json, write_markdown
-from .ofi import (ALL_TRADES, ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, _check_bucket_s,
+from .ofi import (ALL_TRADES, ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, check_bucket_s,
                       cluster_groups, covered_buckets)
 from ..tape.store import read_manifest, read_tape
 from ..tape.types import MAX_LEVELS, US_PER_DAY, day_start_us, parse_days
@@ -80,7 +80,7 @@ class ICSettings:
     book_levels: int = 5
 
     def __post_init__(self):
-        _check_bucket_s(self.bucket_s)
+        check_bucket_s(self.bucket_s)
         object.__setattr__(self, "book_levels", check_int("book_levels", self.book_levels, 0, MAX_LEVELS))
         if not self.horizons:
             raise ParameterError(f"`horizons` must be integers >= 1, got {self.horizons!r}")
@@ -199,9 +199,9 @@ def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group
     chosen = parse_days(days, [d["date"] for d in manifest["days"]])
     groups, label = _labeller(group_by, model)
     column = _TIME_KEY_COLUMN[settings.time_key]
-    widths = {"ic": _check_bucket_s(settings.bucket_s)}
+    widths = {"ic": check_bucket_s(settings.bucket_s)}
     for m in settings.timeframes_min:
-        widths[m] = _check_bucket_s(m * 60)
+        widths[m] = check_bucket_s(m * 60)
     notes: list = []
     depth = int(manifest.get("book_levels", settings.book_levels) or 0)
     book_levels = min(settings.book_levels, depth)

@@ -286,7 +286,8 @@ class SweepResult:
                 "by_config": self.by_config(), "timing": dict(self.timing)}
 
 
-def _day_range(days, available: list) -> list:
+def day_range(days: Days, available: list) -> list:
+    """The chosen days of ``available`` (a day spec; None: all)."""
     if days is None:
         return list(available)
     return parse_days(days.split(",") if isinstance(days, str) and "," in days else days, available)
@@ -350,7 +351,7 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
     say = progress or (lambda line: None)
     manifest = read_manifest(tape)
     available = [d["date"] for d in manifest["days"]]
-    chosen = _day_range(days, available)
+    chosen = day_range(days, available)
     skipped = []
     trades = {d["date"]: int(d.get("trades", 0)) for d in manifest["days"]}
     empty = [d for d in chosen if trades[d] == 0]

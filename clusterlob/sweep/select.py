@@ -39,7 +39,7 @@ from ..tape.store import read_manifest
 from ..walkforward.windows import WalkForwardSettings, plan_windows
 from .grid import Grid
 from .pbo import PBOResult, cscv_pbo
-from .run import _day_range, as_grid, fit_models, prepare_cache, run_tasks
+from .run import day_range, as_grid, fit_models, prepare_cache, run_tasks
 from .tasks import ReplayTask, pooled_sharpe
 
 __all__ = ["OBJECTIVES", "BENCHMARKS", "WindowChoice", "SelectionResult", "run_selection", "benchmark_configs"]
@@ -266,7 +266,7 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
     spec = g.models
     settings = spec.features
     available = [d["date"] for d in read_manifest(tape)["days"]]
-    chosen_days = _day_range(days, available)
+    chosen_days = day_range(days, available)
     info = prepare_cache(tape, settings, cache_dir, max(chosen_days), executor, say)
     valid_rows = {d: info[d][1] for d in chosen_days if d in info}
     wf = WalkForwardSettings(train_days=T, test_days=1, fit=spec.fit, min_day_rows=max(1, spec.fit.k))
