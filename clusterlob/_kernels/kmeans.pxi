@@ -8,6 +8,35 @@
 # compiler sees plain loops.  Reference twins: tests/twins/kmeans.py.
 
 from libc.stdint cimport int32_t, int64_t
+from libc.stdlib cimport malloc, free
+
+
+cdef enum:
+    DIST_BLOCK = 256           # rows whose distances to every centre are computed together
+
+
+cdef void _block_sq_dists(const double* blk, Py_ssize_t m, Py_ssize_t d, const double* c0,
+                          Py_ssize_t k, double* dist) noexcept nogil:
+    """dist[j * DIST_BLOCK + r] = sum_f (blk[r, f] - c0[j, f])^2 for m <= DIST_BLOCK rows.
+
+    Each row's sum runs over f in order, exactly as a row-at-a-time loop would add it, so
+    the result is bit for bit the same; only the loop order differs: rows inner, so the
+    adds of different rows are independent (no latency chain through one accumulator).
+    """
+    cdef Py_ssize_t j, f, r
+    cdef double cf, diff
+    cdef double* dj
+    for j in range(k):
+        dj = dist + j * DIST_BLOCK
+        cf = c0[j * d]
+        for r in range(m):
+            diff = blk[r * d] - cf
+            dj[r] = diff * diff
+        for f in range(1, d):
+            cf = c0[j * d + f]
+            for r in range(m):
+                diff = blk[r * d + f] - cf
+                dj[r] = dj[r] + diff * diff
 
 
 def kmeans_lloyd_pass(const double[:, ::1] X, const double[:, ::1] centers,
@@ -22,11 +51,12 @@ def kmeans_lloyd_pass(const double[:, ::1] X, const double[:, ::1] centers,
     nearest centre, and how many labels differ from the ones passed in.
     """
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = centers.shape[0]
-    cdef Py_ssize_t i, j, f, best
-    cdef double dist, best_dist, diff, inertia = 0.0
+    cdef Py_ssize_t i, j, f, r, m, start, best
+    cdef double dist_j, best_dist, inertia = 0.0
     cdef Py_ssize_t n_changed = 0
+    cdef bint closer
     cdef const double* row
-    cdef const double* centre
+    cdef const double* blk
     cdef const double* c0 = &centers[0, 0]
     cdef double* acc = &sums[0, 0]
     sums[:, :] = 0.0
@@ -34,30 +64,35 @@ def kmeans_lloyd_pass(const double[:, ::1] X, const double[:, ::1] centers,
     if n == 0:
         return 0.0, 0
     cdef const double* x0 = &X[0, 0]
+    cdef int32_t* lab = &labels[0]
+    cdef int64_t* cnt = &counts[0]
+    cdef double* dist = <double*> malloc(k * DIST_BLOCK * sizeof(double))
+    if dist == NULL:
+        raise MemoryError(f"kmeans_lloyd_pass: no memory for {k} x {DIST_BLOCK} distances")
     with nogil:
-        for i in range(n):
-            row = x0 + i * d
-            best = 0
-            best_dist = 0.0
-            for f in range(d):
-                diff = row[f] - c0[f]
-                best_dist = best_dist + diff * diff
-            for j in range(1, k):
-                centre = c0 + j * d
-                dist = 0.0
+        start = 0
+        while start < n:
+            m = n - start if n - start < DIST_BLOCK else DIST_BLOCK
+            blk = x0 + start * d
+            _block_sq_dists(blk, m, d, c0, k, dist)
+            for r in range(m):
+                best = 0
+                best_dist = dist[r]
+                for j in range(1, k):          # strict <: ties go to the lowest index
+                    dist_j = dist[j * DIST_BLOCK + r]
+                    closer = dist_j < best_dist
+                    best = j if closer else best
+                    best_dist = dist_j if closer else best_dist
+                i = start + r
+                n_changed = n_changed + (lab[i] != best)
+                lab[i] = <int32_t>best
+                inertia = inertia + best_dist
+                cnt[best] = cnt[best] + 1
+                row = blk + r * d
                 for f in range(d):
-                    diff = row[f] - centre[f]
-                    dist = dist + diff * diff
-                if dist < best_dist:
-                    best_dist = dist
-                    best = j
-            if labels[i] != best:
-                labels[i] = <int32_t>best
-                n_changed = n_changed + 1
-            inertia = inertia + best_dist
-            counts[best] = counts[best] + 1
-            for f in range(d):
-                acc[best * d + f] = acc[best * d + f] + row[f]
+                    acc[best * d + f] = acc[best * d + f] + row[f]
+            start = start + m
+    free(dist)
     return inertia, n_changed
 
 
@@ -76,8 +111,8 @@ def kmeans_seed_potentials(const double[:, ::1] X, const double[:, ::1] candidat
     potentials[c] = sum_i min(closest_sq_dist[i], ||X[i] - candidates[c]||^2).
     """
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], t = candidates.shape[0]
-    cdef Py_ssize_t i, c, f
-    cdef double dist, diff, nearest
+    cdef Py_ssize_t c
+    cdef double dist_c, nearest
     cdef double acc[MAX_SEED_CANDIDATES]
     if t > MAX_SEED_CANDIDATES:
         raise ValueError(f"at most {MAX_SEED_CANDIDATES} candidates per call, got {t}")
@@ -88,19 +123,21 @@ def kmeans_seed_potentials(const double[:, ::1] X, const double[:, ::1] candidat
         acc[c] = 0.0
     cdef const double* x0 = &X[0, 0]
     cdef const double* cand0 = &candidates[0, 0]
-    cdef const double* row
-    cdef const double* cand
+    cdef Py_ssize_t m, r, start = 0
+    cdef double* dist = <double*> malloc(t * DIST_BLOCK * sizeof(double))
+    if dist == NULL:
+        raise MemoryError(f"kmeans_seed_potentials: no memory for {t} x {DIST_BLOCK} distances")
     with nogil:
-        for i in range(n):
-            row = x0 + i * d
-            nearest = closest_sq_dist[i]
-            for c in range(t):
-                cand = cand0 + c * d
-                dist = 0.0
-                for f in range(d):
-                    diff = row[f] - cand[f]
-                    dist = dist + diff * diff
-                acc[c] = acc[c] + (dist if dist < nearest else nearest)
+        while start < n:
+            m = n - start if n - start < DIST_BLOCK else DIST_BLOCK
+            _block_sq_dists(x0 + start * d, m, d, cand0, t, dist)
+            for r in range(m):
+                nearest = closest_sq_dist[start + r]
+                for c in range(t):
+                    dist_c = dist[c * DIST_BLOCK + r]
+                    acc[c] = acc[c] + (dist_c if dist_c < nearest else nearest)
+            start = start + m
+    free(dist)
     for c in range(t):
         potentials[c] = acc[c]
 
@@ -121,6 +158,9 @@ def kmeans_seed_update(const double[:, ::1] X, const double[::1] centre, double[
     cdef const double* x0 = &X[0, 0]
     cdef const double* c = &centre[0]
     cdef const double* row
+    cdef double* cl = &closest_sq_dist[0]
+    cdef double* cu = &cumulative[0]
+    cdef double old
     with nogil:
         for i in range(n):
             row = x0 + i * d
@@ -128,10 +168,11 @@ def kmeans_seed_update(const double[:, ::1] X, const double[::1] centre, double[
             for f in range(d):
                 diff = row[f] - c[f]
                 dist = dist + diff * diff
-            if dist < closest_sq_dist[i]:
-                closest_sq_dist[i] = dist
-            total = total + closest_sq_dist[i]
-            cumulative[i] = total
+            old = cl[i]
+            old = dist if dist < old else old        # min without a branch to mispredict
+            cl[i] = old
+            total = total + old
+            cu[i] = total
     return total
 
 
