@@ -12,6 +12,8 @@ from clusterlob.features import FeatureSettings, RollingState, build_features
 from clusterlob.cluster.model import ClusterModel, fit_model, label_trades
 from clusterlob.online import BookEvent, OnlineEngine, TradeEvent, replay_online, tape_events
 from clusterlob.replay import replay
+from clusterlob.replay.engine import exchange_times
+from clusterlob.replay.latency import OrderLatency
 from clusterlob.replay.strategy import StrategyConfig
 from clusterlob.tape import Book, Instrument, Tape, Trades, read_tape
 
@@ -414,7 +416,148 @@ def test_cli_online_raw_recording(recording, tmp_path, capsys):
     assert "--tick-size" in capsys.readouterr().err
 
 
-def test_feed_latency_from_data_is_batch_only():
-    with pytest.raises(ParameterError, match="feed_latency 'data' is modelled by the batch replay only"):
-        OnlineEngine(_model([[0.0] * 6], [0], FeatureSettings(levels=1, window=2)),
-                     StrategyConfig(feed_latency="data"), tick_size=TICK)
+# -- latencies from data: the batch replay's rules online -------------------------------------
+
+def _with_feed_latency(rng, tape):
+    """The tape with exchange times a random feed latency before the local ones (some after)."""
+    t, b = tape.trades, tape.book
+    trades = Trades(t.ts_local_us - rng.integers(-2_000, 50_000, len(t)), t.ts_local_us, t.price,
+                    t.amount, t.side, t.trade_id)
+    book = Book(b.ts_local_us - rng.integers(-2_000, 50_000, len(b)), b.ts_local_us, b.bid_px, b.bid_sz,
+                b.ask_px, b.ask_sz)
+    return Tape(tape.instrument, trades, book, tape.days)
+
+
+def _latency_table(rng, tape, rows=8):
+    """A random order-latency table covering the tape's events (entry up to 80 ms, response 60 ms)."""
+    t_all = np.concatenate([tape.trades.ts_local_us, tape.book.ts_local_us])
+    req = np.sort(rng.integers(t_all.min() - 10, t_all.max() + 10, rows))
+    req[0], req[-1] = t_all.min() - 10, t_all.max() + 10
+    exch = req + rng.integers(1, 80_000, rows)
+    return OrderLatency.from_times(req, exch, exch + rng.integers(0, 60_000, rows), source="lat.csv")
+
+
+@pytest.mark.parametrize("seed", range(18))
+def test_latencies_from_data_online_equal_the_batch_pipeline(seed):
+    """feed_latency 'data' and an order-latency table (each alone and both), under every fill
+    model: the online engine with the simulated gateway equals the batch replay bit for bit, and
+    the plain-Python twin of the replay rules."""
+    rng = np.random.default_rng(500 + seed)
+    tape = _with_feed_latency(rng, _random_tape(rng))
+    settings = FeatureSettings(levels=int(rng.integers(1, 5)), window=int(rng.integers(2, 12)))
+    model = _model(rng.normal(0, 1, (3, 6)), rng.permutation([0, 1, 2]).astype(np.int8), settings)
+    feed, table = [(True, False), (False, True), (True, True)][seed % 3]
+    config = StrategyConfig(requote_interval_us=int(rng.integers(1, 5)) * 50_000,
+                            order_latency_us=int(rng.integers(1, 100_000)),
+                            cancel_latency_us=int(rng.integers(1, 100_000)),
+                            response_latency_us=int(rng.choice([0, 1, 30_000])),
+                            fill_model=str(["cross", "touch", "queue"][(seed // 3) % 3]),
+                            queue_rule=str(["risk_averse", "power"][(seed // 9) % 2]),
+                            quote_size=0.05, max_inventory=0.2, skew_ticks=float(rng.uniform(0, 5)),
+                            half_spread_bps=0.05, half_life_s=1.0,
+                            quote_updates=str(["replace", "changes"][seed % 2]),
+                            fill_size=str(["partial", "whole"][(seed // 2) % 2]),
+                            feed_latency="data" if feed else "none")
+    latency = _latency_table(rng, tape) if table else None
+    feats = build_features(tape, model.settings)
+    labels = label_trades(feats, model)
+    batch = replay(tape, labels.role, config, order_latency=latency)
+    online = replay_online(tape, model, config, record_features=True, order_latency=latency)
+    assert online.result.summary.fills > 0
+    _assert_same(tape, feats, labels, batch, online)
+    # the latencies from data change the run (else this test would not test them)
+    plain = replay(tape, labels.role, config.replace(feed_latency="none"))
+    assert plain.summary.to_dict() != batch.summary.to_dict()
+    # the plain-Python twin of the replay rules, fed the engine's own labels
+    t, b = tape.trades, tape.book
+    x_trade, x_book = exchange_times(config, t.ts_local_us, b.ts_local_us, t.ts_exch_us, b.ts_exch_us)
+    ref = reference_replay(t.ts_local_us, t.price, t.amount, t.side, online.role, b.ts_local_us, b.bid_px,
+                           b.ask_px, TICK, config, book_bid_sz=b.bid_sz, book_ask_sz=b.ask_sz,
+                           order_latency=latency, trade_exch=x_trade if feed else None,
+                           book_exch=x_book if feed else None)
+    fills = online.result.fills
+    got = list(zip(*(getattr(fills, c).tolist() for c in
+                     ("trade_index", "ts_us", "side", "price", "qty", "mid", "fee", "inventory", "cash"))))
+    assert got == [tuple(r[:9]) for r in ref["fills"]]
+
+
+def test_real_recording_latencies_from_data_online_equal_the_batch_pipeline(recording):
+    """The real BTCUSDT recording (its local clock 1.2 s behind the exchange's), feed latency from
+    its two clocks and an order-latency table, the default queue model: the tape and the raw
+    recording through the online engine equal the batch replay."""
+    path, tape_dir = recording
+    tape = read_tape(tape_dir)
+    settings = FeatureSettings()
+    feats = build_features(tape, settings)
+    model, _ = fit_model(feats.z[feats.valid], settings, k=3, seed=0)
+    latency = _latency_table(np.random.default_rng(3), tape, rows=40)
+    config = StrategyConfig(feed_latency="data", requote_interval_us=100_000, half_spread_bps=0.1)
+    labels = label_trades(feats, model)
+    batch = replay(tape, labels.role, config, order_latency=latency)
+    assert batch.summary.fills > 0
+    assert batch.summary.to_dict() != replay(tape, labels.role, config.replace(feed_latency="none")).summary.to_dict()
+    for source in (tape, path):
+        online = replay_online(source, model, config, tick_size=tape.instrument.tick_size,
+                               record_features=True, order_latency=latency)
+        _assert_same(tape, feats, labels, batch, online)
+
+
+def _feed_engine(**kwargs):
+    settings = FeatureSettings(levels=1, window=2)
+    return OnlineEngine(_model([[0.0] * 6], [0], settings), StrategyConfig(feed_latency="data"),
+                        tick_size=TICK, **kwargs)
+
+
+def test_latencies_from_data_bad_input_is_one_line_and_leaves_the_state_unchanged():
+    with pytest.raises(ParameterError, match="feed_latency 'data' online needs `exchange_offset_us`"):
+        _feed_engine()
+    with pytest.raises(ParameterError, match="`exchange_offset_us` must be an integer"):
+        _feed_engine(exchange_offset_us=1.5)
+    with pytest.raises(ParameterError, match="`order_latency` must be an OrderLatency"):
+        _feed_engine(exchange_offset_us=0, order_latency="lat.csv")
+    latency = OrderLatency.from_times([0, 1_000_000], [100, 1_000_100], [200, 1_000_200], source="lat.csv")
+    engine = _feed_engine(exchange_offset_us=500, order_latency=latency)
+    book = _levels([100.0], [1], [100.2], [1], 1)
+    actions = engine.on_book(1_000, book, 1_200)            # exchange 1,200 - 500 = 700 <= 1,000
+    assert [a.kind for a in actions] == ["place", "place"]
+    before = engine._state_bytes()
+    for call, message in [
+            (lambda: engine.on_trade(2_000, 100.1, 0.1, 1), "needs its exchange time"),
+            (lambda: engine.on_book(2_000, book, 2_501), r"2001 us, after it \(a negative feed latency\)"),
+            (lambda: engine.on_trade(1_000_001, 100.1, 0.1, 1, 9_000),
+             "lat.csv covers requests from 0 to 1000000 us, but an event arrived at 1000001 us")]:
+        with pytest.raises(ParameterError, match=message):
+            call()
+        assert engine._state_bytes() == before
+    # the next decision waits until the exchange's clock has passed the orders' arrival
+    # (sent at 1,000 with the table's 100 us: at 1,100), and for their responses (1,200)
+    assert engine.on_book(300_000, book, 1_550) is None          # the exchange's clock at 1,050: in flight
+    assert engine.on_book(300_001, book, 1_600) is not None      # at 1,100: they have arrived
+
+
+def test_cli_online_order_latency_file_equals_batch(tmp_path):
+    """`python -m clusterlob.replay --online --order-latency FILE` (a subprocess, as a user runs it)
+    prints the batch replay's summary with the same file; a bad file is one line in online mode."""
+    import subprocess
+    import sys
+
+    tape = read_tape(DATA / "default_tape", "2024-05-02")
+    t_all = np.concatenate([tape.trades.ts_local_us, tape.book.ts_local_us])
+    req = np.linspace(t_all.min() - 1, t_all.max() + 1, 50).astype(np.int64)
+    exch = req + np.random.default_rng(0).integers(1_000, 40_000, 50)
+    lat = tmp_path / "lat.csv"
+    lat.write_text("req_ts_us,exch_ts_us,resp_ts_us\n" + "".join(
+        f"{r},{x},{x + 5_000 + (x - r) // 2}\n" for r, x in zip(req, exch)))
+    common = [sys.executable, "-m", "clusterlob.replay", "--quiet", "--order-latency", str(lat)]
+    runs = [subprocess.run(common + extra, capture_output=True, text=True, timeout=600, check=False)
+            for extra in ([], ["--online"], ["--online", "--feed-latency", "data"], ["--feed-latency", "data"])]
+    for proc in runs:
+        assert proc.returncode == 0, proc.stderr
+    assert "PnL total" in runs[1].stdout and runs[1].stdout == runs[0].stdout
+    assert runs[2].stdout == runs[3].stdout
+    plain = subprocess.run(common[:4], capture_output=True, text=True, timeout=600, check=False)
+    assert plain.stdout != runs[0].stdout         # the file's latencies are used
+    lat.write_text("req_ts_us,exch_ts_us,resp_ts_us\n1,2,3\n")
+    proc = subprocess.run(common + ["--online"], capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and str(lat) in proc.stderr
+    assert "covers requests from 1 to 1 us" in proc.stderr

@@ -28,14 +28,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _events(tape, levels: int):
-    from clusterlob.replay.online import _merged_order
+    from clusterlob.replay.events import merged_order
 
     tr, bk = tape.trades, tape.book
     lv = np.ascontiguousarray(np.stack([bk.bid_px, bk.bid_sz, bk.ask_px, bk.ask_sz], axis=1)[:, :, :levels])
     trades = list(zip(tr.ts_local_us.tolist(), tr.price.tolist(), tr.amount.tolist(), tr.side.tolist()))
     books = list(zip(bk.ts_local_us.tolist(), [lv[i] for i in range(len(bk))]))
     return [(0, *trades[i]) if k == 0 else (1, *books[i])
-            for k, i in _merged_order(tr.ts_local_us, bk.ts_local_us)]
+            for k, i in merged_order(tr.ts_local_us, bk.ts_local_us)]
+
+
+def events_levels(events) -> int:
+    """Book levels of the first book event (the simulated exchange keeps as many)."""
+    return next((ev[2].shape[1] for ev in events if ev[0] == 1), 1)
 
 
 def _engine_only(model, tick, events):
@@ -53,29 +58,23 @@ def _engine_only(model, tick, events):
 
 
 def _with_gateway(model, tick, events):
-    from clusterlob.replay.gateway import SimulatedGateway
+    from clusterlob.replay.gateway import SimulatedGateway, deliver, gateway_message
     from clusterlob.online import OnlineEngine
 
     engine = OnlineEngine(model, tick_size=tick, trades_before_book="count")
-    sim = SimulatedGateway(tick, engine.config)._exchange
-    sim.quiet = True                # as replay_online: accepted / cancelled acks only counted
-    on_trade, on_book, on_fill = engine.on_trade, engine.on_book, engine.on_fill
-    sim_trade, sim_advance, submit = sim.on_trade, sim.advance, sim.submit
+    sim = SimulatedGateway(tick, engine.config, levels=events_levels(events))._exchange
+    on_trade, on_book = engine.on_trade, engine.on_book
+    sim_trade, sim_book, submit = sim.on_trade, sim.on_book, sim.submit
     w0, c0 = time.perf_counter(), time.process_time()
-    for ev in events:
+    for ev in events:                   # the replay_online loop (clusterlob.replay.online_replay._run)
         t = ev[1]
         if ev[0] == 0:
             if sim_trade(t, ev[2], ev[3], ev[4]):
-                for e in sim.take_events():
-                    if e[0] == "fill":
-                        on_fill(e[1], e[3], e[2], e[4], e[5], e[6] <= 0.0)
-                    else:
-                        engine.order_gone(e[2])
+                deliver(engine, [gateway_message(e) for e in sim.take_events()])
             actions = on_trade(t, ev[2], ev[3], ev[4])
         else:
-            if sim_advance(t):
-                for e in sim.take_events():
-                    engine.order_gone(e[2])
+            if sim_book(t, ev[2]):
+                deliver(engine, [gateway_message(e) for e in sim.take_events()])
             actions = on_book(t, ev[2])
         if actions is not None:
             submit(actions, t)

@@ -11,8 +11,18 @@ own environment (``python3 -m venv /work/venvs/hftbt && /work/venvs/hftbt/bin/pi
 hftbacktest``; it is not a dependency of clusterlob): this script calls that interpreter on
 itself with ``--hftbacktest-side``, which writes the fills and figures as JSON.  Printed: fills,
 volume, ending position, PnL side by side, the per-fill agreement (fills of one engine with a
-fill of the other on the same side and price within --match-ms of exchange time), and each
-engine's warm events/s (the second of two runs; hftbacktest's first run compiles with numba).
+fill of the other on the same side and price within --match-ms of exchange time), and the speed.
+
+Speed, one definition for both engines: a *run* goes from the input already in memory (clusterlob:
+the Tape read from the converted recording; hftbacktest: the event array its ``binancefutures``
+converter made) to the final accounts, engine construction included (clusterlob: ``replay()``,
+validation, kernel and result; hftbacktest: ``BacktestAsset`` + ``HashMapMarketDepthBacktest``
+construction, the strategy loop, ``close()``).  *Warm*: one untimed warm-up run first (it
+includes hftbacktest's numba compile of the strategy, about a second), then --repeat timed runs;
+the median wall (and CPU) time is reported.  The events/s rows divide ONE common event count,
+the market messages of the recording both engines read (trade + depthUpdate messages), by each
+engine's median warm wall time; each engine's own event count (clusterlob: trades + book updates;
+hftbacktest: one row per trade and per depth level changed) is printed too.
 Every difference is explained in docs/replay.md ("Side by side with hftbacktest").
 """
 from __future__ import annotations
@@ -42,6 +52,7 @@ def _args(argv):
     ap.add_argument("--interval-ms", type=float, default=100.0)
     ap.add_argument("--maker-fee-bps", type=float, default=2.0)
     ap.add_argument("--match-ms", type=float, default=50.0)
+    ap.add_argument("--repeat", type=int, default=7, help="timed warm runs per engine (median)")
     ap.add_argument("--fill-size", choices=("whole", "partial"), default="whole",
                     help="clusterlob's StrategyConfig.fill_size (whole: no partial fills, as hftbacktest here)")
     ap.add_argument("--feed-latency", choices=("data", "none"), default="none",
@@ -113,8 +124,9 @@ def hftbacktest_side(args) -> dict:
     data = binancefutures.convert(args.recording, buffer_size=20_000_000)
     convert_s = time.perf_counter() - t0
     latency_ns = int(args.latency_ms * 1e6)
-    out = {}
-    for run in ("cold", "warm"):
+    out: dict = {"runs": []}
+    for run in range(1 + args.repeat):          # run 0: the warm-up (numba compiles the strategy)
+        t0, c0 = time.perf_counter(), time.process_time()
         asset = (BacktestAsset().data([data]).linear_asset(1.0)
                  .constant_latency(latency_ns, latency_ns)
                  .risk_adverse_queue_model().no_partial_fill_exchange()
@@ -122,20 +134,23 @@ def hftbacktest_side(args) -> dict:
                  .tick_size(TICK).lot_size(LOT).last_trades_capacity(0))
         hbt = HashMapMarketDepthBacktest([asset])
         fills = np.zeros((200_000, 5))
-        t0, c0 = time.perf_counter(), time.process_time()
+        t1 = time.perf_counter()
         n = strategy(hbt, LOT, args.max_lots * LOT, int(args.interval_ms * 1e6), TICK, fills)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        t2 = time.perf_counter()
         depth = hbt.depth(0)
         mid = 0.5 * (depth.best_bid + depth.best_ask)
         sv = hbt.state_values(0)
+        position, balance, fee = float(sv.position), float(sv.balance), float(sv.fee)
         hbt.close()
-        out[run] = {"seconds": wall, "cpu_seconds": cpu}
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        out["runs"].append({"seconds": wall, "cpu_seconds": cpu, "setup_seconds": t1 - t0,
+                            "loop_seconds": t2 - t1})
     fills = fills[:n]
     out.update({
         "engine": "hftbacktest", "events": int(len(data)), "convert_seconds": convert_s,
-        "fills": int(n), "volume": float(fills[:, 3].sum()), "position": float(sv.position),
-        "balance": float(sv.balance), "fees": float(sv.fee), "mid": float(mid),
-        "pnl": float(sv.balance + sv.position * mid - sv.fee),
+        "fills": int(n), "volume": float(fills[:, 3].sum()), "position": position,
+        "balance": balance, "fees": fee, "mid": float(mid),
+        "pnl": float(balance + position * mid - fee),
         "fill_rows": fills.tolist(),
     })
     return out
@@ -161,11 +176,11 @@ def clusterlob_side(args) -> dict:
         queue_rule="risk_averse", quote_updates="changes", alpha_role="none", hazard_role="none",
         feed_latency=args.feed_latency, fill_size=args.fill_size)
     roles = np.full(len(tape.trades), -1, np.int8)
-    times = []
-    for _ in range(2):
+    runs = []
+    for _ in range(1 + args.repeat):            # run 0: the warm-up
         t0, c0 = time.perf_counter(), time.process_time()
         result = replay(tape, roles, config)
-        times.append((time.perf_counter() - t0, time.process_time() - c0))
+        runs.append({"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0})
     s, f = result.summary, result.fills
     # each fill's exchange time: the filling trade's, or the book update's for a book-through
     book_exch = tape.book.ts_exch_us
@@ -178,11 +193,32 @@ def clusterlob_side(args) -> dict:
         "pnl": float(s.pnl_total), "fills_by_reason": {"queue": s.fills_queue, "touch": s.fills_touch,
                                                        "trade_through": s.fills_trade_through,
                                                        "book_through": s.fills_book_through},
-        "cold": {"seconds": times[0][0], "cpu_seconds": times[0][1]},
-        "warm": {"seconds": times[1][0], "cpu_seconds": times[1][1]},
+        "runs": runs,
         "fill_rows": [[int(e) * 1000, float(sd), float(p), float(q)]
                       for e, sd, p, q in zip(exch, f.side, f.price, f.qty)],
     }
+
+
+def market_messages(path) -> dict:
+    """Trade and depthUpdate messages in a recording (the common event count of the speed rows)."""
+    import gzip
+
+    counts = {"trade": 0, "depthUpdate": 0}
+    with (gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")) as fh:
+        for line in fh:
+            if b'"e":"trade"' in line:
+                counts["trade"] += 1
+            elif b'"e":"depthUpdate"' in line:
+                counts["depthUpdate"] += 1
+    return counts
+
+
+def warm(side: dict) -> dict:
+    """Median wall and CPU seconds of the timed runs (the first run, the warm-up, left out)."""
+    import statistics
+
+    timed = side["runs"][1:]
+    return {key: statistics.median(r[key] for r in timed) for key in timed[0]} | {"n": len(timed)}
 
 
 def agreement(ours, theirs, match_ns):
@@ -213,6 +249,9 @@ def main(argv=None) -> int:
     if not Path(args.recording).exists():
         print(f"error: recording {args.recording} does not exist", file=sys.stderr)
         return 2
+    if args.repeat < 1:
+        print(f"error: --repeat must be >= 1, got {args.repeat}", file=sys.stderr)
+        return 2
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; recording {args.recording}")
     ours = clusterlob_side(args)
     if not Path(args.hftbt_python).exists():
@@ -224,7 +263,8 @@ def main(argv=None) -> int:
         out = Path(tmp) / "hftbacktest.json"
         cmd = [args.hftbt_python, __file__, args.recording, "--hftbacktest-side", str(out),
                "--latency-ms", str(args.latency_ms), "--max-lots", str(args.max_lots),
-               "--interval-ms", str(args.interval_ms), "--maker-fee-bps", str(args.maker_fee_bps)]
+               "--interval-ms", str(args.interval_ms), "--maker-fee-bps", str(args.maker_fee_bps),
+               "--repeat", str(args.repeat)]
         done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""})
         if done.returncode != 0:
             print(f"error: the hftbacktest side failed:\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -249,18 +289,31 @@ def main(argv=None) -> int:
     print(f"{'fills matched (side, price, +-' + format(args.match_ms, 'g') + ' ms)':28}"
           f"{m:>16,}{m:>16,}")
     print(f"{'  share of own fills':28}{m / max(ours['fills'], 1):>16.1%}{m / max(theirs['fills'], 1):>16.1%}")
-    print(f"{'events':28}{ours['events']:>16,}{theirs['events']:>16,}")
-    for run in ("warm",):
-        a, b = ours[run], theirs[run]
-        print(f"{'seconds per run (' + run + ', wall)':28}{a['seconds']:>16.4f}{b['seconds']:>16.4f}"
-              f"{b['seconds'] / a['seconds']:>9.1f}x faster")
-        ra, rb = ours["events"] / a["seconds"], theirs["events"] / b["seconds"]
-        print(f"{'events/s (' + run + ', wall)':28}{ra / 1e6:>14.2f} M{rb / 1e6:>14.2f} M{ra / rb:>9.1f}x")
-        ra, rb = ours["events"] / a["cpu_seconds"], theirs["events"] / b["cpu_seconds"]
-        print(f"{'events/s (' + run + ', CPU)':28}{ra / 1e6:>14.2f} M{rb / 1e6:>14.2f} M{ra / rb:>9.1f}x")
+    print(f"{'events (own count)':28}{ours['events']:>16,}{theirs['events']:>16,}")
+    a, b = warm(ours), warm(theirs)
+    print(f"speed, warm: median of {a['n']} timed runs after a warm-up run; a run = input in memory -> "
+          f"final accounts, engine construction included")
+    print(f"{'seconds per run (wall)':28}{a['seconds']:>16.4f}{b['seconds']:>16.4f}"
+          f"{b['seconds'] / a['seconds']:>9.1f}x faster")
+    print(f"{'seconds per run (CPU)':28}{a['cpu_seconds']:>16.4f}{b['cpu_seconds']:>16.4f}"
+          f"{b['cpu_seconds'] / a['cpu_seconds']:>9.1f}x faster")
+    print(f"{'  hftbacktest construction':28}{'':>16}{b['setup_seconds']:>16.4f}")
+    print(f"{'  hftbacktest strategy loop':28}{'':>16}{b['loop_seconds']:>16.4f}")
+    common = market_messages(args.recording)
+    n = common["trade"] + common["depthUpdate"]
+    label = f"common events: {common['trade']:,} trade + {common['depthUpdate']:,} depthUpdate messages = {n:,}"
+    print(label)
+    ra, rb = n / a["seconds"], n / b["seconds"]
+    print(f"{'events/s (common, wall)':28}{ra / 1e6:>14.2f} M{rb / 1e6:>14.2f} M{ra / rb:>9.1f}x")
+    ra, rb = ours["events"] / a["seconds"], theirs["events"] / b["seconds"]
+    print(f"{'events/s (own count, wall)':28}{ra / 1e6:>14.2f} M{rb / 1e6:>14.2f} M{ra / rb:>9.1f}x")
+    spread = [f"{min(r['seconds'] for r in x['runs'][1:]):.4f}-{max(r['seconds'] for r in x['runs'][1:]):.4f}"
+              for x in (ours, theirs)]
+    print(f"{'timed runs, wall min-max':28}{spread[0]:>16}{spread[1]:>16}")
+    print(f"{'warm-up run (wall)':28}{ours['runs'][0]['seconds']:>16.4f}{theirs['runs'][0]['seconds']:>16.4f}")
     print(f"clusterlob fills by reason: {ours['fills_by_reason']}")
-    print("(each engine counts its own events: clusterlob one per trade and per book update, "
-          "hftbacktest one per trade and per depth level changed)")
+    print("(own counts: clusterlob one event per trade and per book update, hftbacktest one per trade "
+          "and per depth level changed)")
     return 0
 
 

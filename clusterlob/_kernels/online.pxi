@@ -15,6 +15,10 @@
 # Book updates at one timestamp form a group: a trade at that same timestamp must see the
 # book as it was strictly before it (asof="strict"), so the state before the group is kept.
 #
+# Latencies from data follow the batch replay: a decision takes its latencies from the
+# order-latency table (_latencies) and, with feed latency from data, waits until the requests
+# it sent have reached the exchange, whose clock is the latest exchange time fed.
+#
 # OrderAction (the engine's output) is defined here; the simulated gateway's matching
 # engine is in online_gateway.pxi.
 
@@ -145,6 +149,15 @@ cdef class _OnlineCore:
     cdef public bint changes_only      # keep an untouched order whose price the decision repeats
     cdef readonly list marks
     cdef int64_t mark_interval_us
+    # latencies from data (set_data_latencies): the batch replay's rules, event by event
+    cdef int feed_data                 # feed_latency "data": events carry their exchange times
+    cdef int64_t exch_offset_us        # subtracted from them (the largest exchange - local gap)
+    cdef int64_t exchange_clock_us     # the latest exchange time fed (on the local clock)
+    cdef int64_t exchange_due_us       # every request of the decisions so far reaches the exchange by then
+    cdef int64_t[::1] lat_req          # the order-latency table (empty: the config's constants)
+    cdef int64_t[::1] lat_entry
+    cdef int64_t[::1] lat_resp
+    cdef object lat_source
 
     def __init__(self, int levels, bint strict, bint aggressor, double z_clip,
                  double[:, ::1] ring, int64_t[::1] n_seen, int64_t[::1] run_length,
@@ -178,13 +191,59 @@ cdef class _OnlineCore:
         _state_init(&self.s, params, INT64_MAX)
         self.next_order_id = 1
         self.marks = []
+        self.exchange_clock_us = INT64_MIN
+        self.exchange_due_us = INT64_MIN
+        self.lat_req = self.lat_entry = self.lat_resp = numpy.zeros(0, numpy.int64)
         self.mark_interval_us = self.p.mark_interval_us
+
+    def set_data_latencies(self, bint feed_data, int64_t exchange_offset_us, const int64_t[::1] lat_req_us,
+                           const int64_t[::1] lat_entry_us, const int64_t[::1] lat_response_us,
+                           str source="order latency"):
+        """Latencies from data, before the first event: ``feed_data`` (feed_latency "data": every
+        event carries its exchange time, ``exchange_offset_us`` is subtracted from it) and an
+        order-latency table (request times, entry and response latencies; empty: the constants),
+        validated by clusterlob.replay.latency.OrderLatency."""
+        import numpy
+        if self.any_event:
+            raise ParameterError("latencies from data are set before the first event")
+        self.feed_data = feed_data
+        self.exch_offset_us = exchange_offset_us
+        self.lat_req = numpy.array(lat_req_us, numpy.int64)
+        self.lat_entry = numpy.array(lat_entry_us, numpy.int64)
+        self.lat_resp = numpy.array(lat_response_us, numpy.int64)
+        self.lat_source = source
 
     # -- checks (before any state changes) -----------------------------------------------
     cdef int _check_time(self, int64_t ts_us) except -1:
         if self.any_event and ts_us < self.s.last_ts_us:
             raise ParameterError(f"`ts_us` must not go backwards: {ts_us} < the last event's {self.s.last_ts_us}")
         return 0
+
+    cdef int64_t _exchange_time(self, int64_t ts_us, object exch_us) except? -1:
+        """A market event's checks of the latencies from data (the state unchanged): the
+        order-latency table covers ts_us; with feed latency from data, the event's exchange
+        time on the local clock (exch_us - offset), which must not be after ts_us."""
+        cdef Py_ssize_t n = self.lat_req.shape[0]
+        cdef int64_t x
+        if n and (ts_us < self.lat_req[0] or ts_us > self.lat_req[n - 1]):
+            raise ParameterError(f"{self.lat_source} covers requests from {self.lat_req[0]} to "
+                                 f"{self.lat_req[n - 1]} us, but an event arrived at {ts_us} us: it must "
+                                 f"cover the whole period")
+        if not self.feed_data:
+            return ts_us
+        if exch_us is None:
+            raise ParameterError(f"feed_latency 'data': the event at {ts_us} us needs its exchange time "
+                                 f"(`exch_us`)")
+        x = <int64_t>exch_us - self.exch_offset_us
+        if x > ts_us:
+            raise ParameterError(f"feed_latency 'data': the event at {ts_us} us has exchange time "
+                                 f"{exch_us} - `exchange_offset_us` {self.exch_offset_us} = {x} us, after it "
+                                 f"(a negative feed latency): give a larger `exchange_offset_us`")
+        return x
+
+    cdef void _exchange_clock(self, int64_t x) noexcept:
+        if x > self.exchange_clock_us:
+            self.exchange_clock_us = x
 
     # -- the clock: equity marks, as the replay writes them (state before the event) -------
     cdef int _clock(self, int64_t t) except -1:
@@ -269,15 +328,21 @@ cdef class _OnlineCore:
         """The batch replay's decision (_decide) and what _send sends, as order actions.
 
         Decides on what the responses have told the engine (known position, outstanding size);
-        the next decision waits for the requote interval and every response to this one, as
-        the batch replay's does (the latencies are the config's constants).
+        the next decision waits for the requote interval and every response to this one, and,
+        with feed latency from data, until every request sent has reached the exchange (its
+        clock: the latest exchange time fed), as the batch replay's does.  The latencies are
+        the config's constants or the order-latency table's at t (_latencies).
         """
         if not (self.s.has_mid and t >= self.s.next_decision_us):
             return None
+        if self.feed_data and self.exchange_clock_us < self.exchange_due_us:
+            return None                  # the batch replay's _exchange_busy, as the engine knows it
         _decide(&self.s, &self.p, t)
+        _latencies(&self.s, t, self.lat_req, self.lat_entry, self.lat_resp)
         cdef list out = []
         cdef int k, side
         cdef int64_t last_response = t
+        cdef int64_t due = INT64_MIN
         for k in range(2):
             side = 1 if k == _BID else -1
             if (self.changes_only and self.order_ids[k] and not self.order_touched[k]
@@ -285,8 +350,10 @@ cdef class _OnlineCore:
                 continue                 # the same quote rests already: nothing to send
             if self.order_ids[k] and not self.order_known_done[k]:
                 out.append(_new_action(ACTION_CANCEL, side, self.order_ids[k], 0, self.p.tick, 0.0, t))
-                if t + self.p.cancel_us + self.p.response_us > last_response:
-                    last_response = t + self.p.cancel_us + self.p.response_us
+                if t + self.s.lat_cancel_us > due:
+                    due = t + self.s.lat_cancel_us
+                if t + self.s.lat_cancel_us + self.s.lat_response_us > last_response:
+                    last_response = t + self.s.lat_cancel_us + self.s.lat_response_us
             self.order_ids[k] = 0
             if self.s.dec_size[k] > 0.0:
                 self.order_ids[k] = self.next_order_id
@@ -297,16 +364,21 @@ cdef class _OnlineCore:
                 self.s.outstanding[k] += self.s.dec_size[k]
                 out.append(_new_action(ACTION_PLACE, side, self.order_ids[k], self.s.dec_ticks[k],
                                        self.p.tick, self.s.dec_size[k], t))
-                if t + self.p.entry_us + self.p.response_us > last_response:
-                    last_response = t + self.p.entry_us + self.p.response_us
+                if t + self.s.lat_entry_us > due:
+                    due = t + self.s.lat_entry_us
+                if t + self.s.lat_entry_us + self.s.lat_response_us > last_response:
+                    last_response = t + self.s.lat_entry_us + self.s.lat_response_us
+        if due > self.exchange_due_us:
+            self.exchange_due_us = due
         self.s.next_decision_us = t + self.p.requote_us
         if last_response > self.s.next_decision_us:
             self.s.next_decision_us = last_response
         return tuple(out)
 
     # -- events ----------------------------------------------------------------------------
-    def on_trade(self, int64_t ts_us, double price, double amount, int side):
-        """One trade; returns a tuple of OrderAction when a decision was taken, else None."""
+    def on_trade(self, int64_t ts_us, double price, double amount, int side, exch_us=None):
+        """One trade; returns a tuple of OrderAction when a decision was taken, else None.
+        ``exch_us``: its exchange time (needed with feed latency from data)."""
         if not (isfinite(price) and price > 0.0):
             raise ParameterError(f"trade `price` must be a finite number > 0, got {price!r}")
         if not (isfinite(amount) and amount > 0.0):
@@ -317,7 +389,9 @@ cdef class _OnlineCore:
         if not self.book_times[BT_HAS] and not self.count_trades_before_book:
             raise ParameterError(f"a trade at {ts_us} arrived before any book update; send a book "
                                  f"update first")
+        cdef int64_t x = self._exchange_time(ts_us, exch_us)
         self._clock(ts_us)
+        self._exchange_clock(x)
         if not self.book_times[BT_HAS] and side != 0:
             self.trades_before_book += 1
         self._trade_features(ts_us, side, amount)
@@ -328,9 +402,11 @@ cdef class _OnlineCore:
         self.s.n_trades += 1
         return self._maybe_decide(ts_us)
 
-    def on_book(self, int64_t ts_us, const double[:, :] levels):
-        """One book update, ``levels`` (4, >= D): bid_px, bid_sz, ask_px, ask_sz, best first."""
+    def on_book(self, int64_t ts_us, const double[:, :] levels, exch_us=None):
+        """One book update, ``levels`` (4, >= D): bid_px, bid_sz, ask_px, ask_sz, best first;
+        ``exch_us`` its exchange time (needed with feed latency from data)."""
         cdef Py_ssize_t lv
+        cdef int64_t x_us
         cdef int row
         cdef double b0, a0, x
         if levels.shape[0] != 4 or levels.shape[1] < self.levels:
@@ -351,7 +427,9 @@ cdef class _OnlineCore:
                     raise ParameterError(f"book level {lv}: {'bid' if row == 1 else 'ask'} size must be "
                                          f"> 0 and finite (NaN: no level), got {x!r}")
         self._check_time(ts_us)
+        x_us = self._exchange_time(ts_us, exch_us)
         self._clock(ts_us)
+        self._exchange_clock(x_us)
         if not self.has_group or ts_us != self.group_ts_us:
             self.book_state_before[:] = self.book_state
             self.book_times_before[:] = self.book_times
@@ -378,6 +456,10 @@ cdef class _OnlineCore:
             raise ParameterError(f"fill `side` must be +1 (bought) or -1 (sold), got {side}")
         if not (isfinite(price) and price > 0.0 and isfinite(qty) and qty > 0.0):
             raise ParameterError(f"fill `price` and `qty` must be finite numbers > 0, got {price!r}, {qty!r}")
+        if self.feed_data and self.any_event and ts_us < self.s.last_ts_us:
+            # feed latency from data: the notice of a fill can beat the market data showing its
+            # trade (it left the exchange at the trade's exchange time); booked at the last event
+            ts_us = self.s.last_ts_us
         self._check_time(ts_us)
         self._clock(ts_us)
         cdef double q = qty, px = price, fee
@@ -481,7 +563,7 @@ cdef class _OnlineCore:
                   self.mean, self.m2, self.m2_peak, self.raw, self.z]
         parts = [numpy.asarray(a).tobytes() for a in arrays]
         parts.append(bytes((<char*>&self.s)[:sizeof(ReplayState)]))
-        parts.append(repr((self.group_ts_us, self.has_group, self.feature_rows, self.last_cluster,
+        parts.append(repr((self.exchange_clock_us, self.exchange_due_us, self.group_ts_us, self.has_group, self.feature_rows, self.last_cluster,
                            self.last_role, self.last_flags, self.trades_before_book, self.any_event,
                            self.next_order_id, self.order_ids[0], self.order_ids[1],
                            self.order_ticks[0], self.order_ticks[1], self.order_touched[0],

@@ -9,6 +9,9 @@
 # (fills, cancel acks, rejects) are handed back as tuples once the response latency has passed,
 # so the engine learns what the batch replay's strategy learns, when it learns it
 # (tests/test_online.py compares the two under every fill model).
+# Latencies from data (set_data_latencies) are the batch replay's too: the order-latency table
+# interpolated at each submit (_latencies, as at each batch decision), and with feed latency from
+# data the exchange's work (_arrivals, _on_trade, _on_book) at each event's exchange time.
 
 from libc.stdint cimport int64_t, INT64_MAX
 
@@ -32,6 +35,13 @@ cdef class _SimExchange:
     cdef readonly list marks            # (ts_us, MARK_FLOAT_COLUMNS...)
     cdef readonly int64_t n_unknown_cancels
     cdef readonly int64_t n_trades_seen
+    # latencies from data (set_data_latencies)
+    cdef int feed_data                  # feed_latency "data": the exchange works at each event's exchange time
+    cdef int64_t exch_offset_us         # subtracted from the exchange times (onto the local clock)
+    cdef int64_t last_x                 # the last event's exchange time, on the local clock
+    cdef int64_t[::1] lat_req           # the order-latency table (empty: the config's constants)
+    cdef int64_t[::1] lat_entry
+    cdef int64_t[::1] lat_resp
 
     def __init__(self, dict params, int levels, funding_ts_us=None, funding_rate=None,
                  double funding_constant=0.0, int64_t funding_interval_us=0):
@@ -50,6 +60,20 @@ cdef class _SimExchange:
         self.events = []
         self.fills = []
         self.marks = []
+        self.lat_req = self.lat_entry = self.lat_resp = numpy.zeros(0, numpy.int64)
+
+    def set_data_latencies(self, bint feed_data, int64_t exchange_offset_us, const int64_t[::1] lat_req_us,
+                           const int64_t[::1] lat_entry_us, const int64_t[::1] lat_response_us):
+        """Latencies from data, before the first event: feed latency from the events' exchange
+        times (minus ``exchange_offset_us``) and an order-latency table (empty: the constants)."""
+        import numpy
+        if self.any_event:
+            raise ParameterError("latencies from data are set before the first event")
+        self.feed_data = feed_data
+        self.exch_offset_us = exchange_offset_us
+        self.lat_req = numpy.array(lat_req_us, numpy.int64)
+        self.lat_entry = numpy.array(lat_entry_us, numpy.int64)
+        self.lat_resp = numpy.array(lat_response_us, numpy.int64)
 
     # -- orders from the engine: the batch replay's _send, with the sides the engine acted on ----
     def submit(self, tuple actions, int64_t ts_us):
@@ -77,6 +101,7 @@ cdef class _SimExchange:
                 ids[k] = a.order_id
                 self.s.dec_ticks[k] = a.price_ticks
                 self.s.dec_size[k] = a.size
+        _latencies(&self.s, ts_us, self.lat_req, self.lat_entry, self.lat_resp)
         _send_sides(&self.s, &self.p, ts_us, cancel)
         for k in range(2):
             if placed[k]:
@@ -140,18 +165,28 @@ cdef class _SimExchange:
             self.fills.append((self.fill_ints[j, 0], self.fill_ints[j, 1],
                                *[self.fill_floats[j, c] for c in range(9)]))
 
+    cdef int64_t _x(self, int64_t ts_us, object exch_us) except? -1:
+        """The exchange's clock for an event at ts_us: its exchange time on the local clock
+        with feed latency from data, else ts_us."""
+        if not self.feed_data:
+            return ts_us
+        if exch_us is None:
+            raise ParameterError(f"feed_latency 'data': the event at {ts_us} us needs its exchange time")
+        self.last_x = <int64_t>exch_us - self.exch_offset_us
+        return self.last_x
+
     def advance(self, int64_t ts_us):
-        """The clock work up to ``ts_us``; True if responses are waiting."""
-        self._clock(ts_us, ts_us)
+        """The clock work up to ``ts_us`` (the exchange's clock stays at the last event's
+        exchange time); True if responses are waiting."""
+        self._clock(ts_us, self.last_x if self.feed_data and self.any_event else ts_us)
         return len(self.events) > 0
 
     def on_trade(self, int64_t ts_us, double price, double amount, int side, exch_us=None):
         """The clock work up to ``ts_us``, then one trade; True if responses are waiting.
 
-        ``exch_us``: the trade's exchange time on the local clock (feed latency from data);
-        default ``ts_us``."""
+        ``exch_us``: the trade's exchange time (used with feed latency from data)."""
         cdef Py_ssize_t nf
-        cdef int64_t x = ts_us if exch_us is None else exch_us
+        cdef int64_t x = self._x(ts_us, exch_us)
         self._clock(ts_us, x)
         nf = _on_trade(&self.s, &self.p, ts_us, x, self.n_trades_seen, price, amount, side, -1,
                        self.fill_ints, self.fill_floats, 0)
@@ -165,7 +200,7 @@ cdef class _SimExchange:
         """The clock work up to ``ts_us``, then one book update ``levels`` (4, >= 1)."""
         cdef Py_ssize_t nf, lv, nl = self.book.shape[1]
         cdef int r
-        cdef int64_t x = ts_us if exch_us is None else exch_us
+        cdef int64_t x = self._x(ts_us, exch_us)
         self._clock(ts_us, x)
         for lv in range(nl):
             for r in range(4):

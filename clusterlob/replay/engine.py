@@ -294,16 +294,33 @@ def check_mark_interval(mark_interval_us: Any) -> int:
     return int(mark_interval_us)
 
 
-def latency_arrays(order_latency: OrderLatency | None, first_us: int, last_us: int) -> tuple:
-    """The kernel's latency table (request times, entry, response; empty: the config's
-    constants) from an :class:`OrderLatency`, checked to cover ``[first_us, last_us]``."""
+def latency_arrays(order_latency: OrderLatency | None, first_us: int | None = None,
+                   last_us: int | None = None) -> tuple:
+    """The kernels' latency table (request times, entry, response; empty: the config's
+    constants) from an :class:`OrderLatency`, checked to cover ``[first_us, last_us]`` when
+    given (the online engine checks each event instead)."""
     if order_latency is None:
         return (np.zeros(0, np.int64),) * 3
     if not isinstance(order_latency, OrderLatency):
         raise ParameterError(f"`order_latency` must be an OrderLatency (load_order_latency), got "
                              f"{type(order_latency).__name__}")
-    order_latency.check_covers(first_us, last_us)
+    if first_us is not None and last_us is not None:
+        order_latency.check_covers(first_us, last_us)
     return order_latency.req_ts_us, order_latency.entry_us, order_latency.response_us
+
+
+def check_data_latencies(config: StrategyConfig, exchange_offset_us: int | None) -> tuple[bool, int]:
+    """(feed latency from data, the exchange-time offset) of the online engine and the simulated
+    gateway: with ``feed_latency = "data"`` the offset is required (an event arrives alone, so the
+    largest ``exchange - local`` gap of the data cannot be taken from it: :func:`exchange_offset`)."""
+    if config.feed_latency != "data":
+        return False, 0
+    if exchange_offset_us is None:
+        raise ParameterError("feed_latency 'data' online needs `exchange_offset_us` (the largest exchange - "
+                             "local gap of the events: clusterlob.replay.engine.exchange_offset of the data)")
+    if isinstance(exchange_offset_us, bool) or not isinstance(exchange_offset_us, (int, np.integer)):
+        raise ParameterError(f"`exchange_offset_us` must be an integer (microseconds), got {exchange_offset_us!r}")
+    return True, int(exchange_offset_us)
 
 
 def exchange_times(config: StrategyConfig, trade_ts: np.ndarray, book_ts: np.ndarray,

@@ -29,6 +29,7 @@ from .strategy import StrategyConfig
 from ..tape.types import MAX_LEVELS
 
 if TYPE_CHECKING:
+    from .latency import OrderLatency
     from .online import OnlineEngine
 
 __all__ = ["Ack", "Fill", "Gateway", "SimulatedGateway", "BinanceDecoder", "deliver", "drive"]
@@ -102,11 +103,24 @@ class SimulatedGateway:
         A funding rate series; default the config's constant ``funding_rate``.
     mark_interval_us : int, optional
         Spacing of the equity marks it keeps (default one minute).
+    order_latency : OrderLatency, optional
+        Order latencies from data, as :class:`~clusterlob.replay.online.OnlineEngine` takes
+        them (the same table for both: the engine expects its responses when the gateway sends
+        them).
+    exchange_offset_us : int, optional
+        With ``config.feed_latency = "data"`` (required then): the exchange works at each
+        event's exchange time minus this offset (as the engine's).
     """
 
     def __init__(self, tick_size: float, config: StrategyConfig | None = None, *, levels: int = MAX_LEVELS,
-                 funding: tuple[ArrayLike, ArrayLike] | None = None, mark_interval_us: int | None = None):
-        from .engine import check_mark_interval, kernel_params
+                 funding: tuple[ArrayLike, ArrayLike] | None = None, mark_interval_us: int | None = None,
+                 order_latency: OrderLatency | None = None, exchange_offset_us: int | None = None):
+        from .engine import (
+            check_data_latencies,
+            check_mark_interval,
+            kernel_params,
+            latency_arrays,
+        )
         from .results import MARK_INTERVAL_US
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):
@@ -114,12 +128,15 @@ class SimulatedGateway:
         check_number("tick_size", tick_size, 0, lo_open=True)
         n_levels = int(check_int("levels", levels, 1) or 1)
         marks_us = check_mark_interval(MARK_INTERVAL_US if mark_interval_us is None else mark_interval_us)
+        feed_data, offset = check_data_latencies(config, exchange_offset_us)
+        lat = latency_arrays(order_latency)
         f_ts, f_rate = (None, None) if funding is None else (np.asarray(funding[0], np.int64),
                                                               np.asarray(funding[1], np.float64))
         self.config = config
         self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), marks_us),
                                             n_levels, f_ts, f_rate, config.funding_rate,
                                             config.funding_interval_h * 3_600_000_000)
+        self._exchange.set_data_latencies(feed_data, offset, *lat)
 
     def submit(self, actions: Sequence[OrderAction], ts_us: int) -> None:
         """Send order actions decided at ``ts_us``."""
@@ -129,9 +146,10 @@ class SimulatedGateway:
     def on_market(self, event: TradeEvent | BookEvent) -> None:
         """Advance the simulated exchange to the event's time; match the event."""
         if isinstance(event, TradeEvent):
-            self._exchange.on_trade(event.ts_us, event.price, event.amount, event.side)
+            self._exchange.on_trade(event.ts_us, event.price, event.amount, event.side, event.ts_exch_us)
         else:
-            self._exchange.on_book(event.ts_us, np.ascontiguousarray(event.levels, dtype=np.float64))
+            self._exchange.on_book(event.ts_us, np.ascontiguousarray(event.levels, dtype=np.float64),
+                                   event.ts_exch_us)
 
     def poll(self, ts_us: int) -> list:
         """Acks and fills that have reached the strategy by ``ts_us``, oldest first.

@@ -100,10 +100,10 @@ def to_markdown(exp: InventoryExperiment) -> str:
     lines += ["The research log reported +118% for dynamic over fixed, from one pair of runs on "
               "different price paths with quotes decided after the event that filled them and no "
               "inventory limit.  Above, each seed's two runs share one path and one event sequence, "
-              "quotes are decided before the events they can fill, and no quote that would grow the "
-              "position is placed at or beyond the inventory limit (quotes already resting or in flight "
-              "can take it past by less than two quote sizes: see the largest inventory); the "
-              "t-statistic is over the seed-by-seed differences.", "",
+              "quotes are decided before the events they can fill, and each quote's size is clipped so "
+              "that no fill can take the position past the inventory limit (every order that may still "
+              "fill counts: see the largest inventory); the t-statistic is over the seed-by-seed "
+              "differences.", "",
               f"Run time: {exp.seconds:.2f} s."]
     return "\n".join(lines) + "\n"
 

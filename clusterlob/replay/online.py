@@ -27,7 +27,8 @@ from ..errors import ParameterError
 from ..features.build import RollingState
 from ..features.settings import FEATURE_NAMES
 from ..cluster.model import ClusterModel
-from .engine import check_mark_interval, kernel_params
+from .engine import check_data_latencies, check_mark_interval, kernel_params, latency_arrays
+from .latency import OrderLatency
 from .results import MARK_INTERVAL_US
 from .events import BookEvent, TradeEvent
 from .strategy import StrategyConfig
@@ -64,11 +65,24 @@ class OnlineEngine(_core._OnlineCore):
         A trade before any book update: "raise" a :class:`ParameterError` (default, the
         engine unchanged), or "count" it as the batch pipeline does (no features, unassigned
         role, it still feeds the accumulator's mean trade size).
+    mark_interval_us : int
+        Spacing of the equity marks (default one minute).
+    order_latency : OrderLatency, optional
+        Order latencies from data (:func:`clusterlob.replay.latency.load_order_latency`), given
+        up front: the entry (= cancel) and response latency of each decision are interpolated
+        in it at the decision's time, as the batch replay does; an event outside the period it
+        covers is refused.  Default: the config's constant latencies.
+    exchange_offset_us : int, optional
+        With ``config.feed_latency = "data"`` (required then): subtracted from each event's
+        exchange time (``exch_us``) to put it on the local clock: the largest ``exchange -
+        local`` gap the feed will show (:func:`clusterlob.replay.engine.exchange_offset` of the
+        data; the batch replay takes it from the whole tape).  Every event then needs its
+        exchange time, and one that would come after its local time is refused.
 
     Notes
     -----
-    Per event: :meth:`on_trade` ``(ts_us, price, amount, side)`` and :meth:`on_book`
-    ``(ts_us, levels)`` return a tuple of :class:`OrderAction` when the requote clock fired
+    Per event: :meth:`on_trade` ``(ts_us, price, amount, side, exch_us=None)`` and :meth:`on_book`
+    ``(ts_us, levels, exch_us=None)`` return a tuple of :class:`OrderAction` when the requote clock fired
     (empty when "changes" finds nothing to change), else None.  :meth:`on_fill` ``(ts_us, side, order_id, price, qty, done)`` books our
     fill (side +1 we bought) and returns the fee.  Bad input (time going backwards, NaN or
     non-positive prices, a crossed book, a trade before any book) raises
@@ -78,7 +92,8 @@ class OnlineEngine(_core._OnlineCore):
     def __init__(self, model: ClusterModel, config: StrategyConfig | None = None, *,
                  tick_size: float, state: RollingState | None = None,
                  quote_updates: str | None = None, trades_before_book: str = "raise",
-                 mark_interval_us: int = MARK_INTERVAL_US):
+                 mark_interval_us: int = MARK_INTERVAL_US, order_latency: OrderLatency | None = None,
+                 exchange_offset_us: int | None = None):
         if not isinstance(model, ClusterModel):
             raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
         config = StrategyConfig() if config is None else config
@@ -86,9 +101,8 @@ class OnlineEngine(_core._OnlineCore):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
         check_number("tick_size", tick_size, 0, lo_open=True)
         mark_interval_us = check_mark_interval(mark_interval_us)
-        if config.feed_latency != "none":
-            raise ParameterError("feed_latency 'data' is modelled by the batch replay only (the online "
-                                 "engine runs on the local clock it receives events on); use feed_latency 'none'")
+        feed_data, offset = check_data_latencies(config, exchange_offset_us)
+        lat_req, lat_entry, lat_response = latency_arrays(order_latency)
         if quote_updates is None:
             quote_updates = config.quote_updates
         if quote_updates not in ("replace", "changes"):
@@ -132,14 +146,17 @@ class OnlineEngine(_core._OnlineCore):
         self._mark_interval_us = int(mark_interval_us)
         self.count_trades_before_book = trades_before_book == "count"
         self.changes_only = quote_updates == "changes"
+        self.order_latency = order_latency
+        self.set_data_latencies(feed_data, offset, lat_req, lat_entry, lat_response,
+                                order_latency.source if order_latency is not None else "order latency")
 
     def on_event(self, event: TradeEvent | BookEvent) -> tuple[OrderAction, ...] | None:
         """Dispatch a :class:`TradeEvent` or :class:`BookEvent` (convenience; the typed
         methods are faster)."""
         if isinstance(event, TradeEvent):
-            return self.on_trade(event.ts_us, event.price, event.amount, event.side)
+            return self.on_trade(event.ts_us, event.price, event.amount, event.side, event.ts_exch_us)
         if isinstance(event, BookEvent):
-            return self.on_book(event.ts_us, np.asarray(event.levels, dtype=np.float64))
+            return self.on_book(event.ts_us, np.asarray(event.levels, dtype=np.float64), event.ts_exch_us)
         raise ParameterError(f"`event` must be a TradeEvent or BookEvent, got {type(event).__name__}")
 
     # -- read-outs ---------------------------------------------------------------------
@@ -160,3 +177,4 @@ class OnlineEngine(_core._OnlineCore):
         return (f"OnlineEngine(k={self.model.k}, D={self.model.settings.levels}, "
                 f"W={self.model.settings.window}, mapping={self.config.mapping!r}, "
                 f"last_ts_us={self.last_ts_us}, inventory={self.inventory:g})")
+

@@ -14,8 +14,9 @@ from ..cluster.model import ClusterModel
 from .._typing import PathLike
 from ..errors import ParameterError
 from ..features.build import RollingState
-from ..tape.types import Tape
-from .engine import funding_series
+from ..tape.types import MAX_LEVELS, Tape
+from .engine import exchange_offset, funding_series
+from .latency import OrderLatency
 from .results import MARK_INTERVAL_US, ReplayResult, build_equity_series, fills_from_buffers, summarise
 from .events import TradeEvent, tape_events
 from .gateway import BinanceDecoder, SimulatedGateway, gateway_message, deliver
@@ -53,7 +54,8 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
                   tick_size: float | None = None, state: RollingState | None = None,
                   record_features: bool = False, symbol: str | None = None,
                   quote_updates: str | None = None,
-                  mark_interval_us: int = MARK_INTERVAL_US) -> OnlineReplay:
+                  mark_interval_us: int = MARK_INTERVAL_US, order_latency: OrderLatency | None = None,
+                  exchange_offset_us: int | None = None) -> OnlineReplay:
     """Play a tape or a raw Binance recording through the engine and a simulated gateway.
 
     Parameters
@@ -77,6 +79,14 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         when it is the config's.
     mark_interval_us : int
         Spacing of the equity marks (default one minute).
+    order_latency : OrderLatency, optional
+        Order latencies from data, for the engine and the simulated gateway alike (a tape's
+        events must lie in the period it covers, as for the batch replay).
+    exchange_offset_us : int, optional
+        With ``config.feed_latency = "data"``: subtracted from the events' exchange times
+        (see :class:`OnlineEngine`).  Default: the largest ``exchange - local`` gap of a tape's
+        events, as the batch replay takes it (a recording is decoded once more for it);
+        required for an iterable of tapes.
 
     Returns
     -------
@@ -92,7 +102,10 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         if tick_size is None:
             raise ParameterError("`tick_size` is required to play a recording (it is not in the messages)")
         tick = tick_size
-        decoder = BinanceDecoder(symbol=symbol, levels=model.settings.levels)
+        # every level a converted tape keeps: the exchange's queue model looks for our price
+        # among them (with the model's D only, an order deeper than D would join an unknown queue)
+        decoder = BinanceDecoder(symbol=symbol, levels=MAX_LEVELS)
+        tape_levels = decoder.levels
         events = decoder.events_from_file(source)
     elif hasattr(source, "__iter__"):
         if tick_size is None:
@@ -107,8 +120,19 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         decoder = None
     else:
         raise ParameterError(f"`source` must be a Tape, tapes or a recording path, got {type(source).__name__}")
+    if config.feed_latency == "data" and exchange_offset_us is None:
+        if isinstance(source, Tape):
+            t, b = source.trades, source.book
+            exchange_offset_us = exchange_offset(t.ts_local_us, b.ts_local_us, t.ts_exch_us, b.ts_exch_us)
+        elif decoder is not None:
+            exchange_offset_us = _recording_offset(source, symbol)
+    if order_latency is not None and isinstance(source, Tape) and isinstance(order_latency, OrderLatency):
+        span = [a for a in (source.trades.ts_local_us, source.book.ts_local_us) if len(a)]
+        if span:
+            order_latency.check_covers(int(min(a[0] for a in span)), int(max(a[-1] for a in span)))
     engine = OnlineEngine(model, config, tick_size=tick, state=state, quote_updates=quote_updates,
-                          trades_before_book="count", mark_interval_us=mark_interval_us)
+                          trades_before_book="count", mark_interval_us=mark_interval_us,
+                          order_latency=order_latency, exchange_offset_us=exchange_offset_us)
     levels = max(model.settings.levels, source.book.levels if isinstance(source, Tape) else
                  (tape_levels if tape_levels is not None else model.settings.levels))
     funding = None
@@ -116,12 +140,23 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         ts = np.concatenate([source.trades.ts_local_us, source.book.ts_local_us])
         funding = funding_series(config, int(ts.min()), int(ts.max()))
     gateway = SimulatedGateway(tick, config, levels=levels, funding=funding,
-                               mark_interval_us=mark_interval_us)
+                               mark_interval_us=mark_interval_us, order_latency=order_latency,
+                               exchange_offset_us=exchange_offset_us)
     out = _run(engine, gateway, events, record_features)
     if decoder is not None:
         out.source.update({"recording": str(source), "symbol": decoder.symbol,
                            "dropped": dict(decoder.dropped), "ignored": dict(decoder.ignored)})
     return out
+
+
+def _recording_offset(path, symbol) -> int:
+    """The largest exchange - local gap of a recording's events (feed latency from data): the
+    recording is decoded once for it, as a converted tape would give it."""
+    gap = 0
+    for ev in BinanceDecoder(symbol=symbol, levels=1).events_from_file(path):
+        if ev.ts_exch_us is not None and ev.ts_exch_us - ev.ts_us > gap:
+            gap = ev.ts_exch_us - ev.ts_us
+    return gap
 
 
 def _run(engine, gateway, events, record_features) -> OnlineReplay:
@@ -140,9 +175,9 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
             first_us = t
         last_us = t
         if type(ev) is TradeEvent:
-            if sim_trade(t, ev.price, ev.amount, ev.side):
+            if sim_trade(t, ev.price, ev.amount, ev.side, ev.ts_exch_us):
                 deliver(engine, [gateway_message(e) for e in sim.take_events()])
-            actions = on_trade(t, ev.price, ev.amount, ev.side)
+            actions = on_trade(t, ev.price, ev.amount, ev.side, ev.ts_exch_us)
             cluster.append(engine.last_cluster)
             role.append(engine.last_role)
             if record_features:
@@ -151,9 +186,9 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
                 zs.append(z)
         else:
             levels = ev.levels
-            if sim_book(t, levels):
+            if sim_book(t, levels, ev.ts_exch_us):
                 deliver(engine, [gateway_message(e) for e in sim.take_events()])
-            actions = on_book(t, levels)
+            actions = on_book(t, levels, ev.ts_exch_us)
             book_ts.append(t)
             book_mid.append(0.5 * (levels[0, 0] + levels[2, 0]))
         if actions is not None:

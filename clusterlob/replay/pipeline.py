@@ -220,7 +220,7 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
         constant ``funding_rate``; None always the constant; or a (payment times us, rates) series.
     order_latency : OrderLatency or path, optional
         Order latencies from data (:func:`clusterlob.replay.latency.load_order_latency`) instead of
-        the config's constants; batch engine only.
+        the config's constants (both engines).
     progress : callable, optional
         Called with one line of text at each step (per day: day N of M, rows, elapsed, ETA).
 
@@ -239,12 +239,14 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     configs = [config.with_mapping(m) for m in mappings] if mappings else [config]
     model_file = str(model) if isinstance(model, (str, Path)) else None
     tape_dir = Path(tape) if tape is not None else DEFAULT_TAPE
+    if order_latency is not None and not isinstance(order_latency, OrderLatency):
+        order_latency = load_order_latency(order_latency)
     if tape is not None and tape_dir.is_file():
         if engine != "online":
             raise ParameterError(f"--tape {tape_dir} is a file, not a tape directory: convert it with "
                                  f"`python -m clusterlob.convert`, or replay a raw Binance recording with --online")
         return _recording(tape_dir, train_days, replay_days, configs, model, model_file, tick_size,
-                          mark_interval_us or _RECORDING_MARK_INTERVAL_US, say)
+                          mark_interval_us or _RECORDING_MARK_INTERVAL_US, say, order_latency)
     if tick_size is not None:
         raise ParameterError("--tick-size is for a raw recording; a tape carries its own tick")
     if tape is None and not (DEFAULT_TAPE / "manifest.json").is_file():
@@ -308,18 +310,16 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
             say(f"funding: {payments[0].shape[0]:,} payments from the tape's funding table")
     elif funding is not None:
         raise ParameterError(f'`funding` must be "tape", None or (times, rates), got {funding!r}')
-    if order_latency is not None and not isinstance(order_latency, OrderLatency):
-        order_latency = load_order_latency(order_latency)
-    if engine == "online" and (payments is not None or order_latency is not None):
-        raise ParameterError("funding from a series and order latencies from a file are replayed by the batch "
-                             "engine only (give --funding config, or leave out --online)")
+    if engine == "online" and payments is not None:
+        raise ParameterError("funding from a series is replayed by the batch engine only (give --funding "
+                             "config, or leave out --online)")
     if engine == "batch":
         results, counts = _replay_batch(read, days, chosen, model, state, configs, instrument.tick_size,
                                         mark_interval_us, say, payments, order_latency)
         path = "batch"
     else:
         results, counts = _replay_online(read, days, chosen, model, state, configs, instrument.tick_size,
-                                         mark_interval_us, say)
+                                         mark_interval_us, say, order_latency)
         path = "online"
     return PipelineRun(trade_roles=counts, engine=path, results=results, **context)
 
@@ -462,13 +462,18 @@ def _replay_batch(read, days, chosen, model, state, configs, tick_size, mark_int
     return {cfg.mapping: s.finish() for cfg, s in zip(configs, streams)}, counts
 
 
-def _replay_online(read, days, chosen, model, state, configs, tick_size, mark_interval_us, say):
+def _replay_online(read, days, chosen, model, state, configs, tick_size, mark_interval_us, say,
+                   order_latency=None):
     # the rolling windows as they stand just before the first replayed event
     warm = [d for d in days if d < chosen[0]]
     if warm:
         say(f"warming the rolling windows up on {_days(warm)}")
         for day in warm:
             state = build_features(read(day), model.settings, state).state
+    offset = None
+    if any(cfg.feed_latency == "data" for cfg in configs):
+        say(f"reading the exchange times of {_days(chosen)} (feed latency from data)")
+        offset = _exchange_offset(read, chosen)
     results, counts = {}, None
     for cfg in configs:
         steps = _day_steps(len(chosen))
@@ -481,7 +486,8 @@ def _replay_online(read, days, chosen, model, state, configs, tick_size, mark_in
                 say(steps.step(rows=len(tape.trades) + len(tape.book), note=f"replayed {day} online"))
 
         run: OnlineReplay = replay_online(tapes(), model, cfg, tick_size=tick_size, state=state,
-                                          mark_interval_us=mark_interval_us)
+                                          mark_interval_us=mark_interval_us, order_latency=order_latency,
+                                          exchange_offset_us=offset)
         results[cfg.mapping] = run.result
         if counts is None:
             counts = _role_counts(run.role)
@@ -494,7 +500,7 @@ def _add_counts(total: dict, part: dict) -> None:
 
 
 def _recording(path: Path, train_days, replay_days, configs, model, model_file, tick_size, mark_interval_us,
-               say: Progress):
+               say: Progress, order_latency: OrderLatency | None = None):
     if model is None:
         raise ParameterError("--online with a raw recording needs --model MODEL.json (there are no "
                              "training days to fit on)")
@@ -509,7 +515,8 @@ def _recording(path: Path, train_days, replay_days, configs, model, model_file, 
     results, runs = {}, []
     for cfg in configs:
         say(f"decoding and replaying {path} online ({cfg.mapping} mapping)")
-        run = replay_online(str(path), model, cfg, tick_size=tick_size, mark_interval_us=mark_interval_us)
+        run = replay_online(str(path), model, cfg, tick_size=tick_size, mark_interval_us=mark_interval_us,
+                            order_latency=order_latency)
         runs.append(run)
         results[cfg.mapping] = run.result
     s = next(iter(results.values())).summary
