@@ -26,7 +26,7 @@ from .events import BookEvent, OrderAction, TradeEvent
 from ..tape.readers.binance import DIFF_STREAM, parse_line, iter_messages
 from ..tape.readers.binance_book import DepthSync, parse_levels
 from .strategy import StrategyConfig
-from ..tape.types import MAX_LEVELS
+from ..tape.types import MAX_LEVELS, Instrument
 
 if TYPE_CHECKING:
     from .online import OnlineEngine
@@ -102,22 +102,27 @@ class SimulatedGateway:
         A funding rate series; default the config's constant ``funding_rate``.
     mark_interval_us : int, optional
         Spacing of the equity marks it keeps (default one minute).
+    instrument : Instrument, optional
+        The contract (inverse: the accounts in the coin), as for the batch replay; its tick
+        must be ``tick_size``.
     """
 
     def __init__(self, tick_size: float, config: StrategyConfig | None = None, *, levels: int = MAX_LEVELS,
-                 funding: tuple[ArrayLike, ArrayLike] | None = None, mark_interval_us: int | None = None):
-        from .engine import check_mark_interval, kernel_params
+                 funding: tuple[ArrayLike, ArrayLike] | None = None, mark_interval_us: int | None = None,
+                 instrument: Instrument | None = None):
+        from .engine import check_instrument, check_mark_interval, kernel_params
         from .results import MARK_INTERVAL_US
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
         check_number("tick_size", tick_size, 0, lo_open=True)
+        check_instrument(instrument, tick_size)
         n_levels = int(check_int("levels", levels, 1) or 1)
         marks_us = check_mark_interval(MARK_INTERVAL_US if mark_interval_us is None else mark_interval_us)
         f_ts, f_rate = (None, None) if funding is None else (np.asarray(funding[0], np.int64),
                                                               np.asarray(funding[1], np.float64))
         self.config = config
-        self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), marks_us),
+        self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), marks_us, instrument),
                                             n_levels, f_ts, f_rate, config.funding_rate,
                                             config.funding_interval_h * 3_600_000_000)
 

@@ -27,13 +27,14 @@ from ..errors import ParameterError
 from ..features.build import RollingState
 from ..features.settings import FEATURE_NAMES
 from ..cluster.model import ClusterModel
-from .engine import check_mark_interval, kernel_params
+from .engine import check_instrument, check_mark_interval, kernel_params
 from .results import MARK_INTERVAL_US
 from .events import BookEvent, TradeEvent
 from .strategy import StrategyConfig
 
 if TYPE_CHECKING:
     from .events import OrderAction
+    from ..tape.types import Instrument
 
 __all__ = ["OnlineEngine"]
 _NO_FEATURES = 16       # last_flags of a trade without features (side 0 or no book yet)
@@ -64,6 +65,10 @@ class OnlineEngine(_core._OnlineCore):
         A trade before any book update: "raise" a :class:`ParameterError` (default, the
         engine unchanged), or "count" it as the batch pipeline does (no features, unassigned
         role, it still feeds the accumulator's mean trade size).
+    instrument : Instrument, optional
+        The contract: an inverse one keeps the accounts in the coin and, like a linear one with
+        a contract size, weighs the depth features by its flow unit, as the batch pipeline
+        does; its tick must be ``tick_size``.  None: a plain linear instrument.
 
     Notes
     -----
@@ -78,13 +83,14 @@ class OnlineEngine(_core._OnlineCore):
     def __init__(self, model: ClusterModel, config: StrategyConfig | None = None, *,
                  tick_size: float, state: RollingState | None = None,
                  quote_updates: str | None = None, trades_before_book: str = "raise",
-                 mark_interval_us: int = MARK_INTERVAL_US):
+                 mark_interval_us: int = MARK_INTERVAL_US, instrument: Instrument | None = None):
         if not isinstance(model, ClusterModel):
             raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
         check_number("tick_size", tick_size, 0, lo_open=True)
+        check_instrument(instrument, tick_size)
         mark_interval_us = check_mark_interval(mark_interval_us)
         if config.feed_latency != "none":
             raise ParameterError("feed_latency 'data' is modelled by the batch replay only (the online "
@@ -119,6 +125,7 @@ class OnlineEngine(_core._OnlineCore):
         self.model = model
         self.config = config
         self.tick_size = float(tick_size)
+        self.instrument = instrument
         self._settings_key = state.settings_key
         super().__init__(
             settings.levels, settings.asof == "strict", settings.convention == "aggressor",
@@ -127,7 +134,7 @@ class OnlineEngine(_core._OnlineCore):
             state.book_times, state.rows,
             np.ascontiguousarray(model.centers_z, dtype=np.float64),
             np.ascontiguousarray(model.roles, dtype=np.int8),
-            kernel_params(config, float(tick_size), mark_interval_us))
+            kernel_params(config, float(tick_size), mark_interval_us, instrument))
         self._state = state         # owns the arrays the compiled core works in
         self._mark_interval_us = int(mark_interval_us)
         self.count_trades_before_book = trades_before_book == "count"
