@@ -23,18 +23,18 @@ import numpy as np
 
 from .. import _core
 from .._io import check_number
+from ..cluster.model import ClusterModel
 from ..errors import ParameterError
 from ..features.build import RollingState
 from ..features.settings import FEATURE_NAMES
-from ..cluster.model import ClusterModel
 from .engine import check_instrument, check_mark_interval, kernel_params
-from .results import MARK_INTERVAL_US
 from .events import BookEvent, TradeEvent
+from .results import MARK_INTERVAL_US
 from .strategy import StrategyConfig
 
 if TYPE_CHECKING:
-    from .events import OrderAction
     from ..tape.types import Instrument
+    from .events import OrderAction
 
 __all__ = ["OnlineEngine"]
 _NO_FEATURES = 16       # last_flags of a trade without features (side 0 or no book yet)
