@@ -50,12 +50,12 @@ _ROWS = (  # (label, summary field or a function of the summary, format)
     ("markout 60 s, ticks (fills)", lambda s: ("n/a" if math.isnan(s.markout_60s_ticks) else
                                                f"{s.markout_60s_ticks:+,.2f}") + f" ({s.markout_fills:,})", None),
     ("volume", "volume", "{:,.4f}"),
-    ("notional ({currency})", "notional", "{:,.2f}"),
-    ("PnL total ({currency})", "pnl_total", "{:+,.2f}"),
-    ("  spread capture", "spread_capture", "{:+,.2f}"),
-    ("  inventory drift", "inventory_drift", "{:+,.2f}"),
-    ("  fees (paid; < 0 rebate)", "fees", "{:,.2f}"),
-    ("  funding (paid; < 0 received)", "funding", "{:,.2f}"),
+    ("notional ({currency})", "notional", "{:,.<money>f}"),
+    ("PnL total ({currency})", "pnl_total", "{:+,.<money>f}"),
+    ("  spread capture", "spread_capture", "{:+,.<money>f}"),
+    ("  inventory drift", "inventory_drift", "{:+,.<money>f}"),
+    ("  fees (paid; < 0 rebate)", "fees", "{:,.<money>f}"),
+    ("  funding (paid; < 0 received)", "funding", "{:,.<money>f}"),
     ("ending inventory", "ending_inventory", "{:+,.4f}"),
     ("largest |inventory|", "largest_inventory", "{:,.4f}"),
     ("equity changes (marks)", "minutes", "{:,}"),
@@ -133,8 +133,10 @@ def format_table(run: PipelineRun) -> str:
     lines.append(f"{'  alpha / hazard role':32}" + "".join(
         f"{r.config.alpha_role + ' / ' + r.config.hazard_role:>{width + 2}}" for r in results))
     currency = results[0].summary.currency
+    money_digits = "8" if inst.get("inverse") else "2"     # coins to the satoshi, quote currency to the cent
     for label, name, fmt in _ROWS:
         label = label.format(currency=currency)
+        fmt = fmt.replace("<money>", money_digits) if fmt else fmt
         cells = []
         for r in results:
             s = r.summary
