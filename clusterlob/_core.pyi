@@ -105,7 +105,8 @@ def asof_trade_features(trade_ts_us: _I64, side: _I8, amount: _F64, trade_rows: 
                         book_ts_us: _I64, book_rows: _I64, bid_px: _F64, ask_px: _F64,
                         bid_sz: _F64, ask_sz: _F64, params: _FeatureParams,
                         book_state: _F64, book_times: _I64, raw: _F64,
-                        queue_state: _F64 | None = ..., queue_times: _I64 | None = ...) -> int: ...
+                        queue_state: _F64 | None = ..., queue_times: _I64 | None = ...,
+                        flow_unit: float = ...) -> int: ...
 
 # -- importance.pxi ---------------------------------------------------------------------------
 def cluster_moments_update(z: _F64, labels: _I64, count: _I64, mean: _F64, m2: _F64) -> int: ...

@@ -72,7 +72,7 @@ from clusterlob.tape import read_manifest, read_tape  # noqa: E402
 START = "2024-05-01"
 BUCKET_US = 300_000_000
 HORIZONS = (1, 2, 5)
-TARGETS = {"end_to_end_s": 90.0, "peak_rss_gb": 8.0, "replay_events_per_s": 20e6}
+TARGETS = {"end_to_end_s": 27.5, "peak_rss_gb": 6.5, "replay_events_per_s": 20e6}
 GB = 1024 ** 3   # memory figures are GiB (ru_maxrss and /proc report KiB)
 
 

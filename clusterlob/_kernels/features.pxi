@@ -87,8 +87,12 @@ cdef inline void _pass_snapshot(Py_ssize_t b, const int64_t[::1] book_ts_us,
 
 
 cdef inline void _read_sizes(Py_ssize_t b, const double[:, :] bid_sz, const double[:, :] ask_sz,
-                             int levels, double tick_size, double[::1] book_state) noexcept nogil:
-    # The per-snapshot numbers the features use, from snapshot row b (already current).
+                             int levels, double tick_size, double flow_unit,
+                             double[::1] book_state) noexcept nogil:
+    # The per-snapshot numbers the features use, from snapshot row b (already current).  The
+    # depths are in flow units (an inverse contract's quote-currency notional; x 1.0, exact,
+    # for a plain linear tape); the touch size is left in amounts: v_rel is a ratio of two
+    # amounts, the same in any unit.
     cdef double dbid = 0.0, dask = 0.0, x
     cdef Py_ssize_t lv
     for lv in range(levels):    # a missing level (NaN) counts 0
@@ -99,8 +103,8 @@ cdef inline void _read_sizes(Py_ssize_t b, const double[:, :] bid_sz, const doub
         if x == x:
             dask += x
     book_state[BS_TOUCH_SZ] = bid_sz[b, 0] + ask_sz[b, 0]
-    book_state[BS_LOG_BID_DEPTH] = log1p(dbid)
-    book_state[BS_LOG_ASK_DEPTH] = log1p(dask)
+    book_state[BS_LOG_BID_DEPTH] = log1p(dbid * flow_unit)
+    book_state[BS_LOG_ASK_DEPTH] = log1p(dask * flow_unit)
     book_state[BS_SPREAD] = _ticks((book_state[BS_ASK_PX] - book_state[BS_BID_PX]) / tick_size)
 
 
@@ -185,7 +189,7 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                         FeatureParams params,
                         double[::1] book_state, int64_t[::1] book_times,
                         double[:, ::1] raw, double[::1] queue_state=None,
-                        int64_t[::1] queue_times=None):
+                        int64_t[::1] queue_times=None, double flow_unit=1.0):
     """Six raw features for the trades ``trade_rows`` (processed in that order).
 
     IN: trade_ts_us, side, amount (n_trades,); trade_rows (k,) int64, rows to process, in
@@ -195,7 +199,8 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
     book_times (5,) int64, the current book (see the layout above).  OUT: raw (k, 6) in the
     order v_rel, sbs, obs, spread, t_m, t_age.  With queue_state (8,) and queue_times (4,)
     (IN/OUT, layout above) given, raw has a 7th column, t_queue: seconds since the consumed
-    side's best queue last grew (NaN while unknown).
+    side's best queue last grew (NaN while unknown).  flow_unit: the instrument's
+    (``Instrument.flow_unit``); sbs and obs are log1p of the depths in amount x flow_unit.
 
     Returns the number of leading trades that had no snapshot before them (their rows of
     ``raw`` are left untouched).
@@ -232,7 +237,7 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                 n_no_book += 1
                 continue
             if unread >= 0:
-                _read_sizes(unread, bid_sz, ask_sz, levels, tick_size, book_state)
+                _read_sizes(unread, bid_sz, ask_sz, levels, tick_size, flow_unit, book_state)
                 unread = -1
             raw[i, 0] = amount[r] / book_state[BS_TOUCH_SZ]
             if side[r] > 0:     # a buy taker consumes the asks
@@ -269,5 +274,5 @@ def asof_trade_features(const int64_t[::1] trade_ts_us, const int8_t[::1] side,
                 _pass_queue(unread, book_ts_us, bid_px, ask_px, bid_sz, ask_sz, queue_state, queue_times)
             j += 1
         if unread >= 0:
-            _read_sizes(unread, bid_sz, ask_sz, levels, tick_size, book_state)
+            _read_sizes(unread, bid_sz, ask_sz, levels, tick_size, flow_unit, book_state)
     return n_no_book

@@ -251,7 +251,7 @@ cdef class _OnlineCore:
             self.any_event = 1
             self.s.next_mark_us = (t // self.mark_interval_us + 1) * self.mark_interval_us
         while t >= self.s.next_mark_us:
-            self.marks.append((self.s.next_mark_us, self.s.cash + self.s.inventory * self.s.mid,
+            self.marks.append((self.s.next_mark_us, _equity(&self.s, &self.p),
                                self.s.cash, self.s.inventory, self.s.mid if self.s.has_mid else NAN,
                                self.s.capture, self.s.drift, self.s.fees, self.s.funding))
             self.s.next_mark_us += self.mark_interval_us
@@ -437,10 +437,11 @@ cdef class _OnlineCore:
             self.has_group = 1
         self.snap_ts[0] = ts_us
         _pass_snapshot(0, self.snap_ts, levels[0:1, :], levels[2:3, :], self.book_state, self.book_times)
-        _read_sizes(0, levels[1:2, :], levels[3:4, :], self.levels, self.p.tick, self.book_state)
+        _read_sizes(0, levels[1:2, :], levels[3:4, :], self.levels, self.p.tick, self.p.contract_size,
+                    self.book_state)     # contract_size: the instrument's flow unit (features.pxi)
         cdef double new_mid = 0.5 * (b0 + a0)
         if self.s.has_mid:
-            self.s.drift = self.s.drift + self.s.inventory * (new_mid - self.s.mid)
+            self.s.drift = self.s.drift + self.s.inventory * (_unit_value(&self.p, new_mid) - _unit_value(&self.p, self.s.mid))
         self.s.mid = new_mid
         self.s.best_bid = b0
         self.s.best_ask = a0
@@ -463,19 +464,22 @@ cdef class _OnlineCore:
         self._check_time(ts_us)
         self._clock(ts_us)
         cdef double q = qty, px = price, fee
+        cdef double value = _unit_value(&self.p, px)        # replay.pxi's _fill, step for step
+        cdef double mid_value = _unit_value(&self.p, self.s.mid) if self.s.has_mid else 0.0
+        cdef double notional = _unit_notional(&self.p, px)
         if side < 0:        # a buy taker lifted our ask: we sold
             self.s.inventory = self.s.inventory - q
-            self.s.cash = self.s.cash + q * px
-            self.s.capture = self.s.capture + q * (px - self.s.mid)
+            self.s.cash = self.s.cash + q * value
+            self.s.capture = self.s.capture + q * (value - mid_value)
         else:
             self.s.inventory = self.s.inventory + q
-            self.s.cash = self.s.cash - q * px
-            self.s.capture = self.s.capture + q * (self.s.mid - px)
-        fee = q * px * self.p.maker_fee_bps * 1e-4
+            self.s.cash = self.s.cash - q * value
+            self.s.capture = self.s.capture + q * (mid_value - value)
+        fee = q * notional * self.p.maker_fee_bps * 1e-4
         self.s.cash = self.s.cash - fee
         self.s.fees = self.s.fees + fee
         self.s.volume = self.s.volume + q
-        self.s.notional = self.s.notional + q * px
+        self.s.notional = self.s.notional + q * notional
         if fabs(self.s.inventory) > self.s.max_abs_inventory:
             self.s.max_abs_inventory = fabs(self.s.inventory)
         self.s.n_fills += 1
@@ -553,7 +557,7 @@ cdef class _OnlineCore:
 
     def snapshot(self):
         """Accounts and counters, the keys of _ReplayEngine.snapshot."""
-        return _snapshot(&self.s)
+        return _snapshot(&self.s, &self.p)
 
     def _state_bytes(self):
         """Every field of the state, as bytes, for the tests' "unchanged on error" check."""

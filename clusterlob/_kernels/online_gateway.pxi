@@ -122,18 +122,18 @@ cdef class _SimExchange:
                 self.s.next_funding_us = (t // self.funding_interval_us + 1) * self.funding_interval_us
         while t >= self.s.next_mark_us or t >= self.s.next_funding_us:
             if self.s.next_mark_us <= self.s.next_funding_us:
-                _write_mark(&self.s, row)
+                _write_mark(&self.s, &self.p, row)
                 self.marks.append((self.s.next_mark_us, row[0], row[1], row[2], row[3], row[4],
                                    row[5], row[6], row[7]))
                 self.s.next_mark_us += self.p.mark_interval_us
             else:
                 if self.funding_ts.shape[0]:
-                    _pay_funding(&self.s, self.funding_rate[self.s.i_funding])
+                    _pay_funding(&self.s, &self.p, self.funding_rate[self.s.i_funding])
                     self.s.i_funding += 1
                     self.s.next_funding_us = (self.funding_ts[self.s.i_funding]
                                               if self.s.i_funding < self.funding_ts.shape[0] else INT64_MAX)
                 else:
-                    _pay_funding(&self.s, self.funding_constant)
+                    _pay_funding(&self.s, &self.p, self.funding_constant)
                     self.s.next_funding_us += self.funding_interval_us
         if t >= self.s.next_event_us:
             _arrivals(&self.s, &self.p, t, x, self.book[0:1, :], self.book[1:2, :], self.book[2:3, :],
@@ -224,7 +224,7 @@ cdef class _SimExchange:
 
     def snapshot(self):
         """Accounts and exchange counters (the keys of _ReplayEngine.snapshot)."""
-        return _snapshot(&self.s)
+        return _snapshot(&self.s, &self.p)
 
     def resting(self):
         """((bid id, ticks, size), (ask id, ticks, size)) of the newest live order per side."""

@@ -73,7 +73,7 @@ KERNEL_PARAMS = ("tick", "skew_ticks", "theta", "dynamic", "min_half_ticks", "ha
                  "requote_us", "entry_latency_us", "cancel_latency_us", "response_latency_us",
                  "fill_model", "queue_rule", "queue_power", "quote_updates", "fill_size", "alpha_role", "hazard_role",
                  "decay_per_us", "size_weight", "signal_scale_trades", "signal_norm",
-                 "mark_interval_us")
+                 "mark_interval_us", "contract_size", "inverse")
 
 
 cdef struct QuoteParams:
@@ -100,6 +100,8 @@ cdef struct QuoteParams:
     int whole                   # fill_size "whole": an order that fills, fills whole (no partial fills)
     double to_alpha[256]        # by <uint8_t>role: 1.0 when that role feeds alpha (a table
     double to_hazard[256]       # lookup, not a branch: roles arrive in random order)
+    double contract_size        # Instrument.flow_unit: contract_size, or 1.0 when none
+    int inverse                 # inverse contract: the accounts are in the coin (_unit_value)
 
 
 cdef struct Order:
@@ -235,12 +237,37 @@ cdef int _params_from_dict(QuoteParams* p, dict d) except -1:
     p.power = d["queue_power"]
     p.keep_unchanged = QUOTE_UPDATES.index(d["quote_updates"])
     p.whole = FILL_SIZES.index(d["fill_size"])
+    p.contract_size = d["contract_size"]
+    p.inverse = d["inverse"]
     cdef int r
     cdef int alpha_key = acc_role_key(d["alpha_role"]), hazard_key = acc_role_key(d["hazard_role"])
     for r in range(256):
         p.to_alpha[r] = acc_weight(<int8_t><uint8_t>r, alpha_key)
         p.to_hazard[r] = acc_weight(<int8_t><uint8_t>r, hazard_key)
     return 0
+
+
+# -- the accounts' currency -------------------------------------------------------------------
+# The accounts (cash, equity, spread capture, inventory drift, fees, funding) are in the
+# settlement currency.  Linear: one amount unit at price p is worth p * contract_size of the
+# quote currency (x 1.0, exact, for a plain tape: the numbers are the plain formulas').
+# Inverse: one contract is worth contract_size / p coins, and a long gains when 1/p falls, so
+# the accounts run on x = -contract_size / p in place of the price (a long of q from p0 to p1
+# earns q * contract_size * (1/p0 - 1/p1) coins); fees and funding are charged on the coin
+# notional |x| per unit.
+
+cdef inline double _unit_value(const QuoteParams* p, double price) noexcept nogil:
+    """What the accounts book one amount unit at ``price`` at (cash, equity, capture, drift)."""
+    if p.inverse:
+        return -p.contract_size / price
+    return price * p.contract_size
+
+
+cdef inline double _unit_notional(const QuoteParams* p, double price) noexcept nogil:
+    """Notional of one amount unit at ``price`` in the settlement currency (fees, funding)."""
+    if p.inverse:
+        return p.contract_size / price
+    return price * p.contract_size
 
 
 cdef void _state_init(ReplayState* s, dict d, int64_t first_mark_us) noexcept:
@@ -623,22 +650,24 @@ cdef inline double _fill(ReplayState* s, const QuoteParams* p, int slot, double 
     cdef Order* o = &s.orders[slot]
     cdef int k = slot >> 1
     cdef double px = <double>o.ticks * p.tick, fee
+    cdef double value = _unit_value(p, px), mid_value = _unit_value(p, s.mid) if s.has_mid else 0.0
+    cdef double notional = _unit_notional(p, px)
     o.size = o.size - q
     if o.size <= _SIZE_TOL:
         o.size = 0.0
     if k == _ASK:                   # we sell
         s.inventory = s.inventory - q
-        s.cash = s.cash + q * px
-        s.capture = s.capture + q * (px - s.mid)
+        s.cash = s.cash + q * value
+        s.capture = s.capture + q * (value - mid_value)
     else:                           # we buy
         s.inventory = s.inventory + q
-        s.cash = s.cash - q * px
-        s.capture = s.capture + q * (s.mid - px)
-    fee = q * px * p.maker_fee_bps * 1e-4
+        s.cash = s.cash - q * value
+        s.capture = s.capture + q * (mid_value - value)
+    fee = q * notional * p.maker_fee_bps * 1e-4
     s.cash = s.cash - fee
     s.fees = s.fees + fee
     s.volume = s.volume + q
-    s.notional = s.notional + q * px
+    s.notional = s.notional + q * notional
     if fabs(s.inventory) > s.max_abs_inventory:
         s.max_abs_inventory = fabs(s.inventory)
     _notify(s, p, x, _NOTE_FILL, slot, q if k == _BID else -q, -q, q)
@@ -791,7 +820,7 @@ cdef inline Py_ssize_t _on_book(ReplayState* s, const QuoteParams* p, int64_t t,
             nf += 1
     new_mid = 0.5 * (bpx[i, 0] + apx[i, 0])
     if s.has_mid:
-        s.drift = s.drift + s.inventory * (new_mid - s.mid)
+        s.drift = s.drift + s.inventory * (_unit_value(p, new_mid) - _unit_value(p, s.mid))
     s.mid = new_mid
     s.best_bid = bpx[i, 0]
     s.best_ask = apx[i, 0]
@@ -822,17 +851,22 @@ cdef inline int64_t _next_wake(ReplayState* s) noexcept nogil:
     return w
 
 
-cdef inline void _pay_funding(ReplayState* s, double rate) noexcept nogil:
+cdef inline void _pay_funding(ReplayState* s, const QuoteParams* p, double rate) noexcept nogil:
     cdef double pay
-    if s.has_mid:                   # longs pay a positive rate
-        pay = s.inventory * s.mid * rate
+    if s.has_mid:                   # longs pay a positive rate, on the position's notional
+        pay = s.inventory * _unit_notional(p, s.mid) * rate
         s.cash = s.cash - pay
         s.funding = s.funding + pay
 
 
-cdef inline void _write_mark(ReplayState* s, double* row) noexcept nogil:
+cdef inline double _equity(const ReplayState* s, const QuoteParams* p) noexcept nogil:
+    """The account marked to the mid: cash + inventory * the value of a unit at the mid (no mid: cash)."""
+    return s.cash + s.inventory * (_unit_value(p, s.mid) if s.has_mid else 0.0)
+
+
+cdef inline void _write_mark(ReplayState* s, const QuoteParams* p, double* row) noexcept nogil:
     """One equity mark, MARK_FLOAT_COLUMNS, into row[0..7]."""
-    row[0] = s.cash + s.inventory * s.mid
+    row[0] = _equity(s, p)
     row[1] = s.cash
     row[2] = s.inventory
     row[3] = s.mid if s.has_mid else NAN
@@ -941,13 +975,13 @@ cdef class _ReplayEngine:
                                 full = 1
                                 break
                             mark_ts_us[nm] = s.next_mark_us
-                            _write_mark(&s, row)
+                            _write_mark(&s, &p, row)
                             for c in range(8):
                                 mark_floats[nm, c] = row[c]
                             nm += 1
                             s.next_mark_us += p.mark_interval_us
                         else:
-                            _pay_funding(&s, funding_rate[s.i_funding])
+                            _pay_funding(&s, &p, funding_rate[s.i_funding])
                             s.i_funding += 1
                             s.next_funding_us = funding_ts_us[s.i_funding] if s.i_funding < nfund else INT64_MAX
                     if full:
@@ -987,13 +1021,13 @@ cdef class _ReplayEngine:
 
     def snapshot(self):
         """The state's accounts and counters as a dict of Python numbers."""
-        return _snapshot(&self.s)
+        return _snapshot(&self.s, &self.p)
 
 
-cdef dict _snapshot(ReplayState* s):
+cdef dict _snapshot(ReplayState* s, const QuoteParams* p):
     return {
         "last_ts_us": s.last_ts_us, "mid": s.mid if s.has_mid else float("nan"),
-        "cash": s.cash, "inventory": s.inventory, "fees": s.fees, "funding": s.funding,
+        "equity": _equity(s, p), "cash": s.cash, "inventory": s.inventory, "fees": s.fees, "funding": s.funding,
         "spread_capture": s.capture, "inventory_drift": s.drift,
         "volume": s.volume, "notional": s.notional, "max_abs_inventory": s.max_abs_inventory,
         "trades": s.n_trades, "book_updates": s.n_book, "fills": s.n_fills,

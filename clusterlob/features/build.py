@@ -6,8 +6,9 @@ with times compared on ``ts_local_us`` (``time_key="local"``) or ``ts_exch_us``:
 
 ========  ==================================================================================
 v_rel     amount / (bid_sz[0] + ask_sz[0])
-sbs       log1p(sum of the sizes of the top D levels on the consumed side), a missing level
-          counts 0; the consumed side is the asks for a buy taker, the bids for a sell taker
+sbs       log1p(sum of the sizes of the top D levels on the consumed side, in flow units:
+          ``Instrument.flow_size``), a missing level counts 0; the consumed side is the asks
+          for a buy taker, the bids for a sell taker
 obs       the same for the other side (``convention="aggressor"`` swaps sbs and obs)
 spread    (ask_px[0] - bid_px[0]) / tick_size, in ticks
 t_m       seconds from the last book update that changed the mid to the trade (updates up
@@ -327,7 +328,7 @@ def raw_feature_rows(tape: Tape, settings: FeatureSettings, state: RollingState 
     n_no_book = _core.asof_trade_features(
         trade_ts, side, amount, rows, book_ts, book_order, bid_px, ask_px, bid_sz, ask_sz,
         feature_kernel_params(settings, tape.instrument.tick_size), book_state, book_times, raw,
-        queue_state, queue_times)
+        queue_state, queue_times, flow_unit=tape.instrument.flow_unit)
     if with_queue and queue_out is not None:
         queue_out["state"], queue_out["times"] = queue_state, queue_times
     if settings.features != FEATURE_NAMES:

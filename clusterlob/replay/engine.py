@@ -24,8 +24,9 @@ from .._typing import ArrayLike
 from .latency import OrderLatency
 from .results import (FILL_REASONS, MARK_INTERVAL_US, MARKOUT_HORIZONS_S, MIN_MARKS_ANNUALISED, EquitySeries,
                       Fills, ReplayResult, ReplaySummary, build_equity_series, fills_from_buffers,
-                      summarise)
+                      currency_of, summarise)
 from .strategy import StrategyConfig
+from ..tape.types import Instrument
 
 if TYPE_CHECKING:
 
@@ -190,11 +191,13 @@ def replay(tape: Tape, roles: ArrayLike, config: StrategyConfig | None = None, *
     Returns
     -------
     ReplayResult
+        Money in the instrument's settlement currency (``summary.currency``): the quote
+        currency of a linear instrument, the coin of an inverse one (amounts stay contracts).
     """
     book = tape.book
     return replay_arrays(tape.trades.ts_local_us, tape.trades.price, tape.trades.amount,
                          tape.trades.side, roles, book.ts_local_us, book.bid_px, book.ask_px,
-                         tick_size=tape.instrument.tick_size, config=config,
+                         tick_size=tape.instrument.tick_size, instrument=tape.instrument, config=config,
                          book_bid_sz=book.bid_sz, book_ask_sz=book.ask_sz, funding=funding,
                          order_latency=order_latency, trade_exch_us=tape.trades.ts_exch_us,
                          book_exch_us=book.ts_exch_us, mark_interval_us=mark_interval_us)
@@ -206,7 +209,8 @@ def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: 
                   config: StrategyConfig | None = None, book_bid_sz: ArrayLike | None = None,
                   book_ask_sz: ArrayLike | None = None, funding: tuple[ArrayLike, ArrayLike] | None = None,
                   order_latency: OrderLatency | None = None, trade_exch_us: ArrayLike | None = None,
-                  book_exch_us: ArrayLike | None = None, mark_interval_us: int = MARK_INTERVAL_US) -> ReplayResult:
+                  book_exch_us: ArrayLike | None = None, mark_interval_us: int = MARK_INTERVAL_US,
+                  instrument: Instrument | None = None) -> ReplayResult:
     """Replay over plain arrays (what :func:`replay` does after taking them from a tape).
 
     Parameters
@@ -238,6 +242,11 @@ def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: 
         The events' exchange times; used (and required) with ``feed_latency = "data"``.
     mark_interval_us : int
         Spacing of the equity marks (> 0; default one minute).
+    instrument : Instrument, optional
+        The contract the amounts are in: its ``contract_size`` and ``inverse`` set how the
+        accounts value a fill and a position, and the settlement currency (the coin of an
+        inverse contract); its ``tick_size`` must equal ``tick_size``.  None: a plain linear
+        instrument, money in its (unnamed) quote currency.
 
     Returns
     -------
@@ -245,6 +254,7 @@ def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: 
     """
     config = StrategyConfig() if config is None else config
     mark_interval_us = check_mark_interval(mark_interval_us)
+    check_instrument(instrument, tick_size)
     if not isinstance(config, StrategyConfig):
         raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
     ts, price, amount, side, role, bts, bid, bid_sz, ask, ask_sz = validate_inputs(
@@ -260,7 +270,7 @@ def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: 
     f_ts, f_rate = funding_series(config, first_us, last_us, funding)
     lat = latency_arrays(order_latency, first_us, last_us)
     exch = exchange_times(config, ts, bts, trade_exch_us, book_exch_us)
-    engine = new_engine(config, tick_size, first_mark, mark_interval_us)
+    engine = new_engine(config, tick_size, first_mark, mark_interval_us, instrument)
     mark_ts = np.empty(n_marks, np.int64)
     mark_floats = np.empty((n_marks, len(_core.MARK_FLOAT_COLUMNS)))
     fill_int_parts, fill_float_parts = [], []
@@ -282,8 +292,20 @@ def replay_arrays(trade_ts_us: ArrayLike, trade_price: ArrayLike, trade_amount: 
     equity = build_equity_series(first_us, mark_ts[:marks_done], mark_floats[:marks_done], state, last_us)
     mids = (bts, 0.5 * (bid[:, 0] + ask[:, 0]))
     summary = summarise(config, state, fills, equity, first_us, last_us, mark_interval_us,
-                        mids=mids, tick_size=tick_size)
+                        mids=mids, tick_size=tick_size, currency=currency_of(instrument))
     return ReplayResult(fills, equity, summary, config, tick_size)
+
+
+def check_instrument(instrument: Instrument | None, tick_size: Any) -> None:
+    """One-line ParameterError unless ``instrument`` is None or an Instrument whose tick is
+    ``tick_size`` (a replay has one quote grid)."""
+    if instrument is None:
+        return
+    if not isinstance(instrument, Instrument):
+        raise ParameterError(f"`instrument` must be a clusterlob Instrument or None, got {type(instrument).__name__}")
+    if float(instrument.tick_size) != float(tick_size):
+        raise ParameterError(f"`tick_size` must be the instrument's tick ({instrument.tick_size:g} for "
+                             f"{instrument.symbol}), got {tick_size!r}")
 
 
 def check_mark_interval(mark_interval_us: Any) -> int:
@@ -354,8 +376,9 @@ def exchange_offset(trade_ts: ArrayLike, book_ts: ArrayLike, trade_exch_us: Arra
 
 
 def kernel_params(config: StrategyConfig, tick_size: float,
-                  mark_interval_us: int = MARK_INTERVAL_US) -> dict:
-    """The compiled engines' parameters (``_core.KERNEL_PARAMS``) from a config: the one place."""
+                  mark_interval_us: int = MARK_INTERVAL_US, instrument: Instrument | None = None) -> dict:
+    """The compiled engines' parameters (``_core.KERNEL_PARAMS``) from a config and the
+    instrument's contract (None: plain linear): the one place."""
     return {
         "tick": float(tick_size), "skew_ticks": config.skew_ticks, "theta": config.theta,
         "dynamic": config.inventory_mode == "dynamic", "min_half_ticks": config.min_half_ticks,
@@ -371,13 +394,16 @@ def kernel_params(config: StrategyConfig, tick_size: float,
         "decay_per_us": math.log(2.0) / (config.half_life_s * 1e6),
         "size_weight": config.size_weight, "signal_scale_trades": config.signal_scale_trades,
         "signal_norm": config.signal_norm, "mark_interval_us": int(mark_interval_us),
+        "contract_size": 1.0 if instrument is None else instrument.flow_unit,
+        "inverse": False if instrument is None else bool(instrument.inverse),
     }
 
 
 def new_engine(config: StrategyConfig, tick_size: float, first_mark_us: int,
-               mark_interval_us: int = MARK_INTERVAL_US) -> Any:       # a _core._ReplayEngine
-    """A fresh compiled engine for ``config``; its equity marks start at ``first_mark_us`` and
-    follow every ``mark_interval_us``."""
-    return _core._ReplayEngine(kernel_params(config, tick_size, mark_interval_us), first_mark_us)
+               mark_interval_us: int = MARK_INTERVAL_US,
+               instrument: Instrument | None = None) -> Any:       # a _core._ReplayEngine
+    """A fresh compiled engine for ``config`` (and the ``instrument``'s contract); its equity
+    marks start at ``first_mark_us`` and follow every ``mark_interval_us``."""
+    return _core._ReplayEngine(kernel_params(config, tick_size, mark_interval_us, instrument), first_mark_us)
 
 

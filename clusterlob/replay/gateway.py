@@ -26,7 +26,7 @@ from .events import BookEvent, OrderAction, TradeEvent
 from ..tape.readers.binance import DIFF_STREAM, parse_line, iter_messages
 from ..tape.readers.binance_book import DepthSync, parse_levels
 from .strategy import StrategyConfig
-from ..tape.types import MAX_LEVELS
+from ..tape.types import MAX_LEVELS, Instrument
 
 if TYPE_CHECKING:
     from .latency import OrderLatency
@@ -110,13 +110,18 @@ class SimulatedGateway:
     exchange_offset_us : int, optional
         With ``config.feed_latency = "data"`` (required then): the exchange works at each
         event's exchange time minus this offset (as the engine's).
+    instrument : Instrument, optional
+        The contract (inverse: the accounts in the coin), as for the batch replay; its tick
+        must be ``tick_size``.
     """
 
     def __init__(self, tick_size: float, config: StrategyConfig | None = None, *, levels: int = MAX_LEVELS,
                  funding: tuple[ArrayLike, ArrayLike] | None = None, mark_interval_us: int | None = None,
-                 order_latency: OrderLatency | None = None, exchange_offset_us: int | None = None):
+                 order_latency: OrderLatency | None = None, exchange_offset_us: int | None = None,
+                 instrument: Instrument | None = None):
         from .engine import (
             check_data_latencies,
+            check_instrument,
             check_mark_interval,
             kernel_params,
             latency_arrays,
@@ -126,6 +131,7 @@ class SimulatedGateway:
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
         check_number("tick_size", tick_size, 0, lo_open=True)
+        check_instrument(instrument, tick_size)
         n_levels = int(check_int("levels", levels, 1) or 1)
         marks_us = check_mark_interval(MARK_INTERVAL_US if mark_interval_us is None else mark_interval_us)
         feed_data, offset = check_data_latencies(config, exchange_offset_us)
@@ -133,7 +139,7 @@ class SimulatedGateway:
         f_ts, f_rate = (None, None) if funding is None else (np.asarray(funding[0], np.int64),
                                                               np.asarray(funding[1], np.float64))
         self.config = config
-        self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), marks_us),
+        self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), marks_us, instrument),
                                             n_levels, f_ts, f_rate, config.funding_rate,
                                             config.funding_interval_h * 3_600_000_000)
         self._exchange.set_data_latencies(feed_data, offset, *lat)

@@ -23,17 +23,24 @@ import numpy as np
 
 from .. import _core
 from .._io import check_number
+from ..cluster.model import ClusterModel
 from ..errors import ParameterError
 from ..features.build import RollingState
 from ..features.settings import FEATURE_NAMES
-from ..cluster.model import ClusterModel
-from .engine import check_data_latencies, check_mark_interval, kernel_params, latency_arrays
+from .engine import (
+    check_data_latencies,
+    check_instrument,
+    check_mark_interval,
+    kernel_params,
+    latency_arrays,
+)
 from .latency import OrderLatency
-from .results import MARK_INTERVAL_US
 from .events import BookEvent, TradeEvent
+from .results import MARK_INTERVAL_US
 from .strategy import StrategyConfig
 
 if TYPE_CHECKING:
+    from ..tape.types import Instrument
     from .events import OrderAction
 
 __all__ = ["OnlineEngine"]
@@ -78,6 +85,10 @@ class OnlineEngine(_core._OnlineCore):
         local`` gap the feed will show (:func:`clusterlob.replay.engine.exchange_offset` of the
         data; the batch replay takes it from the whole tape).  Every event then needs its
         exchange time, and one that would come after its local time is refused.
+    instrument : Instrument, optional
+        The contract: an inverse one keeps the accounts in the coin and, like a linear one with
+        a contract size, weighs the depth features by its flow unit, as the batch pipeline
+        does; its tick must be ``tick_size``.  None: a plain linear instrument.
 
     Notes
     -----
@@ -93,13 +104,14 @@ class OnlineEngine(_core._OnlineCore):
                  tick_size: float, state: RollingState | None = None,
                  quote_updates: str | None = None, trades_before_book: str = "raise",
                  mark_interval_us: int = MARK_INTERVAL_US, order_latency: OrderLatency | None = None,
-                 exchange_offset_us: int | None = None):
+                 exchange_offset_us: int | None = None, instrument: Instrument | None = None):
         if not isinstance(model, ClusterModel):
             raise ParameterError(f"`model` must be a ClusterModel, got {type(model).__name__}")
         config = StrategyConfig() if config is None else config
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
         check_number("tick_size", tick_size, 0, lo_open=True)
+        check_instrument(instrument, tick_size)
         mark_interval_us = check_mark_interval(mark_interval_us)
         feed_data, offset = check_data_latencies(config, exchange_offset_us)
         lat_req, lat_entry, lat_response = latency_arrays(order_latency)
@@ -133,6 +145,7 @@ class OnlineEngine(_core._OnlineCore):
         self.model = model
         self.config = config
         self.tick_size = float(tick_size)
+        self.instrument = instrument
         self._settings_key = state.settings_key
         super().__init__(
             settings.levels, settings.asof == "strict", settings.convention == "aggressor",
@@ -141,7 +154,7 @@ class OnlineEngine(_core._OnlineCore):
             state.book_times, state.rows,
             np.ascontiguousarray(model.centers_z, dtype=np.float64),
             np.ascontiguousarray(model.roles, dtype=np.int8),
-            kernel_params(config, float(tick_size), mark_interval_us))
+            kernel_params(config, float(tick_size), mark_interval_us, instrument))
         self._state = state         # owns the arrays the compiled core works in
         self._mark_interval_us = int(mark_interval_us)
         self.count_trades_before_book = trades_before_book == "count"

@@ -14,10 +14,11 @@ from ..cluster.model import ClusterModel
 from .._typing import PathLike
 from ..errors import ParameterError
 from ..features.build import RollingState
-from ..tape.types import MAX_LEVELS, Tape
+from ..tape.convert import is_inverse
+from ..tape.types import MAX_LEVELS, Instrument, Tape, settlement_currency_of
 from .engine import exchange_offset, funding_series
 from .latency import OrderLatency
-from .results import MARK_INTERVAL_US, ReplayResult, build_equity_series, fills_from_buffers, summarise
+from .results import MARK_INTERVAL_US, ReplayResult, build_equity_series, fills_from_buffers, currency_of, summarise
 from .events import TradeEvent, tape_events
 from .gateway import BinanceDecoder, SimulatedGateway, gateway_message, deliver
 from .online import OnlineEngine
@@ -55,7 +56,7 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
                   record_features: bool = False, symbol: str | None = None,
                   quote_updates: str | None = None,
                   mark_interval_us: int = MARK_INTERVAL_US, order_latency: OrderLatency | None = None,
-                  exchange_offset_us: int | None = None) -> OnlineReplay:
+                  exchange_offset_us: int | None = None, instrument: Instrument | None = None) -> OnlineReplay:
     """Play a tape or a raw Binance recording through the engine and a simulated gateway.
 
     Parameters
@@ -87,6 +88,10 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         (see :class:`OnlineEngine`).  Default: the largest ``exchange - local`` gap of a tape's
         events, as the batch replay takes it (a recording is decoded once more for it);
         required for an iterable of tapes.
+    instrument : Instrument, optional
+        The contract (an inverse one: money in the coin, depths in flow units); default the
+        tape's (the first tape's of an iterable); a recording without it is a plain linear
+        instrument.
 
     Returns
     -------
@@ -95,6 +100,7 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
     config = StrategyConfig() if config is None else config
     tape_levels = None
     if isinstance(source, Tape):
+        instrument = source.instrument if instrument is None else instrument
         tick = source.instrument.tick_size if tick_size is None else tick_size
         events = tape_events(source)
         decoder = None
@@ -107,6 +113,12 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         decoder = BinanceDecoder(symbol=symbol, levels=MAX_LEVELS)
         tape_levels = decoder.levels
         events = decoder.events_from_file(source)
+        if instrument is None:          # the symbol is known from the first message decoded
+            head = next(events, None)
+            if decoder.symbol and is_inverse("", decoder.symbol):
+                raise ParameterError(f"recording {source} is of the inverse contract {decoder.symbol}: give "
+                                     f"`instrument` (an Instrument with its contract_size and inverse=True)")
+            events = itertools.chain([] if head is None else [head], events)
     elif hasattr(source, "__iter__"):
         if tick_size is None:
             raise ParameterError("`tick_size` is required to play an iterable of tapes")
@@ -114,6 +126,8 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         tapes: Iterator[Tape] = iter(source)  # type: ignore[call-overload]   # not a path: checked above
         first = next(tapes, None)           # its book levels size the exchange's book
         tape_levels = first.book.levels if isinstance(first, Tape) else None
+        if instrument is None and isinstance(first, Tape):
+            instrument = first.instrument
         if first is not None:
             tapes = itertools.chain([first], tapes)
         events = itertools.chain.from_iterable(tape_events(t) for t in tapes)
@@ -132,7 +146,8 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
             order_latency.check_covers(int(min(a[0] for a in span)), int(max(a[-1] for a in span)))
     engine = OnlineEngine(model, config, tick_size=tick, state=state, quote_updates=quote_updates,
                           trades_before_book="count", mark_interval_us=mark_interval_us,
-                          order_latency=order_latency, exchange_offset_us=exchange_offset_us)
+                          order_latency=order_latency, exchange_offset_us=exchange_offset_us,
+                          instrument=instrument)
     levels = max(model.settings.levels, source.book.levels if isinstance(source, Tape) else
                  (tape_levels if tape_levels is not None else model.settings.levels))
     funding = None
@@ -141,8 +156,9 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         funding = funding_series(config, int(ts.min()), int(ts.max()))
     gateway = SimulatedGateway(tick, config, levels=levels, funding=funding,
                                mark_interval_us=mark_interval_us, order_latency=order_latency,
-                               exchange_offset_us=exchange_offset_us)
-    out = _run(engine, gateway, events, record_features)
+                               exchange_offset_us=exchange_offset_us, instrument=instrument)
+    out = _run(engine, gateway, events, record_features,
+               None if instrument is not None or decoder is None else settlement_currency_of(decoder.symbol or "", False))
     if decoder is not None:
         out.source.update({"recording": str(source), "symbol": decoder.symbol,
                            "dropped": dict(decoder.dropped), "ignored": dict(decoder.ignored)})
@@ -159,10 +175,11 @@ def _recording_offset(path, symbol) -> int:
     return gap
 
 
-def _run(engine, gateway, events, record_features) -> OnlineReplay:
+def _run(engine, gateway, events, record_features, currency=None) -> OnlineReplay:
     """The loop: the exchange sees each event first (its clock work delivers the responses due,
     then it matches the event), the engine books the responses, then sees the event and may
-    decide; its actions go to the exchange.  The batch replay's order, step for step."""
+    decide; its actions go to the exchange.  The batch replay's order, step for step.
+    ``currency``: of a recording without an instrument (from its symbol); else the engine's."""
     sim = gateway._exchange
     cluster, role, raws, zs = [], [], [], []
     book_ts, book_mid = [], []
@@ -211,7 +228,7 @@ def _run(engine, gateway, events, record_features) -> OnlineReplay:
     equity = build_equity_series(first_us, mark_ts, mark_floats, state, last_us)
     summary = summarise(engine.config, state, fills, equity, first_us, last_us, engine._mark_interval_us,
                         mids=(np.asarray(book_ts, np.int64), np.asarray(book_mid, np.float64)),
-                        tick_size=engine.tick_size)
+                        tick_size=engine.tick_size, currency=currency or currency_of(engine.instrument))
     result = ReplayResult(fills, equity, summary, engine.config, engine.tick_size)
     n = len(cluster)
     acks = {"actions": n_actions, "cancelled": sim.n_cancelled, "rejected": sim.n_rejected}

@@ -314,11 +314,11 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
         raise ParameterError("funding from a series is replayed by the batch engine only (give --funding "
                              "config, or leave out --online)")
     if engine == "batch":
-        results, counts = _replay_batch(read, days, chosen, model, state, configs, instrument.tick_size,
+        results, counts = _replay_batch(read, days, chosen, model, state, configs, instrument,
                                         mark_interval_us, say, payments, order_latency)
         path = "batch"
     else:
-        results, counts = _replay_online(read, days, chosen, model, state, configs, instrument.tick_size,
+        results, counts = _replay_online(read, days, chosen, model, state, configs, instrument,
                                          mark_interval_us, say, order_latency)
         path = "online"
     return PipelineRun(trade_roles=counts, engine=path, results=results, **context)
@@ -429,14 +429,14 @@ def _exchange_offset(read, chosen) -> int:
     return offset
 
 
-def _replay_batch(read, days, chosen, model, state, configs, tick_size, mark_interval_us, say,
+def _replay_batch(read, days, chosen, model, state, configs, instrument, mark_interval_us, say,
                   funding=None, order_latency=None):
     offset = None
     if any(cfg.feed_latency == "data" for cfg in configs):
         say(f"reading the exchange times of {_days(chosen)} (feed latency from data)")
         offset = _exchange_offset(read, chosen)
-    streams = [ReplayStream(cfg, tick_size, mark_interval_us, exchange_offset_us=offset, funding=funding,
-                            order_latency=order_latency) for cfg in configs]
+    streams = [ReplayStream(cfg, instrument.tick_size, mark_interval_us, exchange_offset_us=offset, funding=funding,
+                            order_latency=order_latency, instrument=instrument) for cfg in configs]
     counts = _role_counts(np.empty(0, np.int8))
     steps = _day_steps(len(days))
     mapping = " and ".join(cfg.mapping for cfg in configs)
@@ -462,7 +462,7 @@ def _replay_batch(read, days, chosen, model, state, configs, tick_size, mark_int
     return {cfg.mapping: s.finish() for cfg, s in zip(configs, streams)}, counts
 
 
-def _replay_online(read, days, chosen, model, state, configs, tick_size, mark_interval_us, say,
+def _replay_online(read, days, chosen, model, state, configs, instrument, mark_interval_us, say,
                    order_latency=None):
     # the rolling windows as they stand just before the first replayed event
     warm = [d for d in days if d < chosen[0]]
@@ -485,9 +485,9 @@ def _replay_online(read, days, chosen, model, state, configs, tick_size, mark_in
                 yield tape
                 say(steps.step(rows=len(tape.trades) + len(tape.book), note=f"replayed {day} online"))
 
-        run: OnlineReplay = replay_online(tapes(), model, cfg, tick_size=tick_size, state=state,
+        run: OnlineReplay = replay_online(tapes(), model, cfg, tick_size=instrument.tick_size, state=state,
                                           mark_interval_us=mark_interval_us, order_latency=order_latency,
-                                          exchange_offset_us=offset)
+                                          exchange_offset_us=offset, instrument=instrument)
         results[cfg.mapping] = run.result
         if counts is None:
             counts = _role_counts(run.role)

@@ -20,9 +20,11 @@ from .strategy import StrategyConfig
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..tape.types import Instrument
+
 __all__ = ["EquitySeries", "FILL_REASONS", "Fills", "MARKOUT_HORIZONS_S", "MARK_INTERVAL_US",
            "MIN_MARKS_ANNUALISED", "ReplayResult", "ReplaySummary", "build_equity_series", "fills_from_buffers",
-           "markout_mids", "markouts", "summarise"]
+           "markout_mids", "markouts", "currency_of", "summarise"]
 
 FILL_REASONS = _core.FILL_REASONS
 #: Default spacing of the equity series (and of the Sharpe ratio's equity changes): one minute.
@@ -68,25 +70,28 @@ class Fills:
         """Every column by name (for Parquet or a data frame)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def to_arrow(self) -> pa.Table:
+    def to_arrow(self, currency: str | None = None) -> pa.Table:
         """The fills as a ``pyarrow.Table``, one column per field with its dtype (the rows of
         ``fills.parquet``); ``.to_pandas()`` or ``polars.from_arrow`` for a data frame.  Fills
-        built without ``reason`` / ``queue_ahead`` get -1 / NaN there."""
+        built without ``reason`` / ``queue_ahead`` get -1 / NaN there.  ``currency`` (the
+        summary's: the currency of ``fee`` and ``cash``) goes into the schema metadata."""
         n = len(self)
         cols = self.columns()
         if cols["reason"] is None:
             cols["reason"] = np.full(n, -1, np.int8)
         if cols["queue_ahead"] is None:
             cols["queue_ahead"] = np.full(n, np.nan)
-        return arrow_table(cols)
+        return arrow_table(cols, None if currency is None else {"currency": currency})
 
 
 @dataclass(frozen=True, eq=False)
 class EquitySeries:
     """Account marked to mid at every minute boundary (state just before it), then at the end.
 
-    ``equity = cash + inventory * mid = spread_capture + inventory_drift - fees - funding``.
-    The first row is the start (all zero) at the first event's time.
+    ``equity = cash + inventory * mid = spread_capture + inventory_drift - fees - funding``
+    (linear; an inverse contract's accounts are in the coin, with ``-contract_size / mid`` in
+    place of the mid, see ``docs/replay.md``).  The first row is the start (all zero) at the
+    first event's time.
     """
 
     ts_us: np.ndarray
@@ -107,20 +112,25 @@ class EquitySeries:
         """Every column by name (for Parquet or a data frame)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def to_arrow(self) -> pa.Table:
+    def to_arrow(self, currency: str | None = None) -> pa.Table:
         """The series as a ``pyarrow.Table``, one column per field (the rows of ``equity.parquet``);
-        a series built without ``funding`` gets 0.0 there."""
+        a series built without ``funding`` gets 0.0 there.  ``currency`` (the summary's: the
+        currency of every money column) goes into the schema metadata."""
         cols = self.columns()
         if cols["funding"] is None:
             cols["funding"] = np.zeros(len(self))
-        return arrow_table(cols)
+        return arrow_table(cols, None if currency is None else {"currency": currency})
 
 
 @dataclass(frozen=True)
 class ReplaySummary:
-    """Counts and PnL of one replay.  Money in quote currency (USDT), amounts in base (BTC).
+    """Counts and PnL of one replay.  Money (notional, PnL and its parts) in ``currency``, the
+    settlement currency: the quote currency of a linear instrument (USDT), the coin of an
+    inverse one (BTC for BTCUSD_PERP); amounts (volume, inventory) in the instrument's amount
+    unit (BTC for BTCUSDT, contracts for an inverse contract).
 
-    ``pnl_total`` is the account at the end, ``cash + inventory * mid``; it equals
+    ``pnl_total`` is the account at the end, ``cash + inventory * mid`` (inverse: ``cash -
+    inventory * contract_size / mid``); it equals
     ``spread_capture + inventory_drift - fees - funding`` up to float rounding (tested).
     ``sharpe_1min`` is mean / std of the equity changes between marks (one minute apart by
     default; ``minutes`` counts them); ``sharpe_annualised`` multiplies it by sqrt(marks per
@@ -193,6 +203,7 @@ class ReplaySummary:
     cancels: int = 0
     cancels_after_fill: int = 0
     mean_half_spread_ticks: float = math.nan
+    currency: str = "quote"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -224,8 +235,7 @@ def fills_from_buffers(fill_ints: ArrayLike, fill_floats: ArrayLike) -> Fills:
 
 
 def build_equity_series(first_us: int, mark_ts: np.ndarray, mark_floats: np.ndarray, state: dict, last_us: int) -> EquitySeries:
-    end = [state["cash"] + state["inventory"] * (0.0 if math.isnan(state["mid"]) else state["mid"]),
-           state["cash"], state["inventory"], state["mid"], state["spread_capture"],
+    end = [state["equity"], state["cash"], state["inventory"], state["mid"], state["spread_capture"],
            state["inventory_drift"], state["fees"], state.get("funding", 0.0)]
     start = [0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 0.0, 0.0]
     mark_floats = np.asarray(mark_floats, np.float64).reshape(-1, len(start))
@@ -286,10 +296,11 @@ def markouts(fills: Fills, mids: tuple[np.ndarray, np.ndarray] | None, tick_size
 def summarise(config: StrategyConfig, state: dict, fills: Fills, equity: EquitySeries, first_us: int,
               last_us: int, mark_interval_us: int = MARK_INTERVAL_US, *,
               mids: tuple[np.ndarray, np.ndarray] | None = None, tick_size: float | None = None,
-              markout_mids: np.ndarray | None = None) -> ReplaySummary:
+              markout_mids: np.ndarray | None = None, currency: str = "quote") -> ReplaySummary:
     """The summary of a replay from the engine's final state, its fills and equity series.
     ``mids`` (book times, mids) give the markouts (with ``tick_size``); a stream that no longer
-    holds every mid gives ``markout_mids`` instead (:func:`markout_mids`)."""
+    holds every mid gives ``markout_mids`` instead (:func:`markout_mids`).  ``currency`` names
+    the settlement currency of the money fields (:func:`currency_of`)."""
     # changes between the marks only (the final partial interval is left out)
     minute_equity = equity.equity[:-1]
     changes = np.diff(minute_equity)
@@ -297,8 +308,7 @@ def summarise(config: StrategyConfig, state: dict, fills: Fills, equity: EquityS
         sharpe = float(changes.mean() / changes.std(ddof=1))
     else:
         sharpe = math.nan
-    mid = state["mid"]
-    pnl_total = state["cash"] + state["inventory"] * (0.0 if math.isnan(mid) else mid)
+    pnl_total = state["equity"]         # the engine's mark (cash + inventory at the mid's value)
     trades = int(state["trades"])
     by_reason = state.get("fills_by_reason", {})
     queue_rows = fills.reason == 0 if fills.reason is not None else np.zeros(len(fills), bool)
@@ -353,4 +363,11 @@ def summarise(config: StrategyConfig, state: dict, fills: Fills, equity: EquityS
         clipped_quotes=int(state.get("decisions_clipped", 0)),
         rejected_on_arrival=int(sum(state.get("rejected_on_arrival", (0, 0)))),
         cancels=int(state.get("cancels", 0)), cancels_after_fill=int(state.get("cancels_late", 0)),
-        mean_half_spread_ticks=(state.get("half_spread_ticks_sum", 0.0) / n_half) if n_half else math.nan)
+        mean_half_spread_ticks=(state.get("half_spread_ticks_sum", 0.0) / n_half) if n_half else math.nan,
+        currency=currency)
+
+
+def currency_of(instrument: Instrument | None) -> str:
+    """The currency a replay's money is in: the instrument's settlement currency, ``"quote"``
+    for a replay of plain arrays without an instrument."""
+    return "quote" if instrument is None else instrument.settlement_currency

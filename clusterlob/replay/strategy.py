@@ -77,9 +77,9 @@ FIELD_HELP = {
     "half_spread_bps": "base half-spread, bps of the mid",
     "hazard_k": "spread widening per unit of hazard above the threshold",
     "hazard_threshold": "hazard below which the spread is not widened",
-    "quote_size": "size of each quote (amount units)",
-    "max_inventory": "no bid at or above +this inventory, no ask at or below -this",
-    "maker_fee_bps": "maker fee in bps of notional (negative: rebate)",
+    "quote_size": "size of each quote (amount units: the base asset, or contracts of an inverse instrument)",
+    "max_inventory": "no bid at or above +this inventory, no ask at or below -this (amount units)",
+    "maker_fee_bps": "maker fee in bps of notional (negative: rebate), charged in the settlement currency",
     "requote_interval_us": "least time between quote decisions, us",
     "order_latency_us": "order entry latency: decision to the order at the exchange, us",
     "cancel_latency_us": "cancel latency: decision to the cancel at the exchange, us",
@@ -137,10 +137,11 @@ class StrategyConfig:
     hazard_threshold : float
         Hazard level below which the spread is not widened (log: 0.2).
     quote_size : float
-        Size of each quote, in the instrument's amount unit (BTC).
+        Size of each quote, in the instrument's amount unit (BTC for BTCUSDT; contracts for an
+        inverse instrument such as BTCUSD_PERP).
     max_inventory : float
         No bid while inventory >= this, no ask while inventory <= -this (0: no position is
-        ever opened on purpose).
+        ever opened on purpose); amount units, as ``quote_size``.
     maker_fee_bps : float
         Fee on each fill's notional, bps; negative is a rebate (Binance 2024 base tier ~2).
     requote_interval_us : int

@@ -24,10 +24,13 @@ import numpy as np
 from .. import _core
 from .._typing import ArrayLike
 from ..errors import ParameterError, TapeError
-from .engine import FILL_CHUNK_ROWS, new_engine, validate_inputs, check_mark_interval, exchange_times, funding_series, latency_arrays
-from .results import MARK_INTERVAL_US, MARKOUT_HORIZONS_S, ReplayResult, build_equity_series, fills_from_buffers, markout_mids, summarise
+from .engine import (FILL_CHUNK_ROWS, new_engine, validate_inputs, check_instrument, check_mark_interval,
+                     exchange_times, funding_series, latency_arrays)
+from .results import (MARK_INTERVAL_US, MARKOUT_HORIZONS_S, ReplayResult, build_equity_series, fills_from_buffers,
+                      markout_mids, currency_of, summarise)
 from .latency import OrderLatency
 from .strategy import StrategyConfig
+from ..tape.types import Instrument
 
 __all__ = ["ReplayStream"]
 
@@ -53,6 +56,9 @@ class ReplayStream:
         With ``feed_latency = "data"`` (required then): the largest ``exchange - local`` gap
         over every day to be fed (:func:`~clusterlob.replay.engine.exchange_offset`), which a
         one-pass replay takes from the whole tape.
+    instrument : Instrument, optional
+        The contract (inverse: money in the coin), as for
+        :func:`~clusterlob.replay.replay_arrays`; its tick must be ``tick_size``.
 
     Examples
     --------
@@ -65,9 +71,11 @@ class ReplayStream:
 
     def __init__(self, config: StrategyConfig, tick_size: float, mark_interval_us: int = MARK_INTERVAL_US, *,
                  funding: tuple[ArrayLike, ArrayLike] | None = None, order_latency: OrderLatency | None = None,
-                 exchange_offset_us: int | None = None):
+                 exchange_offset_us: int | None = None, instrument: Instrument | None = None):
         if not isinstance(config, StrategyConfig):
             raise ParameterError(f"`config` must be a StrategyConfig, got {type(config).__name__}")
+        check_instrument(instrument, tick_size)
+        self.instrument = instrument
         if config.feed_latency == "data" and exchange_offset_us is None:
             raise ParameterError("feed_latency 'data' in a stream of days needs `exchange_offset_us` (the "
                                  "whole replay's largest exchange - local gap: engine.exchange_offset)")
@@ -144,7 +152,8 @@ class ReplayStream:
 
     def _start(self, first_us: int) -> None:
         first_mark = (first_us // self.mark_interval_us + 1) * self.mark_interval_us
-        self._engine = new_engine(self.config, float(self.tick_size), first_mark, self.mark_interval_us)
+        self._engine = new_engine(self.config, float(self.tick_size), first_mark, self.mark_interval_us,
+                                  self.instrument)
 
     def _run(self, *inputs) -> None:
         n_fill_cols, n_mark_cols = len(_core.FILL_FLOAT_COLUMNS), len(_core.MARK_FLOAT_COLUMNS)
@@ -189,5 +198,5 @@ class ReplayStream:
         equity = build_equity_series(self._first_us, mark_ts, mark_floats, state, last_us)
         summary = summarise(self.config, state, fills, equity, self._first_us, last_us,
                             self.mark_interval_us, tick_size=float(self.tick_size),
-                            markout_mids=self._markout_mids)
+                            markout_mids=self._markout_mids, currency=currency_of(self.instrument))
         return ReplayResult(fills, equity, summary, self.config, float(self.tick_size))

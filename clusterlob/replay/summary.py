@@ -50,12 +50,12 @@ _ROWS = (  # (label, summary field or a function of the summary, format)
     ("markout 60 s, ticks (fills)", lambda s: ("n/a" if math.isnan(s.markout_60s_ticks) else
                                                f"{s.markout_60s_ticks:+,.2f}") + f" ({s.markout_fills:,})", None),
     ("volume", "volume", "{:,.4f}"),
-    ("notional", "notional", "{:,.2f}"),
-    ("PnL total", "pnl_total", "{:+,.2f}"),
-    ("  spread capture", "spread_capture", "{:+,.2f}"),
-    ("  inventory drift", "inventory_drift", "{:+,.2f}"),
-    ("  fees (paid; < 0 rebate)", "fees", "{:,.2f}"),
-    ("  funding (paid; < 0 received)", "funding", "{:,.2f}"),
+    ("notional ({currency})", "notional", "{:,.<money>f}"),
+    ("PnL total ({currency})", "pnl_total", "{:+,.<money>f}"),
+    ("  spread capture", "spread_capture", "{:+,.<money>f}"),
+    ("  inventory drift", "inventory_drift", "{:+,.<money>f}"),
+    ("  fees (paid; < 0 rebate)", "fees", "{:,.<money>f}"),
+    ("  funding (paid; < 0 received)", "funding", "{:,.<money>f}"),
     ("ending inventory", "ending_inventory", "{:+,.4f}"),
     ("largest |inventory|", "largest_inventory", "{:,.4f}"),
     ("equity changes (marks)", "minutes", "{:,}"),
@@ -93,7 +93,12 @@ def format_table(run: PipelineRun) -> str:
     where = ("the embedded default tape, data/default_tape" if Path(context["tape"]) == DEFAULT_TAPE
              else context["tape"])
     kind = ", synthetic" if context.get("synthetic") else ""
-    lines = [f"tape: {where} ({inst['exchange']} {inst['symbol']}, tick {inst['tick_size']:g}{kind})"]
+    contract = ""
+    if inst.get("inverse"):
+        contract = f", inverse: amounts in contracts of {inst['contract_size']:g}, money in {results[0].summary.currency}"
+    elif inst.get("contract_size") is not None:
+        contract = f", contract size {inst['contract_size']:g}"
+    lines = [f"tape: {where} ({inst['exchange']} {inst['symbol']}, tick {inst['tick_size']:g}{contract}{kind})"]
     m = context["model"]
     roles = ", ".join(f"{j}={r}" for j, r in m["roles"].items())
     if m["file"]:
@@ -127,7 +132,11 @@ def format_table(run: PipelineRun) -> str:
     lines.append(f"{'mapping':32}" + "".join(f"{h:>{width + 2}}" for h in header))
     lines.append(f"{'  alpha / hazard role':32}" + "".join(
         f"{r.config.alpha_role + ' / ' + r.config.hazard_role:>{width + 2}}" for r in results))
+    currency = results[0].summary.currency
+    money_digits = "8" if inst.get("inverse") else "2"     # coins to the satoshi, quote currency to the cent
     for label, name, fmt in _ROWS:
+        label = label.format(currency=currency)
+        fmt = fmt.replace("<money>", money_digits) if fmt else fmt
         cells = []
         for r in results:
             s = r.summary
@@ -157,7 +166,9 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
     import pyarrow.parquet as pq
 
     written = []
-    for name, arrow in (("fills.parquet", result.fills.to_arrow()), ("equity.parquet", result.equity.to_arrow())):
+    currency = result.summary.currency
+    for name, arrow in (("fills.parquet", result.fills.to_arrow(currency)),
+                        ("equity.parquet", result.equity.to_arrow(currency))):
         def write_table(tmp: str, table=arrow) -> None:
             pq.write_table(table, tmp)
         written.append(atomic_write(out_dir / name, write_table, force=force))
@@ -180,7 +191,7 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
     if eq.funding is not None and eq.funding.any():
         axes[0].plot(hours, -eq.funding, lw=1, label="-funding", zorder=2)
     axes[0].plot(hours, eq.equity, lw=2.2, color="black", label="PnL", zorder=3)
-    axes[0].set_ylabel("quote currency")
+    axes[0].set_ylabel(currency)
     inst = context["instrument"]
     source = "SYNTHETIC tape" if context.get("synthetic") else "recorded data"
     axes[0].set_title(f"{inst.get('exchange', '?')} {inst.get('symbol', '?')} ({source}) replay, "
@@ -190,7 +201,7 @@ def write_outputs(out_dir: Path, run: PipelineRun, result: ReplayResult, force: 
     axes[0].legend()
     # inventory changes only at fills: a step, not a slope between marks
     axes[1].step(hours, eq.inventory, where="post", color="tab:orange", label="inventory")
-    axes[1].set_ylabel("base units")
+    axes[1].set_ylabel("contracts" if context["instrument"].get("inverse") else "amount units")
     axes[1].legend()
     axes[2].plot(hours, eq.mid, color="tab:green", label="mid")
     axes[2].set_ylabel("price")

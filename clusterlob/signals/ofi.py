@@ -32,7 +32,9 @@ a signal at bucket ``b`` is scored against ``r_1[b]``, never against ``conr[b]``
 simultaneity trap of the research log's Experiment 5, see ``docs/signals.md``).
 
 Core functions take plain arrays (times int64 us, side int8, amount float64, labels int8) so they
-can be used without a tape; :func:`tape_signals` is the thin layer over a :class:`~clusterlob.tape.Tape`
+can be used without a tape; the tape layers (:func:`tape_signals`, the IC study) pass amounts in
+the instrument's flow units (``Instrument.flow_size``: contracts x contract size for an inverse
+contract, the amount itself for a plain linear tape); :func:`tape_signals` is the thin layer over a :class:`~clusterlob.tape.Tape`
 and :class:`BucketAccumulator` builds the same result day by day for tapes that do not fit in memory.
 """
 from __future__ import annotations
@@ -561,7 +563,9 @@ def tape_signals(tape: Tape, labels: np.ndarray | None = None, *, bucket_s: floa
     Returns
     -------
     BucketSignals
-        Buckets of days not in ``tape.days`` are not covered (their mids are NaN).
+        Buckets of days not in ``tape.days`` are not covered (their mids are NaN).  The size
+        OFI is in the instrument's flow units (:meth:`~clusterlob.tape.types.Instrument.flow_size`:
+        an inverse contract's quote-currency notional, a plain linear tape's amounts).
     """
     bucket_us = check_bucket_s(bucket_s)
     _check_time_key(time_key)
@@ -574,6 +578,7 @@ def tape_signals(tape: Tape, labels: np.ndarray | None = None, *, bucket_s: floa
                              f"got shape {np.shape(labels)}")
     grid = BucketGrid.for_days(tape.days, bucket_us)
     acc = BucketAccumulator(grid, groups, time_key=time_key)
-    acc.add_trades(getattr(tape.trades, time_key), tape.trades.side, tape.trades.amount, labels)
+    acc.add_trades(getattr(tape.trades, time_key), tape.trades.side, tape.instrument.flow_size(tape.trades.amount),
+                   labels)
     acc.add_book(getattr(tape.book, time_key), tape.book.mid())
     return acc.finish(covered_buckets(grid, tape.days))

@@ -226,9 +226,11 @@ def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group
         ts, book_ts, mid = getattr(tape.trades, column), getattr(tape.book, column), tape.book.mid()
         if flow is not None:
             book = tape.book
-            e_touch, e_depth = book_flow_events(book.bid_px, book.bid_sz, book.ask_px, book.ask_sz, flow)
+            e_touch, e_depth = (tape.instrument.flow_size(e) for e in
+                                book_flow_events(book.bid_px, book.bid_sz, book.ask_px, book.ask_sz, flow))
+        amount = tape.instrument.flow_size(tape.trades.amount)     # flow units, as the book OFI
         for acc in accs.values():
-            acc.add_trades(ts, tape.trades.side, tape.trades.amount, labels)
+            acc.add_trades(ts, tape.trades.side, amount, labels)
             acc.add_book(book_ts, mid)
             if flow is not None:
                 acc.add_book_flow(book_ts, e_touch, e_depth)

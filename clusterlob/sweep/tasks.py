@@ -35,7 +35,7 @@ from ..replay.engine import replay_arrays
 from ..replay.results import ReplaySummary
 from ..replay.strategy import StrategyConfig
 from ..tape.store import read_manifest, read_tape
-from ..tape.types import day_start_us
+from ..tape.types import Instrument, day_start_us
 from ..walkforward.cache import cache_day_paths, read_cache_meta, load_cached_day
 
 __all__ = ["SIGNALS", "ReplayTask", "run_replay_task", "worker_stats", "SUMMARY_COLUMNS"]
@@ -106,8 +106,8 @@ def model_key(path: str | Path) -> str:
 
 # -- the per-process cache ---------------------------------------------------------------------
 
-# one day's replay input: (trade ts_local_us, price, amount, side), (book ts_local_us, bid, ask), tick
-_Day = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, ...], float]
+# one day's replay input: (trade ts_local_us, price, amount, side), (book ts_local_us, bid, ask), instrument
+_Day = tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, ...], Instrument]
 _DAYS: OrderedDict[tuple[str, str], _Day] = OrderedDict()
 _ROLES: OrderedDict = OrderedDict()
 _MODELS: dict = {}
@@ -129,7 +129,7 @@ def _remember(store: OrderedDict, key, value, keep: int):
 
 def _read_day(tape: str, day: str) -> tuple[_Day, bool]:
     """The arrays the replay needs for one day (trades, and the book's levels: prices and
-    displayed sizes, which the queue model reads), and the tick."""
+    displayed sizes, which the queue model reads), and the instrument (tick and contract)."""
     key = (tape, day)
     if key in _DAYS:
         _DAYS.move_to_end(key)
@@ -140,9 +140,8 @@ def _read_day(tape: str, day: str) -> tuple[_Day, bool]:
     t, b = data.trades, data.book
     trades = (t.ts_local_us, t.price, t.amount, t.side)
     book = (b.ts_local_us, b.bid_px, b.ask_px, b.bid_sz, b.ask_sz)
-    tick = float(data.instrument.tick_size)
     _STATS["day_reads"] += 1
-    return _remember(_DAYS, key, (trades, book, tick), _KEEP_DAYS), True
+    return _remember(_DAYS, key, (trades, book, data.instrument), _KEEP_DAYS), True
 
 
 def _load_model(path: str):
@@ -210,14 +209,14 @@ def run_replay_task(task: ReplayTask) -> dict:
     """Run one task (in a worker); return its result record (plain data, JSON-able)."""
     t0 = time.perf_counter()
     _die_once_for_tests()
-    (trades, book, tick), read = _read_day(task.tape, task.day)
+    (trades, book, instrument), read = _read_day(task.tape, task.day)
     t1 = time.perf_counter()
     roles = _roles(task, trades[0].shape[0])
     t2, c2 = time.perf_counter(), time.process_time()
     ts, price, amount, side = trades
     book_ts, bid_px, ask_px, bid_sz, ask_sz = book
-    result = replay_arrays(ts, price, amount, side, roles, book_ts, bid_px, ask_px, tick_size=tick,
-                           config=task.config, book_bid_sz=bid_sz, book_ask_sz=ask_sz)
+    result = replay_arrays(ts, price, amount, side, roles, book_ts, bid_px, ask_px,
+                           tick_size=instrument.tick_size, instrument=instrument, config=task.config, book_bid_sz=bid_sz, book_ask_sz=ask_sz)
     t3, c3 = time.perf_counter(), time.process_time()
     summary = result.summary
     eq = result.equity

@@ -13,13 +13,16 @@ import numpy as np
 from .._typing import ArrayLike, Days
 from ..errors import TapeError
 
-__all__ = ['Book', 'FORMAT_NAME', 'FORMAT_VERSION', 'FUNDING_COLUMNS', 'Funding', 'Instrument', 'MAX_LEVELS', 'Tape', 'Trades', 'US_PER_DAY', 'day_of_us', 'day_start_us', 'parse_days']
+__all__ = ['Book', 'FORMAT_NAME', 'FORMAT_VERSION', 'FUNDING_COLUMNS', 'Funding', 'Instrument', 'MAX_LEVELS', 'Tape', 'Trades', 'US_PER_DAY', 'day_of_us', 'day_start_us', 'parse_days', 'settlement_currency_of']
 
 FORMAT_NAME = "clusterlob-tape"
 FORMAT_VERSION = 1
 US_PER_DAY = 86_400_000_000
 MAX_LEVELS = 25
 _BOOK_SIDES = ("bid_px", "bid_sz", "ask_px", "ask_sz")
+# quote assets a linear symbol may end with, longest first (BTCFDUSD is FDUSD, not USD)
+_QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "TRY", "BRL",
+                 "BTC", "ETH", "BNB")
 
 
 # -- days -------------------------------------------------------------------------------
@@ -72,6 +75,25 @@ def parse_days(spec: Days, available: Sequence[str]) -> list[str]:
 
 # -- in-memory types ----------------------------------------------------------------------
 
+def settlement_currency_of(symbol: str, inverse: bool) -> str:
+    """The currency an instrument's PnL is settled in, read from its symbol: an inverse
+    contract's coin (the base asset: ``BTCUSD_PERP`` -> ``BTC``, ``XBTUSD`` -> ``XBT``,
+    ``BTC-PERPETUAL`` -> ``BTC``), a linear one's quote asset (``BTCUSDT`` -> ``USDT``);
+    ``"coin"`` / ``"quote"`` when the symbol does not say."""
+    head = symbol.upper().replace("-", "_").replace("/", "_").split("_")
+    if inverse:
+        if len(head) > 1 and head[0].isalnum() and not head[0].endswith("USD"):
+            return head[0]                                      # BTC-PERPETUAL
+        base = head[0][:-3] if head[0].endswith("USD") else ""
+        return base if base.isalnum() else "coin"
+    if len(head) > 1 and head[-1] in _QUOTE_ASSETS:             # BTC-USDT, BTC/USDT
+        return head[-1]
+    for quote in _QUOTE_ASSETS:                                 # longest first
+        if head[0].endswith(quote) and len(head[0]) > len(quote):
+            return quote
+    return "quote"
+
+
 @dataclass(frozen=True)
 class Instrument:
     """What was traded: venue, symbol, its price and amount increments, and its contract.
@@ -123,6 +145,29 @@ class Instrument:
             assert self.contract_size is not None     # __post_init__: an inverse instrument has one
             return np.asarray(amount, dtype=np.float64) * self.contract_size / np.asarray(price, dtype=np.float64)
         return self.notional(price, amount)
+
+    @property
+    def flow_unit(self) -> float:
+        """What one unit of ``amount`` (and of a book size) counts for in order flow: the
+        features' depths and the OFI weigh sizes by it (:meth:`flow_size`).
+
+        Inverse: ``contract_size``, so flow is the quote-currency notional (contracts x USD
+        per contract).  Linear with a contract size: ``contract_size``, so flow is in base
+        units.  Plain linear (no contract size, every USD-M and spot tape): 1.0, the amount
+        itself (base units, the research log's convention).
+        """
+        return 1.0 if self.contract_size is None else float(self.contract_size)
+
+    def flow_size(self, amount: ArrayLike) -> np.ndarray:
+        """``amount`` (trade amounts or book sizes, any shape) in flow units: ``amount *
+        flow_unit`` (see :attr:`flow_unit`); a plain linear instrument's amounts unchanged."""
+        amount = np.asarray(amount, dtype=np.float64)
+        return amount if self.contract_size is None else amount * float(self.contract_size)
+
+    @property
+    def settlement_currency(self) -> str:
+        """The currency PnL is settled in: :func:`settlement_currency_of` its symbol."""
+        return settlement_currency_of(self.symbol, bool(self.inverse))
 
     def to_dict(self) -> dict:
         d = {"exchange": self.exchange, "symbol": self.symbol,

@@ -4,7 +4,8 @@ Layout (``CACHE_DIR`` is ``OUT_DIR/cache`` for the walk-forward CLI)::
 
     CACHE_DIR/<settings key>/2024-05-01.parquet     trade_index, z_<feature> x 6, valid
     CACHE_DIR/<settings key>/2024-05-01.mids.parquet ts_us, mid of every book snapshot
-    CACHE_DIR/<settings key>/2024-05-01.flow.parquet ts_us, side, amount of every trade
+    CACHE_DIR/<settings key>/2024-05-01.flow.parquet ts_us, side, amount of every trade (in
+                                                     flow units: Instrument.flow_size)
     CACHE_DIR/<settings key>/2024-05-01.json        day key, fingerprint, counts, RollingState
 
 A day's *key* hashes the feature settings, the fingerprint of that day's input and the
@@ -58,12 +59,13 @@ from ..features.build import RollingState, feature_kernel_params, raw_feature_ro
 from ..features.settings import FEATURE_NAMES, FeatureSettings
 from ..report import write_json
 from ..tape.store import read_manifest, read_tape
+from ..tape.types import Instrument
 
 __all__ = ["CACHE_FORMAT", "DayStatus", "CachedDay", "day_fingerprint", "plan_cache",
            "build_cache", "load_cached_day", "load_cached_mids", "load_cached_flow", "atomic_path"]
 
 CACHE_FORMAT = "clusterlob-feature-cache"
-CACHE_VERSION = 3
+CACHE_VERSION = 4      # 4: sbs / obs and the flow amounts of a contract tape in flow units
 Z_COLUMNS = tuple(f"z_{name}" for name in FEATURE_NAMES)
 # the feature kernel's book_times layout (defined in _kernels/features.pxi)
 _HAS, _MID, _BID, _ASK = (_core.BOOK_TIMES_HAS, _core.BOOK_TIMES_MID_CHANGE, _core.BOOK_TIMES_BID_CHANGE,
@@ -184,7 +186,7 @@ class _RawDay:
     end_times: np.ndarray            # (5,)
     book_ts: np.ndarray              # (n_book,) snapshot times (the settings' time key)
     book_mid: np.ndarray             # (n_book,) mid of every snapshot
-    flow: tuple                      # (ts_us, side, amount) of every trade, for OFI
+    flow: tuple                      # (ts_us, side, amount in flow units) of every trade, for OFI
 
 
 def _raw_day(tape_dir: str, date: str, settings: FeatureSettings) -> _RawDay:
@@ -221,7 +223,8 @@ def _raw_day(tape_dir: str, date: str, settings: FeatureSettings) -> _RawDay:
                    np.ascontiguousarray(tape.trades.amount[pre], dtype=np.float64),
                    nan_tm, nan_age, row_ts[either], row_side[either], first, end_state, end_times,
                    np.ascontiguousarray(getattr(tape.book, col), dtype=np.int64), tape.book.mid(),
-                   (np.ascontiguousarray(trade_ts, dtype=np.int64), side, tape.trades.amount))
+                   (np.ascontiguousarray(trade_ts, dtype=np.int64), side,
+                    tape.instrument.flow_size(tape.trades.amount)))
 
 
 # -- step 2: chain the book and patch ------------------------------------------------------
@@ -254,7 +257,7 @@ def _chain_book(start_state, start_times, day: _RawDay):
     return state, times
 
 
-def _patch(day: _RawDay, settings: FeatureSettings, tick_size: float, start: RollingState):
+def _patch(day: _RawDay, settings: FeatureSettings, tick_size: float, flow_unit: float, start: RollingState):
     """(trade_index, raw, no_book_before) equal to computing the day from ``start``."""
     s_state, s_times = start.book_state, start.book_times
     raw, trade_index = day.raw, day.trade_index
@@ -279,7 +282,8 @@ def _patch(day: _RawDay, settings: FeatureSettings, tick_size: float, start: Rol
         _core.asof_trade_features(
             day.pre_ts, day.pre_side, day.pre_amount, np.arange(n_pre, dtype=np.int64),
             np.empty(0, np.int64), np.empty(0, np.int64), empty, empty, empty, empty,
-            feature_kernel_params(settings, tick_size), s_state.copy(), s_times.copy(), pre_raw)
+            feature_kernel_params(settings, tick_size), s_state.copy(), s_times.copy(), pre_raw,
+            flow_unit=flow_unit)
         raw = np.concatenate([pre_raw, raw])
         trade_index = np.concatenate([day.pre_index, trade_index])
     return trade_index, raw, 0
@@ -472,7 +476,8 @@ def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLi
         for leftover in folder.glob(".*.tmp-*"):
             leftover.unlink(missing_ok=True)
     manifest = read_manifest(tape_dir)
-    tick = float(manifest["instrument"]["tick_size"])
+    instrument = Instrument.from_dict(manifest["instrument"])
+    tick, flow_unit = float(instrument.tick_size), instrument.flow_unit
     todo = [i for i, s in enumerate(statuses) if not s.cached and (last_day is None or s.date <= last_day)]
     total = len([s for s in statuses if last_day is None or s.date <= last_day])
     done = total - len(todo)
@@ -498,7 +503,7 @@ def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLi
         item = pending.pop(j)
         day = item if executor is None else item.result()
         start = _start_state(cache_dir, settings, statuses, i, built)
-        trade_index, raw, no_book = _patch(day, settings, tick, start)
+        trade_index, raw, no_book = _patch(day, settings, tick, flow_unit, start)
         z, state, z_counts = rolling_zscore(raw, settings, start)
         state.book_state, state.book_times = _chain_book(start.book_state, start.book_times, day)
         valid = np.isfinite(z).all(axis=1)

@@ -44,7 +44,7 @@ def raw_features(tape, settings):
         consumed, other = other, consumed
     raw = np.column_stack([
         tape.trades.amount[rows] / (bid_sz[j, 0] + ask_sz[j, 0]),
-        np.log1p(consumed), np.log1p(other),
+        np.log1p(tape.instrument.flow_size(consumed)), np.log1p(tape.instrument.flow_size(other)),
         spread_ticks((ask_px[j, 0] - bid_px[j, 0]) / tape.instrument.tick_size),
         last_change(0.5 * (bid_px[:, 0] + ask_px[:, 0])),
         np.where(buy, last_change(ask_px[:, 0]), last_change(bid_px[:, 0])),

@@ -131,14 +131,26 @@ def queue_probability(rule, n, front, back):
 def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, book_ts, book_bid,
                      book_ask, tick, config: StrategyConfig, mark_interval_us=60_000_000,
                      book_bid_sz=None, book_ask_sz=None, funding=(), order_latency=None,
-                     trade_exch=None, book_exch=None):
+                     trade_exch=None, book_exch=None, contract_size=None, inverse=False):
     """Replay with the engine's rules; returns a dict of fills, accounts, counters and marks.
 
     book_bid / book_ask (and the sizes) are sequences of rows of levels, best first, or of
     plain touch prices; funding a sequence of (time us, rate); order_latency an OrderLatency
     (entry = cancel and response latency of a request at t: order_latency.at(t)); trade_exch /
     book_exch the events' exchange times on the local clock (feed latency from data: the
-    exchange does its work at those times, the strategy at the local ones)."""
+    exchange does its work at those times, the strategy at the local ones).  contract_size /
+    inverse: the instrument's contract; an inverse one keeps the accounts in the coin."""
+    unit = 1.0 if contract_size is None else float(contract_size)     # what one amount unit is
+
+    def value(price):
+        """What the accounts book one amount unit at ``price`` at: its quote-currency value
+        (linear), or minus its value in coins (inverse: a long gains as 1/price falls)."""
+        return -unit / price if inverse else price * unit
+
+    def notional(price):
+        """Notional of one amount unit in the settlement currency (fees, funding)."""
+        return unit / price if inverse else price * unit
+
     def rows(a):
         return [list(r) if hasattr(r, "__len__") else [r] for r in a]
     bid_px, ask_px = rows(book_bid), rows(book_ask)
@@ -179,13 +191,13 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             o.size = 0.0
         if o.side == "ask":
             acct["inventory"] -= q
-            acct["cash"] += q * px
-            acct["spread_capture"] += q * (px - mid)
+            acct["cash"] += q * value(px)
+            acct["spread_capture"] += q * (value(px) - value(mid))
         else:
             acct["inventory"] += q
-            acct["cash"] -= q * px
-            acct["spread_capture"] += q * (mid - px)
-        fee = q * px * config.maker_fee_bps * 1e-4
+            acct["cash"] -= q * value(px)
+            acct["spread_capture"] += q * (value(mid) - value(px))
+        fee = q * notional(px) * config.maker_fee_bps * 1e-4
         acct["cash"] -= fee
         acct["fees"] += fee
         acct["volume"] += q
@@ -247,12 +259,12 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
             if t < next_mark and t < f_next:
                 break
             if next_mark <= f_next:
-                marks.append((next_mark, acct["cash"] + acct["inventory"] * (0.0 if math.isnan(mid) else mid)))
+                marks.append((next_mark, acct["cash"] + acct["inventory"] * (0.0 if math.isnan(mid) else value(mid))))
                 next_mark += mark_interval_us
             else:
                 _, rate = funding.pop(0)
                 if not math.isnan(mid):
-                    pay = acct["inventory"] * mid * rate
+                    pay = acct["inventory"] * notional(mid) * rate
                     acct["cash"] -= pay
                     acct["funding"] += pay
         if trade_exch is not None:
@@ -314,7 +326,7 @@ def reference_replay(trade_ts, trade_price, trade_amount, trade_side, roles, boo
                     fill(o, o.size, t, x, "book_through", -1, o.queue)
             new_mid = 0.5 * (float(bid_px[i][0]) + float(ask_px[i][0]))
             if not math.isnan(mid):
-                acct["inventory_drift"] += acct["inventory"] * (new_mid - mid)
+                acct["inventory_drift"] += acct["inventory"] * (value(new_mid) - value(mid))
             mid, best_bid, best_ask = new_mid, float(bid_px[i][0]), float(ask_px[i][0])
             last_book = i
         busy = trade_exch is not None and any(not o.live or o.cancel_us is not None for o in orders)
