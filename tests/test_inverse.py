@@ -250,3 +250,19 @@ def test_replay_takes_the_tapes_instrument():
     assert a.summary.currency == "USDT" and b.summary.currency == "BTC"
     assert np.array_equal(a.fills.qty, b.fills.qty) and a.summary.fills > 0     # same fills,
     assert b.summary.notional == pytest.approx(float(np.sum(100.0 * b.fills.qty / b.fills.price)), rel=1e-9)
+
+
+def test_tape_activity_counts_inverse_contracts_in_coins_and_quote(tmp_path):
+    # clusterlob.compare's activity: base volume and quote notional by the instrument's rule
+    from clusterlob.compare import tape_activity
+    plain = read_tape(DATA / "default_tape", ["2024-05-01"])
+    write_tape(_with(plain, Instrument("x", "BTCUSD_PERP", plain.instrument.tick_size, 1.0, 100.0, True)),
+               tmp_path / "inv")
+    a = tape_activity(DATA / "default_tape", "2024-05-01")
+    b = tape_activity(tmp_path / "inv", "2024-05-01")
+    t = plain.trades
+    assert b.trades == a.trades > 0
+    assert a.notional_quote == pytest.approx(float(np.dot(t.price, t.amount)), rel=1e-12)
+    assert b.notional_quote == pytest.approx(100.0 * float(t.amount.sum()), rel=1e-12)
+    assert b.volume_base == pytest.approx(float(np.sum(100.0 * t.amount / t.price)), rel=1e-12)
+    assert b.volume_base != pytest.approx(a.volume_base, rel=1e-3)   # contracts are not coins

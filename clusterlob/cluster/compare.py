@@ -69,9 +69,11 @@ class TapeActivity:
         All trades, unknown side included.
     unknown_side_trades : int
     volume_base : float
-        Sum of trade amounts (base asset, e.g. BTC).
+        Traded amount in the base asset, e.g. BTC (:meth:`Instrument.base_amount`: the amounts
+        themselves on a plain linear tape; an inverse contract's contracts in coins).
     notional_quote : float
-        Sum of price * amount (quote asset, e.g. USDT).
+        Traded value in the quote asset, e.g. USDT (:meth:`Instrument.notional`: price * amount
+        on a plain linear tape; contracts x contract size for an inverse contract).
     recorded_us : int
         Sum over days of (last trade time - first trade time), microseconds.
     instrument : Instrument
@@ -128,6 +130,7 @@ def tape_activity(tape_dir: PathLike, days: Days = None, *, time_key: str = "loc
     """
     check_choice("time_key", time_key, TIME_KEYS)
     manifest = read_manifest(tape_dir)
+    instrument = Instrument.from_dict(manifest["instrument"])
     chosen = parse_days(days, [d["date"] for d in manifest["days"]])
     trades = unknown = recorded = 0
     volume = notional = 0.0
@@ -138,11 +141,14 @@ def tape_activity(tape_dir: PathLike, days: Days = None, *, time_key: str = "loc
         ts = t.ts_local_us if time_key == "local" else t.ts_exch_us
         trades += len(t)
         unknown += int((t.side == 0).sum())
-        volume += float(t.amount.sum())
-        notional += float(np.dot(t.price, t.amount))
+        if instrument.inverse or instrument.contract_size is not None:
+            volume += float(np.sum(instrument.base_amount(t.price, t.amount)))
+            notional += float(np.sum(instrument.notional(t.price, t.amount)))
+        else:       # a plain linear tape: the sums as they always were, to the last bit
+            volume += float(t.amount.sum())
+            notional += float(np.dot(t.price, t.amount))
         recorded += int(ts.max()) - int(ts.min())
-    return TapeActivity(tuple(chosen), trades, unknown, volume, notional, recorded,
-                        Instrument.from_dict(manifest["instrument"]))
+    return TapeActivity(tuple(chosen), trades, unknown, volume, notional, recorded, instrument)
 
 
 def _ratio(num: float, den: float) -> float:

@@ -138,6 +138,14 @@ class Instrument:
             return np.asarray(amount, dtype=np.float64) * self.contract_size * np.ones_like(price, dtype=np.float64)
         return np.asarray(price, dtype=np.float64) * amount * (self.contract_size or 1.0)
 
+    def base_amount(self, price: ArrayLike, amount: np.ndarray | float) -> np.ndarray | float:
+        """Amount in the base asset (BTC for BTCUSDT and BTCUSD_PERP): ``amount *
+        contract_size`` (linear; ``amount`` as is when there is no contract size) or ``amount *
+        contract_size / price`` (inverse: the coins the contracts are worth)."""
+        if self.inverse:
+            return self.settlement_value(price, amount)
+        return self.flow_size(amount)
+
     def settlement_value(self, price: ArrayLike, amount: np.ndarray | float) -> np.ndarray | float:
         """Value in the settlement currency: the quote currency for linear instruments, the
         coin (``amount * contract_size / price``) for inverse ones."""
