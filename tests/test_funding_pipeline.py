@@ -47,8 +47,9 @@ def test_a_funding_series_reaches_the_streamed_replay():
     if base.result.summary.largest_inventory > 0:
         assert s.funding != 0.0
     assert abs(s.spread_capture + s.inventory_drift - s.fees - s.funding - s.pnl_total) <= 1e-9 * (1 + s.notional)
-    with pytest.raises(ParameterError, match="batch engine only"):
-        run_pipeline(None, config=cfg, funding=payments, engine="online")
+    online = run_pipeline(None, config=cfg, funding=payments, engine="online").result
+    assert online.summary.to_dict() == s.to_dict()
+    assert online.equity.to_dict() == paid.result.equity.to_dict()
     with pytest.raises(ParameterError, match="`funding` must be"):
         run_pipeline(None, config=cfg, funding="sometimes")
 

@@ -822,12 +822,16 @@ cdef inline int64_t _next_wake(ReplayState* s) noexcept nogil:
     return w
 
 
-cdef inline void _pay_funding(ReplayState* s, double rate) noexcept nogil:
-    cdef double pay
+cdef inline double _pay_funding(ReplayState* s, double rate) noexcept nogil:
+    """The one funding rule (batch replay and simulated gateway): at a funding time the carried
+    position pays ``inventory * mid * rate`` (longs pay a positive rate); nothing before the
+    first book update.  Returns the amount paid (0.0 when nothing was paid)."""
+    cdef double pay = 0.0
     if s.has_mid:                   # longs pay a positive rate
         pay = s.inventory * s.mid * rate
         s.cash = s.cash - pay
         s.funding = s.funding + pay
+    return pay
 
 
 cdef inline void _write_mark(ReplayState* s, double* row) noexcept nogil:
