@@ -8,7 +8,9 @@
 # online.pxi) through submit(), which sends them as the batch replay's _send does.  Responses
 # (fills, cancel acks, rejects) are handed back as tuples once the response latency has passed,
 # so the engine learns what the batch replay's strategy learns, when it learns it
-# (tests/test_online.py compares the two under every fill model).
+# (tests/test_online.py compares the two under every fill model).  Funding is paid by the batch
+# replay's _pay_funding at the batch clock's times (a rate series or the constant rate) and
+# reported as a ("funding", ...) response at the event that reached the funding time.
 # Latencies from data (set_data_latencies) are the batch replay's too: the order-latency table
 # interpolated at each submit (_latencies, as at each batch decision), and with feed latency from
 # data the exchange's work (_arrivals, _on_trade, _on_book) at each event's exchange time.
