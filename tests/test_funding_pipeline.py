@@ -12,6 +12,8 @@ from clusterlob.replay import StrategyConfig, run_pipeline
 from clusterlob.replay.funding import funding_payments
 from clusterlob.tape.types import Funding
 
+from test_pipeline_stream import assert_same_result
+
 T = 1_714_608_000_000_000          # 2024-05-02 00:00 UTC, us
 
 
@@ -47,8 +49,8 @@ def test_a_funding_series_reaches_the_streamed_replay():
     if base.result.summary.largest_inventory > 0:
         assert s.funding != 0.0
     assert abs(s.spread_capture + s.inventory_drift - s.fees - s.funding - s.pnl_total) <= 1e-9 * (1 + s.notional)
-    with pytest.raises(ParameterError, match="batch engine only"):
-        run_pipeline(None, config=cfg, funding=payments, engine="online")
+    online = run_pipeline(None, config=cfg, funding=payments, engine="online").result
+    assert_same_result(online, paid.result)         # the online engine pays the series too
     with pytest.raises(ParameterError, match="`funding` must be"):
         run_pipeline(None, config=cfg, funding="sometimes")
 

@@ -494,6 +494,20 @@ cdef class _OnlineCore:
                 self.order_known_done[k] = 1
         return fee
 
+    def on_funding(self, int64_t ts_us, double amount):
+        """A funding payment on our position, as the gateway reports it at ``ts_us``: ``amount``
+        paid (negative: received).  Books it in the engine's accounts (cash, funding); the
+        venue computed it (the simulated gateway with the batch replay's rule), so the engine
+        holds no second copy of the rule, and the quote decision does not use it."""
+        if not isfinite(amount):
+            raise ParameterError(f"funding `amount` must be a finite number, got {amount!r}")
+        if self.feed_data and self.any_event and ts_us < self.s.last_ts_us:
+            ts_us = self.s.last_ts_us       # as a fill's notice (on_fill)
+        self._check_time(ts_us)
+        self._clock(ts_us)
+        self.s.cash = self.s.cash - amount
+        self.s.funding = self.s.funding + amount
+
     def order_gone(self, int64_t order_id, int side=0, double qty=0.0):
         """The gateway says ``order_id`` (on ``side`` +1 bid / -1 ask) is cancelled or rejected,
         ``qty`` of it unfilled: forget it, and count that size out of what may still fill."""

@@ -8,7 +8,9 @@
 # online.pxi) through submit(), which sends them as the batch replay's _send does.  Responses
 # (fills, cancel acks, rejects) are handed back as tuples once the response latency has passed,
 # so the engine learns what the batch replay's strategy learns, when it learns it
-# (tests/test_online.py compares the two under every fill model).
+# (tests/test_online.py compares the two under every fill model).  Funding is paid by the batch
+# replay's _pay_funding at the batch clock's times (a rate series or the constant rate) and
+# reported as a ("funding", ...) response at the event that reached the funding time.
 # Latencies from data (set_data_latencies) are the batch replay's too: the order-latency table
 # interpolated at each submit (_latencies, as at each batch decision), and with feed latency from
 # data the exchange's work (_arrivals, _on_trade, _on_book) at each event's exchange time.
@@ -112,7 +114,9 @@ cdef class _SimExchange:
         """Marks, funding, then orders, cancels and responses due by t (the batch replay's
         clock work, in the same order)."""
         cdef double row[8]
-        cdef double rate
+        cdef double rate, pay
+        cdef int64_t due
+        cdef list paid = []
         if not self.any_event:
             self.any_event = 1
             self.s.next_mark_us = (t // self.p.mark_interval_us + 1) * self.p.mark_interval_us
@@ -127,19 +131,25 @@ cdef class _SimExchange:
                                    row[5], row[6], row[7]))
                 self.s.next_mark_us += self.p.mark_interval_us
             else:
+                due = self.s.next_funding_us
                 if self.funding_ts.shape[0]:
-                    _pay_funding(&self.s, &self.p, self.funding_rate[self.s.i_funding])
+                    rate = self.funding_rate[self.s.i_funding]
                     self.s.i_funding += 1
                     self.s.next_funding_us = (self.funding_ts[self.s.i_funding]
                                               if self.s.i_funding < self.funding_ts.shape[0] else INT64_MAX)
                 else:
-                    _pay_funding(&self.s, &self.p, self.funding_constant)
+                    rate = self.funding_constant
                     self.s.next_funding_us += self.funding_interval_us
+                if self.s.has_mid:
+                    pay = _pay_funding(&self.s, &self.p, rate)
+                    paid.append(("funding", due, rate, pay, t))
         if t >= self.s.next_event_us:
             _arrivals(&self.s, &self.p, t, x, self.book[0:1, :], self.book[1:2, :], self.book[2:3, :],
                       self.book[3:4, :], 0 if self.has_book else -1)
             _flags(&self.s, &self.p, t)
             self._take_delivered()
+        if paid:        # reported at t, the event that reached the funding time: after the
+            self.events.extend(paid)    # responses of this step (they reached us by t)
         self.s.last_ts_us = t
         return 0
 

@@ -851,12 +851,17 @@ cdef inline int64_t _next_wake(ReplayState* s) noexcept nogil:
     return w
 
 
-cdef inline void _pay_funding(ReplayState* s, const QuoteParams* p, double rate) noexcept nogil:
-    cdef double pay
+cdef inline double _pay_funding(ReplayState* s, const QuoteParams* p, double rate) noexcept nogil:
+    """The one funding rule (batch replay and simulated gateway): at a funding time the carried
+    position pays ``inventory * notional of a unit at the mid * rate`` (longs pay a positive rate;
+    an inverse contract pays in the coin); nothing before the first book update.  Returns the
+    amount paid (0.0 when nothing was paid)."""
+    cdef double pay = 0.0
     if s.has_mid:                   # longs pay a positive rate, on the position's notional
         pay = s.inventory * _unit_notional(p, s.mid) * rate
         s.cash = s.cash - pay
         s.funding = s.funding + pay
+    return pay
 
 
 cdef inline double _equity(const ReplayState* s, const QuoteParams* p) noexcept nogil:

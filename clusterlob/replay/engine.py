@@ -35,21 +35,21 @@ if TYPE_CHECKING:
 
 __all__ = ["Fills", "EquitySeries", "ReplaySummary", "ReplayResult", "replay", "replay_arrays", "FILL_REASONS",
            "MARK_INTERVAL_US", "MIN_MARKS_ANNUALISED", "MARKOUT_HORIZONS_S", "kernel_params",
-           "funding_series"]
+           "funding_series", "check_funding"]
 
 FILL_CHUNK_ROWS = 1 << 16
 
 
 # -- validation --------------------------------------------------------------------------
 
-def _column(values, name: str, dtype, n: int | None = None) -> np.ndarray:
+def _column(values, name: str, dtype, n: int | None = None, per: str = "trade") -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise TapeError(f"`{name}` must be one-dimensional, got shape {arr.shape}")
     if arr.size == 0:
         arr = arr.astype(dtype)             # an empty list is float64 to numpy
     if n is not None and arr.shape[0] != n:
-        raise TapeError(f"`{name}` has {arr.shape[0]} rows, expected {n} (one per trade)")
+        raise TapeError(f"`{name}` has {arr.shape[0]} rows, expected {n} (one per {per})")
     if dtype is np.float64:
         if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
             raise TapeError(f"`{name}` must be numeric, got dtype {arr.dtype}")
@@ -151,15 +151,22 @@ def funding_series(config: StrategyConfig, first_us: int, last_us: int,
         step = config.funding_interval_h * 3_600_000_000
         ts = np.arange((first_us // step + 1) * step, last_us + 1, step, dtype=np.int64)
         return ts, np.full(ts.shape[0], config.funding_rate)
+    f_ts, f_rate = check_funding(funding)
+    keep = (f_ts > first_us) & (f_ts <= last_us)
+    return np.ascontiguousarray(f_ts[keep]), np.ascontiguousarray(f_rate[keep])
+
+
+def check_funding(funding: tuple[ArrayLike, ArrayLike]) -> tuple[np.ndarray, np.ndarray]:
+    """A funding rate series as checked (ts_us int64, rate float64) arrays: times
+    non-decreasing, rates finite, one rate per time (one-line errors)."""
     try:
         f_ts, f_rate = funding
     except (TypeError, ValueError):
         raise ParameterError("`funding` must be None or a pair (times in us, rates)") from None
     f_ts = _column(f_ts, "funding times", np.int64)
-    f_rate = _column(f_rate, "funding rates", np.float64, f_ts.shape[0])
+    f_rate = _column(f_rate, "funding rates", np.float64, f_ts.shape[0], per="funding time")
     _check_sorted(f_ts, "funding times")
-    keep = (f_ts > first_us) & (f_ts <= last_us)
-    return np.ascontiguousarray(f_ts[keep]), np.ascontiguousarray(f_rate[keep])
+    return f_ts, f_rate
 
 
 # -- the replay --------------------------------------------------------------------------

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .latency import OrderLatency
     from .online import OnlineEngine
 
-__all__ = ["Ack", "Fill", "Gateway", "SimulatedGateway", "BinanceDecoder", "deliver", "drive"]
+__all__ = ["Ack", "Fill", "FundingPayment", "Gateway", "SimulatedGateway", "BinanceDecoder", "deliver", "drive"]
 
 
 class Ack(NamedTuple):
@@ -64,13 +64,24 @@ class Fill(NamedTuple):
     received_us: int | None = None
 
 
+class FundingPayment(NamedTuple):
+    """A funding payment on our position: the funding time (us), the rate paid, the amount paid
+    (negative: received) and the time the report reached the strategy.  Live: Binance's
+    ``ACCOUNT_UPDATE`` with reason ``FUNDING_FEE`` (its balance change is ``-amount``)."""
+
+    ts_us: int
+    rate: float
+    amount: float
+    received_us: int | None = None
+
+
 @runtime_checkable
 class Gateway(Protocol):
     """What the online engine needs from an exchange connection.
 
     ``submit(actions, ts_us)`` sends :class:`OrderAction` objects (place / cancel) decided at
-    local time ``ts_us``; ``poll(ts_us)`` returns the :class:`Ack` and :class:`Fill` objects
-    received up to ``ts_us``, oldest first, each once; ``on_market(event)`` shows the gateway
+    local time ``ts_us``; ``poll(ts_us)`` returns the :class:`Ack`, :class:`Fill` and
+    :class:`FundingPayment` objects received up to ``ts_us``, oldest first, each once; ``on_market(event)`` shows the gateway
     a market event before the engine sees it (a live gateway ignores it; the simulated one
     matches its resting orders against trades there).
     """
@@ -91,7 +102,10 @@ class SimulatedGateway:
     post-only would cross the book then; resting orders fill by ``config.fill_model`` (queue
     position with ``queue_rule``, cross or touch) and when the opposite best price reaches them;
     fills, cancel acks and rejects reach the strategy ``config.response_latency_us`` later
-    (:meth:`poll`).  Show it every market event (:meth:`on_market`) before the engine.
+    (:meth:`poll`).  At each funding time it charges the position it holds with the batch
+    replay's rule (the same compiled function) and reports a :class:`FundingPayment` with the
+    event that reaches that time.  Show it every market event (:meth:`on_market`) before the
+    engine.
 
     Parameters
     ----------
@@ -100,7 +114,11 @@ class SimulatedGateway:
     levels : int
         Book levels kept (the queue model looks for our price among them).
     funding : (ts_us array, rate array), optional
-        A funding rate series; default the config's constant ``funding_rate``.
+        A funding rate series (payment times, non-decreasing; the rate paid at each), e.g.
+        :func:`clusterlob.replay.funding.funding_payments` of a tape's funding table: the
+        exchange knows its rates, so it takes them up front.  Default the config's constant
+        ``funding_rate`` every ``funding_interval_h`` hours (a series replaces it: an empty
+        series pays nothing, as in the batch replay).
     mark_interval_us : int, optional
         Spacing of the equity marks it keeps (default one minute).
     order_latency : OrderLatency, optional
@@ -121,6 +139,7 @@ class SimulatedGateway:
                  instrument: Instrument | None = None):
         from .engine import (
             check_data_latencies,
+            check_funding,
             check_instrument,
             check_mark_interval,
             kernel_params,
@@ -136,11 +155,11 @@ class SimulatedGateway:
         marks_us = check_mark_interval(MARK_INTERVAL_US if mark_interval_us is None else mark_interval_us)
         feed_data, offset = check_data_latencies(config, exchange_offset_us)
         lat = latency_arrays(order_latency)
-        f_ts, f_rate = (None, None) if funding is None else (np.asarray(funding[0], np.int64),
-                                                              np.asarray(funding[1], np.float64))
+        f_ts, f_rate = (None, None) if funding is None else check_funding(funding)
         self.config = config
         self._exchange = _core._SimExchange(kernel_params(config, float(tick_size), marks_us, instrument),
-                                            n_levels, f_ts, f_rate, config.funding_rate,
+                                            n_levels, f_ts, f_rate,
+                                            config.funding_rate if funding is None else 0.0,
                                             config.funding_interval_h * 3_600_000_000)
         self._exchange.set_data_latencies(feed_data, offset, *lat)
 
@@ -178,20 +197,24 @@ class SimulatedGateway:
         return self._exchange.in_flight
 
 
-def gateway_message(e: tuple) -> Fill | Ack:
-    """A simulated exchange's response tuple as a :class:`Fill` or :class:`Ack`."""
+def gateway_message(e: tuple) -> Fill | Ack | FundingPayment:
+    """A simulated exchange's response tuple as a :class:`Fill`, :class:`Ack` or :class:`FundingPayment`."""
     if e[0] == "fill":
         return Fill(*e[1:])
+    if e[0] == "funding":
+        return FundingPayment(*e[1:])
     return Ack(*e)
 
 
-def deliver(engine: OnlineEngine, messages: Iterable[Fill | Ack]) -> None:
-    """Book the gateway's responses in the engine (fills, and the cancels / rejects that end an
-    order), each at the time it reached the strategy."""
+def deliver(engine: OnlineEngine, messages: Iterable[Fill | Ack | FundingPayment]) -> None:
+    """Book the gateway's responses in the engine (fills, funding payments, and the cancels /
+    rejects that end an order), each at the time it reached the strategy."""
     for msg in messages:
         if isinstance(msg, Fill):
             engine.on_fill(msg.received_us if msg.received_us is not None else msg.ts_us, msg.side,
                            msg.order_id, msg.price, msg.qty, msg.remaining <= 0.0)
+        elif isinstance(msg, FundingPayment):
+            engine.on_funding(msg.received_us if msg.received_us is not None else msg.ts_us, msg.amount)
         elif msg.status in ("cancelled", "rejected"):
             engine.order_gone(msg.order_id, msg.side, msg.qty)
 
@@ -201,7 +224,8 @@ def drive(engine: OnlineEngine, gateway: Gateway, events: Iterable) -> Iterator[
 
     For each market event: show it to the gateway, book the fills and acks received, let the
     engine decide, send its actions.  Yields ``(event, actions, received)`` per event
-    (``actions`` None when the engine did not decide; ``received`` the Acks and Fills).
+    (``actions`` None when the engine did not decide; ``received`` the Acks, Fills and
+    FundingPayments).
     """
     for event in events:
         gateway.on_market(event)

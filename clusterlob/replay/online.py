@@ -95,7 +95,9 @@ class OnlineEngine(_core._OnlineCore):
     Per event: :meth:`on_trade` ``(ts_us, price, amount, side, exch_us=None)`` and :meth:`on_book`
     ``(ts_us, levels, exch_us=None)`` return a tuple of :class:`OrderAction` when the requote clock fired
     (empty when "changes" finds nothing to change), else None.  :meth:`on_fill` ``(ts_us, side, order_id, price, qty, done)`` books our
-    fill (side +1 we bought) and returns the fee.  Bad input (time going backwards, NaN or
+    fill (side +1 we bought) and returns the fee; :meth:`on_funding` ``(ts_us, amount)`` books a
+    funding payment the venue reports (paid; < 0 received: the simulated gateway computes it
+    with the batch replay's rule, ``docs/online.md``, "Funding").  Bad input (time going backwards, NaN or
     non-positive prices, a crossed book, a trade before any book) raises
     :class:`ParameterError` and leaves every part of the state unchanged.
     """

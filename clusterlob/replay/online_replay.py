@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cluster.model import ClusterModel
-from .._typing import PathLike
+from .._typing import ArrayLike, PathLike
 from ..errors import ParameterError
 from ..features.build import RollingState
 from ..tape.convert import is_inverse
@@ -56,7 +56,8 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
                   record_features: bool = False, symbol: str | None = None,
                   quote_updates: str | None = None,
                   mark_interval_us: int = MARK_INTERVAL_US, order_latency: OrderLatency | None = None,
-                  exchange_offset_us: int | None = None, instrument: Instrument | None = None) -> OnlineReplay:
+                  exchange_offset_us: int | None = None, instrument: Instrument | None = None,
+                  funding: tuple[ArrayLike, ArrayLike] | None = None) -> OnlineReplay:
     """Play a tape or a raw Binance recording through the engine and a simulated gateway.
 
     Parameters
@@ -92,6 +93,12 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
         The contract (an inverse one: money in the coin, depths in flow units); default the
         tape's (the first tape's of an iterable); a recording without it is a plain linear
         instrument.
+    funding : (ts_us array, rate array), optional
+        A funding rate series (e.g. :func:`clusterlob.replay.funding.funding_payments` of a
+        tape's funding table), as :func:`~clusterlob.replay.replay` takes it: the simulated
+        gateway pays it with the batch replay's rule and reports each payment to the engine
+        (:class:`~clusterlob.replay.gateway.FundingPayment`).  Default the config's constant
+        ``funding_rate``.
 
     Returns
     -------
@@ -150,10 +157,10 @@ def replay_online(source: Tape | PathLike, model: ClusterModel, config: Strategy
                           instrument=instrument)
     levels = max(model.settings.levels, source.book.levels if isinstance(source, Tape) else
                  (tape_levels if tape_levels is not None else model.settings.levels))
-    funding = None
-    if isinstance(source, Tape) and config.funding_rate != 0.0 and len(source.trades) + len(source.book):
+    if isinstance(source, Tape) and (funding is not None or config.funding_rate != 0.0) \
+            and len(source.trades) + len(source.book):
         ts = np.concatenate([source.trades.ts_local_us, source.book.ts_local_us])
-        funding = funding_series(config, int(ts.min()), int(ts.max()))
+        funding = funding_series(config, int(ts.min()), int(ts.max()), funding)
     gateway = SimulatedGateway(tick, config, levels=levels, funding=funding,
                                mark_interval_us=mark_interval_us, order_latency=order_latency,
                                exchange_offset_us=exchange_offset_us, instrument=instrument)

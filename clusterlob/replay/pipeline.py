@@ -30,7 +30,7 @@ from ..tape.store import read_funding, read_manifest, read_tape, time_span
 from ..tape.types import MAX_LEVELS, Instrument, day_of_us, parse_days
 from .funding import funding_payments
 from .latency import OrderLatency, load_order_latency
-from .engine import check_mark_interval, exchange_offset
+from .engine import check_funding, check_mark_interval, exchange_offset
 from .results import MARK_INTERVAL_US, MIN_MARKS_ANNUALISED, ReplayResult
 from .online_replay import OnlineReplay, replay_online
 from .strategy import StrategyConfig
@@ -217,7 +217,8 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     funding : "tape", None or (times, rates), optional
         Funding payments: ``"tape"`` (default) pays the rates of the tape's funding table
         (:func:`clusterlob.replay.funding.funding_payments`) when it has one, else the config's
-        constant ``funding_rate``; None always the constant; or a (payment times us, rates) series.
+        constant ``funding_rate``; None always the constant; or a (payment times us, rates) series
+        (also for a raw recording).  Both engines pay it with the same rule.
     order_latency : OrderLatency or path, optional
         Order latencies from data (:func:`clusterlob.replay.latency.load_order_latency`) instead of
         the config's constants (both engines).
@@ -246,7 +247,8 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
             raise ParameterError(f"--tape {tape_dir} is a file, not a tape directory: convert it with "
                                  f"`python -m clusterlob.convert`, or replay a raw Binance recording with --online")
         return _recording(tape_dir, train_days, replay_days, configs, model, model_file, tick_size,
-                          mark_interval_us or _RECORDING_MARK_INTERVAL_US, say, order_latency)
+                          mark_interval_us or _RECORDING_MARK_INTERVAL_US, say, order_latency,
+                          check_funding(funding) if isinstance(funding, tuple) else None)
     if tick_size is not None:
         raise ParameterError("--tick-size is for a raw recording; a tape carries its own tick")
     if tape is None and not (DEFAULT_TAPE / "manifest.json").is_file():
@@ -282,6 +284,15 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
         # among them, as the one-pass replay of the whole tape does)
         return read_tape(tape_dir, [day], levels=None if replayed else settings.levels, columns=columns)
 
+    payments = None             # checked here, before the fit pass: one-line errors early
+    if isinstance(funding, tuple):
+        payments = check_funding(funding)
+    elif funding == "tape":
+        if manifest.get("funding"):
+            payments = funding_payments(read_funding(tape_dir, f"{chosen[0]}:{chosen[-1]}"))
+            say(f"funding: {payments[0].shape[0]:,} payments from the tape's funding table")
+    elif funding is not None:
+        raise ParameterError(f'`funding` must be "tape", None or (times, rates), got {funding!r}')
     if model is None:
         model, states, state = _fit_pass(read, [d for d in span_days if d <= max(train)], train, settings,
                                          fit, tape_dir, say)
@@ -301,25 +312,13 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     context = dict(tape=str(tape_dir), instrument=instrument.to_dict(), train_days=train, replay_days=chosen,
                    sample=sample, model=model, model_file=model_file, mark_interval_us=mark_interval_us,
                    synthetic=_is_synthetic(manifest))
-    payments = None
-    if isinstance(funding, tuple):
-        payments = funding
-    elif funding == "tape":
-        if manifest.get("funding"):
-            payments = funding_payments(read_funding(tape_dir, f"{chosen[0]}:{chosen[-1]}"))
-            say(f"funding: {payments[0].shape[0]:,} payments from the tape's funding table")
-    elif funding is not None:
-        raise ParameterError(f'`funding` must be "tape", None or (times, rates), got {funding!r}')
-    if engine == "online" and payments is not None:
-        raise ParameterError("funding from a series is replayed by the batch engine only (give --funding "
-                             "config, or leave out --online)")
     if engine == "batch":
         results, counts = _replay_batch(read, days, chosen, model, state, configs, instrument,
                                         mark_interval_us, say, payments, order_latency)
         path = "batch"
     else:
         results, counts = _replay_online(read, days, chosen, model, state, configs, instrument,
-                                         mark_interval_us, say, order_latency)
+                                         mark_interval_us, say, payments, order_latency)
         path = "online"
     return PipelineRun(trade_roles=counts, engine=path, results=results, **context)
 
@@ -463,7 +462,7 @@ def _replay_batch(read, days, chosen, model, state, configs, instrument, mark_in
 
 
 def _replay_online(read, days, chosen, model, state, configs, instrument, mark_interval_us, say,
-                   order_latency=None):
+                   funding=None, order_latency=None):
     # the rolling windows as they stand just before the first replayed event
     warm = [d for d in days if d < chosen[0]]
     if warm:
@@ -487,7 +486,7 @@ def _replay_online(read, days, chosen, model, state, configs, instrument, mark_i
 
         run: OnlineReplay = replay_online(tapes(), model, cfg, tick_size=instrument.tick_size, state=state,
                                           mark_interval_us=mark_interval_us, order_latency=order_latency,
-                                          exchange_offset_us=offset, instrument=instrument)
+                                          exchange_offset_us=offset, instrument=instrument, funding=funding)
         results[cfg.mapping] = run.result
         if counts is None:
             counts = _role_counts(run.role)
@@ -500,7 +499,7 @@ def _add_counts(total: dict, part: dict) -> None:
 
 
 def _recording(path: Path, train_days, replay_days, configs, model, model_file, tick_size, mark_interval_us,
-               say: Progress, order_latency: OrderLatency | None = None):
+               say: Progress, order_latency: OrderLatency | None = None, funding=None):
     if model is None:
         raise ParameterError("--online with a raw recording needs --model MODEL.json (there are no "
                              "training days to fit on)")
@@ -516,7 +515,7 @@ def _recording(path: Path, train_days, replay_days, configs, model, model_file, 
     for cfg in configs:
         say(f"decoding and replaying {path} online ({cfg.mapping} mapping)")
         run = replay_online(str(path), model, cfg, tick_size=tick_size, mark_interval_us=mark_interval_us,
-                            order_latency=order_latency)
+                            order_latency=order_latency, funding=funding)
         runs.append(run)
         results[cfg.mapping] = run.result
     s = next(iter(results.values())).summary
