@@ -72,15 +72,18 @@ class TapeLocation:
         """A file of the tape as messages name it (for a plain path, exactly ``Path(path) / ...``)."""
         if not self.uri:
             return str(Path(self.text, *parts))
-        return "/".join([self.text.rstrip("/"), *parts]) if parts else self.text
+        if not parts:
+            return self.text
+        base, mark, query = self.text.partition("?")          # s3://b/tape?region=x: parts before the query
+        return "/".join([base.rstrip("/"), *parts]) + mark + query
 
     def info(self, *parts: str) -> pafs.FileInfo:
         """The file's (or the folder's) info; an unreachable filesystem is a one-line error."""
         try:
             return self.filesystem.get_file_info(self.file(*parts))
         except (OSError, pa.ArrowException) as exc:
-            raise TapeError(f"tape {self.text}: cannot reach {self.where(*parts)} "
-                            f"({_first_line(exc)})") from None
+            what = f"cannot reach {self.where(*parts)}" if parts else "cannot reach it"
+            raise TapeError(f"tape {self.text}: {what} ({_first_line(exc)})") from None
 
     def is_file(self, *parts: str) -> bool:
         return self.info(*parts).type == pafs.FileType.File
@@ -128,6 +131,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _from_uri(uri: str) -> tuple[pafs.FileSystem, str]:
+    """pyarrow's resolution of a URI (the tests put an in-memory filesystem behind ``mock://``)."""
+    return pafs.FileSystem.from_uri(uri)
+
+
 def resolve_tape(location: TapeSource, filesystem: pafs.FileSystem | None = None) -> TapeLocation:
     """The filesystem and path of a tape location.
 
@@ -170,7 +178,7 @@ def resolve_tape(location: TapeSource, filesystem: pafs.FileSystem | None = None
         return TapeLocation(pafs.LocalFileSystem(), text, text, False)
     scheme = text.split("://", 1)[0].lower()
     try:
-        fs, path = pafs.FileSystem.from_uri(text)
+        fs, path = _from_uri(text)
     except (OSError, pa.ArrowException, ValueError) as exc:
         message = _first_line(exc)
         if "Unrecognized filesystem type" in message:
