@@ -7,6 +7,7 @@ whose resolution is pointed at that one in-memory instance.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import pickle
@@ -173,6 +174,12 @@ def test_fingerprints_keep_local_keys_and_never_share_between_locations(tape3, m
     manifest = read_manifest(tape3)
     entry, inst = manifest["days"][0], manifest["instrument"]
     local = day_fingerprint(tape3, entry, inst)
+    # a local tape keeps the key it had before URIs (caches built then are reused): sizes and mtimes
+    parts = [json.dumps(inst, sort_keys=True), entry["date"]]
+    for kind in ("trades", "book"):
+        st = (tape3 / kind / f"{entry['date']}.parquet").stat()
+        parts.append(f"{kind}:{entry[kind]}:{st.st_size}:{st.st_mtime_ns}")
+    assert local == hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
     # a file:// URI is the same local files: the same key (a cache built from the path is reused)
     assert day_fingerprint(tape3.resolve().as_uri(), entry, inst) == day_fingerprint(tape3.resolve(), entry, inst)
     # the same bytes at two other locations: three different keys
