@@ -366,12 +366,13 @@ def test_sweep_command_with_a_file_uri(tmp_path):
     ("hdfs://127.0.0.1:9/tape", "o", "error: tape hdfs://127.0.0.1:9/tape: cannot open its hdfs filesystem ("),
     ("DEFAULT", "s3://bucket/out", ("error: output folder must be a local folder (outputs are not written to URIs), "
                                     "got 's3://bucket/out'")),
+    ("DEFAULT", "o --cache gs://bucket/cache", "error: `--cache` must be a local folder"),
 ])
 def test_sweep_command_bad_uris_are_one_line(tmp_path, tape, out, message):
     grid = tmp_path / "grid.toml"
     grid.write_text('[strategy]\nskew_ticks = [10]\n[fit]\ntrain_days = 1\n')
     tape = tape.replace("DEFAULT", DEFAULT_TAPE.as_uri())
-    r = _command("clusterlob.sweep", tape, "--grid", grid, "--out", out, "--workers", "1", cwd=tmp_path)
+    r = _command("clusterlob.sweep", tape, "--grid", grid, "--out", *out.split(), "--workers", "1", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert message in r.stderr and r.stderr.startswith("error: "), r.stderr
     if "does not exist" not in message and "no manifest" not in message:

@@ -18,7 +18,7 @@ import sys
 
 from .._cli import OneLineParser, error_exit
 from .._exec import DEFAULT_CONNECT_TIMEOUT_S, open_executor
-from .._io import Progress, check_int, check_output_dir, mark_output_dir
+from .._io import Progress, check_int, check_local_dir, check_output_dir, mark_output_dir
 from ..errors import ClusterlobError
 from ..report import to_jsonable
 from ..tape.location import local_tape_path
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             bad = [h for h in heat if h not in swept]
             if len(heat) != 2 or bad:
                 raise ClusterlobError(f"--heatmap must name two swept fields of {swept}, got {args.heatmap!r}")
+        check_local_dir(args.cache, "`--cache`")
         check_output_dir(args.out, kind=kind, force=args.force, inputs=[local_tape_path(args.tape)], files=files)
         mark_output_dir(args.out, kind)
         progress = Progress("sweep", quiet=args.quiet)
