@@ -18,7 +18,13 @@ import sys
 
 from .._cli import OneLineParser, error_exit
 from .._exec import DEFAULT_CONNECT_TIMEOUT_S, open_executor
-from .._io import Progress, check_int, check_local_dir, check_output_dir, mark_output_dir
+from .._io import (
+    Progress,
+    check_int,
+    check_local_dir,
+    check_output_dir,
+    mark_output_dir,
+)
 from ..errors import ClusterlobError
 from ..report import to_jsonable
 from ..tape.location import local_tape_path
