@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -21,8 +22,8 @@ from ._typing import PathLike
 from .errors import ParameterError
 
 __all__ = ["read_toml", "MARKER_FILE", "Progress", "atomic_write", "available_memory", "begin_output", "check_choice",
-           "check_int", "check_memory", "check_number", "check_output_dir", "check_output_name",
-           "clean_staging", "finish_output", "interrupted_output", "mark_output_dir",
+           "check_int", "check_local_dir", "check_memory", "check_number", "check_output_dir", "check_output_name",
+           "clean_staging", "finish_output", "interrupted_output", "is_uri", "mark_output_dir",
            "output_kind", "output_marker", "output_overwrite", "replace_dir",
            "require_complete_output", "staging_dir",
            "write_bytes", "write_text"]
@@ -38,6 +39,22 @@ def _file_mode() -> int:
 
 
 _MODE = _file_mode()        # read once: os.umask can only be read by setting it
+
+
+# -- local paths and URIs --------------------------------------------------------------------------
+
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_uri(location) -> bool:
+    """True for ``scheme://...`` text (a tape may be read from one: ``clusterlob.tape.location``)."""
+    return isinstance(location, str) and _URI.match(location) is not None
+
+
+def check_local_dir(path, what: str) -> None:
+    """Outputs are written to local folders only: a URI is one line naming ``what``."""
+    if is_uri(path):
+        raise ParameterError(f"{what} must be a local folder (outputs are not written to URIs), got {path!r}")
 
 
 # -- atomic files ----------------------------------------------------------------------------------
@@ -177,14 +194,15 @@ def check_output_name(path, *, inputs: Iterable = ()) -> Path:
     folder, any folder that holds an input, and any folder inside an input folder (a tape)."""
     if path is None or str(path).strip() == "":
         raise ParameterError("output folder must be named, got an empty name")
+    check_local_dir(path, "output folder")
     out = Path(path)
     resolved = out.resolve()
     cwd = Path.cwd().resolve()
     if resolved == cwd or str(out) in (".", "./") or resolved in cwd.parents:
         raise ParameterError(f"output folder {out} is the current folder or holds it: name a new folder")
     for item in inputs:
-        if item is None or str(item) == "":
-            continue
+        if item is None or str(item) == "" or is_uri(item):
+            continue                  # a URI: local_tape_path() gives the folder of a file:// one
         src = Path(item).resolve()
         if src == resolved or resolved in src.parents:
             raise ParameterError(f"output folder {out} holds the input {item}: choose another folder")

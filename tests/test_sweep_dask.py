@@ -54,13 +54,15 @@ def cluster(tmp_path_factory):
     lc.close()
 
 
-def test_dask_sweep_equals_single_process(cluster):
+def test_dask_sweep_equals_single_process_from_a_path_and_a_file_uri(cluster):
     lc, _ = cluster
     serial = run_sweep(DEFAULT_TAPE, GRID, "2024-05-02")
     with dask_executor(lc.scheduler_address) as ex:
         assert ex._max_workers == 2
         on_dask = run_sweep(DEFAULT_TAPE, GRID, "2024-05-02", ex)
+        by_uri = run_sweep(DEFAULT_TAPE.as_uri(), GRID, "2024-05-02", ex)    # the workers resolve the URI
     assert _text(on_dask.rows) == _text(serial.rows)
+    assert _text(by_uri.rows) == _text(serial.rows) and by_uri.tape == DEFAULT_TAPE.as_uri()
 
 
 def test_dask_worker_killed_mid_task_costs_a_retry(cluster, tmp_path):

@@ -5,12 +5,12 @@ from ..features.settings import FeatureSettings
 from .._cli import OneLineParser
 from .._io import Progress, begin_output, check_output_dir, finish_output, output_overwrite
 from ..errors import ParameterError
-from pathlib import Path
 import argparse
 from .._cli import error_exit
 import json
 import sys
 import time
+from ..tape.location import resolve_tape
 from .fit import FitSettings
 from .model import ClusterModel, fit_model
 from .importance import FeatureImportance, feature_importance
@@ -70,17 +70,18 @@ def main(argv: list[str] | None = None) -> int:
         fit = FitSettings.from_args(args)
         if args.bootstrap is not None:
             check_bootstrap(args.bootstrap)
-        out_dir = check_output_dir(args.out, kind="cluster", force=args.force, inputs=[args.tape_dir],
+        tape = resolve_tape(args.tape_dir)          # a path or a URI: an unknown scheme fails here
+        out_dir = check_output_dir(args.out, kind="cluster", force=args.force, inputs=[tape.local_path],
                                    files=OUTPUT_FILES, progress=progress)   # before the long work
         overwrite = output_overwrite(out_dir, "cluster", args.force)
-        z, summary = collect_features(args.tape_dir, settings, args.days, progress=progress)
+        z, summary = collect_features(tape, settings, args.days, progress=progress)
         if summary.rows_used < fit.k:
-            raise ParameterError(f"only {summary.rows_used} valid feature rows in {args.tape_dir} "
+            raise ParameterError(f"only {summary.rows_used} valid feature rows in {tape.where()} "
                                  f"(days {args.days or 'all'}), fewer than k={fit.k}")
         progress(f"fitting k={fit.k} on {summary.rows_used:,} rows")
         start = time.perf_counter()
         model, labels = fit_model(z, settings, fit,
-                                  source={"tape": str(Path(args.tape_dir)), "days": list(summary.days)})
+                                  source={"tape": tape.where(), "days": list(summary.days)})
         seconds = time.perf_counter() - start
         importance = feature_importance(z, labels, model.k, feature_names=model.feature_names)
         del labels

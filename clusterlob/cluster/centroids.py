@@ -30,6 +30,7 @@ from .importance import IMPORTANCE_HEADER, FeatureImportance
 from .model import ClusterModel, save_model
 from ..report import arrow_table, markdown_table, write_csv, write_json, write_markdown
 from .roles import DIRECTIONAL, OPPORTUNISTIC, PASSIVE, role_name
+from ..tape.location import TapeSource, resolve_tape
 from ..tape.store import iter_days, read_manifest
 from ..tape.types import parse_days
 
@@ -93,12 +94,13 @@ def _add_counts(total: dict, part: dict) -> dict:
     return total
 
 
-def collect_features(tape_dir: PathLike, settings: FeatureSettings, days: Days = None, *, progress: Say | None = None) -> tuple[np.ndarray, FeatureSummary]:
+def collect_features(tape_dir: TapeSource, settings: FeatureSettings, days: Days = None, *, progress: Say | None = None) -> tuple[np.ndarray, FeatureSummary]:
     """z-scores of the valid trades of a tape directory, day by day with the state carried.
 
     Parameters
     ----------
     tape_dir : str or Path
+        A tape directory: a local folder or a URI (``file://``, ``s3://``, ...).
     settings : FeatureSettings
     days : None or str or list of str
         As :func:`clusterlob.tape.read_tape`.
@@ -113,6 +115,7 @@ def collect_features(tape_dir: PathLike, settings: FeatureSettings, days: Days =
     summary : FeatureSummary
         Counts, rows per day, and the raw-feature diagnostics of the valid rows.
     """
+    tape_dir = resolve_tape(tape_dir)
     manifest = read_manifest(tape_dir)
     chosen = parse_days(days, [d["date"] for d in manifest["days"]])
     upper = sum(int(d.get("trades", 0)) for d in manifest["days"] if d["date"] in chosen)

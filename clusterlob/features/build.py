@@ -45,10 +45,11 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
-from .._typing import Days, PathLike
+from .._typing import Days
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..report import arrow_table
+from ..tape.location import TapeSource, resolve_tape
 from ..tape.store import read_manifest, read_tape
 from ..tape.types import Tape, parse_days
 from .settings import (ALL_FEATURES, FEATURE_NAMES, FeatureSettings)
@@ -500,14 +501,14 @@ def merge_counts(parts: Iterable[dict]) -> dict:
     return total
 
 
-def iter_features(path: PathLike, settings: FeatureSettings = FeatureSettings(), days: Days = None,
+def iter_features(path: TapeSource, settings: FeatureSettings = FeatureSettings(), days: Days = None,
                   state: RollingState | None = None) -> Iterator[tuple[str, Features]]:
     """Features of a tape directory, one day at a time, the state carried between days.
 
     Parameters
     ----------
     path : str or Path
-        Tape directory.
+        Tape directory: a local folder or a URI (``file://``, ``s3://``, ...).
     settings : FeatureSettings
     days : None, str or sequence of str
         As for :func:`clusterlob.tape.read_tape` (``"FROM:TO"``, a day, a list).
@@ -519,9 +520,10 @@ def iter_features(path: PathLike, settings: FeatureSettings = FeatureSettings(),
     (day, Features)
         ``trade_index`` counts positions within that day's trades.
     """
-    manifest = read_manifest(path)
+    loc = resolve_tape(path)
+    manifest = read_manifest(loc)
     for day in parse_days(days, [d["date"] for d in manifest["days"]]):
-        tape = read_tape(path, [day], levels=settings.levels, columns=settings.tape_columns())
+        tape = read_tape(loc, [day], levels=settings.levels, columns=settings.tape_columns())
         features = build_features(tape, settings, state)
         state = features.state
         yield day, features

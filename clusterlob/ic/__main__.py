@@ -13,6 +13,7 @@ import time
 from ..signals.study import OUTPUT_FILES, GROUP_BY, ICSettings, _TIME_KEY_COLUMN, run_ic_study, write_ic_outputs
 from ..signals.timeframes import ThresholdRule
 from ..cluster.model import load_model
+from ..tape.location import local_tape_path
 
 def _int_list(text: str, what: str) -> tuple:
     try:
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             time_key=args.time_key, book_levels=args.book_levels)
         progress = Progress("ic", quiet=args.quiet)
         out_dir = check_output_dir(args.out, kind="ic", force=args.force, files=OUTPUT_FILES, progress=progress,
-                                   inputs=[args.tape_dir, args.model])   # before the long work
+                                   inputs=[local_tape_path(args.tape_dir), args.model])   # before the long work
         overwrite = output_overwrite(out_dir, "ic", args.force)
         model = None
         if args.model is not None:

@@ -21,6 +21,7 @@ from .._io import Progress, begin_output, check_number, check_output_dir, check_
 from ..cluster.fit import FitSettings
 from ..errors import ClusterlobError, ParameterError
 from ..report import to_jsonable
+from ..tape.location import local_tape_path
 from .pipeline import DEFAULT_TAPE, run_pipeline
 from .strategy import StrategyConfig
 from .summary import OUTPUT_FILES, format_table, write_outputs
@@ -82,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise ParameterError(f"`--mark-interval` must be at least 1 microsecond, got {args.mark_interval!r}")
         overwrite = {}
         if args.out is not None:            # refuse before the work, not after
-            check_output_name(args.out, inputs=[args.tape, args.model])
+            tape_local = local_tape_path(args.tape) if args.tape is not None else None   # resolves a URI
+            check_output_name(args.out, inputs=[tape_local, args.model])
             for sub in (("inverted", "traditional") if args.compare else ("",)):
                 folder = check_output_dir(Path(args.out) / sub, kind="replay", force=args.force,
-                                          inputs=[args.tape, args.model], files=OUTPUT_FILES, progress=progress)
+                                          inputs=[tape_local, args.model], files=OUTPUT_FILES, progress=progress)
                 overwrite[sub] = output_overwrite(folder, "replay", args.force)
         if args.model and args.train_days:
             raise ParameterError("--train-days cannot be used with --model (the model is already fit)")

@@ -26,6 +26,7 @@ from .._typing import Days, PathLike
 from ..errors import ParameterError, TapeError
 from ..features.build import build_features
 from ..features.settings import FeatureSettings
+from ..tape.location import TapeLocation, resolve_tape
 from ..tape.store import read_funding, read_manifest, read_tape, time_span
 from ..tape.types import MAX_LEVELS, Instrument, day_of_us, parse_days
 from .funding import funding_payments
@@ -191,8 +192,10 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     Parameters
     ----------
     tape : str or Path, optional
-        A tape directory (default: the embedded default tape).  With ``engine="online"`` it may
-        also be a raw Binance stream recording file (then ``model`` and ``tick_size`` are needed).
+        A tape directory (default: the embedded default tape): a local folder or a URI
+        ``pyarrow.fs`` opens (``file://``, ``s3://``, ...).  With ``engine="online"`` it may also be
+        a raw Binance stream recording file on this machine (then ``model`` and ``tick_size`` are
+        needed).
     train_days, replay_days : str or list of str, optional
         Day specs (``FROM:TO``, one day, ``a,b``).  Default: fit on the first day, replay every
         later day (with a given model: replay every day).
@@ -239,14 +242,15 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
         mark_interval_us = check_mark_interval(mark_interval_us)
     configs = [config.with_mapping(m) for m in mappings] if mappings else [config]
     model_file = str(model) if isinstance(model, (str, Path)) else None
-    tape_dir = Path(tape) if tape is not None else DEFAULT_TAPE
+    loc = resolve_tape(tape if tape is not None else DEFAULT_TAPE)     # a path or a URI
+    tape_dir = loc.where()                # the tape as messages name it
     if order_latency is not None and not isinstance(order_latency, OrderLatency):
         order_latency = load_order_latency(order_latency)
-    if tape is not None and tape_dir.is_file():
+    if tape is not None and loc.local and Path(loc.path).is_file():
         if engine != "online":
             raise ParameterError(f"--tape {tape_dir} is a file, not a tape directory: convert it with "
                                  f"`python -m clusterlob.convert`, or replay a raw Binance recording with --online")
-        return _recording(tape_dir, train_days, replay_days, configs, model, model_file, tick_size,
+        return _recording(Path(loc.path), train_days, replay_days, configs, model, model_file, tick_size,
                           mark_interval_us or _RECORDING_MARK_INTERVAL_US, say, order_latency,
                           check_funding(funding) if isinstance(funding, tuple) else None)
     if tick_size is not None:
@@ -254,7 +258,7 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     if tape is None and not (DEFAULT_TAPE / "manifest.json").is_file():
         raise TapeError(f"the embedded default tape is not in this installation ({DEFAULT_TAPE}); it ships "
                         f"with the source tree (pip install -e .), or give --tape DIR")
-    manifest = read_manifest(tape_dir)
+    manifest = read_manifest(loc)
     instrument = _one_instrument(manifest, tape_dir)
     available = [d["date"] for d in manifest["days"]]
     train, chosen = _split(available, train_days, replay_days, model is not None, tape_dir)
@@ -262,7 +266,7 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     if not any(rows[d] for d in chosen):
         raise ParameterError(f"--replay-days {_spec_text(replay_days, chosen)}: no trades or book updates "
                              f"on {_days(chosen)} in tape {tape_dir}")
-    mark_interval_us = _mark_interval(tape_dir, chosen, mark_interval_us)
+    mark_interval_us = _mark_interval(loc, chosen, mark_interval_us)
     first, last = min(train + chosen), max(train + chosen)
     span_days = [d for d in available if first <= d <= last]
     if engine == "online" and chosen != [d for d in span_days if chosen[0] <= d <= chosen[-1]]:
@@ -282,14 +286,14 @@ def run_pipeline(tape: PathLike | None = None, train_days: Days = None, replay_d
     def read(day, replayed=False):
         # a replayed day: every book level with its sizes (the queue model looks for our price
         # among them, as the one-pass replay of the whole tape does)
-        return read_tape(tape_dir, [day], levels=None if replayed else settings.levels, columns=columns)
+        return read_tape(loc, [day], levels=None if replayed else settings.levels, columns=columns)
 
     payments = None             # checked here, before the fit pass: one-line errors early
     if isinstance(funding, tuple):
         payments = check_funding(funding)
     elif funding == "tape":
         if manifest.get("funding"):
-            payments = funding_payments(read_funding(tape_dir, f"{chosen[0]}:{chosen[-1]}"))
+            payments = funding_payments(read_funding(loc, f"{chosen[0]}:{chosen[-1]}"))
             say(f"funding: {payments[0].shape[0]:,} payments from the tape's funding table")
     elif funding is not None:
         raise ParameterError(f'`funding` must be "tape", None or (times, rates), got {funding!r}')
@@ -350,9 +354,9 @@ def _fit_pass(read, days, train, settings, fit, tape_dir, say):
     return model, states, state
 
 
-def _mark_interval(tape_dir: Path, chosen: list, mark_interval_us: int | None) -> int:
+def _mark_interval(loc: TapeLocation, chosen: list, mark_interval_us: int | None) -> int:
     """The given mark spacing checked against the replayed events' span, or the default for it."""
-    span = time_span(tape_dir, chosen)
+    span = time_span(loc, chosen)
     if mark_interval_us is None:
         return _default_mark_interval(span)
     if span is not None and mark_interval_us > span[1] - span[0]:
@@ -367,7 +371,7 @@ def _day_steps(total: int) -> _IOProgress:
     return _IOProgress("", total=total, unit="day", quiet=True)
 
 
-def _split(available, train_days, replay_days, have_model: bool, tape_dir: Path):
+def _split(available, train_days, replay_days, have_model: bool, tape_dir: str):
     """:func:`split_days` with errors that name the flag and its value."""
     try:
         return split_days(available, train_days, replay_days, have_model=have_model, tape=f"tape {tape_dir}")
@@ -394,7 +398,7 @@ def _spec_text(spec, chosen) -> str:
     return spec if isinstance(spec, str) else ",".join(spec)
 
 
-def _one_instrument(manifest: dict, tape_dir: Path) -> Instrument:
+def _one_instrument(manifest: dict, tape_dir: str) -> Instrument:
     """The tape's instrument; a day entry that names another one is a one-line error."""
     instrument = Instrument.from_dict(manifest["instrument"])
     for entry in manifest["days"]:

@@ -34,6 +34,7 @@ from ..cluster.model import label_trades
 from ..report import markdown_table, write_csv, write_json, write_markdown
 from .ofi import (ALL_TRADES, ROLE_GROUPS, BucketGrid, BucketSignals, BucketAccumulator, check_bucket_s,
                       cluster_groups, covered_buckets)
+from ..tape.location import TapeSource, resolve_tape
 from ..tape.store import read_manifest, read_tape
 from ..tape.types import MAX_LEVELS, US_PER_DAY, day_start_us, parse_days
 from .book_flow import BookFlowState, book_flow_events
@@ -166,14 +167,14 @@ def _in_sample_days(in_sample, model, days) -> list:
     return parse_days(in_sample, days)
 
 
-def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group_by: str = "role", days: Days = None, in_sample: Days = None,
+def run_ic_study(tape_dir: TapeSource, *, model: ClusterModel | None = None, group_by: str = "role", days: Days = None, in_sample: Days = None,
                  settings: ICSettings = ICSettings(), progress: Say | None = None) -> ICStudy:
     """Label a tape's trades and measure their signal.
 
     Parameters
     ----------
     tape_dir : str or Path
-        A tape directory.
+        A tape directory: a local folder or a URI (``file://``, ``s3://``, ...).
     model : ClusterModel, optional
         Needed for ``group_by="role"`` or ``"cluster"``.
     group_by : {"role", "cluster", "agent"}
@@ -195,7 +196,8 @@ def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group
         raise ParameterError(f"`group_by` must be one of {list(GROUP_BY)}, got {group_by!r}")
     if not isinstance(settings, ICSettings):
         raise ParameterError(f"`settings` must be ICSettings, got {type(settings).__name__}")
-    manifest = read_manifest(tape_dir)
+    loc = resolve_tape(tape_dir)
+    manifest = read_manifest(loc)
     chosen = parse_days(days, [d["date"] for d in manifest["days"]])
     groups, label = _labeller(group_by, model)
     column = _TIME_KEY_COLUMN[settings.time_key]
@@ -220,7 +222,7 @@ def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group
     columns = {column, "side", "amount"} | ({"agent"} if group_by == "agent" or model is None  # (None: _labeller refused it)
                                                else set(model.settings.tape_columns()))
     for day in chosen:
-        tape = read_tape(tape_dir, [day], levels=levels, columns=columns)
+        tape = read_tape(loc, [day], levels=levels, columns=columns)
         labels, state, day_counts = label(tape, state)
         _add_counts(counts, day_counts)
         ts, book_ts, mid = getattr(tape.trades, column), getattr(tape.book, column), tape.book.mid()
@@ -263,7 +265,7 @@ def run_ic_study(tape_dir: PathLike, *, model: ClusterModel | None = None, group
     timeframes = timeframe_analysis(signals_by, rule=settings.threshold, fee_bps=settings.fee_bps)
     counts.update(trades_known_side=int(signals.trades[0]), unknown_side=int(signals.unknown_side),
                   **{f"trades_{g}": int(n) for g, n in zip(signals.group_names[1:], signals.trades[1:])})
-    return ICStudy(str(tape_dir), tuple(chosen), group_by, settings, signals, pooled, tuple(tables),
+    return ICStudy(loc.where(), tuple(chosen), group_by, settings, signals, pooled, tuple(tables),
                    tuple(skipped), aggregate, timeframes, in_out, counts, notes)
 
 

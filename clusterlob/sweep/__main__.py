@@ -18,9 +18,16 @@ import sys
 
 from .._cli import OneLineParser, error_exit
 from .._exec import DEFAULT_CONNECT_TIMEOUT_S, open_executor
-from .._io import Progress, check_int, check_output_dir, mark_output_dir
+from .._io import (
+    Progress,
+    check_int,
+    check_local_dir,
+    check_output_dir,
+    mark_output_dir,
+)
 from ..errors import ClusterlobError
 from ..report import to_jsonable
+from ..tape.location import local_tape_path
 from .report import SELECTION_FILES, SWEEP_FILES, write_selection, write_sweep
 from .run import SweepResult, as_grid, run_sweep
 from .select import SelectionResult, check_objective, run_selection
@@ -32,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m clusterlob.sweep",
                       description="Replay a grid of market-maker configs over tape days, or choose one "
                                   "on past days and trade it on the next (--select).")
-    p.add_argument("tape", metavar="TAPE", help="tape directory")
+    p.add_argument("tape", metavar="TAPE", help="tape directory: a local folder or a URI pyarrow.fs opens "
+                                                 "(file:///abs/tape, s3://bucket/tape, gs://..., hdfs://...)")
     p.add_argument("--grid", required=True, metavar="GRID.toml", help="the grid (see docs/sweep.md)")
     p.add_argument("--out", required=True, metavar="DIR", help="results folder (tasks/ in it make a run resumable)")
     p.add_argument("--days", default=None, metavar="FROM:TO",
@@ -106,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             bad = [h for h in heat if h not in swept]
             if len(heat) != 2 or bad:
                 raise ClusterlobError(f"--heatmap must name two swept fields of {swept}, got {args.heatmap!r}")
-        check_output_dir(args.out, kind=kind, force=args.force, inputs=[args.tape], files=files)
+        check_local_dir(args.cache, "`--cache`")
+        check_output_dir(args.out, kind=kind, force=args.force, inputs=[local_tape_path(args.tape)], files=files)
         mark_output_dir(args.out, kind)
         progress = Progress("sweep", quiet=args.quiet)
         result: SweepResult | SelectionResult

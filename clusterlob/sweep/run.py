@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from .._exec import executor_workers
-from .._io import write_text
+from .._io import check_local_dir, write_text
 from .._typing import Days, PathLike, Say
 from ..cluster.fit import FitSettings
 from ..cluster.model import fit_model, load_model, save_model
 from ..errors import ParameterError, TapeError
 from ..features.settings import FeatureSettings
+from ..tape.location import TapeSource, resolve_tape
 from ..tape.store import read_manifest
 from ..tape.types import parse_days
 from ..walkforward.cache import build_cache, load_cached_day
@@ -303,7 +304,7 @@ def row_of(grid: Grid, model: int, day: str, point: int, record: dict) -> dict:
     return row
 
 
-def run_sweep(tape: PathLike, grid: Grid | dict | PathLike, days: Days = None, executor: Executor | None = None, *,
+def run_sweep(tape: TapeSource, grid: Grid | dict | PathLike, days: Days = None, executor: Executor | None = None, *,
               out_dir: PathLike | None = None, cache_dir: PathLike | None = None,
               progress: Say | None = None) -> SweepResult:
     """Replay every config of ``grid`` over every day of ``days``.
@@ -311,7 +312,9 @@ def run_sweep(tape: PathLike, grid: Grid | dict | PathLike, days: Days = None, e
     Parameters
     ----------
     tape : str or Path
-        Tape directory.
+        Tape directory: a local folder or a URI ``pyarrow.fs`` opens (``file:///abs/tape``,
+        ``s3://bucket/tape``, ...).  The tasks carry this text and every worker reads the days
+        it needs from there itself; the outputs and the feature cache stay local.
     grid : Grid, dict or path
         The grid (:mod:`clusterlob.sweep.grid`).
     days : str or list, optional
@@ -332,13 +335,16 @@ def run_sweep(tape: PathLike, grid: Grid | dict | PathLike, days: Days = None, e
     SweepResult
     """
     g = as_grid(grid)
+    tape_text = resolve_tape(tape).task_text()
+    check_local_dir(out_dir, "`out_dir`")
+    check_local_dir(cache_dir, "`cache_dir`")
     t0 = time.perf_counter()
     tmp = None
     if out_dir is None:
         tmp = tempfile.mkdtemp(prefix="clusterlob-sweep-")
         out_dir = tmp
     try:
-        return _sweep(str(tape), g, days, executor, Path(out_dir),
+        return _sweep(tape_text, g, days, executor, Path(out_dir),
                       Path(cache_dir) if cache_dir is not None else Path(out_dir) / "cache",
                       progress, t0, keep_files=tmp is None)
     finally:

@@ -31,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import check_int
+from .._io import check_int, check_local_dir
 from .._typing import Days, PathLike, Say
 from ..errors import ParameterError
 from ..replay.strategy import StrategyConfig
+from ..tape.location import TapeSource, resolve_tape
 from ..tape.store import read_manifest
 from ..walkforward.windows import WalkForwardSettings, plan_windows
 from .grid import Grid
@@ -208,7 +209,7 @@ def _value(objective: str, pnl: float, sharpe: float) -> float:
     return v if math.isfinite(v) else -math.inf
 
 
-def run_selection(tape: PathLike, grid: Grid | dict | PathLike, *, train_days: int | None = None, days: Days = None,
+def run_selection(tape: TapeSource, grid: Grid | dict | PathLike, *, train_days: int | None = None, days: Days = None,
                   objective: str = "sharpe", min_fills: int = 0, n_blocks: int = 16, executor: Executor | None = None,
                   out_dir: PathLike | None = None, cache_dir: PathLike | None = None,
                   progress: Say | None = None) -> SelectionResult:
@@ -217,6 +218,7 @@ def run_selection(tape: PathLike, grid: Grid | dict | PathLike, *, train_days: i
     Parameters
     ----------
     tape : str or Path
+        A local folder or a URI, as for :func:`clusterlob.sweep.run_sweep`.
     grid : Grid, dict or path
         Needs ``[fit]`` (the clusters are refit every window), not model files.
     train_days : int, optional
@@ -239,6 +241,9 @@ def run_selection(tape: PathLike, grid: Grid | dict | PathLike, *, train_days: i
     check_objective(objective)
     check_int("min_fills", min_fills, 0)
     g = as_grid(grid)
+    tape_text = resolve_tape(tape).task_text()
+    check_local_dir(out_dir, "`out_dir`")
+    check_local_dir(cache_dir, "`cache_dir`")
     spec = g.models
     if spec.files:
         raise ParameterError("strategy selection refits the clusters in every window: give the grid a [fit] "
@@ -254,7 +259,7 @@ def run_selection(tape: PathLike, grid: Grid | dict | PathLike, *, train_days: i
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
     try:
-        return _select(str(tape), g, T, days, objective, int(min_fills), n_blocks, executor, out_dir, cache_dir,
+        return _select(tape_text, g, T, days, objective, int(min_fills), n_blocks, executor, out_dir, cache_dir,
                        say, keep=tmp is None)
     finally:
         if tmp is not None:

@@ -1,6 +1,6 @@
 """One replay task, as a worker runs it: a tape day, its clusters, one strategy config.
 
-A :class:`ReplayTask` carries paths and small parameter objects only (the tape directory,
+A :class:`ReplayTask` carries paths and small parameter objects only (the tape's path or URI,
 the feature cache folder, a model file, the config), never arrays, so it travels cheaply to
 a local process or a Dask worker.  The worker keeps the last days it read and the roles it
 computed in a per-process cache (:data:`_DAYS`, :data:`_ROLES`), so the configs of one day
@@ -34,6 +34,7 @@ from ..features.settings import FeatureSettings
 from ..replay.engine import replay_arrays
 from ..replay.results import ReplaySummary
 from ..replay.strategy import StrategyConfig
+from ..tape.location import resolve_tape
 from ..tape.store import read_manifest, read_tape
 from ..tape.types import Instrument, day_start_us
 from ..walkforward.cache import cache_day_paths, read_cache_meta, load_cached_day
@@ -60,7 +61,8 @@ class ReplayTask:
     Attributes
     ----------
     tape : str
-        Tape directory.
+        Tape directory: a local path or a URI (``file://``, ``s3://``, ...), resolved by the
+        worker (a task never carries a filesystem object).
     cache_dir : str
         Feature cache folder (``clusterlob.walkforward`` layout) holding ``day``.
     settings : FeatureSettings
@@ -134,9 +136,10 @@ def _read_day(tape: str, day: str) -> tuple[_Day, bool]:
     if key in _DAYS:
         _DAYS.move_to_end(key)
         return _DAYS[key], False
-    if day not in [d["date"] for d in read_manifest(tape)["days"]]:
+    loc = resolve_tape(tape)                  # once: a URI's filesystem is opened once per day read
+    if day not in [d["date"] for d in read_manifest(loc)["days"]]:
         raise TapeError(f"tape {tape} has no day {day}")
-    data = read_tape(tape, [day], columns=("ts_local_us", "price", "amount", "side"))
+    data = read_tape(loc, [day], columns=("ts_local_us", "price", "amount", "side"))
     t, b = data.trades, data.book
     trades = (t.ts_local_us, t.price, t.amount, t.side)
     book = (b.ts_local_us, b.bid_px, b.ask_px, b.bid_sz, b.ask_sz)

@@ -38,15 +38,15 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
-from pathlib import Path
 from typing import Iterable, Iterator, NoReturn
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.fs as pafs
 
-from .._typing import Days, PathLike
+from .._typing import Days
 from ..errors import TapeError
+from .location import TapeLocation, TapeSource, resolve_tape
 
 from .types import (Book, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, Funding, Instrument, MAX_LEVELS, Tape, Trades, US_PER_DAY, _BOOK_SIDES, _TRADE_CORE, _columns, day_of_us, day_start_us, parse_days)
 
@@ -60,6 +60,8 @@ __all__ = [
     "read_tape",
     "read_funding",
     "read_manifest",
+    "resolve_tape",
+    "TapeLocation",
     "iter_days",
     "time_span",
     "day_of_us",
@@ -126,18 +128,23 @@ class _Filler:
 
 # -- reading -------------------------------------------------------------------------------
 
-def read_manifest(path: PathLike) -> dict:
-    """Read and check a tape directory's ``manifest.json``."""
-    path = Path(path)
-    mpath = path / "manifest.json"
-    if path.is_file():
-        raise TapeError(f"{path} is a file, not a tape directory (convert it with `python -m clusterlob.convert`)")
-    if not path.is_dir():
-        raise TapeError(f"tape directory {path} does not exist")
-    if not mpath.is_file():
-        raise TapeError(f"{path} is not a tape directory: no manifest.json (write one with `python -m clusterlob.convert`)")
+def read_manifest(path: TapeSource, *, filesystem: pafs.FileSystem | None = None) -> dict:
+    """Read and check a tape directory's ``manifest.json``.
+
+    ``path`` is a local folder or a URI (``file://``, ``s3://``, ...; see
+    :func:`~clusterlob.tape.location.resolve_tape`), or a path inside ``filesystem``.
+    """
+    loc = resolve_tape(path, filesystem)
+    where, mpath = loc.where(), loc.where("manifest.json")
+    kind = loc.info().type
+    if kind == pafs.FileType.File:
+        raise TapeError(f"{where} is a file, not a tape directory (convert it with `python -m clusterlob.convert`)")
+    if kind != pafs.FileType.Directory:
+        raise TapeError(f"tape directory {where} does not exist")
+    if not loc.is_file("manifest.json"):
+        raise TapeError(f"{where} is not a tape directory: no manifest.json (write one with `python -m clusterlob.convert`)")
     try:
-        manifest = json.loads(mpath.read_text())
+        manifest = json.loads(loc.read_bytes("manifest.json").decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TapeError(f"{mpath}: not valid JSON ({exc})") from None
     if manifest.get("format") != FORMAT_NAME:
@@ -154,7 +161,7 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _check_manifest(m: dict, mpath: Path) -> None:
+def _check_manifest(m: dict, mpath: str) -> None:
     """Every field a reader uses, checked for type and range (a hand-edited manifest gets one
     line naming the field and the value, never a KeyError later)."""
     def fail(field: str, rule: str, value: object) -> NoReturn:
@@ -215,14 +222,17 @@ def _check_manifest(m: dict, mpath: Path) -> None:
             fail(key, "an object", m[key])
 
 
-def read_tape(path: PathLike, days: Days = None, *, trades: bool = True, book: bool = True,
-              levels: int | None = None, columns: Iterable[str] | None = None) -> Tape:
+def read_tape(path: TapeSource, days: Days = None, *, trades: bool = True, book: bool = True,
+              levels: int | None = None, columns: Iterable[str] | None = None,
+              filesystem: pafs.FileSystem | None = None) -> Tape:
     """Read a tape directory, or only some of its days, columns and book levels.
 
     Parameters
     ----------
     path : str or Path
-        Tape directory written by :class:`TapeWriter` (``python -m clusterlob.convert``).
+        Tape directory written by :class:`TapeWriter` (``python -m clusterlob.convert``): a local
+        folder, or a URI ``pyarrow.fs.FileSystem.from_uri`` accepts (``file:///abs/tape``,
+        ``s3://bucket/tape``, ``gs://...``, ``hdfs://...``).
     days : None, str or sequence of str
         None for all days; ``"FROM:TO"`` (inclusive, either end optional); one day; or a
         list of days.  Files of other days are not opened.
@@ -235,21 +245,24 @@ def read_tape(path: PathLike, days: Days = None, *, trades: bool = True, book: b
         Trade columns to read (default: all, extras included).  ``ts_local_us`` is always read;
         a core column left out is None in the result (``Trades.trade_id is None``), an extra
         left out is absent.  The book's ``ts_exch_us`` is read only when listed here too.
+    filesystem : pyarrow.fs.FileSystem, optional
+        Read ``path`` (a path, not a URI) inside this filesystem: any pyarrow filesystem, e.g.
+        a ``SubTreeFileSystem`` or a ``PyFileSystem`` with your own handler.
 
     Returns
     -------
     Tape
         Arrays concatenated over the chosen days, in local-time order.
     """
-    path = Path(path)
-    manifest = read_manifest(path)
+    loc = resolve_tape(path, filesystem)
+    manifest = read_manifest(loc)
     instrument = Instrument.from_dict(manifest["instrument"])
     available = [d["date"] for d in manifest["days"]]
     chosen = parse_days(days, available)
     depth = int(manifest.get("book_levels") or MAX_LEVELS)
     if levels is not None:
         if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 1 <= levels <= depth:
-            raise TapeError(f"`levels` must be an integer in 1..{depth} (the depth of tape {path}), got {levels!r}")
+            raise TapeError(f"`levels` must be an integer in 1..{depth} (the depth of tape {loc.where()}), got {levels!r}")
         depth = int(levels)
     wanted = None if columns is None else set(columns) | {"ts_local_us"}
     counts = {d["date"]: d for d in manifest["days"]}
@@ -257,7 +270,7 @@ def read_tape(path: PathLike, days: Days = None, *, trades: bool = True, book: b
     out_book = Book.empty(depth)
     if trades:
         need = _TRADE_CORE if wanted is None else tuple(c for c in _TRADE_CORE if c in wanted)
-        cols = _read_days(path, "trades", chosen, counts, need, wanted, None)
+        cols = _read_days(loc, "trades", chosen, counts, need, wanted, None)
         if cols is not None:
             out_trades = Trades._of([cols.pop(n, None) for n in _TRADE_CORE], extra=cols)
         elif wanted is not None:
@@ -268,7 +281,7 @@ def read_tape(path: PathLike, days: Days = None, *, trades: bool = True, book: b
     if book:
         times = ("ts_local_us",) if wanted is not None and "ts_exch_us" not in wanted else ("ts_exch_us", "ts_local_us")
         need = times + _BOOK_SIDES
-        cols = _read_days(path, "book", chosen, counts, need, set(need), depth)
+        cols = _read_days(loc, "book", chosen, counts, need, set(need), depth)
         if cols is not None:
             out_book = Book(*_columns(cols, ("ts_exch_us", "ts_local_us") + _BOOK_SIDES))
         elif "ts_exch_us" not in times:
@@ -276,24 +289,25 @@ def read_tape(path: PathLike, days: Days = None, *, trades: bool = True, book: b
     return Tape(instrument, out_trades, out_book, chosen)
 
 
-def _read_days(path: Path, kind: str, chosen, counts: dict, need, wanted, levels) -> dict | None:
+def _read_days(loc: TapeLocation, kind: str, chosen, counts: dict, need, wanted, levels) -> dict | None:
     """Columns of one half of the tape (``kind`` trades or book) over the chosen days: only the
     ``wanted`` columns (None: all) and the first ``levels`` book levels (None: all)."""
     fill = _Filler(sum(counts[d][kind] for d in chosen), levels)
     for day in chosen:
         if counts[day][kind]:
-            f = path / kind / f"{day}.parquet"
-            for table in _read_parquet(f, wanted):
-                fill.add(table, f)
-    return dict(fill.columns(need, kind, path)) if fill.total else None
+            name = f"{day}.parquet"
+            for table in _read_parquet(loc, kind, name, wanted):
+                fill.add(table, loc.where(kind, name))
+    return dict(fill.columns(need, kind, loc.where())) if fill.total else None
 
 
-def _read_parquet(f: Path, wanted=None):
+def _read_parquet(loc: TapeLocation, kind: str, name: str, wanted=None):
     """The row groups of one day file, one Arrow table each (only the ``wanted`` columns)."""
-    if not f.exists():
+    f = loc.where(kind, name)
+    if loc.info(kind, name).type == pafs.FileType.NotFound:
         raise TapeError(f"{f}: missing, though the manifest lists rows for that day")
     try:
-        pf = pq.ParquetFile(f)
+        pf = loc.parquet(kind, name)
         names = pf.schema_arrow.names
         cols = names if wanted is None else [c for c in names if c in wanted]
         for i in range(pf.num_row_groups):
@@ -302,27 +316,30 @@ def _read_parquet(f: Path, wanted=None):
         raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
 
 
-def time_span(path: PathLike, days: Days = None) -> tuple[int, int] | None:
+def time_span(path: TapeSource, days: Days = None, *,
+              filesystem: pafs.FileSystem | None = None) -> tuple[int, int] | None:
     """(first, last) local time (us) of the events of the chosen days of a tape directory, from
     the Parquet files' statistics (the ``ts_local_us`` column is read only where a file has
     none); None when the days hold no events."""
-    path = Path(path)
-    manifest = read_manifest(path)
+    loc = resolve_tape(path, filesystem)
+    manifest = read_manifest(loc)
     counts = {d["date"]: d for d in manifest["days"]}
     lo = hi = None
     for day in parse_days(days, list(counts)):
         for kind in ("trades", "book"):
             if not counts[day][kind]:
                 continue
-            f = path / kind / f"{day}.parquet"
+            name = f"{day}.parquet"
+            f = loc.where(kind, name)
             try:
-                meta = pq.ParquetFile(f).metadata
+                pf = loc.parquet(kind, name)
+                meta = pf.metadata
                 col = meta.schema.names.index("ts_local_us")
                 stats = [meta.row_group(i).column(col).statistics for i in range(meta.num_row_groups)]
                 if all(s is not None and s.has_min_max for s in stats):
                     pairs = [(s.min, s.max) for s in stats]
                 else:
-                    ts = pq.read_table(f, columns=["ts_local_us"])["ts_local_us"].to_numpy()
+                    ts = pf.read(columns=["ts_local_us"])["ts_local_us"].to_numpy()
                     pairs = [(int(ts.min()), int(ts.max()))] if ts.size else []
             except (pa.ArrowInvalid, OSError, ValueError) as exc:
                 raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
@@ -332,38 +349,39 @@ def time_span(path: PathLike, days: Days = None) -> tuple[int, int] | None:
     return None if lo is None or hi is None else (lo, hi)
 
 
-def iter_days(path: PathLike, days: Days = None, *, levels: int | None = None,
-              columns: Iterable[str] | None = None) -> Iterator[Tape]:
+def iter_days(path: TapeSource, days: Days = None, *, levels: int | None = None,
+              columns: Iterable[str] | None = None, filesystem: pafs.FileSystem | None = None) -> Iterator[Tape]:
     """Yield one :class:`Tape` per chosen day, so a long tape can be processed day by day
-    (``levels`` and ``columns`` as for :func:`read_tape`)."""
-    manifest = read_manifest(path)
+    (``levels``, ``columns`` and ``filesystem`` as for :func:`read_tape`)."""
+    loc = resolve_tape(path, filesystem)
+    manifest = read_manifest(loc)
     for day in parse_days(days, [d["date"] for d in manifest["days"]]):
-        yield read_tape(path, [day], levels=levels, columns=columns)
+        yield read_tape(loc, [day], levels=levels, columns=columns)
 
 
 
-def read_funding(path: PathLike, days: Days = None) -> Funding:
+def read_funding(path: TapeSource, days: Days = None, *, filesystem: pafs.FileSystem | None = None) -> Funding:
     """The funding table of a tape directory (``funding/DAY.parquet``), over the chosen days.
 
     ``days`` as in :func:`read_tape` (days of the tape without funding rows give none).  A
     tape written without a ``derivative_ticker`` input has no funding table: an error saying
-    so.  Rows are in local-time order.
+    so.  Rows are in local-time order.  ``path`` and ``filesystem`` as for :func:`read_tape`.
     """
-    path = Path(path)
-    manifest = read_manifest(path)
+    loc = resolve_tape(path, filesystem)
+    manifest = read_manifest(loc)
     table = manifest.get("funding")
     if not table:
-        raise TapeError(f"tape {path} has no funding table (convert a Tardis derivative_ticker file "
+        raise TapeError(f"tape {loc.where()} has no funding table (convert a Tardis derivative_ticker file "
                         f"with the trades to add one)")
     counts = {d["date"]: d["rows"] for d in table["days"]}
     available = sorted(set(counts) | {d["date"] for d in manifest["days"]})
     chosen = [d for d in parse_days(days, available) if counts.get(d)]
     fill = _Filler(sum(counts[d] for d in chosen))
     for day in chosen:
-        f = path / "funding" / f"{day}.parquet"
-        for table in _read_parquet(f):
-            fill.add(table, f)
+        name = f"{day}.parquet"
+        for table in _read_parquet(loc, "funding", name):
+            fill.add(table, loc.where("funding", name))
     if not fill.total:
         return Funding.empty()
-    cols = fill.columns(FUNDING_COLUMNS, "funding", path)
+    cols = fill.columns(FUNDING_COLUMNS, "funding", loc.where())
     return Funding(*(cols[n] for n in FUNDING_COLUMNS))

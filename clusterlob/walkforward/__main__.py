@@ -26,6 +26,7 @@ from ..errors import ClusterlobError, ParameterError
 from ..features.settings import FeatureSettings
 from ..report import to_jsonable
 from ..cluster.fit import FitSettings
+from ..tape.location import local_tape_path
 from ..signals.timeframes import ThresholdRule
 from .run import OUTPUT_FILES, run_walkforward, write_outputs
 from .windows import ALIGNMENTS, DEFAULT_FIT, WalkForwardSettings
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers is not None and not 1 <= args.workers <= 256:
             raise ParameterError(f"`--workers` must be an integer in 1..256, got {args.workers}")
         say = lambda line: print(f"walkforward: {line}", file=sys.stderr, flush=True)  # noqa: E731
-        out = check_output_dir(args.out, kind="walkforward", force=args.force, inputs=[args.tape_dir],
+        out = check_output_dir(args.out, kind="walkforward", force=args.force, inputs=[local_tape_path(args.tape_dir)],
                                files=OUTPUT_FILES + ("models",), progress=say)
         overwrite = output_overwrite(out, "walkforward", args.force)   # a killed run's files: resumed
         progress = _Progress(args.quiet)

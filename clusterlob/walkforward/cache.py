@@ -14,7 +14,10 @@ state flows into this one) rebuilds it.  The fingerprint of a day is the size an
 modification time (ns) of its trades and book Parquet files, the manifest's row counts
 and the instrument: cheap to take on months of data (a content hash would read every
 byte); the tape writer renames new files into place, so a rewritten day always gets a
-new mtime.  The JSON is written after the Parquet file, both atomically, so it marks a
+new mtime.  A tape read from a URI (``s3://``, ``gs://``, ...) adds its location to the
+fingerprint, so two URIs never share a cache entry, and, where the filesystem reports no
+modification time, a hash of the file's last 64 KiB (the Parquet footer: row counts and column
+statistics).  The cache itself is always a local folder, never beside a remote tape.  The JSON is written after the Parquet file, both atomically, so it marks a
 finished day: a killed run leaves whole days behind and the next run reuses them (and
 removes the temporary files a hard kill can leave).
 
@@ -50,14 +53,17 @@ from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from .._io import check_local_dir
 from .._typing import PathLike
 from .. import _core
 from ..errors import ParameterError, TapeError
 from ..features.build import RollingState, feature_kernel_params, raw_feature_rows, time_order, rolling_zscore
 from ..features.settings import FEATURE_NAMES, FeatureSettings
 from ..report import write_json
+from ..tape.location import TapeLocation, TapeSource, resolve_tape
 from ..tape.store import read_manifest, read_tape
 from ..tape.types import Instrument
 
@@ -95,22 +101,38 @@ class DayStatus:
                 "fingerprint": self.fingerprint, "key": self.key, "cached": self.cached}
 
 
-def _stat(path: Path) -> str:
-    st = path.stat()
-    return f"{st.st_size}:{st.st_mtime_ns}"
+_TAIL_BYTES = 1 << 16
 
 
-def day_fingerprint(tape_dir: PathLike, entry: dict, instrument: dict) -> str:
-    """Fingerprint of one day's input (see the module doc); raises TapeError on a missing file."""
-    tape_dir = Path(tape_dir)
+def _stat(loc: TapeLocation, info, *parts: str) -> str:
+    """Size and modification time (ns) of a tape file; without a modification time (some
+    object stores), a hash of the file's tail (the Parquet footer) stands in for it."""
+    if info.mtime_ns is not None:
+        return f"{info.size}:{info.mtime_ns}"
+    try:
+        with loc.filesystem.open_input_file(loc.file(*parts)) as fh:
+            fh.seek(max(0, int(info.size) - _TAIL_BYTES))
+            tail = fh.read()
+    except (OSError, pa.ArrowException) as exc:
+        raise TapeError(f"{loc.where(*parts)}: cannot read ({str(exc).splitlines()[0]})") from None
+    return f"{info.size}:tail-{hashlib.sha256(tail).hexdigest()[:16]}"
+
+
+def day_fingerprint(tape_dir: TapeSource, entry: dict, instrument: dict) -> str:
+    """Fingerprint of one day's input (see the module doc); raises TapeError on a missing file.
+    ``tape_dir`` is a local folder, a URI or a resolved location."""
+    loc = resolve_tape(tape_dir)
     parts = [json.dumps(instrument, sort_keys=True), entry["date"]]
+    if loc.identity():
+        parts.append(f"at:{loc.identity()}")
     for kind in ("trades", "book"):
         rows = int(entry.get(kind, 0))
-        f = tape_dir / kind / f"{entry['date']}.parquet"
-        if f.is_file():
-            parts.append(f"{kind}:{rows}:{_stat(f)}")
+        name = f"{entry['date']}.parquet"
+        info = loc.info(kind, name)
+        if info.type == pafs.FileType.File:
+            parts.append(f"{kind}:{rows}:{_stat(loc, info, kind, name)}")
         elif rows:
-            raise TapeError(f"tape day {entry['date']}: {kind} file {f} is missing "
+            raise TapeError(f"tape day {entry['date']}: {kind} file {loc.where(kind, name)} is missing "
                             f"(the manifest lists {rows} rows)")
         else:
             parts.append(f"{kind}:0:-")
@@ -140,18 +162,20 @@ def read_cache_meta(json_path: Path) -> dict | None:
     return meta if isinstance(meta, dict) and meta.get("format") == CACHE_FORMAT else None
 
 
-def plan_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLike) -> list[DayStatus]:
+def plan_cache(tape_dir: TapeSource, settings: FeatureSettings, cache_dir: PathLike) -> list[DayStatus]:
     """Every day of the tape with its chained key and whether its cache file is finished.
 
     Raises TapeError when a day file listed in the manifest is missing.
     """
     if not isinstance(settings, FeatureSettings):
         raise ParameterError(f"`settings` must be a FeatureSettings, got {type(settings).__name__}")
-    manifest = read_manifest(tape_dir)
+    check_local_dir(cache_dir, "the feature cache folder")
+    loc = resolve_tape(tape_dir)
+    manifest = read_manifest(loc)
     prev = f"{CACHE_FORMAT}/{CACHE_VERSION}/{settings.key()}"
     out = []
     for entry in sorted(manifest["days"], key=lambda e: e["date"]):
-        fp = day_fingerprint(tape_dir, entry, manifest["instrument"])
+        fp = day_fingerprint(loc, entry, manifest["instrument"])
         key = hashlib.sha256(f"{prev}|{fp}".encode()).hexdigest()[:24]
         parquet, meta_path = cache_day_paths(cache_dir, settings, entry["date"])
         meta = read_cache_meta(meta_path) if meta_path.is_file() else None
@@ -444,7 +468,7 @@ def _start_state(cache_dir, settings, statuses, i: int, built: dict) -> RollingS
     return RollingState.from_dict(meta["state"])
 
 
-def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLike, *, executor: Executor | None = None,
+def build_cache(tape_dir: TapeSource, settings: FeatureSettings, cache_dir: PathLike, *, executor: Executor | None = None,
                 progress: Callable[[str | None, int, int], None] | None = None,
                 last_day: str | None = None) -> list[DayStatus]:
     """Bring the feature cache of every tape day up to date; return the days' status.
@@ -452,10 +476,12 @@ def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLi
     Parameters
     ----------
     tape_dir : str or Path
-        Tape directory (``python -m clusterlob.convert`` or ``clusterlob.synth``).
+        Tape directory (``python -m clusterlob.convert`` or ``clusterlob.synth``): a local folder
+        or a URI (``file://``, ``s3://``, ...; :func:`clusterlob.tape.location.resolve_tape`).
+        The workers get its text, never a filesystem object, and read it themselves.
     settings : FeatureSettings
     cache_dir : str or Path
-        Cache folder; one sub-folder per settings key.
+        Cache folder (local); one sub-folder per settings key.
     executor : concurrent.futures.Executor, optional
         Runs step 1 (read + raw features) of the days to build; None runs it in this
         process.  Any executor works (a process pool, ``dask`` ``client.get_executor()``).
@@ -483,7 +509,7 @@ def build_cache(tape_dir: PathLike, settings: FeatureSettings, cache_dir: PathLi
     done = total - len(todo)
     if progress is not None and done:
         progress(None, done, total)
-    tape_dir = str(tape_dir)
+    tape_dir = resolve_tape(tape_dir).task_text()        # tasks carry text, not a filesystem
     window = max(2, getattr(executor, "_max_workers", 2) + 1)   # results held at once
     pending: dict = {}
     built: dict = {}

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .._io import begin_output, finish_output
+from .._io import begin_output, check_local_dir, finish_output
 from ..errors import ParameterError, TapeError
 from .._typing import PathLike
 from ..features.settings import FeatureSettings
@@ -35,6 +35,7 @@ from ..report import arrow_table, markdown_table, to_jsonable, write_csv, write_
 from ..cluster.roles import ROLE_NAMES
 from ..signals.ic import ICAggregate, ICRow
 from ..signals.ofi import ALL_TRADES
+from ..tape.location import TapeSource, resolve_tape
 from .cache import atomic_path, build_cache, plan_cache
 from .windows import (StabilityRow, WalkForwardSettings, WindowResult, aggregate, fit_windows, plan_windows,
                       score_windows, stability_rows)
@@ -170,7 +171,7 @@ def _check_long_enough(tape_dir, dates: list, wf: WalkForwardSettings) -> None:
                              f"{wf.train_days} + {wf.test_days} = {need}")
 
 
-def run_walkforward(tape_dir: PathLike, out_dir: PathLike, settings: FeatureSettings = FeatureSettings(),
+def run_walkforward(tape_dir: TapeSource, out_dir: PathLike, settings: FeatureSettings = FeatureSettings(),
                     wf: WalkForwardSettings = WalkForwardSettings(), *, executor: Executor | None = None,
                     progress: Callable[[str, int, int, str | None], None] | None = None) -> WalkForwardResult:
     """Rolling walk-forward over a tape directory (Experiments 3 and 4).
@@ -178,7 +179,8 @@ def run_walkforward(tape_dir: PathLike, out_dir: PathLike, settings: FeatureSett
     Parameters
     ----------
     tape_dir : str or Path
-        Tape directory (one Parquet file per day and kind, ``manifest.json``).
+        Tape directory (one Parquet file per day and kind, ``manifest.json``): a local folder or
+        a URI ``pyarrow.fs`` opens (``file://``, ``s3://``, ...); the outputs stay local.
     out_dir : str or Path
         Output folder; its ``cache/`` sub-folder holds the daily feature cache (reused).
     settings : FeatureSettings
@@ -200,6 +202,8 @@ def run_walkforward(tape_dir: PathLike, out_dir: PathLike, settings: FeatureSett
         raise ParameterError(f"`wf` must be a WalkForwardSettings, got {type(wf).__name__}")
     if executor is not None and not isinstance(executor, Executor) and not hasattr(executor, "submit"):
         raise ParameterError(f"`executor` must be a concurrent.futures.Executor, got {type(executor).__name__}")
+    tape_dir = resolve_tape(tape_dir).task_text()       # what the tasks carry (text, not a filesystem)
+    check_local_dir(out_dir, "`out_dir`")
     cache_dir = Path(out_dir) / "cache"
     planned = plan_cache(tape_dir, settings, cache_dir)
     _check_long_enough(tape_dir, [s.date for s in planned], wf)
