@@ -402,3 +402,26 @@ def test_a_model_spec_without_a_fit_has_a_dict_form():
     from clusterlob.sweep.grid import ModelSpec
     d = ModelSpec().to_dict()
     assert d["fit"] is None and d["train_days"] == 1 and isinstance(d["features"], dict)
+
+
+def test_outputs_name_the_currency_of_their_pnl(tmp_path):
+    # a linear tape's PnL is in its quote asset; an inverse contract's in the coin
+    from clusterlob.sweep.report import write_selection, write_sweep
+    from clusterlob.tape import Instrument, read_tape, write_tape
+    plain = read_tape(DEFAULT_TAPE)
+    inverse = tmp_path / "inverse"
+    write_tape(dataclasses.replace(plain, instrument=Instrument(
+        "binance-delivery", "BTCUSD_PERP", plain.instrument.tick_size, 1.0, 100.0, True)), inverse)
+    grid = {"strategy": {"skew_ticks": [10.0]}, "fit": {"train_days": 1}}
+    for tape, currency in ((DEFAULT_TAPE, "USDT"), (inverse, "BTC")):
+        sweep = run_sweep(tape, grid, "2024-05-02")
+        sel = run_selection(tape, grid, days="2024-05-01:2024-05-02")
+        assert sweep.currency == sel.currency == currency
+        out = tmp_path / currency
+        write_sweep(sweep, out / "a")
+        write_selection(sel, out / "b")
+        assert pq.read_schema(out / "a" / "results.parquet").metadata[b"currency"] == currency.encode()
+        assert pq.read_schema(out / "b" / "equity.parquet").metadata[b"currency"] == currency.encode()
+        assert f"PnL in {currency}" in (out / "a" / "summary.md").read_text()
+        assert f"(PnL in {currency})" in (out / "b" / "selection.md").read_text()
+        assert json.loads((out / "a" / "summary.json").read_text())["currency"] == currency

@@ -33,8 +33,11 @@ SWEEP_FILES = ("results.parquet", "summary.md", "summary.json", "heatmap.png")
 SELECTION_FILES = ("selection.md", "selection.json", "windows.csv", "equity.parquet", "equity.png")
 
 
-def _parquet(path: Path, columns: dict, force: bool) -> Path:
+def _parquet(path: Path, columns: dict, force: bool, currency: str = "") -> Path:
+    """Columns as a Parquet table; ``currency`` (of every PnL column) in the schema metadata."""
     table = pa.table({k: pa.array(v) for k, v in columns.items()})
+    if currency:
+        table = table.replace_schema_metadata({"currency": currency})
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp), force=force)
 
 
@@ -54,7 +57,8 @@ def sweep_markdown(result: SweepResult, top: int = 10, plot_note: str = "") -> s
     g = result.grid
     rows = result.by_config()
     lines = [f"# Sweep: {len(g.points)} config(s) x {len(result.days)} day(s)", "",
-             f"Tape `{result.tape}`; days {', '.join(result.days) or '-'}; {len(result.rows)} replays.",
+             f"Tape `{result.tape}`; days {', '.join(result.days) or '-'}; {len(result.rows)} replays"
+             + (f"; PnL in {result.currency}" if result.currency else "") + ".",
              f"Grid: {', '.join(f'{n} ({len(v)})' for n, v in g.axes) or 'no swept field'}; fixed: "
              f"{g.fixed or '-'}.",
              "Models: " + "; ".join(f"{m['name']} ({m['file']})" for m in result.models) + ".", ""]
@@ -134,7 +138,7 @@ def write_sweep(result: SweepResult, out_dir: PathLike, *, force: bool = False,
                 heatmap_axes: Sequence[str] | None = None) -> list[Path]:
     """Write ``results.parquet``, ``summary.md``, ``summary.json`` and ``heatmap.png``."""
     out = Path(out_dir)
-    written = [_parquet(out / "results.parquet", result.columns(), force)]
+    written = [_parquet(out / "results.parquet", result.columns(), force, result.currency)]
     note = _heatmap(result, out / "heatmap.png", force, heatmap_axes)
     if note.startswith("!"):
         written.append(out / "heatmap.png")
@@ -152,7 +156,8 @@ def selection_markdown(result: SelectionResult, plot_note: str = "") -> str:
     pbo = d["pbo"]
     lines = [f"# Walk-forward strategy selection: {len(result.grid.points)} config(s), "
              f"train {result.train_days} day(s), test the next", "",
-             f"Tape `{result.tape}`. Objective **{result.objective}** over the training days"
+             f"Tape `{result.tape}`" + (f" (PnL in {result.currency})" if result.currency else "")
+             + f". Objective **{result.objective}** over the training days"
              + (f", at least {result.min_fills} training fills" if result.min_fills else "") + ". "
              f"Windows: {c['windows']}, selected {c['selected']}, skipped {c['skipped']}, "
              f"no eligible config {c['no_eligible']}.", ""]
@@ -219,7 +224,7 @@ def _equity_plot(result, path: Path, force: bool) -> str:
     for s in starts:
         ax.axvline(x[s], color="0.85", lw=0.6, zorder=0)
     ax.set_xlabel("hours of test days (concatenated)")
-    ax.set_ylabel("PnL (quote currency)")
+    ax.set_ylabel(f"PnL ({result.currency or 'settlement currency'})")
     ax.set_title("Out-of-sample equity: config chosen on past days vs benchmarks")
     ax.legend()
     fig.tight_layout()
@@ -234,7 +239,8 @@ def write_selection(result: SelectionResult, out_dir: PathLike, *, force: bool =
     """Write ``selection.md``, ``selection.json``, ``windows.csv``, ``equity.parquet``, ``equity.png``."""
     from ..report import write_csv
     out = Path(out_dir)
-    written = [_parquet(out / "equity.parquet", {k: np.asarray(v) for k, v in result.equity.items()}, force)]
+    written = [_parquet(out / "equity.parquet", {k: np.asarray(v) for k, v in result.equity.items()}, force,
+                        result.currency)]
     header = ["window", "train_first", "train_last", "test_day", "status", "reason", "chosen", "chosen_label",
               "chosen_mapping", "is_value", "is_pnl", "is_sharpe", "is_fills", "oos_pnl", "oos_sharpe", "oos_fills",
               "oos_rank", "n_configs", "default_pnl", "all_trades_ofi_pnl", "symmetric_pnl"]

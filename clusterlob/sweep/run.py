@@ -34,7 +34,7 @@ from ..errors import ParameterError, TapeError
 from ..features.settings import FeatureSettings
 from ..tape.location import TapeSource, resolve_tape
 from ..tape.store import read_manifest
-from ..tape.types import parse_days
+from ..tape.types import Instrument, parse_days
 from ..walkforward.cache import build_cache, load_cached_day
 from ..walkforward.windows import calendar_days
 from .grid import Grid, load_grid, make_grid
@@ -235,6 +235,9 @@ class SweepResult:
     skipped : tuple of str
         Days skipped and why (no model could be fit, no trades).
     timing : dict
+    currency : str
+        The currency every PnL figure is in: the tape instrument's settlement currency (USDT
+        for BTCUSDT; the coin for an inverse contract).
     """
 
     grid: Grid
@@ -245,6 +248,7 @@ class SweepResult:
     records: dict = field(repr=False, default_factory=dict)
     skipped: tuple = ()
     timing: dict = field(default_factory=dict)
+    currency: str = ""
 
     def columns(self) -> dict:
         """The rows as columns (for Parquet)."""
@@ -282,7 +286,7 @@ class SweepResult:
         return out
 
     def to_dict(self) -> dict:
-        return {"tape": self.tape, "grid": self.grid.to_dict(), "days": list(self.days),
+        return {"tape": self.tape, "currency": self.currency, "grid": self.grid.to_dict(), "days": list(self.days),
                 "models": list(self.models), "tasks": len(self.rows), "skipped": list(self.skipped),
                 "by_config": self.by_config(), "timing": dict(self.timing)}
 
@@ -426,7 +430,7 @@ def _sweep(tape: str, g: Grid, days, executor, out_dir: Path, cache_dir: Path, p
     swept = tuple(sorted({d for (_, d, _) in where}))
     return SweepResult(g, tape, swept, tuple(models), rows, by_where, tuple(skipped),
                        {"prepare_s": round(t1 - t0, 3), "replays_s": round(t2 - t1, 3),
-                        "tasks": len(tasks)})
+                        "tasks": len(tasks)}, Instrument.from_dict(manifest["instrument"]).settlement_currency)
 
 
 def _settings_of(model: dict, spec, g) -> FeatureSettings:

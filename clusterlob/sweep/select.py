@@ -37,6 +37,7 @@ from ..errors import ParameterError
 from ..replay.strategy import StrategyConfig
 from ..tape.location import TapeSource, resolve_tape
 from ..tape.store import read_manifest
+from ..tape.types import Instrument
 from ..walkforward.windows import WalkForwardSettings, plan_windows
 from .grid import Grid
 from .pbo import PBOResult, cscv_pbo
@@ -116,6 +117,8 @@ class SelectionResult:
     pbo : PBOResult
         CSCV over the hourly PnL of every config on every test day.
     notes : tuple of str
+    currency : str
+        The currency every PnL figure is in (the tape instrument's settlement currency).
     """
 
     tape: str
@@ -129,6 +132,7 @@ class SelectionResult:
     notes: tuple = ()
     mapping_pairs: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
+    currency: str = ""
 
     @property
     def selected(self) -> tuple:
@@ -144,7 +148,7 @@ class SelectionResult:
 
     def to_dict(self) -> dict:
         sel = self.selected
-        return {"tape": self.tape, "grid": self.grid.to_dict(), "objective": self.objective,
+        return {"tape": self.tape, "currency": self.currency, "grid": self.grid.to_dict(), "objective": self.objective,
                 "min_fills": self.min_fills, "train_days": self.train_days,
                 "windows": [w.to_dict() for w in self.windows],
                 "counts": {"windows": len(self.windows), "selected": len(sel),
@@ -270,7 +274,9 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
     t0 = time.perf_counter()
     spec = g.models
     settings = spec.features
-    available = [d["date"] for d in read_manifest(tape)["days"]]
+    manifest = read_manifest(tape)
+    available = [d["date"] for d in manifest["days"]]
+    currency = Instrument.from_dict(manifest["instrument"]).settlement_currency
     chosen_days = day_range(days, available)
     info = prepare_cache(tape, settings, cache_dir, max(chosen_days), executor, say)
     valid_rows = {d: info[d][1] for d in chosen_days if d in info}
@@ -378,4 +384,4 @@ def _select(tape, g, T, days, objective, min_fills, n_blocks, executor, out_dir,
     return SelectionResult(tape, g, objective, min_fills, T, tuple(windows), equity, pbo, tuple(notes),
                            _mapping_pairs(g, test_pnls),
                            {"prepare_s": round(t1 - t0, 3), "replays_s": round(t2 - t1, 3),
-                            "tasks": len(phase1) + len(phase2)})
+                            "tasks": len(phase1) + len(phase2)}, currency)
