@@ -1,5 +1,6 @@
 """The canonical tape in memory and on disk: exact round trips, day selection, atomic writes."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -10,6 +11,8 @@ from clusterlob import _core
 from clusterlob.errors import ClusterlobError
 from clusterlob.tape import US_PER_DAY, day_of_us, parse_days
 from twins.tape import count_backwards_steps as twin_count_backwards_steps
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DAY0 = 1_714_521_600_000_000  # 2024-05-01 00:00 UTC
 INST = Instrument("binance-futures", "BTCUSDT", 0.1, 0.001)
@@ -66,7 +69,10 @@ def test_layout_is_one_file_per_day(tmp_path):
     ts = day["ts_local_us"].to_numpy()
     assert ts.min() >= DAY0 + US_PER_DAY and ts.max() < DAY0 + 2 * US_PER_DAY
     manifest = json.loads((tmp_path / "t" / "manifest.json").read_text())
-    assert manifest["format"] == "clusterlob-tape" and manifest["version"] == 1
+    assert manifest["format"] == "clusterlob-tape" and manifest["version"] == 2
+    # format 2: one column per book side and level, so a reader decodes only the levels it needs
+    assert day.column_names == ["ts_exch_us", "ts_local_us"] + [
+        f"{side}_{k}" for side in ("bid_px", "bid_sz", "ask_px", "ask_sz") for k in range(7)]
     assert sum(d["trades"] for d in manifest["days"]) == 500
 
 
@@ -209,3 +215,32 @@ def test_time_span_from_the_statistics(tmp_path):
     assert time_span(tmp_path / "t") == (both.min(), both.max())
     day2 = both[(both >= DAY0 + US_PER_DAY) & (both < DAY0 + 2 * US_PER_DAY)]
     assert time_span(tmp_path / "t", "2024-05-02") == (day2.min(), day2.max())
+
+
+def test_format_1_list_columns_still_read_and_equal_format_2(tmp_path):
+    # data/default_tape was written as format 1 (each book side one list column of its 5 levels)
+    old = ROOT / "data" / "default_tape"
+    assert json.loads((old / "manifest.json").read_text())["version"] == 1
+    assert pq.read_schema(old / "book" / "2024-05-01.parquet").field("bid_px").type.list_size == 5
+    tape = read_tape(old)
+    write_tape(tape, tmp_path / "v2")
+    for levels in (None, 1, 3, 5):
+        a, b = read_tape(old, levels=levels), read_tape(tmp_path / "v2", levels=levels)
+        for name in ("ts_exch_us", "ts_local_us", "bid_px", "bid_sz", "ask_px", "ask_sz"):
+            assert np.array_equal(getattr(a.book, name), getattr(b.book, name), equal_nan=True), (levels, name)
+        assert np.array_equal(a.trades.price, b.trades.price)
+    assert read_tape(tmp_path / "v2", levels=5).book.bid_px.shape[1] == 5
+
+
+def test_unknown_format_version_and_broken_level_columns_are_one_line(tmp_path):
+    write_tape(random_tape(1), tmp_path / "t")
+    mpath = tmp_path / "t" / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    mpath.write_text(json.dumps({**manifest, "version": 3}))
+    with pytest.raises(TapeError, match="format version 3 is not supported .*reads versions 1, 2"):
+        read_tape(tmp_path / "t")
+    mpath.write_text(json.dumps(manifest))
+    day = tmp_path / "t" / "book" / "2024-05-02.parquet"
+    pq.write_table(pq.read_table(day).drop_columns(["ask_sz_3"]), day)
+    with pytest.raises(TapeError, match=r"book level columns of ask_sz are not levels 0\.\.5"):
+        read_tape(tmp_path / "t")

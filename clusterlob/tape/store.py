@@ -48,7 +48,7 @@ from .._typing import Days
 from ..errors import TapeError
 from .location import TapeLocation, TapeSource, resolve_tape
 
-from .types import (Book, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, Funding, Instrument, MAX_LEVELS, Tape, Trades, US_PER_DAY, _BOOK_SIDES, _TRADE_CORE, _columns, day_of_us, day_start_us, parse_days)
+from .types import (Book, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, Funding, Instrument, MAX_LEVELS, Tape, Trades, US_PER_DAY, _BOOK_SIDES, _TRADE_CORE, _columns, day_of_us, day_start_us, parse_days, parse_level_column, READ_VERSIONS)
 
 __all__ = [
     "Instrument",
@@ -86,7 +86,30 @@ class _Filler:
         if self.pos + n > self.total:
             raise TapeError(f"{path}: {n} rows, more than the manifest counts for the days read "
                             f"({self.total}); the tape directory was changed after it was written")
+        levels: dict = {}           # format 2: side -> {level: column name}
         for name in table.column_names:
+            parsed = parse_level_column(name)
+            if parsed is not None:
+                levels.setdefault(parsed[0], {})[parsed[1]] = name
+        for side, by_level in levels.items():
+            width = len(by_level)
+            if sorted(by_level) != list(range(width)):
+                raise TapeError(f"{path}: book level columns of {side} are not levels 0..{width - 1}: "
+                                f"{sorted(by_level)}")
+            if side not in self.out:
+                self.out[side] = np.empty((self.total, width), dtype=np.float64)
+            dest = self.out[side]
+            if dest.shape[1] != width:
+                raise TapeError(f"{path}: {width} levels of {side}, earlier days of the tape have {dest.shape[1]}")
+            for k, name in by_level.items():
+                at = self.pos
+                for chunk in table[name].chunks:
+                    values = chunk.to_numpy(zero_copy_only=False)
+                    dest[at:at + values.shape[0], k] = values
+                    at += values.shape[0]
+        for name in table.column_names:
+            if parse_level_column(name) is not None:
+                continue
             col = table[name]
             if name not in self.out:
                 self.out[name] = self._allocate(col.type)
@@ -149,9 +172,9 @@ def read_manifest(path: TapeSource, *, filesystem: pafs.FileSystem | None = None
         raise TapeError(f"{mpath}: not valid JSON ({exc})") from None
     if manifest.get("format") != FORMAT_NAME:
         raise TapeError(f"{mpath}: `format` must be {FORMAT_NAME!r}, got {manifest.get('format')!r}")
-    if manifest.get("version") != FORMAT_VERSION:
+    if manifest.get("version") not in READ_VERSIONS:
         raise TapeError(f"{mpath}: format version {manifest.get('version')!r} is not supported "
-                        f"(this clusterlob reads version {FORMAT_VERSION})")
+                        f"(this clusterlob reads versions {', '.join(map(str, READ_VERSIONS))})")
     _check_manifest(manifest, mpath)
     return manifest
 
@@ -296,24 +319,33 @@ def _read_days(loc: TapeLocation, kind: str, chosen, counts: dict, need, wanted,
     for day in chosen:
         if counts[day][kind]:
             name = f"{day}.parquet"
-            for table in _read_parquet(loc, kind, name, wanted):
+            for table in _read_parquet(loc, kind, name, wanted, levels):
                 fill.add(table, loc.where(kind, name))
     return dict(fill.columns(need, kind, loc.where())) if fill.total else None
 
 
-def _read_parquet(loc: TapeLocation, kind: str, name: str, wanted=None):
-    """The row groups of one day file, one Arrow table each (only the ``wanted`` columns)."""
+def _read_parquet(loc: TapeLocation, kind: str, name: str, wanted=None, levels: int | None = None):
+    """The row groups of one day file, one Arrow table each: only the ``wanted`` columns (None:
+    all) and, where the book keeps a column per level (format 2), only the first ``levels`` levels
+    (None: all), so the other levels are never decoded."""
     f = loc.where(kind, name)
     if loc.info(kind, name).type == pafs.FileType.NotFound:
         raise TapeError(f"{f}: missing, though the manifest lists rows for that day")
     try:
         pf = loc.parquet(kind, name)
         names = pf.schema_arrow.names
-        cols = names if wanted is None else [c for c in names if c in wanted]
+        cols = [c for c in names if _keep(c, wanted, levels)]
         for i in range(pf.num_row_groups):
             yield pf.read_row_group(i, columns=cols)
     except (pa.ArrowInvalid, OSError) as exc:
         raise TapeError(f"{f}: cannot read Parquet ({str(exc).splitlines()[0]})") from None
+
+
+def _keep(name: str, wanted, levels: int | None) -> bool:
+    parsed = parse_level_column(name)
+    if parsed is None:
+        return wanted is None or name in wanted
+    return (wanted is None or parsed[0] in wanted) and (levels is None or parsed[1] < levels)
 
 
 def time_span(path: TapeSource, days: Days = None, *,

@@ -5,6 +5,7 @@ and :class:`Tape`, the format constants and the UTC-day helpers.  Reading a tape
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -13,13 +14,28 @@ import numpy as np
 from .._typing import ArrayLike, Days
 from ..errors import TapeError
 
-__all__ = ['Book', 'FORMAT_NAME', 'FORMAT_VERSION', 'FUNDING_COLUMNS', 'Funding', 'Instrument', 'MAX_LEVELS', 'Tape', 'Trades', 'US_PER_DAY', 'day_of_us', 'day_start_us', 'parse_days', 'settlement_currency_of']
+__all__ = ['Book', 'FORMAT_NAME', 'FORMAT_VERSION', 'FUNDING_COLUMNS', 'Funding', 'Instrument', 'MAX_LEVELS', 'Tape', 'Trades', 'US_PER_DAY', 'day_of_us', 'day_start_us', 'level_column', 'parse_days', 'parse_level_column', 'READ_VERSIONS', 'settlement_currency_of']
 
 FORMAT_NAME = "clusterlob-tape"
-FORMAT_VERSION = 1
+# version 2 stores each book level as its own column (``bid_px_0`` ... ``ask_sz_24``), so a reader
+# decodes only the levels it asks for; version 1 stored each side as one list column (still read)
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 US_PER_DAY = 86_400_000_000
 MAX_LEVELS = 25
 _BOOK_SIDES = ("bid_px", "bid_sz", "ask_px", "ask_sz")
+_LEVEL_COLUMN = re.compile(r"^(bid_px|bid_sz|ask_px|ask_sz)_(\d{1,2})$")
+
+
+def level_column(side: str, level: int) -> str:
+    """The column of one book level in a tape's book files (format 2): ``bid_px_0`` is the best bid."""
+    return f"{side}_{level}"
+
+
+def parse_level_column(name: str) -> tuple[str, int] | None:
+    """(side, level) of a book level column name (``ask_sz_3`` -> ("ask_sz", 3)); None for any other name."""
+    m = _LEVEL_COLUMN.match(name)
+    return (m.group(1), int(m.group(2))) if m else None
 # quote assets a linear symbol may end with, longest first (BTCFDUSD is FDUSD, not USD)
 _QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "TRY", "BRL",
                  "BTC", "ETH", "BNB")

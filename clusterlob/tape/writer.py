@@ -18,11 +18,13 @@ import pyarrow.parquet as pq
 from .._io import MARKER_FILE, check_output_dir, clean_staging, replace_dir, staging_dir
 from .._typing import PathLike, Say
 from ..errors import TapeError
-from .types import _BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, US_PER_DAY, Book, Funding, Instrument, Tape, Trades, day_of_us
+from .types import _BOOK_SIDES, _TRADE_CORE, FORMAT_NAME, FORMAT_VERSION, FUNDING_COLUMNS, US_PER_DAY, Book, Funding, Instrument, Tape, Trades, day_of_us, level_column
 
 __all__ = ["TapeWriter", "write_tape"]
 
-_COMPRESSION = "lz4"
+# trades: LZ4 (fast to decode); the book's level columns: zstd with dictionaries (prices repeat
+# level to level; it keeps a format-2 book about as small as format 1's list columns)
+_COMPRESSION = {"trades": "lz4", "book": "zstd", "funding": "lz4"}
 
 
 # -- Arrow conversion ----------------------------------------------------------------------
@@ -37,15 +39,14 @@ def _trades_to_table(trades: Trades) -> pa.Table:
     return pa.table(cols)
 
 
-def _fixed_list(a: np.ndarray) -> pa.Array:
-    return pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a, dtype=np.float64).ravel()),
-                                            a.shape[1])
-
-
 def _book_to_table(book: Book) -> pa.Table:
+    """One column per side and level (format 2: ``bid_px_0`` ... ``ask_sz_{L-1}``), so that a
+    reader decodes only the levels it asks for."""
     cols = {"ts_exch_us": pa.array(book.ts_exch_us), "ts_local_us": pa.array(book.ts_local_us)}
     for name in _BOOK_SIDES:
-        cols[name] = _fixed_list(getattr(book, name))
+        side = np.asarray(getattr(book, name), dtype=np.float64)
+        for k in range(side.shape[1]):
+            cols[level_column(name, k)] = pa.array(np.ascontiguousarray(side[:, k]))
     return pa.table(cols)
 
 
@@ -185,7 +186,7 @@ class TapeWriter:
             self._rows[key] = self._rows.get(key, 0) + len(ts)
             if key not in self._writers:
                 self._writers[key] = pq.ParquetWriter(self._tmp / "_stage" / f"{kind}-{day}.parquet",
-                                                      schema, compression=_COMPRESSION,
+                                                      schema, compression=_COMPRESSION.get(kind, "lz4"),
                                                       use_dictionary=kind == "book")
             self._write_behind(self._writers[key], part)
 
@@ -212,7 +213,7 @@ class TapeWriter:
         if self._unsorted[(kind, day)]:
             table = pq.read_table(stage)
             order = np.argsort(table["ts_local_us"].to_numpy(), kind="stable")
-            pq.write_table(table.take(pa.array(order)), final, compression=_COMPRESSION,
+            pq.write_table(table.take(pa.array(order)), final, compression=_COMPRESSION.get(kind, "lz4"),
                            row_group_size=1 << 20)
             stage.unlink()
         else:
