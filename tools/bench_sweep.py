@@ -94,13 +94,14 @@ def main(argv=None) -> int:
     print(f"{len(tasks)} configs over {args.day} of {tape}", flush=True)
 
     # the engine's own time, day and roles in memory
-    (trades, book, tick), _ = _read_day(tape, args.day)
+    (trades, book, instrument), _ = _read_day(tape, args.day)
     roles = _roles(tasks[0], trades[0].shape[0])
     print(f"day: {trades[0].shape[0]:,} trades, {book[0].shape[0]:,} book updates", flush=True)
     engine = []
     for task in tasks[:args.engine_samples]:
         t0 = time.perf_counter()
-        replay_arrays(*trades, roles, book[0], book[1], book[2], tick_size=tick, config=task.config,
+        replay_arrays(*trades, roles, book[0], book[1], book[2], tick_size=instrument.tick_size,
+                      instrument=instrument, config=task.config,
                       book_bid_sz=book[3], book_ask_sz=book[4])
         engine.append(time.perf_counter() - t0)
     eng = float(np.median(engine))
