@@ -177,9 +177,10 @@ def _roles(task: ReplayTask, n_trades: int) -> np.ndarray:
             raise TapeError(f"feature cache day {task.day} has {day.counts['trades']} trades, the tape "
                             f"{n_trades}; the tape changed since the cache was built")
         roles = np.full(n_trades, UNASSIGNED, np.int8)
-        rows = day.trade_index[day.valid]
+        every = bool(day.valid.all())       # the usual case after the warm-up: no copies
+        rows = day.trade_index if every else day.trade_index[day.valid]
         if rows.size:
-            labels = assign_clusters(np.ascontiguousarray(day.z[day.valid]), model.centers_z)[0]
+            labels = assign_clusters(day.z if every else day.z[day.valid], model.centers_z)[0]
             roles[rows] = model.roles[labels]
     _STATS["role_builds"] += 1
     return _remember(_ROLES, key, roles, _KEEP_ROLES)

@@ -412,13 +412,17 @@ def load_cached_day(cache_dir: PathLike, settings: FeatureSettings, date: str, *
         raise TapeError(f"feature cache file {parquet}: cannot read ({str(exc).splitlines()[0]})") from None
     zz = None
     if z:
-        zz = np.empty((table.num_rows, len(Z_COLUMNS)))
-        for j, name in enumerate(Z_COLUMNS):          # chunk by chunk: no concatenated temporaries
+        # column by column into a (features, rows) block, then one transposing copy into the
+        # (rows, features) matrix (writing each column into its strided place costs more)
+        block = np.empty((len(Z_COLUMNS), table.num_rows))
+        for j, name in enumerate(Z_COLUMNS):
             pos = 0
             for chunk in table[name].chunks:
                 values = chunk.to_numpy(zero_copy_only=False)
-                zz[pos:pos + values.shape[0], j] = values
+                block[j, pos:pos + values.shape[0]] = values
                 pos += values.shape[0]
+        zz = np.ascontiguousarray(block.T)
+        del block
     return CachedDay(date, _numpy(table["trade_index"]), zz, _numpy(table["valid"]),
                      meta["counts"], RollingState.from_dict(meta["state"]) if state else None)
 
