@@ -115,6 +115,25 @@ def test_cache_equals_day_by_day_on_exchange_time(tmp_path):
         assert got.state.to_dict() == ref.state.to_dict()
 
 
+def test_valid_z_in_batches_equals_the_whole_day(tmp_path):
+    # what a sweep worker labels a day with: the valid rows of the cache, a batch at a time
+    from clusterlob.walkforward.cache import iter_cached_valid_z
+    days = day_list("2024-05-01", 2)
+    write_tape(random_tape(5, days), tmp_path / "tape")
+    build_cache(tmp_path / "tape", SMALL, tmp_path / "cache")
+    for d in days:
+        whole = load_cached_day(tmp_path / "cache", SMALL, d)
+        if d == days[0]:        # the warm-up rows of the first day are not valid; day 2 carries the windows
+            assert 0 < whole.valid.sum() < whole.valid.size
+        for batch in (7, 1000, 1 << 18):
+            parts = list(iter_cached_valid_z(tmp_path / "cache", SMALL, d, batch_rows=batch))
+            assert all(z.flags.c_contiguous and z.shape[1] == 6 for _, z in parts)
+            np.testing.assert_array_equal(np.concatenate([i for i, _ in parts]), whole.trade_index[whole.valid])
+            np.testing.assert_array_equal(np.concatenate([z for _, z in parts]), whole.z[whole.valid])
+    with pytest.raises(TapeError, match="no finished day 2024-06-01"):
+        next(iter_cached_valid_z(tmp_path / "cache", SMALL, "2024-06-01"))
+
+
 def test_process_pool_cache_equals_serial(tmp_path):
     days = day_list("2024-05-01", 4)
     write_random_tape(tmp_path / "tape", 5, days, change_prob=0.01, late_book_days=[days[1]])

@@ -37,7 +37,7 @@ from ..replay.strategy import StrategyConfig
 from ..tape.location import resolve_tape
 from ..tape.store import read_manifest, read_tape
 from ..tape.types import Instrument, day_start_us
-from ..walkforward.cache import cache_day_paths, read_cache_meta, load_cached_day
+from ..walkforward.cache import cache_day_paths, iter_cached_valid_z, read_cache_meta
 
 __all__ = ["SIGNALS", "ReplayTask", "run_replay_task", "worker_stats", "SUMMARY_COLUMNS"]
 
@@ -171,17 +171,13 @@ def _roles(task: ReplayTask, n_trades: int) -> np.ndarray:
             raise TapeError(f"feature cache day {task.day} under {meta_path.parent} changed or vanished "
                             f"since the sweep was planned; run the sweep again")
         model = _load_model(task.model)
-        day = load_cached_day(task.cache_dir, task.settings, task.day)
-        assert day.z is not None            # loaded with z (the default)
-        if int(day.counts["trades"]) != n_trades:
-            raise TapeError(f"feature cache day {task.day} has {day.counts['trades']} trades, the tape "
+        if int(meta["counts"]["trades"]) != n_trades:
+            raise TapeError(f"feature cache day {task.day} has {meta['counts']['trades']} trades, the tape "
                             f"{n_trades}; the tape changed since the cache was built")
         roles = np.full(n_trades, UNASSIGNED, np.int8)
-        every = bool(day.valid.all())       # the usual case after the warm-up: no copies
-        rows = day.trade_index if every else day.trade_index[day.valid]
-        if rows.size:
-            labels = assign_clusters(day.z if every else day.z[day.valid], model.centers_z)[0]
-            roles[rows] = model.roles[labels]
+        for rows, z in iter_cached_valid_z(task.cache_dir, task.settings, task.day):
+            if rows.size:       # a batch at a time: the day's whole z matrix is never held
+                roles[rows] = model.roles[assign_clusters(z, model.centers_z)[0]]
     _STATS["role_builds"] += 1
     return _remember(_ROLES, key, roles, _KEEP_ROLES)
 

@@ -68,7 +68,7 @@ from ..tape.store import read_manifest, read_tape
 from ..tape.types import Instrument
 
 __all__ = ["CACHE_FORMAT", "DayStatus", "CachedDay", "day_fingerprint", "plan_cache",
-           "build_cache", "load_cached_day", "load_cached_mids", "load_cached_flow", "atomic_path"]
+           "build_cache", "load_cached_day", "iter_cached_valid_z", "load_cached_mids", "load_cached_flow", "atomic_path"]
 
 CACHE_FORMAT = "clusterlob-feature-cache"
 CACHE_VERSION = 4      # 4: sbs / obs and the flow amounts of a contract tape in flow units
@@ -425,6 +425,32 @@ def load_cached_day(cache_dir: PathLike, settings: FeatureSettings, date: str, *
         del block
     return CachedDay(date, _numpy(table["trade_index"]), zz, _numpy(table["valid"]),
                      meta["counts"], RollingState.from_dict(meta["state"]) if state else None)
+
+
+def iter_cached_valid_z(cache_dir: PathLike, settings: FeatureSettings, date: str,
+                        batch_rows: int = 1 << 18):
+    """(trade_index, z) of the valid rows of one finished cache day, ``batch_rows`` rows at a
+    time: labelling a day this way never holds the day's whole z matrix (a sweep worker labels
+    each day it replays once)."""
+    parquet, meta_path = cache_day_paths(cache_dir, settings, date)
+    meta = read_cache_meta(meta_path) if meta_path.is_file() else None
+    if meta is None or not parquet.is_file():
+        raise TapeError(f"feature cache has no finished day {date} under {parquet.parent}")
+    try:
+        batches = pq.ParquetFile(parquet).iter_batches(batch_size=batch_rows,
+                                                       columns=["trade_index", "valid", *Z_COLUMNS])
+        for batch in batches:
+            valid = batch.column("valid").to_numpy(zero_copy_only=False)
+            index = batch.column("trade_index").to_numpy()
+            block = np.empty((len(Z_COLUMNS), batch.num_rows))
+            for j, name in enumerate(Z_COLUMNS):
+                block[j] = batch.column(name).to_numpy()
+            if valid.all():
+                yield index, np.ascontiguousarray(block.T)
+            else:
+                yield index[valid], np.ascontiguousarray(block.T[valid])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise TapeError(f"feature cache file {parquet}: cannot read ({str(exc).splitlines()[0]})") from None
 
 
 def _numpy(col: pa.ChunkedArray) -> np.ndarray:
