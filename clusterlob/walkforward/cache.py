@@ -428,7 +428,7 @@ def load_cached_day(cache_dir: PathLike, settings: FeatureSettings, date: str, *
 
 
 def iter_cached_valid_z(cache_dir: PathLike, settings: FeatureSettings, date: str,
-                        batch_rows: int = 1 << 18):
+                        batch_rows: int = 1 << 18) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(trade_index, z) of the valid rows of one finished cache day, ``batch_rows`` rows at a
     time: labelling a day this way never holds the day's whole z matrix (a sweep worker labels
     each day it replays once)."""
