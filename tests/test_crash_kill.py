@@ -1,4 +1,4 @@
-"""Crash safety (issue 21, point 5): SIGKILL ``convert`` and ``walkforward`` in a subprocess at
+"""Crash safety (issue 21, point 5; issue 18, point 1): SIGKILL ``convert``, ``walkforward`` and ``sweep`` in a subprocess at
 random moments and during their final writes, then check that
 
 * nothing a later read would accept is half written (a tape is whole and equal to an
@@ -212,3 +212,58 @@ def test_kill_walkforward_then_rerun_and_no_orphan_workers(tmp_path):
         assert json.loads((out / MARKER_FILE).read_text())["state"] == "complete"
         assert not [p for p in out.rglob(".*tmp-*")], "temporary files left behind"
         print(f"walkforward {mode}: killed {killed}, workers {sorted(kids)}")
+
+
+SWEEP_GRID = ('[strategy]\nskew_ticks = [10, 20, 30, 40, 50, 60]\nhazard_k = [0, 5]\n'
+              'mapping = ["inverted", "traditional"]\n[fit]\ntrain_days = 1\n')
+
+
+def _sweep_rows(folder: Path) -> list:
+    import pyarrow.parquet as pq
+    table = pq.read_table(folder / "results.parquet")
+    return sorted(json.dumps(row, sort_keys=True) for row in table.to_pylist())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the workers")
+def test_kill_sweep_mid_tasks_then_resume(tmp_path):
+    """SIGKILL ``python -m clusterlob.sweep --workers 2`` once some task results are written:
+    no worker outlives it, every task file left is whole, and the same command resumes from the
+    finished tasks (without ``--force``) to results identical to an uninterrupted run."""
+    from walkforward_fixtures import write_random_tape
+    tape = tmp_path / "tape"
+    write_random_tape(tape, 5, ["2024-05-01", "2024-05-02", "2024-05-03"], trades_per_day=60_000,
+                      snaps_per_day=20_000)
+    grid = tmp_path / "grid.toml"
+    grid.write_text(SWEEP_GRID)
+    argv = ["clusterlob.sweep", str(tape), "--grid", str(grid), "--days", "2024-05-02:2024-05-03",
+            "--workers", "2"]
+    ref = tmp_path / "ref"
+    done = subprocess.run([sys.executable, "-m", *argv, "--out", str(ref)], env=ENV, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    reference = _sweep_rows(ref)
+    assert len(reference) == 48
+    out = tmp_path / "killed"
+    proc = _start([*argv, "--out", str(out)], tmp_path)
+    tasks = out / "tasks"
+    killed, kids = _kill_when(proc, lambda: tasks.is_dir() and len(list(tasks.glob("*.json"))) >= 3)
+    assert killed, "the sweep finished before it could be killed: " + proc.stderr.read().decode()[-300:]
+    deadline = time.monotonic() + 10
+    while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphans = [k for k in kids if _alive(k)]
+    for k in orphans:
+        os.kill(k, signal.SIGKILL)
+    assert not orphans, f"worker processes {orphans} outlived their killed parent"
+    finished = sorted(tasks.glob("*.json"))
+    assert 3 <= len(finished) < 48 and not (out / "results.parquet").exists()
+    for f in finished:                                 # each task result is whole (written atomically)
+        json.loads(f.read_text())
+    rerun = subprocess.run([sys.executable, "-m", *argv, "--out", str(out)], env=ENV, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    reused = [line for line in rerun.stderr.splitlines() if "finished task(s) reused" in line]
+    assert reused and int(reused[0].split(": ")[-1].split()[0]) >= len(finished), rerun.stderr
+    assert _sweep_rows(out) == reference
+    assert not [p for p in out.rglob(".*tmp-*")], "temporary files left behind"
+    print(f"sweep killed after {len(finished)} task(s); rerun: {reused[0]}")
