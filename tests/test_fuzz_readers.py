@@ -115,6 +115,27 @@ def test_binance_integers_out_of_int64_are_one_line(tmp_path, field, value):
     _one_line(e, str(path), "line 1", f"`{field}`")
 
 
+@pytest.mark.parametrize("field, value", [("T", "111111111111111111111111111111"), ("E", "1e25"),
+                                          ("T", '"x"')])
+def test_binance_mark_price_times_out_of_int64_are_one_line(tmp_path, field, value):
+    # fuzz seed 206973 (python tests/fuzz_mutants.py 20000 200000) gave an OverflowError traceback
+    lines = (DATA / "binance" / "unknown_streams.txt").read_text().splitlines()
+    assert '"markPriceUpdate"' in lines[2]
+    lines[2] = lines[2].replace('"T":1723161280000' if field == "T" else '"E":1723161256011', f'"{field}":{value}')
+    path = tmp_path / "b.txt"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ClusterlobError) as e:
+        convert([path], tmp_path / "o")
+    _one_line(e, str(path), "line 3", f"`{field}`")
+    result = convert([path], tmp_path / "o", skip_bad=True)          # counted with --skip-bad
+    assert sum(result.report.files[0].dropped.values()) >= 1
+
+
+def test_fuzz_seed_206973_is_no_longer_a_failure(tmp_path):
+    from fuzz_mutants import outcome
+    assert outcome(206973, tmp_path)[0] in ("converted", "refused")
+
+
 def test_binance_receive_time_of_26_digits(tmp_path):
     good = (DATA / "binance" / "normal_sync.txt").read_bytes().splitlines()
     path = tmp_path / "b.txt"

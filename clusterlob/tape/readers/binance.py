@@ -408,7 +408,8 @@ class BinanceReader(Reader):
         if not np.isfinite(rate):
             self.report.drop("mark price updates without a finite funding rate `r`", 1, line_no - 1)
             return
-        self._funding_rows.append((int(d["E"]) * 1000, ts_local_us, int(d["T"]) * 1000 if d.get("T") else -1,
+        self._funding_rows.append((_int(d, "E", scale=1000) * 1000, ts_local_us,
+                                   _int(d, "T", scale=1000) * 1000 if d.get("T") else -1,
                                    rate, float(d["p"]), float(d["i"]) if d.get("i") not in (None, "") else np.nan))
 
     def _flush_funding(self):
