@@ -59,6 +59,18 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _orphans(kids, wait_s: float = 10.0) -> list[int]:
+    """The processes of ``kids`` still alive ``wait_s`` after their parent was killed (killed
+    now, so a failing test leaves none behind)."""
+    deadline = time.monotonic() + wait_s
+    while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphans = [k for k in kids if _alive(k)]
+    for k in orphans:
+        os.kill(k, signal.SIGKILL)
+    return orphans
+
+
 def _kill_when(proc, until, timeout=120.0):
     """SIGKILL ``proc`` as soon as ``until()`` is true (or when it ends first); returns
     (whether it was killed, the children it had then)."""
@@ -191,12 +203,7 @@ def test_kill_walkforward_then_rerun_and_no_orphan_workers(tmp_path):
                     return False
                 return doc.get("state") == "writing"
             killed, kids = _kill_when(proc, writing)
-        deadline = time.monotonic() + 10
-        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        orphans = [k for k in kids if _alive(k)]
-        for k in orphans:
-            os.kill(k, signal.SIGKILL)
+        orphans = _orphans(kids)
         assert not orphans, f"{mode}: worker processes {orphans} outlived their killed parent"
         complete = False
         if out.exists():
@@ -248,12 +255,7 @@ def test_kill_sweep_mid_tasks_then_resume(tmp_path):
     tasks = out / "tasks"
     killed, kids = _kill_when(proc, lambda: tasks.is_dir() and len(list(tasks.glob("*.json"))) >= 3)
     assert killed, "the sweep finished before it could be killed: " + proc.stderr.read().decode()[-300:]
-    deadline = time.monotonic() + 10
-    while any(_alive(k) for k in kids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    orphans = [k for k in kids if _alive(k)]
-    for k in orphans:
-        os.kill(k, signal.SIGKILL)
+    orphans = _orphans(kids)
     assert not orphans, f"worker processes {orphans} outlived their killed parent"
     finished = sorted(tasks.glob("*.json"))
     assert 3 <= len(finished) < 48 and not (out / "results.parquet").exists()
