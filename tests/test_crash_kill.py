@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from clusterlob._io import MARKER_FILE
@@ -226,7 +227,6 @@ SWEEP_GRID = ('[strategy]\nskew_ticks = [10, 20, 30, 40, 50, 60]\nhazard_k = [0,
 
 
 def _sweep_rows(folder: Path) -> list:
-    import pyarrow.parquet as pq
     table = pq.read_table(folder / "results.parquet")
     return sorted(json.dumps(row, sort_keys=True) for row in table.to_pylist())
 

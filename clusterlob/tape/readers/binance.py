@@ -172,6 +172,12 @@ def _int(d: dict, key: str, *, scale: int = 1) -> int:
     return out
 
 
+def _ms_as_us(d: dict, key: str) -> int:
+    """``d[key]``, a time in milliseconds, in microseconds: range-checked by :func:`_int` so
+    the product fits int64."""
+    return _int(d, key, scale=1000) * 1000
+
+
 def _decimal(d: dict, key: str) -> float:
     """``d[key]`` as a float: a JSON number or plain decimal text (``"65000.10"``; not
     ``"1_00.10"``, ``"nan"`` or ``""``); ValueError naming the field otherwise."""
@@ -312,7 +318,7 @@ class BinanceReader(Reader):
         maker = d["m"]
         if type(maker) is not bool:
             raise ValueError(f"`m` must be true or false, got {maker!r}")
-        price, amount, ts_exch_us = _decimal(d, "p"), _decimal(d, "q"), _int(d, "T", scale=1000) * 1000
+        price, amount, ts_exch_us = _decimal(d, "p"), _decimal(d, "q"), _ms_as_us(d, "T")
         if type(market) is not str:
             raise ValueError(f"`X` must be text, got {market!r}"[:160])
         if market != "MARKET":
@@ -355,7 +361,7 @@ class BinanceReader(Reader):
         if type(bids) is not list or type(asks) is not list:
             raise ValueError("`b` and `a` must be lists of [price, qty]")
         levels, n_bids = _core.binance_parse_levels(bids, asks)
-        ts_exch_us = _int(d, "T" if "T" in d else "E", scale=1000) * 1000
+        ts_exch_us = _ms_as_us(d, "T" if "T" in d else "E")
         return self._sync.diff(_int(d, "U"), _int(d, "u"), prev_id, levels, n_bids, ts_exch_us,
                                ts_local_us, line_no)
 
@@ -408,8 +414,7 @@ class BinanceReader(Reader):
         if not np.isfinite(rate):
             self.report.drop("mark price updates without a finite funding rate `r`", 1, line_no - 1)
             return
-        self._funding_rows.append((_int(d, "E", scale=1000) * 1000, ts_local_us,
-                                   _int(d, "T", scale=1000) * 1000 if d.get("T") else -1,
+        self._funding_rows.append((_ms_as_us(d, "E"), ts_local_us, _ms_as_us(d, "T") if d.get("T") else -1,
                                    rate, float(d["p"]), float(d["i"]) if d.get("i") not in (None, "") else np.nan))
 
     def _flush_funding(self):
